@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway gateway
+COPY core core
+COPY channels channels
+COPY storage storage
+COPY scheduler scheduler
+COPY ai ai
+COPY knowledge knowledge
+RUN pip install --no-cache-dir .
+USER nobody
+EXPOSE 8000
+CMD ["python", "-m", "gateway", "serve", "--host", "0.0.0.0"]

@@ -1,0 +1,83 @@
+"""Intent classification: a fast rule layer first (Russian, Kazakh, English), the LLM for the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from core.matching import Patterns, compile_patterns, normalize
+from core.models import Intent
+
+HUMAN_REQUEST = compile_patterns(
+    phrases=("живой человек", "живого человека", "живым человеком", "с человеком",
+             "реальный человек", "тірі адам", "адаммен", "real person", "real human",
+             "talk to a human", "speak to a human", "live agent", "someone real",
+             "talk to a person", "speak to a person"),
+    stems=("менеджер", "менеджр", "менежер", "манагер", "манеджер", "менаджер", "оператор",
+           "оператр", "администратор", "позовите", "позови", "соедините", "свяжите меня",
+           "переключите", "manager", "operator"),
+)
+REJECTION = compile_patterns(
+    phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "не надо", "не нужно",
+             "unsubscribe", "жазбаңыз", "жазба", "керек емес", "не беспокойте"),
+    stems=("не пишите", "не пиши", "больше не пиш", "перестаньте писать", "отпиш",
+           "не присылайте", "don t write", "stop writing", "leave me alone"),
+)
+FRUSTRATION = compile_patterns(
+    phrases=("ужас", "кошмар", "безобразие", "достали", "бесит", "надоело", "тупой бот",
+             "вы издеваетесь", "wtf", "terrible", "awful", "useless", "ridiculous"),
+    stems=("бесполезн", "отвратительн", "возмутительн", "не помогаете", "не помогает",
+           "не понимаешь", "не понимаете", "сколько можно", "хамств", "обманул", "обман",
+           "жалоб", "пожалу", "недовол", "нашар", "ашулан"),
+)
+GREETING = compile_patterns(
+    phrases=("привет", "приветствую", "здравствуйте", "здраствуйте", "здрасте", "здравствуй",
+             "добрый день", "добрый вечер", "доброе утро", "доброго дня", "салем", "сәлем",
+             "салам", "сәлеметсіз бе", "салеметсиз бе", "ассалаумағалейкум", "асалаумағалейкум",
+             "қайырлы күн", "hello", "hi", "hey", "good morning", "good afternoon", "добрый"),
+)
+THANKS = compile_patterns(
+    phrases=("спасибо", "спс", "пасиб", "благодарю", "спасибочки", "рахмет", "рақмет",
+             "көп рахмет", "thanks", "thank you", "thx", "большое спасибо", "огромное спасибо"),
+)
+# Words that may surround a greeting or a thanks without making it a question.
+_FILLER = {"вам", "вас", "тебе", "большое", "огромное", "всем", "там", "ну", "ок", "ok", "да",
+           "хорошо", "понятно", "ясно", "you", "very", "much", "so", "there", "all", "көп", "сізге"}
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    intent: Intent
+    source: str  # "rules" | "llm" | "fallback"
+    matched: str | None = None
+
+
+def _is_only(patterns: Patterns, normalized: str) -> str | None:
+    """A greeting or thanks counts only when the message is little more than that."""
+    found = patterns.find(normalized)
+    if found is None:
+        return None
+    rest = f" {normalized} ".replace(f" {found} ", " ").split()
+    rest = [w for w in rest if w not in _FILLER and patterns.find(w) is None]
+    return found if not rest else None
+
+
+def classify_by_rules(text: str) -> Classification | None:
+    """The obvious cases, with no LLM; None when the rules are not sure."""
+    normalized = normalize(text)
+    if not normalized:
+        return None
+    if matched := HUMAN_REQUEST.find(normalized):
+        return Classification(Intent.HUMAN_REQUEST, "rules", matched)
+    # "стоп" inside a longer question ("стоп, а сколько стоит…") is not an opt-out.
+    if (matched := REJECTION.find(normalized)) and len(normalized.split()) <= 6:
+        return Classification(Intent.REJECTION, "rules", matched)
+    if matched := _is_only(GREETING, normalized):
+        return Classification(Intent.GREETING, "rules", matched)
+    if matched := _is_only(THANKS, normalized):
+        return Classification(Intent.THANKS, "rules", matched)
+    return None
+
+
+def classify_frustration(text: str) -> Classification | None:
+    """Checked after the escalation policy, so that a complaint is reported as a policy topic."""
+    matched = FRUSTRATION.find(normalize(text))
+    return Classification(Intent.FRUSTRATION, "rules", matched) if matched else None

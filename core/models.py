@@ -1,0 +1,161 @@
+"""Domain types: tenants, customers, conversations, handovers and the enumerations of PRODUCT.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+
+class State(StrEnum):
+    BOT_ACTIVE = "bot_active"
+    PENDING = "pending"
+    MANAGER_ACTIVE = "manager_active"
+
+
+class HandoverStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+
+
+class TriggerType(StrEnum):
+    INTENT = "intent"
+    POLICY = "policy"
+    KEYWORD = "keyword"
+    MANUAL = "manual"
+    LLM = "llm"
+    SYSTEM = "system"
+
+
+class Resolution(StrEnum):
+    RESOLVED_BY_MANAGER = "resolved_by_manager"
+    RETURNED_TO_BOT = "returned_to_bot"
+    CUSTOMER_OPT_OUT = "customer_opt_out"
+    AUTO_CLOSED = "auto_closed"
+    HEALED = "healed"
+
+
+class Intent(StrEnum):
+    HUMAN_REQUEST = "human_request"
+    FRUSTRATION = "frustration"
+    REJECTION = "rejection"
+    GREETING = "greeting"
+    THANKS = "thanks"
+    QUESTION = "question"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    MANAGER = "manager"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    telegram_bot_token: str | None = None
+    telegram_chat_id: int | None = None
+    telegram_webhook_secret: str | None = None
+    owner_telegram_ids: tuple[int, ...] = ()
+    chatflow_token: str | None = None
+    chatflow_instance_id: str | None = None
+    webhook_secret: str = ""
+    reminder_timeout_1: int = 30
+    reminder_timeout_2: int = 60
+    auto_close_timeout: int | None = None
+    mute_duration_first_minutes: int = 30
+    mute_duration_second_hours: int = 24
+    enable_reminders: bool = True
+    enable_owner_escalation: bool = True
+    debounce_seconds: float = 3.0
+    timezone: str = "Asia/Almaty"
+    templates: dict[str, str] = field(default_factory=dict)
+    escalation_policy: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    id: UUID
+    slug: str
+    name: str
+    status: str
+    settings: ClientSettings
+
+    @property
+    def suspended(self) -> bool:
+        return self.status == "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    id: UUID
+    client_id: UUID
+    slug: str
+    name: str
+    instance_id: str | None
+    phone: str | None
+    telegram_chat_id: int | None
+    knowledge_tag: str | None
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: UUID
+    client_id: UUID
+    remote_jid: str
+    phone: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: UUID
+    client_id: UUID
+    user_id: UUID
+    branch_id: UUID | None
+    channel: str
+    state: State
+    bot_muted_until: datetime | None
+    no_count: int
+    telegram_topic_id: int | None
+    telegram_chat_id: int | None
+    pending_notice_at: datetime | None
+    last_message_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    id: UUID
+    conversation_id: UUID
+    client_id: UUID
+    status: HandoverStatus
+    trigger_type: TriggerType
+    trigger_value: str | None
+    user_message: str | None
+    assigned_to: int | None
+    assigned_to_name: str | None
+    skipped_by: tuple[int, ...]
+    telegram_message_id: int | None
+    manager_response: str | None
+    resolution: Resolution | None
+    created_at: datetime
+    taken_at: datetime | None
+    resolved_at: datetime | None
+    reminder_1_sent_at: datetime | None
+    reminder_2_sent_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != HandoverStatus.RESOLVED
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    role: Role
+    content: str
+    created_at: datetime | None = None

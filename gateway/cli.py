@@ -1,0 +1,86 @@
+"""`python -m gateway <command>` (WIRE.md §6). Exit 0 on success, 2 on bad arguments, 1 on failure,
+with a one-line human error on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+from gateway import tenant_cli
+from gateway.logs import setup_logging
+from gateway.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("gateway")
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr, exit code 1."""
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    log.info("starting gateway", extra={"host": host, "port": port})
+    web.run_app(create_app(settings), host=host, port=port, print=None,
+                access_log=logging.getLogger("aiohttp.access"), shutdown_timeout=15)
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.resources import database_dsn, migrate
+
+    async with database_dsn(settings) as dsn:
+        applied = await migrate(dsn)
+    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description="Truffles gateway: WhatsApp AI consultant with human handover in Telegram.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway (migrates first)")
+    serve.add_argument("--host", help="bind address (default: HOST)")
+    serve.add_argument("--port", type=int, help="bind port (default: PORT)")
+    serve.set_defaults(sync_handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
+    migrate.set_defaults(handler=_migrate)
+
+    tenant_cli.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with a usage line on bad arguments
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format.value)
+    try:
+        if sync_handler := getattr(args, "sync_handler", None):
+            return sync_handler(args, settings)
+        handler: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.handler
+        return asyncio.run(handler(args, settings))
+    except (CommandError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        log.debug("command failed", exc_info=True)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,99 @@
+"""Cross-cutting HTTP concerns: request ids, JSON errors, body size, admin authentication."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.errors import error_response
+from gateway.keys import SETTINGS
+from gateway.logs import request_id_var
+from storage.database import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# Paths that need the operator token (WIRE.md §4).
+ADMIN_PATHS = ("/admin/", "/message", "/callback", "/reminders/process")
+
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "unprocessable", 429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    except web.HTTPException as exc:
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    finally:
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        # aiohttp's default text is "404: Not Found"; a handler's own text is kept.
+        default_text = f"{exc.status}: {exc.reason}"
+        message = exc.reason if not exc.text or exc.text == default_text else exc.text
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "error"), message)
+    except UNAVAILABLE as exc:
+        log.error("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return error_response(503, "unavailable", "the database is unavailable, retry later")
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(500, "internal", "internal error; see the logs for this request id",
+                              request_id=request_id_var.get())
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse oversized bodies from the declared length before reading anything; aiohttp's own
+    `client_max_size` catches chunked bodies that lie about it."""
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error_response(413, "payload_too_large", f"request body over {limit} bytes")
+    return await handler(request)
+
+
+def admin_token_matches(request: web.Request) -> bool | None:
+    """None when no ADMIN_TOKEN is configured (admin API closed)."""
+    expected = request.app[SETTINGS].admin_token
+    if expected is None:
+        return None
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header[:7].lower() == "bearer " else request.headers.get("X-Admin-Token", "")
+    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+
+
+@web.middleware
+async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if any(request.path == p.rstrip("/") or request.path.startswith(p) for p in ADMIN_PATHS):
+        matches = admin_token_matches(request)
+        if matches is None:
+            return error_response(403, "forbidden", "admin API is disabled: set ADMIN_TOKEN")
+        if not matches:
+            return error_response(403, "forbidden", "missing or wrong admin token")
+    return await handler(request)
+
+
+MIDDLEWARES = [request_id_middleware, error_middleware, body_limit_middleware, admin_auth_middleware]

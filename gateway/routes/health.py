@@ -1,0 +1,37 @@
+"""Liveness, database check and readiness (WIRE.md §4)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import error_response
+from gateway.keys import DB
+from gateway.readiness import run_checks
+from storage.database import UNAVAILABLE
+from storage.repositories import stats
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/db-check")
+async def db_check(request: web.Request) -> web.Response:
+    try:
+        counts = await stats.row_counts(request.app[DB])
+    except UNAVAILABLE:
+        return error_response(503, "unavailable", "database unreachable")
+    return web.json_response({"status": "ok", "database": "ok", "counts": counts})
+
+
+@routes.get("/ready")
+async def ready(request: web.Request) -> web.Response:
+    results = await run_checks(request.app)
+    is_ready = all(r.get("status") != "down" for r in results.values())
+    return web.json_response(
+        {"status": "ready" if is_ready else "not_ready", "checks": results},
+        status=200 if is_ready else 503,
+    )

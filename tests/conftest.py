@@ -1,0 +1,92 @@
+"""Shared fixtures: a real PostgreSQL (TEST_DATABASE_URL, or an embedded server), a fresh database
+per session, tables emptied between tests, and the app wired to it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from gateway.settings import Settings
+from storage.database import create_pool
+from storage.embedded import EmbeddedPostgres
+from storage.migrate import apply_migrations
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+_TABLES_KEPT = {"schema_migrations"}
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: TEST_DATABASE_URL when set, otherwise an embedded one for the session."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    embedded = EmbeddedPostgres(Path(tmp_path_factory.mktemp("embedded-pg")))
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    name = f"truffles_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_database(server_dsn, name)
+    conn = await asyncpg.connect(dsn)
+    await apply_migrations(conn)
+    await conn.close()
+    try:
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def session_pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_dsn, max_size=8)
+    yield pool
+    await pool.close()
+
+
+@pytest_asyncio.fixture
+async def db(session_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
+    """The session pool, with every table emptied after the test."""
+    yield session_pool
+    tables = [
+        r["tablename"]
+        for r in await session_pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        if r["tablename"] not in _TABLES_KEPT
+    ]
+    if tables:
+        await session_pool.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def settings(database_dsn: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=database_dsn,
+        data_dir=tmp_path / "data",
+        admin_token=ADMIN_TOKEN,
+        demo_seed=False,
+        log_format="text",
+    )
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

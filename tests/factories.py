@@ -1,0 +1,36 @@
+"""Rows for tests, through the real repositories where they exist."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core.models import Client
+from storage.repositories import clients
+
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+
+
+async def make_client(db: asyncpg.Pool, slug: str = "demo_salon", **settings: Any) -> Client:
+    settings.setdefault("webhook_secret", WEBHOOK_SECRET)
+    settings.setdefault("chatflow_token", f"cf-token-{slug}")
+    settings.setdefault("chatflow_instance_id", f"inst-{slug}")
+    async with db.acquire() as conn:
+        return await clients.create(conn, slug, f"Client {slug}", **settings)
+
+
+async def make_conversation(db: asyncpg.Pool, client_id: UUID, jid: str = "77011234567@s.whatsapp.net",
+                            **fields: Any) -> UUID:
+    user_id = await db.fetchval(
+        "INSERT INTO users (client_id, remote_jid, phone) VALUES ($1, $2, $3) RETURNING id",
+        client_id, jid, jid.split("@")[0],
+    )
+    columns = ["client_id", "user_id", *fields]
+    values = [client_id, user_id, *fields.values()]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    return await db.fetchval(
+        f"INSERT INTO conversations ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
+        *values,
+    )
