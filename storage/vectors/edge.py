@@ -1,0 +1,219 @@
+"""Embedded vector store: one Qdrant Edge shard per collection under DATA_DIR/vectors/.
+
+qdrant-edge-py is pre-1.0, so every use of it stays in this module. Queries take
+~0.1-0.2 ms and run on the event loop; writes, scrolls and flushes run in a worker thread,
+serialised by a lock so a shard only ever sees one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+
+from core.knowledge import (
+    DocumentInfo,
+    PointRecord,
+    RetrievalMode,
+    SearchHit,
+    SearchQuery,
+    VectorStoreError,
+)
+from storage.vectors import lexical
+from storage.vectors.base import (
+    CLIENT_KEY,
+    DENSE,
+    DOC_KEY,
+    INDEXED_KEYS,
+    LEXICAL,
+    PREFETCH_LIMIT,
+    RRF_K,
+    SCROLL_PAGE,
+    SOURCE_KEY,
+    TAG_KEY,
+    rescore,
+    summarize_documents,
+)
+
+T = TypeVar("T")
+
+
+class EdgeVectorStore:
+    def __init__(self, root: Path, collection: str) -> None:
+        self._path = Path(root) / collection
+        self._collection = collection
+        self._shard: qe.EdgeShard | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def ensure_collection(self, dim: int) -> None:
+        if self._shard is None:
+            self._shard = await asyncio.to_thread(self._open, dim)
+
+    def _open(self, dim: int) -> qe.EdgeShard:
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        try:
+            if (self._path / "edge_config.json").exists():
+                return qe.EdgeShard.load(str(self._path), config)
+            shard = qe.EdgeShard.create(str(self._path), config)
+        except Exception as exc:
+            raise VectorStoreError(
+                f"embedded vector store {self._path} cannot be opened for {dim}-dim vectors: "
+                f"{_first_line(exc)}"
+            ) from exc
+        shard.update(qe.UpdateOperation.create_field_index(
+            CLIENT_KEY, qe.KeywordIndexParams(is_tenant=True)
+        ))
+        for key in INDEXED_KEYS[1:]:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        return shard
+
+    @property
+    def _open_shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise VectorStoreError("embedded vector store used before ensure_collection()")
+        return self._shard
+
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        shard = self._open_shard
+        async with self._write_lock:
+            return await asyncio.to_thread(functools.partial(work, shard, *args))
+
+    async def upsert(self, points: Sequence[PointRecord]) -> None:
+        if points:
+            await self._write(_upsert, list(points))
+
+    async def delete_points(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self._write(_apply, qe.UpdateOperation.delete_points(list(ids)))
+
+    async def delete_document(self, client_slug: str, doc_name: str, source: str) -> int:
+        document = qe.Filter(must=[
+            _match(CLIENT_KEY, client_slug), _match(DOC_KEY, doc_name), _match(SOURCE_KEY, source)
+        ])
+        existing = self._open_shard.count(qe.CountRequest(filter=document))
+        if existing:
+            await self._write(_apply, qe.UpdateOperation.delete_points_by_filter(document))
+        return existing
+
+    async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]:
+        document = qe.Filter(must=[
+            _match(CLIENT_KEY, client_slug), _match(DOC_KEY, doc_name), _match(SOURCE_KEY, source)
+        ])
+        records = await asyncio.to_thread(_scroll, self._open_shard, document, False)
+        return {str(record.id) for record in records}
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        request = _query_request(query)
+        try:
+            points = self._open_shard.query(request)
+        except Exception as exc:
+            raise VectorStoreError(f"embedded vector search failed: {_first_line(exc)}") from exc
+        return rescore(query, ((p.id, p.vector, p.payload) for p in points))
+
+    async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
+        tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)])
+        records = await asyncio.to_thread(_scroll, self._open_shard, tenant, ["metadata"])
+        return summarize_documents(record.payload or {} for record in records)
+
+    async def count(self, client_slug: str | None = None) -> int:
+        tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)]) if client_slug else None
+        return self._open_shard.count(qe.CountRequest(filter=tenant))
+
+    async def aclose(self) -> None:
+        shard, self._shard = self._shard, None
+        if shard is not None:
+            async with self._write_lock:
+                await asyncio.to_thread(_close, shard)
+
+
+def _match(key: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+
+def _filter(query: SearchQuery) -> qe.Filter:
+    must: list[Any] = [_match(CLIENT_KEY, query.client_slug)]
+    if query.source:
+        must.append(_match(SOURCE_KEY, query.source))
+    if query.knowledge_tag:
+        # A branch sees its own tagged chunks and the client's untagged (shared) ones.
+        must.append(qe.Filter(should=[
+            _match(TAG_KEY, query.knowledge_tag), qe.IsEmptyCondition(TAG_KEY)
+        ]))
+    return qe.Filter(must=must)
+
+
+def _query_request(query: SearchQuery) -> qe.QueryRequest:
+    flt = _filter(query)
+    # Over-fetch: the dense threshold is applied to the fused ranking afterwards.
+    limit = max(query.limit * 3, 10)
+    dense = qe.Query.Nearest(query.vector)
+    indices, values = lexical.sparse_query(query.text)
+    sparse = qe.Query.Nearest(qe.SparseVector(indices, values), using=LEXICAL)
+    common: dict[str, Any] = {"filter": flt, "with_payload": True, "with_vector": [DENSE]}
+    if query.mode is RetrievalMode.DENSE or not indices:
+        return qe.QueryRequest(limit=limit, query=dense, **common)
+    if query.mode is RetrievalMode.LEXICAL:
+        return qe.QueryRequest(limit=limit, query=sparse, **common)
+    return qe.QueryRequest(
+        limit=limit,
+        prefetches=[
+            qe.Prefetch(limit=PREFETCH_LIMIT, query=dense, filter=flt),
+            qe.Prefetch(limit=PREFETCH_LIMIT, query=sparse, filter=flt),
+        ],
+        query=qe.Fusion.Rrf(k=RRF_K),
+        **common,
+    )
+
+
+def _upsert(shard: qe.EdgeShard, points: list[PointRecord]) -> None:
+    edge_points = []
+    for point in points:
+        indices, values = lexical.sparse_document(str(point.payload.get("content", "")))
+        vectors: dict[str, Any] = {DENSE: list(point.vector)}
+        if indices:
+            vectors[LEXICAL] = qe.SparseVector(indices, values)
+        edge_points.append(qe.Point(point.id, vectors, point.payload))
+    shard.update(qe.UpdateOperation.upsert_points(edge_points))
+    shard.flush()
+
+
+def _apply(shard: qe.EdgeShard, operation: qe.UpdateOperation) -> None:
+    shard.update(operation)
+    shard.flush()
+
+
+def _scroll(shard: qe.EdgeShard, flt: qe.Filter, with_payload: Any) -> list[qe.Record]:
+    records: list[qe.Record] = []
+    offset = None
+    while True:
+        page, offset = shard.scroll(qe.ScrollRequest(
+            offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=with_payload
+        ))
+        records.extend(page)
+        if offset is None:
+            return records
+
+
+def _close(shard: qe.EdgeShard) -> None:
+    shard.flush()
+    shard.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

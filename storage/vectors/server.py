@@ -1,0 +1,200 @@
+"""Qdrant server vector store (QDRANT_URL), through qdrant_client's async client.
+
+A collection created here has the unnamed dense vector (as the n8n Knowledge Sync made it)
+plus a `lexical` sparse vector with IDF. An existing collection without the sparse vector
+(written by n8n) is used as it is, dense only; re-ingesting documents does not need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from core.knowledge import (
+    DocumentInfo,
+    PointRecord,
+    RetrievalMode,
+    SearchHit,
+    SearchQuery,
+    VectorStoreError,
+)
+from storage.vectors import lexical
+from storage.vectors.base import (
+    CLIENT_KEY,
+    DENSE,
+    DOC_KEY,
+    INDEXED_KEYS,
+    LEXICAL,
+    PREFETCH_LIMIT,
+    RRF_K,
+    SCROLL_PAGE,
+    SOURCE_KEY,
+    TAG_KEY,
+    rescore,
+    summarize_documents,
+)
+
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+class QdrantServerStore:
+    def __init__(self, client: AsyncQdrantClient, collection: str) -> None:
+        self._client = client
+        self._collection = collection
+        self._has_lexical = False
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, collection: str) -> QdrantServerStore:
+        client = AsyncQdrantClient(url=url, api_key=api_key, timeout=REQUEST_TIMEOUT_SECONDS)
+        return cls(client, collection)
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    async def ensure_collection(self, dim: int) -> None:
+        try:
+            if not await self._client.collection_exists(self._collection):
+                await self._client.create_collection(
+                    self._collection,
+                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                    sparse_vectors_config={
+                        LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    },
+                )
+            info = await self._client.get_collection(self._collection)
+            for key in INDEXED_KEYS:
+                if key not in (info.payload_schema or {}):
+                    await self._client.create_payload_index(
+                        self._collection, key, models.PayloadSchemaType.KEYWORD
+                    )
+        except Exception as exc:
+            raise VectorStoreError(f"Qdrant collection {self._collection}: {exc}") from exc
+        vectors = info.config.params.vectors
+        size = vectors.size if isinstance(vectors, models.VectorParams) else None
+        if size != dim:
+            raise VectorStoreError(
+                f"Qdrant collection {self._collection} holds {size}-dim vectors but the embedder "
+                f"makes {dim}-dim ones; set QDRANT_COLLECTION to another name or re-ingest"
+            )
+        self._has_lexical = LEXICAL in (info.config.params.sparse_vectors or {})
+
+    async def upsert(self, points: Sequence[PointRecord]) -> None:
+        if points:
+            await self._call(self._client.upsert(
+                self._collection, points=[self._point(point) for point in points], wait=True
+            ))
+
+    def _point(self, point: PointRecord) -> models.PointStruct:
+        vector: Any = list(point.vector)
+        if self._has_lexical:
+            indices, values = lexical.sparse_document(str(point.payload.get("content", "")))
+            vector = {DENSE: vector}
+            if indices:
+                vector[LEXICAL] = models.SparseVector(indices=indices, values=values)
+        return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
+
+    async def delete_points(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self._call(self._client.delete(
+                self._collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+            ))
+
+    async def delete_document(self, client_slug: str, doc_name: str, source: str) -> int:
+        document = _document_filter(client_slug, doc_name, source)
+        existing = (await self._call(self._client.count(self._collection, document))).count
+        if existing:
+            await self._call(self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=document), wait=True
+            ))
+        return existing
+
+    async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]:
+        records = await self._scroll(_document_filter(client_slug, doc_name, source), False)
+        return {str(record.id) for record in records}
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        flt = _search_filter(query)
+        limit = max(query.limit * 3, 10)
+        indices, values = lexical.sparse_query(query.text)
+        use_lexical = self._has_lexical and bool(indices)
+        sparse = models.SparseVector(indices=indices, values=values)
+        with_vectors: Any = [DENSE] if self._has_lexical else True
+        common: dict[str, Any] = {
+            "query_filter": flt, "limit": limit, "with_payload": True, "with_vectors": with_vectors
+        }
+        if query.mode is RetrievalMode.LEXICAL and use_lexical:
+            call = self._client.query_points(
+                self._collection, query=sparse, using=LEXICAL, **common
+            )
+        elif query.mode is RetrievalMode.HYBRID and use_lexical:
+            call = self._client.query_points(
+                self._collection,
+                prefetch=[
+                    models.Prefetch(query=query.vector, filter=flt, limit=PREFETCH_LIMIT),
+                    models.Prefetch(query=sparse, using=LEXICAL, filter=flt, limit=PREFETCH_LIMIT),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                **common,
+            )
+        else:
+            call = self._client.query_points(self._collection, query=query.vector, **common)
+        response = await self._call(call)
+        return rescore(query, ((p.id, p.vector, p.payload) for p in response.points))
+
+    async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
+        records = await self._scroll(_tenant_filter(client_slug), ["metadata"])
+        return summarize_documents(record.payload or {} for record in records)
+
+    async def count(self, client_slug: str | None = None) -> int:
+        flt = _tenant_filter(client_slug) if client_slug else None
+        return (await self._call(self._client.count(self._collection, flt, exact=True))).count
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _scroll(self, flt: models.Filter, with_payload: Any) -> list[models.Record]:
+        records: list[models.Record] = []
+        offset: Any = None
+        while True:
+            page, offset = await self._call(self._client.scroll(
+                self._collection, flt, limit=SCROLL_PAGE, offset=offset, with_payload=with_payload
+            ))
+            records.extend(page)
+            if offset is None:
+                return records
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except Exception as exc:
+            raise VectorStoreError(f"Qdrant {self._collection}: {exc}") from exc
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _tenant_filter(client_slug: str) -> models.Filter:
+    return models.Filter(must=[_match(CLIENT_KEY, client_slug)])
+
+
+def _document_filter(client_slug: str, doc_name: str, source: str) -> models.Filter:
+    return models.Filter(must=[
+        _match(CLIENT_KEY, client_slug), _match(DOC_KEY, doc_name), _match(SOURCE_KEY, source)
+    ])
+
+
+def _search_filter(query: SearchQuery) -> models.Filter:
+    must: list[Any] = [_match(CLIENT_KEY, query.client_slug)]
+    if query.source:
+        must.append(_match(SOURCE_KEY, query.source))
+    if query.knowledge_tag:
+        # A branch sees its own tagged chunks and the client's untagged (shared) ones.
+        must.append(models.Filter(should=[
+            _match(TAG_KEY, query.knowledge_tag),
+            models.IsEmptyCondition(is_empty=models.PayloadField(key=TAG_KEY)),
+        ]))
+    return models.Filter(must=must)
