@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from core.matching import Patterns, compile_patterns, normalize
 from core.models import Intent
 

@@ -1,0 +1,56 @@
+"""Outbound delivery: what a channel sender gets and answers, and the retry schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    client_id: UUID
+    conversation_id: UUID | None
+    channel: str
+    kind: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int  # including this one
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    ok: bool
+    error: str | None = None
+    retryable: bool = True
+    retry_after: float | None = None  # seconds, when the peer said so (Telegram 429)
+    result: dict[str, Any] | None = None
+
+    @staticmethod
+    def sent(result: dict[str, Any] | None = None) -> DeliveryOutcome:
+        return DeliveryOutcome(ok=True, result=result)
+
+    @staticmethod
+    def failed(error: str, *, retryable: bool = True, retry_after: float | None = None) -> DeliveryOutcome:
+        return DeliveryOutcome(ok=False, error=error, retryable=retryable, retry_after=retry_after)
+
+
+class Sender(Protocol):
+    """Delivers one outbox item over a channel. Never raises for peer errors: answers an outcome.
+    A payload may carry `on_failed`: an outbox item ({channel, kind, payload}) that the delivery
+    worker enqueues once when it gives this delivery up (e.g. "❌ Не доставлено" to the manager)."""
+
+    async def deliver(self, delivery: Delivery) -> DeliveryOutcome: ...
+
+
+def backoff(attempts: int, *, base: float = 2.0, retry_after: float | None = None) -> timedelta:
+    """Exponential: 2 s, 4 s, 8 s … capped at 10 minutes; a peer's retry_after wins when longer."""
+    delay = timedelta(seconds=min(base ** max(attempts, 1), MAX_BACKOFF.total_seconds()))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay

@@ -1,0 +1,46 @@
+"""Customer-facing and manager-facing texts. Customer texts are per-client templates (client
+settings `templates`) with these Russian defaults."""
+
+from __future__ import annotations
+
+from core.models import Client
+
+CUSTOMER_DEFAULTS: dict[str, str] = {
+    "escalated": "Передал ваш вопрос менеджеру, он скоро ответит.",
+    "already_escalated": "Ваш вопрос уже у менеджера, он скоро ответит.",
+    "pending_notice": "Менеджер скоро ответит, пожалуйста, подождите.",
+    "muted": "Хорошо, не буду беспокоить. Напишите, когда понадоблюсь.",
+    "opt_out_pending": "Хорошо, отменил запрос менеджеру. Напишите, если понадоблюсь.",
+    "greeting": "Здравствуйте! Я виртуальный помощник {client_name}. Чем могу помочь?",
+    "thanks": "Пожалуйста! Обращайтесь, если будут вопросы.",
+    "fallback": "Извините, не могу сейчас ответить на этот вопрос. Напишите «менеджер», и я "
+                "передам его живому человеку.",
+    "no_answer": "К сожалению, у меня нет точного ответа на этот вопрос. Напишите «менеджер», "
+                 "и я передам его живому человеку.",
+    "media_received": "Спасибо, получил ваше вложение. Напишите, пожалуйста, вопрос текстом "
+                      "или «менеджер», чтобы связаться с человеком.",
+}
+
+
+def customer_text(client: Client, key: str, **values: str) -> str:
+    template = client.settings.templates.get(key) or CUSTOMER_DEFAULTS[key]
+    try:
+        return template.format(client_name=client.name, **values)
+    except (KeyError, IndexError, ValueError):
+        # A client's template with a bad placeholder must not silence the bot.
+        return CUSTOMER_DEFAULTS[key].format(client_name=client.name, **values)
+
+
+REASONS: dict[str, str] = {
+    "human_request": "Клиент просит менеджера",
+    "frustration": "Клиент недоволен",
+    "payment": "Оплата",
+    "booking_change": "Перенос или отмена записи",
+    "medical": "Медицинский вопрос",
+    "complaint": "Жалоба",
+    "legal": "Юридический вопрос",
+}
+
+
+def reason_text(trigger_value: str | None) -> str:
+    return REASONS.get(trigger_value or "", trigger_value or "Запрос менеджера")

@@ -1,0 +1,126 @@
+"""The delivery worker: claims due outbox rows and hands each to its channel's sender, with
+persisted exponential backoff, a maximum number of attempts, then `failed` and an alert."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from core.delivery import Delivery, DeliveryOutcome, Sender, backoff
+from core.ports import OutboundItem
+from gateway import metrics
+from gateway.notify import Wakeup
+from storage.database import UNAVAILABLE
+from storage.repositories import outbox
+from storage.repositories.outbox import OutboxRepo
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+IDLE_POLL_SECONDS = 1.0
+
+
+class OutboxWorker:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, senders: dict[str, Sender], *,
+                 concurrency: int = 4) -> None:
+        self._pool = pool
+        self._senders = senders
+        self._concurrency = concurrency
+        self._wakeup = Wakeup(dsn, (outbox.NOTIFY_CHANNEL,))
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self._wakeup.start()
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming, let deliveries in flight finish (a cut one is retried after its lease)."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=10)
+        await self._wakeup.stop()
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many rows were handled (tests and CLI)."""
+        batch = await outbox.claim_due(self._pool, limit=self._concurrency, lease=LEASE,
+                                       channels=tuple(self._senders))
+        await asyncio.gather(*(self.deliver(d) for d in batch))
+        return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                handled = await self._claim_and_start()
+                if handled:
+                    continue
+                due_in = await outbox.next_due_in(self._pool)
+                await self._wakeup.wait(min(IDLE_POLL_SECONDS, due_in) if due_in is not None
+                                        else IDLE_POLL_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except UNAVAILABLE as exc:
+                log.warning("outbox worker: database unavailable", extra={"error": type(exc).__name__})
+                await asyncio.sleep(2)
+            except Exception:
+                log.exception("outbox worker loop error")
+                await asyncio.sleep(2)
+
+    async def _claim_and_start(self) -> int:
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        batch = await outbox.claim_due(self._pool, limit=free, lease=LEASE,
+                                       channels=tuple(self._senders))
+        for delivery in batch:
+            task = asyncio.create_task(self.deliver(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(batch)
+
+    async def deliver(self, delivery: Delivery) -> None:
+        sender = self._senders[delivery.channel]
+        try:
+            outcome = await sender.deliver(delivery)
+        except Exception as exc:  # a sender bug must not lose the row
+            log.exception("sender raised", extra={"delivery": delivery.id})
+            outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
+        await self._record(delivery, outcome)
+
+    async def _record(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
+        context = {"delivery": delivery.id, "channel": delivery.channel, "kind": delivery.kind,
+                   "attempt": delivery.attempts,
+                   "conversation_id": str(delivery.conversation_id or "")}
+        if outcome.ok:
+            await outbox.mark_sent(self._pool, delivery.id, outcome.result)
+            metrics.DELIVERIES.labels(delivery.channel, "sent").inc()
+            log.info("delivered", extra=context)
+            return
+        error = outcome.error or "unknown error"
+        if outcome.retryable and delivery.attempts < delivery.max_attempts:
+            delay = backoff(delivery.attempts, retry_after=outcome.retry_after)
+            await outbox.mark_retry(self._pool, delivery.id, error, delay)
+            metrics.DELIVERIES.labels(delivery.channel, "retry").inc()
+            log.warning("delivery failed, will retry",
+                        extra={**context, "error": error, "retry_in": delay.total_seconds()})
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await outbox.mark_failed(conn, delivery.id, error)
+            follow_up = delivery.payload.get("on_failed")
+            if isinstance(follow_up, dict):
+                await OutboxRepo(conn).enqueue(delivery.client_id, OutboundItem(
+                    channel=follow_up["channel"], kind=follow_up["kind"],
+                    payload=follow_up.get("payload", {}),
+                    idempotency_key=f"{delivery.idempotency_key}:failed",
+                    conversation_id=delivery.conversation_id,
+                ))
+        metrics.DELIVERIES.labels(delivery.channel, "failed").inc()
+        log.error("delivery failed for good", extra={**context, "error": error})

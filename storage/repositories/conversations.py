@@ -1,0 +1,118 @@
+"""Customers, conversations and their messages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core.models import Conversation, Customer, HistoryLine, Role, State
+from core.states import check_transition
+
+log = logging.getLogger(__name__)
+
+_UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "telegram_chat_id",
+              "pending_notice_at", "last_message_at", "branch_id"}
+
+
+def _conversation(row: asyncpg.Record) -> Conversation:
+    return Conversation(
+        id=row["id"], client_id=row["client_id"], user_id=row["user_id"], branch_id=row["branch_id"],
+        channel=row["channel"], state=State(row["state"]), bot_muted_until=row["bot_muted_until"],
+        no_count=row["no_count"], telegram_topic_id=row["telegram_topic_id"],
+        telegram_chat_id=row["telegram_chat_id"], pending_notice_at=row["pending_notice_at"],
+        last_message_at=row["last_message_at"],
+    )
+
+
+async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid: str,
+                          name: str | None, *, branch_id: UUID | None, channel: str = "whatsapp",
+                          ) -> tuple[UUID, UUID]:
+    """The customer and their conversation, created on first contact; returns (user, conversation)."""
+    phone = remote_jid.split("@", 1)[0]
+    user_id = await conn.fetchval(
+        """INSERT INTO users (client_id, remote_jid, phone, name) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (client_id, remote_jid)
+           DO UPDATE SET name = coalesce(EXCLUDED.name, users.name)
+           RETURNING id""",
+        client_id, remote_jid, phone, name,
+    )
+    conversation_id = await conn.fetchval(
+        """INSERT INTO conversations (client_id, user_id, branch_id, channel, last_message_at)
+           VALUES ($1, $2, $3, $4, now())
+           ON CONFLICT (client_id, user_id)
+           DO UPDATE SET last_message_at = now(),
+                         branch_id = coalesce(EXCLUDED.branch_id, conversations.branch_id)
+           RETURNING id""",
+        client_id, user_id, branch_id, channel,
+    )
+    return user_id, conversation_id
+
+
+class ConversationsRepo:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, conversation_id: UUID, *, for_update: bool = False) -> Conversation | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM conversations WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+            conversation_id,
+        )
+        return _conversation(row) if row else None
+
+    async def set_state(self, conversation_id: UUID, state: State) -> None:
+        await self.update(conversation_id, state=state)
+
+    async def update(self, conversation_id: UUID, **fields: Any) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not a conversation field: {unknown}")
+        if "state" in fields:
+            current = await self._conn.fetchval(
+                "SELECT state FROM conversations WHERE id = $1 FOR UPDATE", conversation_id
+            )
+            if current != fields["state"]:
+                try:
+                    check_transition(State(current), State(fields["state"]))
+                except Exception:
+                    log.error("invalid state transition refused",
+                              extra={"conversation_id": str(conversation_id), "from": current,
+                                     "to": str(fields["state"])})
+                    raise
+        assignments = ", ".join(f"{key} = ${i}" for i, key in enumerate(fields, start=2))
+        await self._conn.execute(
+            f"UPDATE conversations SET {assignments}, updated_at = now() WHERE id = $1",
+            conversation_id, *fields.values(),
+        )
+
+    async def customer(self, conversation_id: UUID) -> Customer:
+        row = await self._conn.fetchrow(
+            """SELECT u.* FROM users u JOIN conversations c ON c.user_id = u.id WHERE c.id = $1""",
+            conversation_id,
+        )
+        return Customer(id=row["id"], client_id=row["client_id"], remote_jid=row["remote_jid"],
+                        phone=row["phone"], name=row["name"])
+
+
+class MessagesRepo:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, conversation_id: UUID, role: Role, content: str, *,
+                  provider_message_id: str | None = None,
+                  metadata: dict[str, Any] | None = None) -> int:
+        return await self._conn.fetchval(
+            """INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
+               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            conversation_id, role, content, provider_message_id, metadata or {},
+        )
+
+    async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]:
+        rows = await self._conn.fetch(
+            """SELECT role, content, created_at FROM messages WHERE conversation_id = $1
+               ORDER BY id DESC LIMIT $2""",
+            conversation_id, limit,
+        )
+        return [HistoryLine(Role(r["role"]), r["content"], r["created_at"]) for r in reversed(rows)]
