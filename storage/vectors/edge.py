@@ -32,6 +32,7 @@ from storage.vectors.base import (
     LEXICAL,
     PREFETCH_LIMIT,
     RRF_K,
+    RRF_WEIGHTS,
     SCROLL_PAGE,
     SOURCE_KEY,
     TAG_KEY,
@@ -175,7 +176,7 @@ def _query_request(query: SearchQuery) -> qe.QueryRequest:
             qe.Prefetch(limit=PREFETCH_LIMIT, query=dense, filter=flt),
             qe.Prefetch(limit=PREFETCH_LIMIT, query=sparse, filter=flt),
         ],
-        query=qe.Fusion.Rrf(k=RRF_K),
+        query=qe.Fusion.Rrf(k=RRF_K, weights=RRF_WEIGHTS),
         **common,
     )
 

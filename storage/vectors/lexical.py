@@ -10,26 +10,18 @@ Documents carry BM25-style saturated term frequencies; the store applies IDF (Qd
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections import Counter
 
-NGRAM = 3
+from core.knowledge import char_ngrams
+
 _K1 = 1.2
 _B = 0.75
 _AVERAGE_GRAMS = 250.0
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_DIGIT_GROUP = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d{3}\b)")
 
 
 def _grams(text: str) -> Counter[int]:
-    text = _DIGIT_GROUP.sub("", text.lower().replace("ё", "е"))
-    counts: Counter[int] = Counter()
-    for word in _WORD.findall(text):
-        padded = f" {word} "
-        for start in range(max(len(padded) - NGRAM + 1, 1)):
-            counts[zlib.crc32(padded[start : start + NGRAM].encode())] += 1
-    return counts
+    return Counter(zlib.crc32(gram.encode()) for gram in char_ngrams(text))
 
 
 def sparse_document(text: str) -> tuple[list[int], list[float]]:

@@ -29,6 +29,7 @@ from storage.vectors.base import (
     LEXICAL,
     PREFETCH_LIMIT,
     RRF_K,
+    RRF_WEIGHTS,
     SCROLL_PAGE,
     SOURCE_KEY,
     TAG_KEY,
@@ -136,7 +137,7 @@ class QdrantServerStore:
                     models.Prefetch(query=query.vector, filter=flt, limit=PREFETCH_LIMIT),
                     models.Prefetch(query=sparse, using=LEXICAL, filter=flt, limit=PREFETCH_LIMIT),
                 ],
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=RRF_WEIGHTS)),
                 **common,
             )
         else:
