@@ -1,0 +1,42 @@
+"""Opening a handover (PRODUCT.md §4 "escalate"): the handover, the state change and the request
+card's delivery commit together; an already open handover is reused, never a second card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from core.desk import telegram
+from core.models import Handover, State, TriggerType
+from core.ports import AuditEntry, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    handover: Handover
+    created: bool  # False when an open handover was reused
+
+
+async def escalate(tx: Tx, conversation_id: UUID, *, trigger_type: TriggerType,
+                   trigger_value: str | None, user_message: str | None,
+                   desk_enabled: bool) -> Escalation:
+    """Call inside a transaction that holds the conversation row (`for_update=True`).
+    `desk_enabled` is False for a client without a Telegram desk: the handover still opens (the
+    customer is told a person will answer; an operator sees it), but no card is queued."""
+    existing = await tx.handovers.open_for(conversation_id, for_update=True)
+    if existing is not None:
+        return Escalation(existing, created=False)
+    conv = await tx.conversations.get(conversation_id, for_update=True)
+    assert conv is not None, "escalate() needs an existing conversation"
+    handover = await tx.handovers.create(conversation_id, conv.client_id, trigger_type,
+                                         trigger_value, user_message)
+    await tx.conversations.set_state(conversation_id, State.PENDING)
+    if desk_enabled:
+        await tx.outbox.enqueue(conv.client_id, telegram(
+            "escalation_card", f"card:{handover.id}", conversation_id, handover_id=str(handover.id)))
+    await tx.audit.record(conv.client_id, AuditEntry(
+        actor_type="system", action="escalate", handover_id=handover.id,
+        conversation_id=conversation_id,
+        details={"trigger_type": trigger_type, "trigger_value": trigger_value},
+    ))
+    return Escalation(handover, created=True)
