@@ -1,0 +1,186 @@
+"""`python -m gateway knowledge …` (WIRE.md §6): ingest, list, search, delete, eval.
+
+`register(subparsers)` adds the command with `handler=handle`, which opens the configured
+knowledge base (`open_knowledge_base`) and runs `run(args, kb)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ai.embeddings import build_embedder, check_embedder
+from core.knowledge import KnowledgeBase
+from gateway.settings import Settings
+from storage.vectors import build_vector_store
+
+DOCUMENT_SUFFIXES = (".md", ".txt", ".markdown")
+
+
+async def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The configured embedder and store, checked: raises EmbeddingError / VectorStoreError
+    with one line when the embedder is unreachable or its dimension does not fit."""
+    embedder = build_embedder(settings)
+    try:
+        dim = await check_embedder(embedder)
+        store = build_vector_store(settings, embedder)
+        try:
+            await store.ensure_collection(dim)
+        except Exception:
+            await store.aclose()
+            raise
+    except Exception:
+        await embedder.aclose()
+        raise
+    return KnowledgeBase(embedder, store)
+
+
+def register(subparsers: Any) -> None:
+    knowledge = subparsers.add_parser("knowledge", help="manage a client's knowledge base")
+    actions = knowledge.add_subparsers(dest="knowledge_action", required=True, metavar="ACTION")
+
+    ingest = _action(actions, "ingest", "ingest .md/.txt files or folders")
+    ingest.add_argument("--client", required=True, help="client slug")
+    ingest.add_argument("--tag", help="knowledge tag (branch filter)")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    listing = _action(actions, "list", "list a client's documents")
+    listing.add_argument("--client", required=True, help="client slug")
+
+    search = _action(actions, "search", "ranked passages for a question")
+    search.add_argument("--client", required=True, help="client slug")
+    search.add_argument("--tag", help="knowledge tag (branch filter)")
+    search.add_argument("--limit", type=int, default=5, help="passages to return (default 5)")
+    search.add_argument("query", nargs="+", metavar="QUERY")
+
+    delete = _action(actions, "delete", "delete a document (learned answers stay)")
+    delete.add_argument("--client", required=True, help="client slug")
+    delete.add_argument("doc_name", metavar="DOC_NAME")
+
+    _action(actions, "eval", "hit@1 / hit@5 / MRR of the demo set per retrieval mode")
+    knowledge.set_defaults(handler=handle)
+
+
+def _action(actions: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+async def handle(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await open_knowledge_base(settings)
+    try:
+        return await run(args, kb)
+    finally:
+        await kb.aclose()
+
+
+async def run(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    action = {
+        "ingest": _ingest,
+        "list": _list,
+        "search": _search,
+        "delete": _delete,
+        "eval": _eval,
+    }[args.knowledge_action]
+    return await action(args, kb)
+
+
+def knowledge_files(paths: Sequence[Path]) -> list[tuple[str, Path]]:
+    """(doc_name, file) pairs: a file is named by its stem, a folder's files by their path
+    relative to the folder without suffix ("faq/prices")."""
+    found: list[tuple[str, Path]] = []
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and file.suffix.lower() in DOCUMENT_SUFFIXES:
+                    found.append((file.relative_to(path).with_suffix("").as_posix(), file))
+        elif path.is_file():
+            found.append((path.stem, path))
+        else:
+            raise ValueError(f"no such file or folder: {path}")
+    return found
+
+
+async def _ingest(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    files = knowledge_files(args.paths)
+    if not files:
+        raise ValueError("no .md or .txt documents found")
+    reports = []
+    for number, (doc_name, file) in enumerate(files, 1):
+        report = await kb.ingest_document(
+            args.client, doc_name, file.read_text(encoding="utf-8"), knowledge_tag=args.tag
+        )
+        reports.append(report)
+        state = f"+{report.added} -{report.removed}" if report.changed else "unchanged"
+        print(f"[{number}/{len(files)}] {doc_name}: {report.chunks} chunks ({state})",
+              file=sys.stderr)
+    if args.json:
+        _print_json({"client": args.client, "documents": [
+            {"doc_name": r.doc_name, "chunks": r.chunks, "added": r.added, "removed": r.removed}
+            for r in reports
+        ]})
+    else:
+        print(f"ingested {len(reports)} documents, {sum(r.chunks for r in reports)} chunks")
+    return 0
+
+
+async def _list(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    documents = await kb.list_documents(args.client)
+    if args.json:
+        _print_json({"client": args.client, "documents": [asdict(d) for d in documents]})
+        return 0
+    for d in documents:
+        print(f"{d.doc_name:<32} {d.source:<8} {d.chunks:>5} {d.knowledge_tag or '-':<12} "
+              f"{d.updated_at or '-'}")
+    if not documents:
+        print("no documents")
+    return 0
+
+
+async def _search(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    result = await kb.search(
+        args.client, " ".join(args.query), knowledge_tag=args.tag, limit=args.limit
+    )
+    if not result.ok:
+        raise ValueError(f"search failed: {result.error}")
+    passages = result.value or []
+    if args.json:
+        _print_json({"client": args.client, "passages": [asdict(p) for p in passages]})
+        return 0
+    for p in passages:
+        print(f"{p.score:.3f}  {p.doc_name}  [{p.source}]\n{p.content}\n")
+    if not passages:
+        print("nothing found")
+    return 0
+
+
+async def _delete(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    removed = await kb.delete_document(args.client, args.doc_name)
+    if not removed:
+        raise ValueError(f"no document {args.doc_name!r} for client {args.client}")
+    if args.json:
+        _print_json({"client": args.client, "doc_name": args.doc_name, "chunks_removed": removed})
+    else:
+        print(f"deleted {args.doc_name}: {removed} chunks")
+    return 0
+
+
+async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    from ai.evaluation import evaluate_embedder, format_table
+
+    results = await evaluate_embedder(kb.embedder)
+    if args.json:
+        _print_json({"embedder": kb.embedder.name, "results": results})
+    else:
+        print(format_table(kb.embedder.name, results))
+    return 0
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, ensure_ascii=False))

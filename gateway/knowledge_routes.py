@@ -1,0 +1,117 @@
+"""Admin knowledge endpoints (the hook for n8n's Knowledge Sync). Paths are under /admin/,
+so the admin-token middleware protects them; the KnowledgeBase is `app[KNOWLEDGE_KEY]`.
+
+PUT    /admin/knowledge/{client_slug}/documents/{doc_name}   raw text, or JSON
+                                                             {content, knowledge_tag?}
+DELETE /admin/knowledge/{client_slug}/documents/{doc_name}
+GET    /admin/knowledge/{client_slug}/documents
+GET    /admin/knowledge/{client_slug}/search?q=&tag=&limit=
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from core.knowledge import EmbeddingError, KnowledgeBase, VectorStoreError
+
+KNOWLEDGE_KEY = web.AppKey("knowledge", KnowledgeBase)
+MAX_SEARCH_LIMIT = 20
+
+routes = web.RouteTableDef()
+DOCUMENT_PATH = "/admin/knowledge/{client_slug}/documents/{doc_name}"
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"success": False, "error": code, "message": message}, status=status)
+
+
+async def _read_document(request: web.Request) -> tuple[str, str | None]:
+    body = await request.text()
+    if request.content_type != "application/json":
+        return body, request.query.get("tag") or None
+    data: Any = json.loads(body)
+    if not isinstance(data, dict) or not isinstance(data.get("content"), str):
+        raise ValueError("JSON body must be an object with a string 'content'")
+    tag = data.get("knowledge_tag")
+    if tag is not None and not isinstance(tag, str):
+        raise ValueError("'knowledge_tag' must be a string")
+    return data["content"], tag or None
+
+
+@routes.put(DOCUMENT_PATH)
+async def put_document(request: web.Request) -> web.Response:
+    kb = request.app[KNOWLEDGE_KEY]
+    client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
+    try:
+        content, tag = await _read_document(request)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        return _error(400, "bad_request", str(exc))
+    if not content.strip():
+        return _error(400, "bad_request", "document content is empty")
+    try:
+        report = await kb.ingest_document(client_slug, doc_name, content, knowledge_tag=tag)
+    except (EmbeddingError, VectorStoreError) as exc:
+        return _error(503, "rag_error", str(exc))
+    return web.json_response({
+        "success": True, "client_slug": client_slug, "doc_name": doc_name,
+        "chunks": report.chunks, "added": report.added, "removed": report.removed,
+        "changed": report.changed,
+    })
+
+
+@routes.delete(DOCUMENT_PATH)
+async def delete_document(request: web.Request) -> web.Response:
+    kb = request.app[KNOWLEDGE_KEY]
+    client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
+    try:
+        removed = await kb.delete_document(client_slug, doc_name)
+    except VectorStoreError as exc:
+        return _error(503, "rag_error", str(exc))
+    if not removed:
+        return _error(404, "not_found", f"no document {doc_name!r} for client {client_slug}")
+    return web.json_response({"success": True, "doc_name": doc_name, "chunks_removed": removed})
+
+
+@routes.get("/admin/knowledge/{client_slug}/documents")
+async def list_documents(request: web.Request) -> web.Response:
+    kb = request.app[KNOWLEDGE_KEY]
+    client_slug = request.match_info["client_slug"]
+    try:
+        documents = await kb.list_documents(client_slug)
+    except VectorStoreError as exc:
+        return _error(503, "rag_error", str(exc))
+    return web.json_response({
+        "success": True, "client_slug": client_slug, "documents": [asdict(d) for d in documents]
+    })
+
+
+@routes.get("/admin/knowledge/{client_slug}/search")
+async def search(request: web.Request) -> web.Response:
+    kb = request.app[KNOWLEDGE_KEY]
+    client_slug = request.match_info["client_slug"]
+    query = request.query.get("q", "").strip()
+    if not query:
+        return _error(400, "bad_request", "query parameter 'q' is required")
+    try:
+        limit = int(request.query.get("limit", "5"))
+    except ValueError:
+        return _error(400, "bad_request", "'limit' must be an integer")
+    if not 1 <= limit <= MAX_SEARCH_LIMIT:
+        return _error(400, "bad_request", f"'limit' must be between 1 and {MAX_SEARCH_LIMIT}")
+    result = await kb.search(
+        client_slug, query, knowledge_tag=request.query.get("tag") or None, limit=limit
+    )
+    if not result.ok:
+        return _error(503, result.error_code or "rag_error", result.error or "search failed")
+    return web.json_response({
+        "success": True, "client_slug": client_slug,
+        "passages": [asdict(p) for p in result.value or []],
+    })

@@ -1,0 +1,169 @@
+"""KnowledgeBase over the local model and the embedded store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai.embeddings import LocalE5Embedder
+from ai.evaluation import DEMO_DOCUMENTS, evaluate, ingest_folder, load_cases
+from core.knowledge import KnowledgeBase, Passage, RetrievalMode
+from storage.vectors import EdgeVectorStore
+
+PRICES_A = """# Цены
+## Маникюр
+Маникюр классический — 4 000 ₸ (салон Альфа).
+## Адрес
+Альфа: проспект Абая, 52.
+"""
+PRICES_B = """# Цены
+## Маникюр
+Маникюр классический — 6 500 ₸ (салон Бета).
+## Адрес
+Бета: улица Сатпаева, 90.
+"""
+
+
+async def contents(kb: KnowledgeBase, client: str, query: str, **kwargs: object) -> list[str]:
+    result = await kb.search(client, query, **kwargs)  # type: ignore[arg-type]
+    assert result.ok, result.error
+    return [p.content for p in result.value or []]
+
+
+async def test_tenants_with_overlapping_documents_never_see_each_other(kb: KnowledgeBase) -> None:
+    await kb.ingest_document("alpha", "prices", PRICES_A)
+    await kb.ingest_document("beta", "prices", PRICES_B)
+    for mode in RetrievalMode:
+        alpha = " ".join(await contents(kb, "alpha", "сколько стоит маникюр, адрес", mode=mode))
+        beta = " ".join(await contents(kb, "beta", "сколько стоит маникюр, адрес", mode=mode))
+        assert "Альфа" in alpha and "Бета" not in alpha
+        assert "Бета" in beta and "Альфа" not in beta
+    assert await contents(kb, "gamma", "маникюр") == []
+    assert [d.doc_name for d in await kb.list_documents("alpha")] == ["prices"]
+    assert await kb.delete_document("gamma", "prices") == 0
+    assert await kb.store.count("beta") == 2
+
+
+async def test_branch_tag_sees_its_own_and_shared_chunks_only(kb: KnowledgeBase) -> None:
+    await kb.ingest_document("demo", "shared", "## Оплата\nПринимаем Kaspi QR.")
+    await kb.ingest_document("demo", "center", "## Адрес\nФилиал Центр: Абая, 52.",
+                             knowledge_tag="center")
+    await kb.ingest_document("demo", "east", "## Адрес\nФилиал Восток: Сатпаева, 90.",
+                             knowledge_tag="east")
+    center = " ".join(await contents(kb, "demo", "адрес филиала и оплата", knowledge_tag="center"))
+    assert "Центр" in center and "Kaspi" in center and "Восток" not in center
+    everything = " ".join(await contents(kb, "demo", "адрес филиала и оплата"))
+    assert "Центр" in everything and "Восток" in everything
+    docs = {d.doc_name: d.knowledge_tag for d in await kb.list_documents("demo")}
+    assert docs == {"center": "center", "east": "east", "shared": None}
+
+
+async def test_reingest_is_idempotent_and_edits_replace_chunks(kb: KnowledgeBase) -> None:
+    first = await kb.ingest_document("demo", "prices", PRICES_A)
+    ids = await kb.store.point_ids("demo", "prices", "document")
+    again = await kb.ingest_document("demo", "prices", PRICES_A)
+    assert first.added == 2 and not again.changed
+    assert await kb.store.point_ids("demo", "prices", "document") == ids
+    assert await kb.store.count("demo") == 2
+
+    edited = await kb.ingest_document("demo", "prices", PRICES_A.replace("4 000", "4 500"))
+    assert (edited.added, edited.removed) == (1, 1)
+    joined = " ".join(await contents(kb, "demo", "маникюр цена"))
+    assert "4 500" in joined and "4 000" not in joined
+    assert await kb.store.count("demo") == 2
+
+    shorter = await kb.ingest_document("demo", "prices", "## Маникюр\nТолько маникюр — 4 500 ₸.")
+    assert shorter.chunks == 1 and await kb.store.count("demo") == 1
+
+
+async def test_learned_answers_survive_resync_and_delete(kb: KnowledgeBase) -> None:
+    await kb.ingest_document("demo", "prices", PRICES_A)
+    await kb.learn("demo", "Есть ли у вас парковка?", "Да, бесплатная парковка во дворе.")
+    await kb.ingest_document("demo", "prices", PRICES_B)
+    await kb.delete_document("demo", "prices")
+    result = await kb.search("demo", "где поставить машину, есть парковка?")
+    assert result.ok and result.value
+    best = result.value[0]
+    assert best.source == "learned" and "парковка во дворе" in best.content
+    assert kb.best_answer(result.value) == "Да, бесплатная парковка во дворе."
+    assert [(d.doc_name, d.source) for d in await kb.list_documents("demo")] == [
+        ("learned", "learned")
+    ]
+
+
+async def test_learning_a_near_identical_question_replaces_the_old_answer(
+    kb: KnowledgeBase,
+) -> None:
+    await kb.learn("demo", "Есть ли у вас парковка?", "Нет.")
+    await kb.learn("demo", "есть ли у вас парковка", "Да, во дворе, 6 мест.")
+    await kb.learn("demo", "Можно прийти с собакой?", "Только с маленькой.")
+    assert await kb.store.count("demo") == 2
+    joined = " ".join(await contents(kb, "demo", "парковка"))
+    assert "6 мест" in joined and "Нет." not in joined
+    await kb.learn("other", "Есть ли у вас парковка?", "Нет.")
+    assert await kb.store.count("demo") == 2
+
+
+async def test_embedded_store_persists_across_close_and_reopen(
+    tmp_path: Path, e5: LocalE5Embedder
+) -> None:
+    store = EdgeVectorStore(tmp_path, "persist")
+    await store.ensure_collection(e5.dim)
+    await KnowledgeBase(e5, store).ingest_document("demo", "prices", PRICES_A)
+    await store.aclose()
+
+    reopened = EdgeVectorStore(tmp_path, "persist")
+    await reopened.ensure_collection(e5.dim)
+    kb = KnowledgeBase(e5, reopened)
+    assert await reopened.count("demo") == 2
+    assert "4 000" in " ".join(await contents(kb, "demo", "маникюр"))
+    assert not (await kb.ingest_document("demo", "prices", PRICES_A)).changed
+    await reopened.aclose()
+
+    wrong_dim = EdgeVectorStore(tmp_path, "persist")
+    with pytest.raises(Exception, match="1024-dim"):
+        await wrong_dim.ensure_collection(1024)
+
+
+async def test_store_failure_is_a_rag_error_not_an_exception(
+    tmp_path: Path, e5: LocalE5Embedder
+) -> None:
+    kb = KnowledgeBase(e5, EdgeVectorStore(tmp_path, "never-opened"))
+    result = await kb.search("demo", "маникюр")
+    assert not result.ok and result.error_code == "rag_error"
+
+
+async def test_no_llm_answers_the_key_demo_questions(kb: KnowledgeBase) -> None:
+    await ingest_folder(kb, "demo_salon", DEMO_DOCUMENTS)
+    expected = {
+        "сколько стоит маникюр?": "4 000 ₸",
+        "где вы находитесь?": "проспект Абая, 52",
+        "до скольки работаете?": "до 21:00",
+    }
+    for question, fact in expected.items():
+        result = await kb.search("demo_salon", question)
+        assert result.ok
+        answer = kb.best_answer(result.value or [], question)
+        assert answer is not None and fact in answer, (question, answer)
+    for off_topic in ("расскажи анекдот", "купить iphone 15"):
+        result = await kb.search("demo_salon", off_topic)
+        assert kb.best_answer(result.value or [], off_topic) is None
+
+
+def test_best_answer_needs_a_confident_passage(kb: KnowledgeBase) -> None:
+    weak = Passage("Часы работы\nС 9:00 до 21:00.", "01", "document", score=0.5)
+    strong = Passage("Часы работы\nС 9:00 до 21:00.", "01", "document", score=0.9)
+    assert kb.best_answer([]) is None
+    assert kb.best_answer([weak]) is None
+    assert kb.best_answer([strong]) == "Часы работы\nС 9:00 до 21:00."
+    assert kb.best_answer([strong], "купить телефон") is None
+
+
+async def test_local_embedder_meets_the_evaluation_bar(kb: KnowledgeBase) -> None:
+    client, cases = load_cases()
+    assert len(cases) >= 60
+    await ingest_folder(kb, client, DEMO_DOCUMENTS)
+    metrics = await evaluate(kb, client, cases)
+    assert metrics["hit@5"] >= 0.9, metrics
+    assert metrics["hit@1"] >= 0.7, metrics
