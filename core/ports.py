@@ -77,6 +77,10 @@ class AuditRepo(Protocol):
     async def record(self, client_id: UUID | None, entry: AuditEntry) -> None: ...
 
 
+class InboxRepo(Protocol):
+    async def mark_done(self, event_ids: Sequence[int]) -> None: ...
+
+
 class Tx(Protocol):
     """One database transaction, with the repositories bound to it."""
 
@@ -85,6 +89,7 @@ class Tx(Protocol):
     handovers: HandoversRepo
     outbox: OutboxRepo
     audit: AuditRepo
+    inbox: InboxRepo
 
     async def now(self) -> datetime: ...
 

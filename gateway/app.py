@@ -7,16 +7,34 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from ai.llm import OpenAIChat
 from channels.chatflow.client import ChatFlowClient, WhatsAppSender
+from core.answers import Answerer
 from core.desk import Desk
-from gateway.demo import seed_demo_client
-from gateway.keys import DB, DESK, DSN, HTTP, SENDERS, SETTINGS, STORE, TENANTS
+from core.pipeline import TurnProcessor
+from gateway import knowledge_routes
+from gateway.demo import load_demo_knowledge, seed_demo_client
+from gateway.keys import (
+    DB,
+    DESK,
+    DSN,
+    HTTP,
+    PROCESSOR,
+    SENDERS,
+    SETTINGS,
+    STORE,
+    TENANTS,
+    TURN_FAULT_HOOK,
+)
+from gateway.knowledge_cli import open_knowledge_base
+from gateway.knowledge_routes import KNOWLEDGE_KEY
 from gateway.middlewares import MIDDLEWARES
 from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import add_check
 from gateway.resources import open_database
-from gateway.routes import health
+from gateway.routes import health, legacy, webhook
 from gateway.settings import Settings
+from gateway.turn_worker import TurnWorker
 from storage.store import PgStore, PgTenants
 
 
@@ -54,6 +72,52 @@ async def whatsapp_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The knowledge base (embedder + vector store), checked at start-up: a misconfigured or
+    unreachable embedder stops the start with one line."""
+    settings = app[SETTINGS]
+    kb = await open_knowledge_base(settings)
+    app[KNOWLEDGE_KEY] = kb
+
+    async def check() -> dict[str, object]:
+        return {"status": "ok", "embedder": kb.embedder.name, "collection": kb.store.collection,
+                "points": await kb.store.count()}
+
+    add_check(app, "knowledge", check)
+    if settings.demo_seed:
+        await load_demo_knowledge(app[DB], kb)
+    try:
+        yield
+    finally:
+        await kb.aclose()
+
+
+async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The LLM (when configured), the answerer and the turn processor, and the inbound workers."""
+    settings = app[SETTINGS]
+    llm = None
+    if settings.llm_enabled:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        llm = OpenAIChat(api_key=key, base_url=settings.openai_base_url, model=settings.llm_model,
+                         timeout=settings.llm_timeout_seconds)
+
+    async def check() -> dict[str, object]:
+        return {"status": "ok", "model": settings.llm_model} if llm else {"status": "disabled"}
+
+    add_check(app, "llm", check)
+    app[PROCESSOR] = TurnProcessor(app[STORE], app[TENANTS], Answerer(app[KNOWLEDGE_KEY], llm),
+                                   llm, app[DESK])
+    worker = TurnWorker(app[DB], app[DSN], app[PROCESSOR], concurrency=settings.workers,
+                        fault_hook=app.get(TURN_FAULT_HOOK))  # type: ignore[arg-type]
+    await worker.start()
+    try:
+        yield
+    finally:
+        await worker.stop()
+        if llm is not None:
+            await llm.aclose()
+
+
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = OutboxWorker(app[DB], app[DSN], app[SENDERS], concurrency=app[SETTINGS].workers)
     await worker.start()
@@ -65,8 +129,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SENDERS] = {}
-    app.cleanup_ctx.extend([database_ctx, http_session_ctx, whatsapp_ctx])
+    app.cleanup_ctx.extend([database_ctx, http_session_ctx, knowledge_ctx, whatsapp_ctx])
     # Adapters that register outbox senders or routes go here, before the outbox worker.
     app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(health.routes)
+    app.add_routes(webhook.routes)
+    app.add_routes(legacy.routes)
+    knowledge_routes.setup_routes(app)
     return app

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import asyncpg
 
+from core.knowledge import KnowledgeBase
 from storage.repositories import clients
 
 log = logging.getLogger(__name__)
@@ -24,3 +26,20 @@ async def seed_demo_client(pool: asyncpg.Pool) -> bool:
         await clients.create(conn, DEMO_SLUG, DEMO_NAME)
     log.info("created the demo client", extra={"client": DEMO_SLUG})
     return True
+
+
+DEMO_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge" / DEMO_SLUG
+
+
+async def load_demo_knowledge(pool: asyncpg.Pool, kb: KnowledgeBase) -> int:
+    """Ingest the bundled demo salon documents when `demo_salon` exists and has no knowledge yet;
+    returns the number of documents ingested."""
+    if await clients.by_slug(pool, DEMO_SLUG) is None or not DEMO_KNOWLEDGE_DIR.is_dir():
+        return 0
+    if await kb.list_documents(DEMO_SLUG):
+        return 0
+    files = sorted(DEMO_KNOWLEDGE_DIR.glob("*.md"))
+    for path in files:
+        await kb.ingest_document(DEMO_SLUG, path.stem, path.read_text("utf-8"))
+    log.info("loaded the demo knowledge", extra={"client": DEMO_SLUG, "documents": len(files)})
+    return len(files)

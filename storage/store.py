@@ -14,6 +14,7 @@ from storage.repositories import clients
 from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo
 from storage.repositories.handovers import HandoversRepo
+from storage.repositories.inbox import InboxRepo
 from storage.repositories.outbox import OutboxRepo
 
 
@@ -25,6 +26,7 @@ class PgTx:
         self.handovers = HandoversRepo(conn)
         self.outbox = OutboxRepo(conn)
         self.audit = AuditRepo(conn)
+        self.inbox = InboxRepo(conn)
 
     async def now(self) -> datetime:
         """The transaction's own clock (the database's), the same one the queues use."""

@@ -3,6 +3,7 @@ conversation turn at a time, in arrival order, after the debounce window."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,12 +105,16 @@ async def seconds_until_ready(pool: asyncpg.Pool, *, max_wait: float) -> float |
     )
 
 
-async def mark_done(conn: asyncpg.Connection, event_ids: list[int], status: str = "done") -> None:
-    await conn.execute(
-        """UPDATE inbound_events SET status = $2, processed_at = now(), locked_until = NULL
-            WHERE id = ANY($1::bigint[])""",
-        event_ids, status,
-    )
+class InboxRepo:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def mark_done(self, event_ids: Sequence[int]) -> None:
+        await self._conn.execute(
+            """UPDATE inbound_events SET status = 'done', processed_at = now(), locked_until = NULL
+                WHERE id = ANY($1::bigint[])""",
+            list(event_ids),
+        )
 
 
 async def release(pool: asyncpg.Pool, event_ids: list[int], error: str, *, max_attempts: int,

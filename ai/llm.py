@@ -1,0 +1,95 @@
+"""The LLM adapter: OpenAI Chat Completions through the `openai` SDK, any compatible base URL
+(OpenAI, Azure, vLLM, Ollama, llama.cpp), with an explicit timeout and tenacity retries on
+429 / 5xx / connection errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+import openai
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from core.models import Intent
+from core.result import Result
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_TIMEOUT_SECONDS = 5.0
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError | openai.RateLimitError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+_CLASSIFY_PROMPT = """You classify one customer message sent to a business on WhatsApp.
+Intents: human_request (asks for a person/manager/operator), frustration (angry, unhappy,
+complaining), rejection (asks the bot to stop writing), greeting, thanks, question, other.
+"Are you a bot?" is a question. Topics that must reach a person:
+{topics}
+Answer with JSON only: {{"intent": "<intent>", "topic": "<topic name or null>"}}"""
+
+
+class OpenAIChat:
+    def __init__(self, *, api_key: str | None, base_url: str | None, model: str,
+                 timeout: float, max_retries: int = 2) -> None:
+        # The SDK's own retries are off: tenacity does them, so that the timeout bounds each try.
+        self._client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
+                                          timeout=timeout, max_retries=0)
+        self._model = model
+        self._timeout = timeout
+        self._max_retries = max_retries
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _create(self, messages: list[dict[str, str]], *, timeout: float, retries: int,
+                      **options: object) -> str:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.5, max=4),
+            retry=retry_if_exception(_retryable), reraise=True,
+        ):
+            with attempt:
+                response = await self._client.chat.completions.create(
+                    model=self._model, messages=messages, timeout=timeout, **options)
+        content = response.choices[0].message.content if response.choices else None
+        if not content or not content.strip():
+            raise ValueError("empty completion")
+        return content.strip()
+
+    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
+                       temperature: float = 0.3) -> Result[str]:
+        try:
+            return Result.success(await self._create(
+                messages, timeout=self._timeout, retries=self._max_retries,
+                max_tokens=max_tokens, temperature=temperature))
+        except Exception as exc:
+            log.warning("llm completion failed", extra={"error": _describe(exc)})
+            return Result.failure("ai_error", _describe(exc))
+
+    async def classify(self, text: str, topics: Sequence[tuple[str, str]]
+                       ) -> Result[tuple[Intent, str | None]]:
+        """A short timeout and no retries: classification must not hold up the answer."""
+        listing = "\n".join(f"- {name}: {description}" for name, description in topics) or "- none"
+        messages = [{"role": "system", "content": _CLASSIFY_PROMPT.format(topics=listing)},
+                    {"role": "user", "content": text[:2000]}]
+        try:
+            raw = await self._create(messages, timeout=min(self._timeout, CLASSIFY_TIMEOUT_SECONDS),
+                                     retries=0, max_tokens=40, temperature=0)
+            document = json.loads(raw.strip().removeprefix("```json").strip("`"))
+            intent = Intent(document.get("intent"))
+            topic = document.get("topic")
+            names = {name for name, _ in topics}
+            return Result.success((intent, topic if topic in names else None))
+        except Exception as exc:
+            log.info("llm classification unavailable", extra={"error": _describe(exc)})
+            return Result.failure("classify_error", _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return f"{type(exc).__name__} (HTTP {exc.status_code})"
+    return type(exc).__name__

@@ -1,0 +1,86 @@
+"""Answer composition with graceful degradation (PRODUCT.md §4, §7): the customer always gets an
+answer — grounded LLM, else the best knowledge passage, else a polite fallback that offers a
+manager."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.knowledge import Passage
+from core.models import Client
+from core.ports import AnswerRequest, LanguageModel
+from core.prompting import build_messages
+from core.result import Result
+from core.texts import customer_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Ты вежливый администратор компании «{client_name}». Отвечаешь клиентам в WhatsApp: "
+    "коротко, дружелюбно, по существу."
+)
+
+
+class Knowledge(Protocol):
+    async def search(self, client_slug: str, query: str, *, knowledge_tag: str | None = None,
+                     limit: int = 5) -> Result[list[Passage]]: ...
+
+    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    source: str  # "llm" | "knowledge" | "fallback" | "no_answer"
+    degraded: tuple[str, ...] = field(default=())  # error codes of the stages that failed
+
+
+class Answerer:
+    def __init__(self, knowledge: Knowledge | None, llm: LanguageModel | None) -> None:
+        self._knowledge = knowledge
+        self._llm = llm
+
+    async def answer(self, request: AnswerRequest) -> Answer:
+        client = request.client
+        degraded: list[str] = []
+        passages: list[Passage] = []
+        if self._knowledge is not None:
+            found = await self._knowledge.search(client.slug, request.question,
+                                                 knowledge_tag=request.knowledge_tag)
+            if found.ok:
+                passages = found.value or []
+            else:
+                degraded.append(found.error_code or "rag_error")
+                log.warning("knowledge search failed; answering without it",
+                            extra={"error_code": found.error_code})
+
+        if self._llm is not None:
+            messages = build_messages(
+                request.system_prompt or DEFAULT_SYSTEM_PROMPT.format(client_name=client.name),
+                passages, [{"role": h.role, "content": h.content} for h in request.history],
+                request.question,
+            )
+            completion = await self._llm.complete(messages)
+            if completion.ok and completion.value:
+                return Answer(completion.value, "llm", tuple(degraded))
+            degraded.append(completion.error_code or "ai_error")
+            log.error("llm failed; falling back", extra={"error_code": completion.error_code})
+
+        best = self._best(passages, request.question)
+        if best:
+            return Answer(best, "knowledge", tuple(degraded))
+        if self._llm is not None:
+            return Answer(customer_text(client, "fallback"), "fallback", tuple(degraded))
+        return Answer(customer_text(client, "no_answer"), "no_answer", tuple(degraded))
+
+    def _best(self, passages: list[Passage], question: str) -> str | None:
+        if self._knowledge is None or not passages:
+            return None
+        return self._knowledge.best_answer(passages, question)
+
+
+def greeting_reply(client: Client) -> str:
+    return customer_text(client, "greeting")

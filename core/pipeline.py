@@ -1,0 +1,304 @@
+"""The customer message pipeline (PRODUCT.md §4): one conversation turn — state gates, intent,
+escalation policy, the act, and the reply — decided outside any transaction (the LLM may take
+seconds) and applied in one transaction that re-checks the state it was decided on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from core.answers import Answerer
+from core.desk import Actor, Desk, telegram
+from core.escalation import escalate
+from core.intents import Classification, classify_by_rules, classify_frustration
+from core.models import (
+    Branch,
+    Client,
+    Conversation,
+    Customer,
+    HistoryLine,
+    Intent,
+    Resolution,
+    Role,
+    State,
+    TriggerType,
+)
+from core.policy import effective_policy, match_policy
+from core.ports import AnswerRequest, LanguageModel, OutboundItem, Store, Tenants, Tx
+from core.texts import customer_text
+
+log = logging.getLogger(__name__)
+
+HISTORY_LINES = 20
+PENDING_NOTICE_INTERVAL = timedelta(minutes=10)
+MAX_DECISION_ROUNDS = 3
+
+
+class Act(StrEnum):
+    ANSWER = "answer"
+    SMALL_TALK = "small_talk"
+    ESCALATE = "escalate"
+    MUTE = "mute"
+    OPT_OUT = "opt_out"  # a rejection while pending: the handover is cancelled
+    FORWARD = "forward"  # pending / manager_active: mirrored to the manager, no bot reply
+    SILENT = "silent"  # muted or suspended: stored only
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    text: str
+    message_type: str = "text"
+    media: dict[str, Any] | None = None
+    provider_message_id: str | None = None
+    event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    client: Client
+    branch: Branch | None
+    conversation: Conversation
+    customer: Customer
+    history: Sequence[HistoryLine]
+    now: datetime
+
+    @property
+    def desk_enabled(self) -> bool:
+        chat = (self.branch.telegram_chat_id if self.branch else None) or \
+            self.client.settings.telegram_chat_id
+        return bool(self.client.settings.telegram_bot_token and chat)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    act: Act
+    intent: Intent | None = None
+    trigger_type: TriggerType | None = None
+    trigger_value: str | None = None
+    reply: str | None = None
+    answer_source: str | None = None
+    degraded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    conversation_id: UUID
+    act: Act
+    state: State
+    intent: Intent | None
+    reply: str | None
+    handover_id: UUID | None = None
+    degraded: tuple[str, ...] = field(default=())
+
+
+class _StateMoved(Exception):
+    """The conversation changed while the turn was being decided: decide again."""
+
+
+class TurnProcessor:
+    def __init__(self, store: Store, tenants: Tenants, answerer: Answerer,
+                 classifier: LanguageModel | None, desk: Desk) -> None:
+        self._store = store
+        self._tenants = tenants
+        self._answerer = answerer
+        self._classifier = classifier
+        self._desk = desk
+
+    async def process(self, conversation_id: UUID, messages: Sequence[IncomingMessage], *,
+                      deliver_reply: bool = True, instance_id: str | None = None) -> TurnOutcome:
+        """Run one turn for the messages (already de-duplicated, in arrival order). With
+        `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
+        caller delivers it (console chat, the legacy synchronous /message)."""
+        for _ in range(MAX_DECISION_ROUNDS):
+            context = await self._load(conversation_id)
+            started = time.perf_counter()
+            decision = await self.decide(context, messages)
+            log.info("turn decided", extra={"act": decision.act, "intent": decision.intent,
+                                            "ms": round((time.perf_counter() - started) * 1000)})
+            try:
+                return await self._apply(context, decision, messages, deliver_reply, instance_id)
+            except _StateMoved:
+                log.info("conversation changed during the turn; deciding again")
+        raise RuntimeError("conversation kept changing during the turn")
+
+    async def _load(self, conversation_id: UUID) -> TurnContext:
+        async with self._store.transaction() as tx:
+            conversation = await tx.conversations.get(conversation_id)
+            if conversation is None:
+                raise LookupError(f"conversation {conversation_id} does not exist")
+            customer = await tx.conversations.customer(conversation_id)
+            history = await tx.messages.history(conversation_id, HISTORY_LINES)
+            now = await tx.now()
+        client = await self._tenants.client(conversation.client_id)
+        if client is None:
+            raise LookupError(f"client of conversation {conversation_id} does not exist")
+        branch = await self._tenants.branch(conversation.branch_id) if conversation.branch_id else None
+        return TurnContext(client, branch, conversation, customer, history, now)
+
+    async def decide(self, ctx: TurnContext, messages: Sequence[IncomingMessage]) -> Decision:
+        text = "\n".join(m.text for m in messages if m.text).strip()
+        conv = ctx.conversation
+        client = ctx.client
+        if client.suspended:
+            return Decision(Act.SILENT)
+        if conv.state in (State.PENDING, State.MANAGER_ACTIVE):
+            ruled = classify_by_rules(text) if text else None
+            if conv.state == State.PENDING and ruled and ruled.intent == Intent.REJECTION:
+                return Decision(Act.OPT_OUT, Intent.REJECTION,
+                                reply=customer_text(client, "opt_out_pending"))
+            notice = None
+            if conv.state == State.PENDING and (
+                conv.pending_notice_at is None or ctx.now - conv.pending_notice_at >= PENDING_NOTICE_INTERVAL
+            ):
+                notice = customer_text(client, "pending_notice")
+            return Decision(Act.FORWARD, ruled.intent if ruled else None, reply=notice)
+        if conv.bot_muted_until is not None and conv.bot_muted_until > ctx.now:
+            return Decision(Act.SILENT)
+        if not text:
+            return Decision(Act.SMALL_TALK, Intent.OTHER, reply=customer_text(client, "media_received"))
+
+        classification = await self._classify(ctx, text)
+        intent = classification.intent
+        if isinstance(classification, _PolicyHit):
+            return Decision(Act.ESCALATE, intent, TriggerType.POLICY, classification.topic,
+                            reply=customer_text(client, "escalated"))
+        if intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
+            trigger = TriggerType.LLM if classification.source == "llm" else TriggerType.INTENT
+            return Decision(Act.ESCALATE, intent, trigger, intent.value,
+                            reply=customer_text(client, "escalated"))
+        if intent == Intent.REJECTION:
+            return Decision(Act.MUTE, intent, reply=customer_text(client, "muted"))
+        if intent == Intent.GREETING:
+            return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "greeting"))
+        if intent == Intent.THANKS:
+            return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "thanks"))
+        answer = await self._answerer.answer(AnswerRequest(
+            client=client, system_prompt=await self._tenants.system_prompt(client.id),
+            question=text, history=ctx.history,
+            knowledge_tag=ctx.branch.knowledge_tag if ctx.branch else None,
+        ))
+        return Decision(Act.ANSWER, intent, reply=answer.text, answer_source=answer.source,
+                        degraded=answer.degraded)
+
+    async def _classify(self, ctx: TurnContext, text: str) -> Classification:
+        """Rules for the obvious cases; then the client's escalation policy (so that a complaint
+        is reported as the `complaint` topic); then frustration; then the LLM when configured."""
+        if ruled := classify_by_rules(text):
+            return ruled
+        topics = effective_policy(ctx.client.settings.escalation_policy)
+        if hit := match_policy(topics, text):
+            return _PolicyHit(Intent.QUESTION, "rules", hit[1], topic=hit[0].name)
+        if ruled := classify_frustration(text):
+            return ruled
+        if self._classifier is not None:
+            result = await self._classifier.classify(text, [(t.name, t.description) for t in topics])
+            if result.ok and result.value is not None:
+                intent, topic = result.value
+                if topic is not None:
+                    return _PolicyHit(intent, "llm", None, topic=topic)
+                return Classification(intent, "llm")
+        return Classification(Intent.QUESTION, "fallback")
+
+    async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[IncomingMessage],
+                     deliver_reply: bool, instance_id: str | None) -> TurnOutcome:
+        async with self._store.transaction() as tx:
+            conv = await tx.conversations.get(ctx.conversation.id, for_update=True)
+            assert conv is not None
+            if (conv.state, conv.bot_muted_until) != (ctx.conversation.state,
+                                                       ctx.conversation.bot_muted_until):
+                raise _StateMoved
+            now = await tx.now()
+            first_key = self._turn_key(conv.id, messages)
+            for message in messages:
+                await tx.messages.add(conv.id, Role.USER, message.text or f"[{message.message_type}]",
+                                      provider_message_id=message.provider_message_id,
+                                      metadata={"type": message.message_type, "media": message.media}
+                                      if message.media else None)
+            await tx.conversations.update(conv.id, last_message_at=now)
+            handover_id = await self._act(tx, ctx, conv, decision, messages, first_key, now)
+            reply = decision.reply
+            if reply:
+                await tx.messages.add(conv.id, Role.ASSISTANT, reply, metadata={
+                    "act": decision.act, "intent": decision.intent, "source": decision.answer_source,
+                    "degraded": list(decision.degraded)})
+                if deliver_reply and conv.channel == "whatsapp":
+                    await tx.outbox.enqueue(conv.client_id, OutboundItem(
+                        channel="whatsapp", kind="send_text", idempotency_key=f"reply:{first_key}",
+                        conversation_id=conv.id,
+                        payload={"jid": ctx.customer.remote_jid, "text": reply,
+                                 "instance_id": instance_id,
+                                 "branch_id": str(conv.branch_id) if conv.branch_id else None}))
+            event_ids = [m.event_id for m in messages if m.event_id is not None]
+            if event_ids:
+                await tx.inbox.mark_done(event_ids)
+            final = await tx.conversations.get(conv.id)
+            assert final is not None
+        return TurnOutcome(conv.id, decision.act, final.state, decision.intent, reply, handover_id,
+                           decision.degraded)
+
+    async def _act(self, tx: Tx, ctx: TurnContext, conv: Conversation, decision: Decision,
+                   messages: Sequence[IncomingMessage], key: str, now: datetime) -> UUID | None:
+        text = "\n".join(m.text for m in messages if m.text).strip()
+        if decision.act == Act.ESCALATE:
+            escalation = await escalate(
+                tx, conv.id, trigger_type=decision.trigger_type or TriggerType.INTENT,
+                trigger_value=decision.trigger_value, user_message=text[:4000],
+                desk_enabled=ctx.desk_enabled)
+            return escalation.handover.id
+        if decision.act == Act.MUTE:
+            settings = ctx.client.settings
+            duration = (timedelta(minutes=settings.mute_duration_first_minutes) if conv.no_count == 0
+                        else timedelta(hours=settings.mute_duration_second_hours))
+            await tx.conversations.update(conv.id, bot_muted_until=now + duration,
+                                          no_count=conv.no_count + 1)
+            return None
+        if decision.act == Act.OPT_OUT:
+            handover = await tx.handovers.open_for(conv.id, for_update=True)
+            if handover is not None:
+                name = ctx.customer.name or ctx.customer.phone or "Клиент"
+                await self._desk.close(tx, handover, conv.state, Resolution.CUSTOMER_OPT_OUT,
+                                       Actor(None, name, kind="customer"),
+                                       note="🚫 Клиент отказался от связи с менеджером")
+                return handover.id
+            return None
+        if decision.act == Act.FORWARD:
+            if ctx.desk_enabled:
+                await self._forward(tx, conv, messages, key)
+            if decision.reply:
+                await tx.conversations.update(conv.id, pending_notice_at=now)
+            open_handover = await tx.handovers.open_for(conv.id)
+            return open_handover.id if open_handover else None
+        return None
+
+    async def _forward(self, tx: Tx, conv: Conversation, messages: Sequence[IncomingMessage],
+                       key: str) -> None:
+        """Mirror the customer's burst into the topic as one message; media go as themselves."""
+        lines = [m.text for m in messages if m.text and not m.media]
+        if lines:
+            await tx.outbox.enqueue(conv.client_id, telegram(
+                "mirror", f"mirror:{key}", conv.id, lines=lines))
+        for index, message in enumerate(m for m in messages if m.media):
+            await tx.outbox.enqueue(conv.client_id, telegram(
+                "media_forward", f"media:{key}:{index}", conv.id,
+                media={**(message.media or {}), "type": message.message_type}))
+
+    @staticmethod
+    def _turn_key(conversation_id: UUID, messages: Sequence[IncomingMessage]) -> str:
+        """Stable across retries of the same turn: the first event (or provider message) id."""
+        first = messages[0] if messages else None
+        if first is not None and first.event_id is not None:
+            return f"e{first.event_id}"
+        if first is not None and first.provider_message_id:
+            return f"{conversation_id}:{first.provider_message_id}"
+        return f"{conversation_id}:{time.time_ns()}"
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyHit(Classification):
+    topic: str = ""

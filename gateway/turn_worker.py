@@ -1,0 +1,118 @@
+"""The inbound worker: claims stored events one conversation turn at a time (after the debounce
+window), runs the pipeline, and releases the events for a retry if the turn fails. Several
+workers per process and several processes share the queue through PostgreSQL leases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+
+from core.pipeline import IncomingMessage, TurnProcessor
+from gateway import metrics
+from gateway.logs import conversation_id_var
+from gateway.notify import Wakeup
+from storage.database import UNAVAILABLE
+from storage.repositories import inbox
+from storage.repositories.inbox import InboundEvent
+
+log = logging.getLogger(__name__)
+
+TURN_LEASE = timedelta(minutes=2)
+MAX_TURN_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
+MAX_ATTEMPTS = 5
+IDLE_POLL_SECONDS = 1.0
+
+# Test hook: called with a stage name ("claimed") inside a turn; raising there simulates a crash.
+FaultHook = Callable[[str], Awaitable[None]]
+
+
+def to_message(event: InboundEvent) -> IncomingMessage:
+    message = event.payload.get("message", {})
+    return IncomingMessage(
+        text=message.get("text", ""), message_type=message.get("type", "text"),
+        media=message.get("media"), provider_message_id=event.provider_message_id,
+        event_id=event.id,
+    )
+
+
+class TurnWorker:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, processor: TurnProcessor, *,
+                 concurrency: int = 4, lease: timedelta = TURN_LEASE,
+                 fault_hook: FaultHook | None = None) -> None:
+        self._pool = pool
+        self._processor = processor
+        self._concurrency = concurrency
+        self._lease = lease
+        self._fault_hook = fault_hook
+        self._wakeup = Wakeup(dsn, (inbox.NOTIFY_CHANNEL,))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._wakeup.start()
+        self._tasks = [asyncio.create_task(self._loop(i), name=f"turn-worker-{i}")
+                       for i in range(self._concurrency)]
+
+    async def stop(self, timeout: float = 20) -> None:
+        """Finish turns in progress (up to `timeout`), then stop; a cut turn is retried after its
+        lease by whichever process is running then."""
+        self._stopping.set()
+        self._wakeup.event.set()
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._wakeup.stop()
+
+    async def _loop(self, index: int) -> None:
+        while not self._stopping.is_set():
+            try:
+                if await self.run_once():
+                    continue
+                wait = await inbox.seconds_until_ready(self._pool, max_wait=MAX_TURN_WAIT_SECONDS)
+                await self._wakeup.wait(IDLE_POLL_SECONDS if wait is None else
+                                        min(IDLE_POLL_SECONDS, max(wait, 0.05)))
+            except asyncio.CancelledError:
+                raise
+            except UNAVAILABLE as exc:
+                log.warning("turn worker: database unavailable", extra={"error": type(exc).__name__})
+                await asyncio.sleep(2)
+            except Exception:
+                log.exception("turn worker loop error")
+                await asyncio.sleep(1)
+
+    async def run_once(self) -> bool:
+        """Claim and process one ready turn; False when none is ready."""
+        claimed = await inbox.claim_turn(self._pool, lease=self._lease,
+                                         max_wait=MAX_TURN_WAIT_SECONDS)
+        if claimed is None:
+            return False
+        conversation_id, events = claimed
+        token = conversation_id_var.set(str(conversation_id))
+        try:
+            if self._fault_hook is not None:
+                await self._fault_hook("claimed")
+            outcome = await self._processor.process(
+                conversation_id, [to_message(e) for e in events],
+                instance_id=events[-1].payload.get("instance_id"))
+            metrics.TURNS.labels(outcome.act).inc()
+            log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
+                                         "messages": len(events)})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn failed; events go back to the queue",
+                          extra={"events": len(events), "attempt": events[0].attempts})
+            await inbox.release(self._pool, [e.id for e in events], f"{type(exc).__name__}: {exc}",
+                                max_attempts=MAX_ATTEMPTS,
+                                retry_in=timedelta(seconds=2 ** min(events[0].attempts, 6)))
+        finally:
+            conversation_id_var.reset(token)
+        return True

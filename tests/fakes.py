@@ -1,0 +1,103 @@
+"""Fake external peers as real local aiohttp servers speaking their protocols: ChatFlow's send API
+and an OpenAI-compatible chat completions endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Scripted:
+    """Responses to hand out in order; when empty, the default."""
+
+    queue: list[tuple[int, Any]] = field(default_factory=list)
+    default: tuple[int, Any] = (200, {"success": True})
+
+    def next(self) -> tuple[int, Any]:
+        return self.queue.pop(0) if self.queue else self.default
+
+
+class FakeChatFlow:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str]] = []
+        self.script = Scripted()
+        self.seen_msg_ids: set[str] = set()
+        self.app = web.Application()
+        for endpoint in ("send-text", "send-image", "send-audio", "send-doc", "send-video"):
+            self.app.router.add_get(f"/{endpoint}", self._handler(endpoint))
+
+    def _handler(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            status, body = self.script.next()
+            call = {"endpoint": endpoint, **request.query}
+            self.calls.append({**call, "status": str(status)})
+            if status == 200 and isinstance(body, dict) and body.get("success") is not False:
+                self.seen_msg_ids.add(request.query.get("msg_id", ""))
+            return web.json_response(body, status=status)
+        return handle
+
+    def delivered(self) -> list[dict[str, str]]:
+        """Calls that ChatFlow accepted, one per distinct msg_id (its idempotency)."""
+        seen: dict[str, dict[str, str]] = {}
+        for call in self.calls:
+            if call["status"] == "200" and call.get("msg_id") in self.seen_msg_ids:
+                seen.setdefault(call["msg_id"], call)
+        return list(seen.values())
+
+
+class FakeOpenAI:
+    """`POST /v1/chat/completions`: answers `reply` (or a JSON intent for classification
+    requests), or a scripted failure; `delay` simulates a slow model."""
+
+    def __init__(self, reply: str = "Маникюр стоит 5000 ₸.") -> None:
+        self.reply = reply
+        self.classification: dict[str, Any] = {"intent": "question", "topic": None}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_with: int | None = None
+        self.delay = 0.0
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self._completions)
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_with:
+            return web.json_response({"error": {"message": "boom", "type": "server_error"}},
+                                     status=self.fail_with)
+        system = body["messages"][0]["content"]
+        is_classification = "You classify one customer message" in system
+        content = json.dumps(self.classification) if is_classification else self.reply
+        return web.json_response({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "gpt-4o-mini"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+    def answer_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests
+                if "You classify one customer message" not in r["messages"][0]["content"]]
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` (sync or async) is truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

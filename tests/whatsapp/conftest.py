@@ -1,0 +1,67 @@
+"""An app wired to fake ChatFlow / OpenAI servers, with a client whose debounce is off."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.factories import WEBHOOK_SECRET, make_client
+from tests.fakes import FakeChatFlow, FakeOpenAI
+
+JID = "77011234567@s.whatsapp.net"
+
+
+@pytest.fixture
+async def chatflow(aiohttp_server) -> FakeChatFlow:
+    fake = FakeChatFlow()
+    fake.server = await aiohttp_server(fake.app)
+    return fake
+
+
+@pytest.fixture
+async def openai_fake(aiohttp_server) -> FakeOpenAI:
+    fake = FakeOpenAI()
+    fake.server = await aiohttp_server(fake.app)
+    return fake
+
+
+@pytest.fixture
+def wa_settings(settings: Settings, chatflow: FakeChatFlow) -> Settings:
+    return settings.model_copy(update={
+        "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"), "workers": 4})
+
+
+@pytest.fixture
+def start_app(aiohttp_client, db) -> Callable[..., Any]:
+    async def start(settings: Settings, **keys: Any) -> TestClient:
+        app = create_app(settings)
+        for key, value in keys.items():
+            app[key] = value
+        return await aiohttp_client(app)
+    return start
+
+
+@pytest.fixture
+async def demo(db) -> Any:
+    return await make_client(db, "demo_salon", debounce_seconds=0)
+
+
+def text_payload(text: str, message_id: str, jid: str = JID, sender: str = "Айгерим") -> dict:
+    return {"messageType": "text", "message": text,
+            "metadata": {"sender": sender, "timestamp": 1764929737, "messageId": message_id,
+                         "remoteJid": jid},
+            "mediaData": None,
+            "nodeData": {"webHook": {"text": "https://x/webhook/demo_salon", "method": "POST"}}}
+
+
+async def post(client: TestClient, payload: Any, slug: str = "demo_salon", **params: str):
+    return await client.post(f"/webhook/{slug}", json=payload,
+                             params={"webhook_secret": WEBHOOK_SECRET, **params})
+
+
+__all__ = ["JID", "TestServer", "post", "text_payload"]
