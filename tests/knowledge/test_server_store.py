@@ -9,6 +9,8 @@ from ai.embeddings import LocalE5Embedder
 from core.knowledge import KnowledgeBase, RetrievalMode
 from storage.vectors import QdrantServerStore, collection_name
 
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+
 
 async def test_server_store_filters_tenants_and_replaces_documents(e5: LocalE5Embedder) -> None:
     store = QdrantServerStore(AsyncQdrantClient(location=":memory:"), "truffles_knowledge")
