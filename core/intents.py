@@ -39,6 +39,12 @@ THANKS = compile_patterns(
     phrases=("спасибо", "спс", "пасиб", "благодарю", "спасибочки", "рахмет", "рақмет",
              "көп рахмет", "thanks", "thank you", "thx", "большое спасибо", "огромное спасибо"),
 )
+# "Are you a bot?" is a question about us, not a request for a person (PRODUCT.md §4).
+BOT_QUESTION = compile_patterns(
+    phrases=("вы бот", "ты бот", "это бот", "вы робот", "ты робот", "бот отвечает", "вы человек",
+             "ты человек", "are you a bot", "are you a robot", "are you human", "is this a bot",
+             "сен ботсың ба", "сіз ботсыз ба", "бот па"),
+)
 # Words that may surround a greeting or a thanks without making it a question.
 _FILLER = {"вам", "вас", "тебе", "большое", "огромное", "всем", "там", "ну", "ок", "ok", "да",
            "хорошо", "понятно", "ясно", "you", "very", "much", "so", "there", "all", "көп", "сізге"}
@@ -76,6 +82,10 @@ def classify_by_rules(text: str) -> Classification | None:
     if matched := _is_only(THANKS, normalized):
         return Classification(Intent.THANKS, "rules", matched)
     return None
+
+
+def is_bot_question(text: str) -> bool:
+    return BOT_QUESTION.find(normalize(text), fuzzy=False) is not None
 
 
 def classify_frustration(text: str) -> Classification | None:

@@ -16,7 +16,7 @@ from uuid import UUID
 from core.answers import Answerer
 from core.desk import Actor, Desk, telegram
 from core.escalation import escalate
-from core.intents import Classification, classify_by_rules, classify_frustration
+from core.intents import Classification, classify_by_rules, classify_frustration, is_bot_question
 from core.models import (
     Branch,
     Client,
@@ -178,6 +178,8 @@ class TurnProcessor:
             return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "greeting"))
         if intent == Intent.THANKS:
             return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "thanks"))
+        if is_bot_question(text):
+            return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=customer_text(client, "bot_identity"))
         answer = await self._answerer.answer(AnswerRequest(
             client=client, system_prompt=await self._tenants.system_prompt(client.id),
             question=text, history=ctx.history,

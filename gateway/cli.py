@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 
-from gateway import tenant_cli
+from gateway import chat_cli, knowledge_cli, tenant_cli
 from gateway.logs import setup_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     tenant_cli.register(commands)
+    knowledge_cli.register(commands)
+    chat_cli.register(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ from storage.repositories import clients
 log = logging.getLogger(__name__)
 
 DEMO_SLUG = "demo_salon"
-DEMO_NAME = "Салон красоты «Труффль»"
+DEMO_NAME = "Салон красоты «Лотос»"
 
 
 async def seed_demo_client(pool: asyncpg.Pool) -> bool:
