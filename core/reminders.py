@@ -1,0 +1,62 @@
+"""Which reminder a pending handover is due, or its auto-close (PRODUCT.md §6), and the texts.
+
+Pure: the caller passes `now` (the scheduler uses the database's clock, the same one that stamped
+`created_at`). At most one step is due per pass, in order: reminder 1, then reminder 2 on a later
+pass, so the urgent one always follows the first even after a scheduler outage."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.models import ClientSettings, Handover, HandoverStatus
+
+
+class Due(StrEnum):
+    REMINDER_1 = "reminder1"
+    REMINDER_2 = "reminder2"
+    AUTO_CLOSE = "auto_close"
+
+
+def waited(handover: Handover, now: datetime) -> timedelta:
+    return max(now - handover.created_at, timedelta(0))
+
+
+def due_step(handover: Handover, settings: ClientSettings, now: datetime) -> Due | None:
+    """The step due now, or None. Auto-close (when configured) does not depend on reminders being
+    on; a handover no longer pending is never due anything."""
+    if handover.status != HandoverStatus.PENDING:
+        return None
+    age = waited(handover, now)
+    if settings.auto_close_timeout is not None and age >= timedelta(minutes=settings.auto_close_timeout):
+        return Due.AUTO_CLOSE
+    if not settings.enable_reminders:
+        return None
+    if handover.reminder_1_sent_at is None:
+        return Due.REMINDER_1 if age >= timedelta(minutes=settings.reminder_timeout_1) else None
+    if handover.reminder_2_sent_at is None and age >= timedelta(minutes=settings.reminder_timeout_2):
+        return Due.REMINDER_2
+    return None
+
+
+def owner_mentions(settings: ClientSettings) -> str:
+    """HTML mentions of the owners for the urgent reminder ("" when escalation is off)."""
+    if not settings.enable_owner_escalation:
+        return ""
+    return ", ".join(f'<a href="tg://user?id={owner}">владелец</a>' for owner in settings.owner_telegram_ids)
+
+
+def reminder_text(step: Due, handover: Handover, settings: ClientSettings, now: datetime) -> str:
+    """HTML text of a reminder (a reply to the request card in the customer's topic)."""
+    minutes = int(waited(handover, now).total_seconds() // 60)
+    if step is Due.REMINDER_1:
+        return f"⏰ Заявка ждёт {minutes} мин"
+    if step is Due.REMINDER_2:
+        mentions = owner_mentions(settings)
+        text = f"🔴 Срочно: заявка ждёт {minutes} мин"
+        return f"{text}\n{mentions}" if mentions else text
+    raise ValueError(f"not a reminder: {step}")
+
+
+def auto_close_note(settings: ClientSettings) -> str:
+    return f"⏱ Заявка закрыта автоматически: никто не взял за {settings.auto_close_timeout} мин"

@@ -1,0 +1,39 @@
+"""`python -m gateway heal`: run the invariant self-heal once and report each repair."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from core.desk import Desk
+from gateway.resources import open_database
+from gateway.settings import Settings
+from scheduler.jobs import heal_pass
+from storage.store import PgStore
+
+
+async def heal(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_database(settings) as db:
+        store = PgStore(db.pool)
+        report = await heal_pass(store, Desk(store))
+    repairs = [{"kind": r.kind, "fix": r.fix, "client_id": str(r.client_id),
+                "conversation_id": str(r.conversation_id),
+                "handover_id": str(r.handover_id) if r.handover_id else None,
+                "old_state": r.old_state, "new_state": r.new_state} for r in report.repairs]
+    if args.json:
+        document: dict[str, Any] = {"repaired": len(repairs), "failed": report.failed, "repairs": repairs}
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        for r in repairs:
+            print(f"repaired {r['kind']}: conversation {r['conversation_id']} "
+                  f"{r['old_state']} -> {r['new_state']} ({r['fix']})")
+        print(f"{len(repairs)} repaired, {report.failed} failed" if repairs or report.failed
+              else "all conversations are consistent")
+    return 1 if report.failed else 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("heal", help="run the invariant self-heal once and report")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=heal)

@@ -1,0 +1,76 @@
+"""One replica runs the schedule: whoever holds a PostgreSQL session advisory lock.
+
+The lock lives as long as the session, so it is held on a dedicated connection (a pooled one
+would hand the session, and the lock, to other work or lose it on recycling). `check()` is called
+every few seconds and before each job: it confirms the connection still answers, or takes the
+lock when free; after a connection loss it drops the connection (the server releases the lock with
+the session) and reconnects on the next check. Work items are claimed atomically anyway, so the
+short overlap while a dead leader has not noticed yet never sends anything twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from storage.database import UNAVAILABLE, connect
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every replica of this deployment.
+SCHEDULER_LOCK_KEY = 0x7472756666_5343
+
+
+class Leadership:
+    def __init__(self, dsn: str, *, key: int = SCHEDULER_LOCK_KEY,
+                 connector: Callable[[str], Awaitable[asyncpg.Connection]] = connect) -> None:
+        self._dsn = dsn
+        self._key = key
+        self._connect = connector
+        self._conn: asyncpg.Connection | None = None
+        self._is_leader = False
+        self._lock = asyncio.Lock()  # one query at a time on the lock connection
+
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    async def check(self) -> bool:
+        """True while this process holds the lock (taking it when it is free)."""
+        async with self._lock:
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self._connect(self._dsn)
+                if self._is_leader:
+                    await self._conn.fetchval("SELECT 1")
+                    held = True
+                else:
+                    held = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                log.warning("scheduler lock connection lost", extra={"error": type(exc).__name__})
+                await self._drop_connection()
+                held = False
+            self._set(held)
+            return held
+
+    async def release(self) -> None:
+        """Give the lock up (closing the session releases it) so another replica takes over."""
+        async with self._lock:
+            await self._drop_connection()
+            self._set(False)
+
+    def _set(self, held: bool) -> None:
+        if held != self._is_leader:
+            log.info("scheduler leadership acquired" if held else "scheduler leadership lost")
+        self._is_leader = held
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(conn.close(), timeout=5)
+        except (*UNAVAILABLE, asyncpg.PostgresError):
+            conn.terminate()

@@ -1,0 +1,81 @@
+"""APScheduler (3.x `AsyncIOScheduler`) running the scheduled jobs, on the leader only.
+
+APScheduler's asyncio executor cancels running jobs on shutdown (it cannot honour `wait=True`
+without being a coroutine), which could cut a job mid-write. So every run is tracked here and
+`stop()` pauses the scheduler, waits for the runs in flight, and only then shuts it down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scheduler.leader import Leadership
+from storage.database import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    every_seconds: float
+    run: Callable[[], Awaitable[object]]
+    leader_only: bool = True
+
+
+class ScheduledWork:
+    def __init__(self, leadership: Leadership, jobs: Sequence[Job]) -> None:
+        self.leadership = leadership
+        self._jobs = {job.name: job for job in jobs}
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        for job in self._jobs.values():
+            self._scheduler.add_job(
+                self.run_now, IntervalTrigger(seconds=job.every_seconds), args=[job.name],
+                id=job.name, name=job.name, max_instances=1, coalesce=True,
+                misfire_grace_time=max(1, int(job.every_seconds)),
+            )
+        self._scheduler.start()
+        log.info("scheduler started", extra={"jobs": ",".join(self._jobs)})
+
+    async def stop(self, *, timeout: float = 30) -> None:
+        """No new runs; runs in flight finish (up to `timeout`); the lock is given up."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+        if self._running:
+            _, unfinished = await asyncio.wait(set(self._running), timeout=timeout)
+            if unfinished:
+                log.error("scheduled jobs still running at shutdown", extra={"count": len(unfinished)})
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # the asyncio scheduler shuts down on the next loop turn
+        await self.leadership.release()
+        log.info("scheduler stopped")
+
+    async def run_now(self, name: str) -> object | None:
+        """One run of a job as the scheduler does it: skipped (None) unless this process leads
+        (for leader-only jobs); errors are logged, never raised into APScheduler."""
+        job = self._jobs[name]
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            if job.leader_only and not await self.leadership.check():
+                log.debug("scheduled job skipped: not the leader", extra={"job": name})
+                return None
+            return await job.run()
+        except UNAVAILABLE as exc:
+            log.warning("scheduled job: database unavailable",
+                        extra={"job": name, "error": type(exc).__name__})
+        except Exception:
+            log.exception("scheduled job failed", extra={"job": name})
+        finally:
+            self._running.discard(task)
+        return None
