@@ -1,0 +1,95 @@
+"""Manager → customer: a message written in a customer's topic goes to the customer's WhatsApp
+(`core.relay`). Bot commands, service messages (topic created, pins, members), messages of bots,
+the General topic and topics that belong to no customer are ignored. Photos, voice notes, audio,
+documents and videos are downloaded and offered to the WhatsApp provider through a signed link."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePath
+from uuid import UUID
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message
+
+from channels.telegram.context import DeskContext
+from core.desk import Actor, topic_message
+from core.models import Client
+from core.relay import ManagerMedia, ManagerMessage
+from storage.repositories import telegram as repo
+
+log = logging.getLogger(__name__)
+
+
+def _attachment(message: Message) -> tuple[str, str, str] | None:
+    """(Telegram file id, ChatFlow media type, file suffix) of a relayable attachment."""
+    if message.photo:
+        return message.photo[-1].file_id, "image", ".jpg"
+    if message.voice:
+        return message.voice.file_id, "audio", ".ogg"
+    if message.audio:
+        return message.audio.file_id, "audio", PurePath(message.audio.file_name or "a.mp3").suffix
+    if message.video:
+        return message.video.file_id, "video", ".mp4"
+    if message.document:
+        return message.document.file_id, "document", \
+            PurePath(message.document.file_name or "file").suffix
+    return None
+
+
+async def handle_manager_message(ctx: DeskContext, client: Client, bot: Bot,
+                                 message: Message) -> None:
+    user = message.from_user
+    if user is None or user.is_bot or not message.is_topic_message or not message.message_thread_id:
+        return
+    text = message.text or message.caption or ""
+    if message.text is not None and message.text.startswith("/"):
+        return
+    attachment = _attachment(message)
+    if not text.strip() and attachment is None:
+        return
+    conv = await repo.conversation_by_topic(ctx.pool, client.id, message.chat.id,
+                                            message.message_thread_id)
+    if conv is None:
+        return
+    media = None
+    if attachment is not None:
+        media = await _publish(ctx, bot, attachment)
+        if media is None:
+            await _tell_manager(ctx, conv.client_id, conv.id, message,
+                                "❌ Не доставлено: файл не удалось передать клиенту")
+            if not text.strip():
+                return
+    outcome = await ctx.relay.manager_to_customer(ManagerMessage(
+        conversation_id=conv.id, source_key=f"{message.chat.id}:{message.message_id}",
+        manager=Actor(user.id, user.full_name or user.username or str(user.id)),
+        text=text, media=media))
+    log.info("manager message relayed" if outcome.relayed else "manager message not relayed",
+             extra={"client": client.slug, "conversation_id": str(conv.id),
+                    "reason": outcome.reason, "auto_taken": outcome.auto_taken})
+
+
+async def _publish(ctx: DeskContext, bot: Bot, attachment: tuple[str, str, str]
+                   ) -> ManagerMedia | None:
+    """Download the file and give it a signed, expiring public URL; None when that is impossible
+    (no PUBLIC_BASE_URL, or Telegram would not give the file)."""
+    file_id, media_type, suffix = attachment
+    if not ctx.public_base_url:
+        log.warning("manager media not relayed: PUBLIC_BASE_URL is not set")
+        return None
+    path = ctx.media.new_path(suffix)
+    try:
+        await bot.download(file_id, destination=path)
+    except TelegramAPIError as exc:
+        log.warning("manager media download failed", extra={"error": exc.message})
+        path.unlink(missing_ok=True)
+        return None
+    return ManagerMedia(media_type, f"{ctx.public_base_url}/media/{ctx.media.token(path)}")
+
+
+async def _tell_manager(ctx: DeskContext, client_id: UUID, conversation_id: UUID,
+                        message: Message, text: str) -> None:
+    async with ctx.store.transaction() as tx:
+        await tx.outbox.enqueue(client_id, topic_message(
+            conversation_id, f"tg-note:{message.chat.id}:{message.message_id}", text))

@@ -1,0 +1,173 @@
+"""Keeps every client's bot receiving updates, in the one gateway process.
+
+Polling (default): one long-polling loop per bot over `getUpdates`, restarted with backoff on
+network and server errors. Webhook: `setWebhook` to PUBLIC_BASE_URL/telegram-webhook/{slug} with
+the client's secret token. Either way, client settings are re-read every `rescan_seconds`, so
+bots of clients added or changed at run time start (and removed ones stop) without a restart;
+the same tick sweeps updates whose handling never finished."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+import asyncpg
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter, TelegramUnauthorizedError
+
+from channels.telegram.bots import BotRegistry
+from channels.telegram.context import DeskTuning
+from channels.telegram.media import MediaLinks
+from channels.telegram.updates import ALLOWED_UPDATES, UpdateProcessor
+from core.models import Client
+from core.ports import Tenants
+from gateway.settings import TelegramMode
+from storage.repositories import clients
+from storage.repositories import telegram as repo
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
+UNAUTHORIZED_PAUSE_SECONDS = 300.0
+
+
+def webhook_url(public_base_url: str, slug: str) -> str:
+    return f"{public_base_url}/telegram-webhook/{slug}"
+
+
+class BotRunner:
+    def __init__(self, *, mode: TelegramMode, public_base_url: str | None, pool: asyncpg.Pool,
+                 tenants: Tenants, bots: BotRegistry, updates: UpdateProcessor,
+                 media: MediaLinks, tuning: DeskTuning) -> None:
+        self._mode = mode
+        self._public_base_url = public_base_url
+        self._pool = pool
+        self._tenants = tenants
+        self._bots = bots
+        self._updates = updates
+        self._media = media
+        self._tuning = tuning
+        self._supervisor: asyncio.Task[None] | None = None
+        self._polls: dict[UUID, tuple[Bot, asyncio.Task[None]]] = {}
+        self._webhooks: dict[UUID, tuple[str, str, str]] = {}  # what setWebhook was given
+
+    @property
+    def running_bots(self) -> int:
+        return len(self._polls) if self._mode == TelegramMode.POLLING else len(self._webhooks)
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="telegram-supervisor")
+
+    async def stop(self) -> None:
+        tasks = [t for _, t in self._polls.values()]
+        if self._supervisor is not None:
+            tasks.append(self._supervisor)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._polls.clear()
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self.rescan()
+                await self._updates.sweep(
+                    stale_after=timedelta(seconds=self._tuning.stale_update_seconds),
+                    keep_for=timedelta(days=self._tuning.keep_updates_days))
+                await asyncio.to_thread(self._media.prune)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("telegram supervisor tick failed")
+            await asyncio.sleep(self._tuning.rescan_seconds)
+
+    async def rescan(self) -> None:
+        """Bring the running bots in line with the clients' current settings."""
+        with_bots = {c.id: c for c in await clients.list_all(self._pool)
+                     if c.settings.telegram_bot_token}
+        if self._mode == TelegramMode.POLLING:
+            self._sync_polls(with_bots)
+        else:
+            await self._sync_webhooks(with_bots)
+
+    def _sync_polls(self, with_bots: dict[UUID, Client]) -> None:
+        for client_id in list(self._polls):
+            if client_id not in with_bots:
+                self._polls.pop(client_id)[1].cancel()
+        for client_id, client in with_bots.items():
+            bot = self._bots.bot_for(client)
+            running = self._polls.get(client_id)
+            if bot is None or (running is not None and running[0] is bot):
+                continue
+            if running is not None:  # the token changed
+                running[1].cancel()
+            task = asyncio.create_task(self._poll(client_id, client.slug, bot),
+                                       name=f"telegram-poll-{client.slug}")
+            self._polls[client_id] = (bot, task)
+
+    async def _poll(self, client_id: UUID, slug: str, bot: Bot) -> None:
+        """One bot's long-polling loop. The offset moves past an update only once it is stored,
+        so an update is never lost to a database outage."""
+        offset: int | None = None
+        failures = 0
+        webhook_cleared = False
+        while True:
+            try:
+                if not webhook_cleared:  # getUpdates refuses to work while a webhook is set
+                    await bot.delete_webhook(drop_pending_updates=False)
+                    webhook_cleared = True
+                updates = await bot.get_updates(offset=offset, timeout=self._tuning.poll_timeout,
+                                                allowed_updates=ALLOWED_UPDATES,
+                                                request_timeout=self._tuning.poll_timeout + 10)
+                failures = 0
+                for update in updates:
+                    client = await self._tenants.client(client_id)
+                    if client is None:
+                        return
+                    await self._updates.receive(
+                        client, update.model_dump(mode="json", by_alias=True, exclude_none=True))
+                    offset = update.update_id + 1
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError:
+                log.error("telegram bot token rejected; fix the client's telegram_bot_token",
+                          extra={"client": slug})
+                await asyncio.sleep(UNAUTHORIZED_PAUSE_SECONDS)
+            except Exception as exc:
+                failures += 1
+                delay = min(2.0 ** failures, MAX_BACKOFF_SECONDS)
+                if isinstance(exc, TelegramRetryAfter):
+                    delay = max(delay, float(exc.retry_after))
+                message = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
+                log.warning("telegram polling failed, backing off",
+                            extra={"client": slug, "error": message, "retry_in": delay})
+                await asyncio.sleep(delay)
+
+    async def _sync_webhooks(self, with_bots: dict[UUID, Client]) -> None:
+        for client_id in set(self._webhooks) - set(with_bots):
+            del self._webhooks[client_id]
+        if not self._public_base_url:
+            if with_bots:
+                log.error("TELEGRAM_MODE=webhook needs PUBLIC_BASE_URL; no webhook is set")
+            return
+        for client_id, client in with_bots.items():
+            bot = self._bots.bot_for(client)
+            if bot is None:
+                continue
+            secret = client.settings.telegram_webhook_secret or \
+                await repo.ensure_webhook_secret(self._pool, client_id)
+            url = webhook_url(self._public_base_url, client.slug)
+            wanted = (bot.token, url, secret)
+            if self._webhooks.get(client_id) == wanted:
+                continue
+            try:
+                await bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+            except TelegramAPIError as exc:
+                log.warning("setWebhook failed, will retry", extra={"client": client.slug,
+                                                                     "error": exc.message})
+                continue
+            self._webhooks[client_id] = wanted
+            log.info("telegram webhook set", extra={"client": client.slug})
+

@@ -1,0 +1,265 @@
+"""The outbox sender for channel `telegram` (the kinds the core enqueues: escalation_card,
+card_buttons, unpin_card, topic_message, mirror, media_forward, learn_offer).
+
+Retries are the outbox's job, so each kind is written to be safe to run again: a step's result is
+stored before the next step (topic id, then card message id) and checked before acting, so a
+retry after a crash creates no second topic or card. Telegram's answers map to outcomes: 429 →
+retry after `retry_after`; 5xx, network, auth → retry later; 400 → give up, except "the topic is
+gone", which recreates the topic and sends again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
+
+from channels.telegram import cards
+from channels.telegram.bots import BotRegistry
+from channels.telegram.ratelimit import ChatRateLimiter
+from core.delivery import Delivery, DeliveryOutcome
+from core.models import Client
+from core.ports import Tenants
+from storage.repositories import telegram as repo
+from storage.repositories.conversations import MessagesRepo
+
+log = logging.getLogger(__name__)
+
+_THREAD_GONE = ("message thread not found", "topic_deleted", "topic_id_invalid",
+                "thread not found")
+_NOTHING_TO_CHANGE = ("message is not modified", "message to edit not found",
+                      "message to unpin not found", "message not found", "message_id_invalid")
+
+
+class NoDeskGroup(Exception):
+    """The client (or branch) has no Telegram group configured."""
+
+
+def thread_gone(exc: TelegramBadRequest) -> bool:
+    return any(marker in exc.message.lower() for marker in _THREAD_GONE)
+
+
+def _nothing_to_change(exc: TelegramBadRequest) -> bool:
+    return any(marker in exc.message.lower() for marker in _NOTHING_TO_CHANGE)
+
+
+SendInTopic = Callable[[int, int], Awaitable[Message]]
+Result = dict[str, Any]
+
+
+class TelegramSender:
+    def __init__(self, bots: BotRegistry, pool: asyncpg.Pool, tenants: Tenants,
+                 limiter: ChatRateLimiter) -> None:
+        self._bots = bots
+        self._pool = pool
+        self._tenants = tenants
+        self._limiter = limiter
+        self._kinds: dict[str, Callable[[Bot, Client, Delivery], Awaitable[Result]]] = {
+            "escalation_card": self._escalation_card,
+            "card_buttons": self._card_buttons,
+            "unpin_card": self._unpin_card,
+            "topic_message": self._topic_message,
+            "mirror": self._mirror,
+            "media_forward": self._media_forward,
+            "learn_offer": self._learn_offer,
+        }
+
+    async def deliver(self, delivery: Delivery) -> DeliveryOutcome:
+        client = await self._tenants.client(delivery.client_id)
+        if client is None:
+            return DeliveryOutcome.failed("client no longer exists", retryable=False)
+        bot = self._bots.bot_for(client)
+        if bot is None:
+            return DeliveryOutcome.failed("client has no Telegram bot token", retryable=False)
+        handler = self._kinds.get(delivery.kind)
+        if handler is None:
+            return DeliveryOutcome.failed(f"unknown telegram kind {delivery.kind}", retryable=False)
+        try:
+            return DeliveryOutcome.sent(await handler(bot, client, delivery))
+        except TelegramRetryAfter as exc:
+            return DeliveryOutcome.failed(f"Telegram flood control: {exc.message}",
+                                          retry_after=float(exc.retry_after))
+        except TelegramBadRequest as exc:
+            return DeliveryOutcome.failed(f"Telegram refused: {exc.message}", retryable=False)
+        except TelegramAPIError as exc:  # 5xx, network, unauthorized, forbidden: may pass later
+            return DeliveryOutcome.failed(f"Telegram {type(exc).__name__}: {exc.message}")
+        except NoDeskGroup as exc:
+            return DeliveryOutcome.failed(str(exc), retryable=False)
+
+    # --- topics -------------------------------------------------------------------------------
+
+    async def _ensure_topic(self, bot: Bot, conversation_id: UUID, *,
+                            replace: bool = False) -> tuple[int, int]:
+        """(group chat id, topic id) of the customer's topic, created on first use and stored
+        before anything is posted in it."""
+        conv = await repo.conversation_by_id(self._pool, conversation_id)
+        if conv is None:
+            raise NoDeskGroup("conversation no longer exists")
+        chat_id = await repo.group_chat_id(self._pool, conversation_id)
+        if chat_id is None:
+            raise NoDeskGroup("no Telegram group configured for this client or branch")
+        if not replace and conv.telegram_topic_id and conv.telegram_chat_id == chat_id:
+            return chat_id, conv.telegram_topic_id
+        name, phone = await repo.customer_label(self._pool, conversation_id)
+        topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
+        await repo.set_topic(self._pool, conversation_id, chat_id, topic.message_thread_id)
+        log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
+                                                   "replaced": replace})
+        return chat_id, topic.message_thread_id
+
+    async def _in_topic(self, bot: Bot, conversation_id: UUID, send: SendInTopic) -> Message:
+        """Post in the customer's topic; when Telegram says the topic is gone, make a new one
+        and post there."""
+        chat_id, topic_id = await self._ensure_topic(bot, conversation_id)
+        try:
+            return await send(chat_id, topic_id)
+        except TelegramBadRequest as exc:
+            if not thread_gone(exc):
+                raise
+        chat_id, topic_id = await self._ensure_topic(bot, conversation_id, replace=True)
+        return await send(chat_id, topic_id)
+
+    def _text_sender(self, bot: Bot, text: str, *, markup: InlineKeyboardMarkup | None = None,
+                     reply_to: int | None = None) -> SendInTopic:
+        async def send(chat_id: int, topic_id: int) -> Message:
+            await self._limiter.wait_turn(chat_id)
+            return await bot.send_message(
+                chat_id=chat_id, message_thread_id=topic_id, text=text, parse_mode="HTML",
+                reply_markup=markup,
+                reply_parameters=ReplyParameters(message_id=reply_to,
+                                                 allow_sending_without_reply=True)
+                if reply_to else None,
+            )
+        return send
+
+    async def _post_pieces(self, bot: Bot, conversation_id: UUID, pieces: list[str],
+                           reply_to: int | None = None) -> Result:
+        ids = []
+        for piece in pieces:
+            message = await self._in_topic(bot, conversation_id,
+                                           self._text_sender(bot, piece, reply_to=reply_to))
+            ids.append(message.message_id)
+        return {"message_ids": ids}
+
+    # --- kinds --------------------------------------------------------------------------------
+
+    async def _escalation_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        ctx = await repo.card_context(self._pool, UUID(delivery.payload["handover_id"]))
+        if ctx is None:
+            return {"skipped": "handover no longer exists"}
+        handover = ctx.handover
+        if handover.telegram_message_id is None:
+            if not handover.is_open:
+                return {"skipped": "handover closed before its card was sent"}
+            history = await MessagesRepo(self._pool).history(handover.conversation_id,
+                                                              cards.HISTORY_LINES)
+            text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
+            card = await self._in_topic(bot, handover.conversation_id, self._text_sender(
+                bot, text, markup=cards.card_keyboard(handover.id, "take")))
+            await repo.set_card_message(self._pool, handover.id, card.message_id)
+            chat_id, message_id = card.chat.id, card.message_id
+        else:  # sent by an earlier attempt that did not get to pin it
+            conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
+            assert conv is not None and conv.telegram_chat_id is not None
+            chat_id, message_id = conv.telegram_chat_id, handover.telegram_message_id
+        try:
+            await bot.pin_chat_message(chat_id=chat_id, message_id=message_id,
+                                       disable_notification=True)
+        except TelegramBadRequest as exc:  # e.g. the bot may not pin: the card is still there
+            log.warning("card not pinned", extra={"client": client.slug, "error": exc.message})
+            return {"message_id": message_id, "pinned": False}
+        return {"message_id": message_id, "pinned": True}
+
+    async def _card(self, delivery: Delivery) -> tuple[int, int] | None:
+        """(chat id, message id) of a handover's card, when it was sent."""
+        handover = await repo.handover_by_id(self._pool, UUID(delivery.payload["handover_id"]))
+        if handover is None or handover.telegram_message_id is None:
+            return None
+        conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
+        if conv is None or conv.telegram_chat_id is None:
+            return None
+        return conv.telegram_chat_id, handover.telegram_message_id
+
+    async def _card_buttons(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        card = await self._card(delivery)
+        if card is None:
+            return {"skipped": "no card"}
+        markup = cards.card_keyboard(delivery.payload["handover_id"], delivery.payload["buttons"])
+        try:
+            await bot.edit_message_reply_markup(chat_id=card[0], message_id=card[1],
+                                                reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if not _nothing_to_change(exc):
+                raise
+            return {"skipped": exc.message}
+        return {"buttons": delivery.payload["buttons"]}
+
+    async def _unpin_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        card = await self._card(delivery)
+        if card is None:
+            return {"skipped": "no card"}
+        try:
+            await bot.unpin_chat_message(chat_id=card[0], message_id=card[1])
+        except TelegramBadRequest as exc:
+            if not _nothing_to_change(exc):
+                raise
+            return {"skipped": exc.message}
+        return {"unpinned": card[1]}
+
+    async def _topic_message(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        payload = delivery.payload
+        text = str(payload["text"])
+        pieces = [text[: cards.MESSAGE_LIMIT]] if payload.get("html") else cards.escaped_pieces(text)
+        reply_to = None
+        if payload.get("reply_to_card") and payload.get("handover_id"):
+            card = await self._card(delivery)
+            reply_to = card[1] if card else None
+        return await self._post_pieces(bot, delivery.conversation_id or
+                                       UUID(payload["conversation_id"]), pieces, reply_to)
+
+    async def _mirror(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        lines = [str(line) for line in delivery.payload.get("lines", [])]
+        return await self._post_pieces(bot, UUID(delivery.payload["conversation_id"]),
+                                       cards.mirror_messages(lines))
+
+    async def _media_forward(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        media: dict[str, Any] = delivery.payload.get("media") or {}
+        url, kind = str(media.get("url") or ""), str(media.get("type") or "document")
+        conversation_id = UUID(delivery.payload["conversation_id"])
+        caption = cards.CUSTOMER_PREFIX + (media.get("caption") or media.get("fileName") or kind)
+        caption = escape(caption[:1000])
+        senders = {"image": bot.send_photo, "ptt": bot.send_voice, "voice": bot.send_voice,
+                   "audio": bot.send_audio}
+        send_file = senders.get(kind, bot.send_document)
+
+        async def send(chat_id: int, topic_id: int) -> Message:
+            await self._limiter.wait_turn(chat_id)
+            return await send_file(chat_id, url, message_thread_id=topic_id, caption=caption,
+                                   parse_mode="HTML")
+
+        if url:
+            try:
+                message = await self._in_topic(bot, conversation_id, send)
+                return {"message_ids": [message.message_id]}
+            except TelegramBadRequest as exc:  # Telegram could not fetch or use the file
+                log.info("media forward fell back to a link", extra={"error": exc.message})
+        note = f"{cards.CUSTOMER_PREFIX}[{kind}] {url or 'файл недоступен'}\n{media.get('caption') or ''}"
+        return await self._post_pieces(bot, conversation_id, cards.escaped_pieces(note.strip()))
+
+    async def _learn_offer(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        handover = await repo.handover_by_id(self._pool, UUID(delivery.payload["handover_id"]))
+        if handover is None or not handover.user_message or not handover.manager_response:
+            return {"skipped": "nothing to learn"}
+        if not client.settings.owner_telegram_ids:
+            return {"skipped": "no owner to approve"}
+        text = cards.learn_offer_text(handover.user_message, handover.manager_response,
+                                      client.settings.owner_telegram_ids)
+        message = await self._in_topic(bot, handover.conversation_id, self._text_sender(
+            bot, text, markup=cards.learn_keyboard(handover.id)))
+        return {"message_ids": [message.message_id]}

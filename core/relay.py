@@ -1,0 +1,109 @@
+"""A manager's message from the customer's Telegram topic to the customer's WhatsApp (PRODUCT.md
+§5 "Manager writes in the topic"). The message is queued for delivery, saved to history as role
+`manager` and as the handover's answer in one transaction; a pending handover is taken first
+(auto-take). Relaying the same Telegram message twice (a re-delivered update) does nothing the
+second time: the delivery's idempotency key says it was queued already."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from core.desk import Action, Actor, Desk
+from core.models import HandoverStatus, Role
+from core.ports import AuditEntry, OutboundItem, Store
+
+FAILED_PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerMedia:
+    """A file the customer can fetch: `url` must be reachable by the WhatsApp provider."""
+
+    media_type: str  # "image" | "audio" | "document" | "video" (ChatFlow's media endpoints)
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerMessage:
+    conversation_id: UUID
+    source_key: str  # unique per Telegram message, e.g. "{chat_id}:{message_id}"
+    manager: Actor
+    text: str  # the text, or a media caption ("" when none)
+    media: ManagerMedia | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOutcome:
+    relayed: bool
+    reason: str  # "ok" | "duplicate" | "empty" | "not_found"
+    auto_taken: bool = False
+
+
+def _not_delivered(conversation_id: UUID, preview: str) -> dict[str, object]:
+    """The outbox item shown to the manager when the delivery is given up."""
+    if len(preview) > FAILED_PREVIEW_CHARS:
+        preview = preview[:FAILED_PREVIEW_CHARS] + "…"
+    return {"channel": "telegram", "kind": "topic_message",
+            "payload": {"conversation_id": str(conversation_id),
+                        "text": f"❌ Не доставлено: {preview}", "html": False,
+                        "reply_to_card": False}}
+
+
+class Relay:
+    def __init__(self, store: Store, desk: Desk) -> None:
+        self._store = store
+        self._desk = desk
+
+    async def manager_to_customer(self, message: ManagerMessage) -> RelayOutcome:
+        if not message.text.strip() and message.media is None:
+            return RelayOutcome(False, "empty")
+        auto_taken = await self._auto_take(message)
+        async with self._store.transaction() as tx:
+            conv = await tx.conversations.get(message.conversation_id, for_update=True)
+            if conv is None:
+                return RelayOutcome(False, "not_found")
+            customer = await tx.conversations.customer(conv.id)
+            key = f"tg-relay:{conv.id}:{message.source_key}"
+            common = {"jid": customer.remote_jid,
+                      "branch_id": str(conv.branch_id) if conv.branch_id else None}
+            if message.media is None:
+                item = OutboundItem("whatsapp", "send_text", {
+                    **common, "text": message.text,
+                    "on_failed": _not_delivered(conv.id, message.text)},
+                    idempotency_key=key, conversation_id=conv.id)
+            else:
+                item = OutboundItem("whatsapp", "send_media", {
+                    **common, "media_type": message.media.media_type, "url": message.media.url,
+                    "caption": message.text or " ",
+                    "on_failed": _not_delivered(conv.id, message.text or message.media.media_type)},
+                    idempotency_key=key, conversation_id=conv.id)
+            if not await tx.outbox.enqueue(conv.client_id, item):
+                return RelayOutcome(False, "duplicate")
+            content = message.text if message.media is None else \
+                f"[{message.media.media_type}] {message.text}".strip()
+            await tx.messages.add(conv.id, Role.MANAGER, content, provider_message_id=key,
+                                  metadata={"manager_id": message.manager.id,
+                                            "manager_name": message.manager.name})
+            handover = await tx.handovers.open_for(conv.id, for_update=True)
+            if handover is not None:
+                answer = "\n".join(p for p in (handover.manager_response, content) if p)
+                await tx.handovers.update(handover.id, manager_response=answer)
+            await tx.audit.record(conv.client_id, AuditEntry(
+                actor_type=message.manager.kind, action="relay",
+                actor_id=str(message.manager.id) if message.manager.id is not None else None,
+                actor_name=message.manager.name,
+                handover_id=handover.id if handover else None, conversation_id=conv.id,
+                details={"kind": item.kind, "chars": len(message.text)},
+            ))
+        return RelayOutcome(True, "ok", auto_taken)
+
+    async def _auto_take(self, message: ManagerMessage) -> bool:
+        """A manager answering a pending request has taken it (the same as pressing [Беру])."""
+        async with self._store.transaction() as tx:
+            handover = await tx.handovers.open_for(message.conversation_id)
+        if handover is None or handover.status != HandoverStatus.PENDING:
+            return False
+        outcome = await self._desk.act(Action.TAKE, handover.id, message.manager,
+                                       client_id=handover.client_id)
+        return outcome.ok
