@@ -62,12 +62,15 @@ def _cleanup_effects(handover: Handover, note: str, key: str) -> list[OutboundIt
 
 
 async def _load(tx: Tx, handover_id: UUID, client_id: UUID | None) -> tuple[Handover | None, str]:
-    handover = await tx.handovers.get(handover_id, for_update=True)
+    """The handover, locked. The conversation row is locked first, then the handover: the same
+    order as the customer pipeline and `escalate()`, so that the two never deadlock."""
+    handover = await tx.handovers.get(handover_id)
     if handover is None:
         return None, "not_found"
     if client_id is not None and handover.client_id != client_id:
         return None, "foreign"
-    return handover, "ok"
+    await tx.conversations.get(handover.conversation_id, for_update=True)
+    return await tx.handovers.get(handover_id, for_update=True), "ok"
 
 
 class Desk:
@@ -86,7 +89,7 @@ class Desk:
             if handover is None:
                 messages = {"not_found": "Заявка не найдена", "foreign": "Это заявка другого клиента"}
                 return ActionOutcome(False, code, messages[code])
-            conv = await tx.conversations.get(handover.conversation_id, for_update=True)
+            conv = await tx.conversations.get(handover.conversation_id)
             assert conv is not None
             handler = {Action.TAKE: self._take, Action.RESOLVE: self._resolve,
                        Action.RETURN: self._return, Action.SKIP: self._skip}[action]
