@@ -39,6 +39,14 @@ async def card_context(db: Executor, handover_id: UUID) -> CardContext | None:
                        await group_chat_id(db, conversation.id))
 
 
+async def handover_by_id(db: Executor, handover_id: UUID) -> Handover | None:
+    return await HandoversRepo(db).get(handover_id)
+
+
+async def conversation_by_id(db: Executor, conversation_id: UUID) -> Conversation | None:
+    return await ConversationsRepo(db).get(conversation_id)
+
+
 async def group_chat_id(db: Executor, conversation_id: UUID) -> int | None:
     """The forum group a conversation's topic belongs in: the branch's, else the client's."""
     return await db.fetchval(

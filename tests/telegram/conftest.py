@@ -1,0 +1,118 @@
+"""The desk against a fake Bot API server and the fake ChatFlow: sender-level fixtures (the
+outbox worker driven by hand) and an app fixture (polling bots, the real workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from channels.telegram.bots import BotRegistry
+from channels.telegram.context import DeskTuning
+from channels.telegram.keys import TUNING
+from channels.telegram.ratelimit import ChatRateLimiter, RateLimits
+from channels.telegram.sender import TelegramSender
+from core.escalation import Escalation, escalate
+from core.models import Client, Role, TriggerType
+from gateway.app import create_app
+from gateway.outbox_worker import OutboxWorker
+from gateway.settings import Settings
+from storage.store import PgStore, PgTenants
+from tests.factories import make_client, make_conversation
+from tests.fakes import FakeChatFlow
+from tests.telegram.fakes import GROUP_A, GROUP_B, OWNER, TOKEN_A, TOKEN_B, FakeTelegram
+
+JID = "77011234567@s.whatsapp.net"
+FAST = DeskTuning(rate_limits=RateLimits(min_interval=0, per_minute=10_000), rescan_seconds=0.1,
+                  poll_timeout=1)
+
+
+@pytest.fixture
+async def tg(aiohttp_server) -> FakeTelegram:
+    fake = FakeTelegram()
+    fake.server = await aiohttp_server(fake.app)
+    fake.base = str(fake.server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def chatflow(aiohttp_server) -> FakeChatFlow:
+    fake = FakeChatFlow()
+    fake.server = await aiohttp_server(fake.app)
+    return fake
+
+
+@pytest.fixture
+def tg_settings(settings: Settings, tg: FakeTelegram, chatflow: FakeChatFlow) -> Settings:
+    return settings.model_copy(update={
+        "telegram_api_base": tg.base,
+        "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"),
+        "public_base_url": "http://gateway.test",
+    })
+
+
+@pytest.fixture
+async def client_a(db) -> Client:
+    return await make_client(db, "salon_a", telegram_bot_token=TOKEN_A, telegram_chat_id=GROUP_A,
+                             owner_telegram_ids=[OWNER["id"]], debounce_seconds=0)
+
+
+@pytest.fixture
+async def client_b(db) -> Client:
+    return await make_client(db, "salon_b", telegram_bot_token=TOKEN_B, telegram_chat_id=GROUP_B,
+                             debounce_seconds=0)
+
+
+async def open_request(db, client: Client, text: str = "Позовите менеджера", *,
+                       jid: str = JID, name: str | None = "Айгерим",
+                       conversation_id: UUID | None = None,
+                       trigger_value: str = "human_request") -> Escalation:
+    """A customer conversation (made on first use) escalated as the pipeline would."""
+    if conversation_id is None:
+        conversation_id = await make_conversation(db, client.id, jid)
+        await db.execute("UPDATE users SET name = $2 WHERE remote_jid = $1", jid, name)
+    async with PgStore(db).transaction() as tx:
+        await tx.messages.add(conversation_id, Role.USER, text)
+        return await escalate(tx, conversation_id, trigger_type=TriggerType.INTENT,
+                              trigger_value=trigger_value, user_message=text, desk_enabled=True)
+
+
+@pytest.fixture
+async def desk(db, database_dsn: str, tg: FakeTelegram):
+    """The Telegram sender behind an outbox worker driven by hand (`await desk.run()`)."""
+    bots = BotRegistry(tg.base)
+    sender = TelegramSender(bots, db, PgTenants(db), ChatRateLimiter(FAST.rate_limits))
+    worker = OutboxWorker(db, database_dsn, {"telegram": sender})
+
+    class Desk:
+        async def run(self) -> int:
+            """Deliver every due row, in as many rounds as it takes."""
+            total = 0
+            while handled := await worker.run_once():
+                total += handled
+            return total
+
+        async def make_due(self) -> None:
+            """Time passes: every waiting retry is due now."""
+            await db.execute("UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending'")
+
+    yield Desk()
+    await bots.close()
+
+
+@pytest.fixture
+def start_app(aiohttp_client, db) -> Callable[..., Any]:
+    async def start(settings: Settings, tuning: DeskTuning = FAST) -> TestClient:
+        app = create_app(settings)
+        app[TUNING] = tuning
+        return await aiohttp_client(app)
+    return start
+
+
+async def outbox_rows(db, channel: str | None = None) -> list[dict[str, Any]]:
+    rows = await db.fetch("SELECT * FROM outbox WHERE $1::text IS NULL OR channel = $1 ORDER BY id",
+                          channel)
+    return [dict(r) for r in rows]
