@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ai.llm import OpenAIChat
 from channels.chatflow.client import ChatFlowClient, WhatsAppSender
+from channels.telegram.setup import setup_telegram
 from core.answers import Answerer
 from core.desk import Desk
 from core.pipeline import TurnProcessor
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SENDERS] = {}
     app.cleanup_ctx.extend([database_ctx, http_session_ctx, knowledge_ctx, whatsapp_ctx])
     # Adapters that register outbox senders or routes go here, before the outbox worker.
+    setup_telegram(app)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(health.routes)

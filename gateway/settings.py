@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     # Not in WIRE.md §5, operational knobs with safe defaults.
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(4, ge=1, le=64)
+    turn_lease_seconds: float = Field(120, ge=1, le=3600)
     demo_seed: bool = True
 
     @field_validator("database_url")

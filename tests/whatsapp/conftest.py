@@ -37,10 +37,10 @@ def wa_settings(settings: Settings, chatflow: FakeChatFlow) -> Settings:
 
 
 @pytest.fixture
-def start_app(aiohttp_client, db) -> Callable[..., Any]:
-    async def start(settings: Settings, **keys: Any) -> TestClient:
+def start_app(db, aiohttp_client) -> Callable[..., Any]:
+    async def start(settings: Settings, keys: dict | None = None) -> TestClient:
         app = create_app(settings)
-        for key, value in keys.items():
+        for key, value in (keys or {}).items():
             app[key] = value
         return await aiohttp_client(app)
     return start

@@ -1,0 +1,118 @@
+"""`python -m gateway chat`, the operator CLI, and the legacy synchronous `POST /message`."""
+
+import io
+import json
+
+import pytest
+
+from gateway.cli import main
+from tests.factories import make_client
+
+
+@pytest.fixture
+def cli_env(monkeypatch, settings, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _run(cli_env, capsys, argv, stdin: str = "") -> tuple[int, str, str]:
+    cli_env.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_chat_demo_salon_answers_the_three_questions(cli_env, capsys, db) -> None:
+    import asyncio
+
+    questions = "сколько стоит маникюр?\nгде вы находитесь?\nдо скольки работаете?\nпозовите менеджера\n"
+    code, out, err = await asyncio.to_thread(_run, cli_env, capsys, ["chat", "demo_salon", "--json"], questions)
+    assert code == 0, err
+    turns = [json.loads(line) for line in out.splitlines()]
+    assert [t["action"] for t in turns] == ["answer", "answer", "answer", "escalate"]
+    assert "маникюр" in turns[0]["reply"].lower() and "₸" in turns[0]["reply"]
+    assert "Абая" in turns[1]["reply"]
+    assert "21:00" in turns[2]["reply"]
+    assert turns[3]["state"] == "pending"
+    assert await db.fetchval("SELECT channel FROM conversations") == "console"
+    assert await db.fetchval("SELECT count(*) FROM outbox") == 0  # replies are printed, not sent
+
+
+async def test_chat_unknown_client_fails_with_one_line(cli_env, capsys, db) -> None:
+    import asyncio
+
+    code, _, err = await asyncio.to_thread(_run, cli_env, capsys, ["chat", "nobody"])
+    assert code == 1 and err.strip() == "error: no client with slug 'nobody'"
+
+
+async def test_client_commands(cli_env, capsys, db) -> None:
+    import asyncio
+
+    async def run(*argv):
+        return await asyncio.to_thread(_run, cli_env, capsys, list(argv))
+
+    code, out, _ = await run("client", "create", "salon_two", "--name", "Салон 2", "--chatflow-token", "T",
+                             "--owner-ids", "1,2", "--json")
+    created = json.loads(out)
+    assert code == 0 and created["owner_telegram_ids"] == [1, 2]
+    assert "webhook_secret=" in created["webhook_url"]
+    code, _, err = await run("client", "create", "salon_two", "--name", "again")
+    assert code == 1 and "already exists" in err
+    code, _, err = await run("client", "set", "salon_two", "reminder_timeout_2=10")
+    assert code == 1 and "reminder_timeout_2 must be greater" in err
+    code, _, err = await run("client", "set", "salon_two", "bogus=1")
+    assert code == 1 and "unknown setting" in err
+    code, _, _ = await run("client", "set", "salon_two", "debounce_seconds=0", "status=suspended")
+    assert code == 0
+    code, out, _ = await run("client", "list", "--json")
+    (listed,) = json.loads(out)
+    assert listed["status"] == "suspended" and listed["debounce_seconds"] == 0
+    code, _, _ = await run("branch", "add", "salon_two", "north", "--name", "Север", "--instance-id", "i-n",
+                           "--tag", "north")
+    assert code == 0
+    code, out, _ = await run("branch", "list", "salon_two", "--json")
+    assert json.loads(out)[0]["knowledge_tag"] == "north"
+    code, out, _ = await run("client", "policy", "salon_two", "--json")
+    assert {t["name"] for t in json.loads(out)} >= {"payment", "medical"}
+
+
+def test_bad_arguments_exit_2(cli_env, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["client", "create"])
+    assert info.value.code == 2
+
+
+@pytest.fixture
+async def api(start_app, wa_settings, db):
+    await make_client(db, "demo_salon", debounce_seconds=0)
+    return await start_app(wa_settings)
+
+
+async def test_legacy_message_answers_synchronously(api, admin_headers, chatflow, db) -> None:
+    response = await api.post("/message", headers=admin_headers, json={
+        "client_id": "demo_salon", "remote_jid": "77011234567", "content": "позовите менеджера",
+        "channel": "whatsapp"})
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["success"] is True and body["state"] == "pending" and body["intent"] == "human_request"
+    assert "менеджеру" in body["bot_response"]
+    assert not chatflow.calls  # n8n delivers the reply itself
+
+
+async def test_legacy_message_accepts_a_client_uuid_and_validates(api, admin_headers, db) -> None:
+    client_id = await db.fetchval("SELECT id FROM clients")
+    ok = await api.post("/message", headers=admin_headers, json={
+        "client_id": str(client_id), "remote_jid": "77011234567@s.whatsapp.net", "content": "привет"})
+    assert (await ok.json())["intent"] == "greeting"
+    missing = await api.post("/message", headers=admin_headers, json={"client_id": "demo_salon", "content": "x"})
+    assert missing.status == 400
+    unknown = await api.post("/message", headers=admin_headers, json={
+        "client_id": "nobody", "remote_jid": "77011234567", "content": "x"})
+    assert unknown.status == 404
+    unauthenticated = await api.post("/message", json={})
+    assert unauthenticated.status == 403

@@ -1,0 +1,129 @@
+"""Turns: debounce merges bursts, customers run in parallel, one customer's turns stay ordered,
+and a crash mid-turn delivers exactly one reply."""
+
+import asyncio
+import time
+
+from pydantic import SecretStr
+
+from core.answers import Answerer
+from core.desk import Desk
+from core.pipeline import TurnProcessor
+from gateway.keys import TURN_FAULT_HOOK
+from storage.repositories import clients
+from storage.store import PgStore, PgTenants
+from tests.fakes import wait_for
+from tests.whatsapp.conftest import post, text_payload
+
+
+async def test_three_messages_half_a_second_apart_are_one_turn(start_app, wa_settings, demo, db,
+                                                               chatflow) -> None:
+    await clients.update_settings(db, demo.id, {"debounce_seconds": 1.5})
+    client = await start_app(wa_settings)
+    for index, text in enumerate(["Здравствуйте", "хочу узнать", "позовите менеджера"]):
+        await post(client, text_payload(text, f"B-{index}"))
+        await asyncio.sleep(0.5)
+    await wait_for(lambda: chatflow.delivered(), timeout=15)
+    await asyncio.sleep(0.5)
+    assert len(chatflow.calls) == 1
+    assert "менеджеру" in chatflow.calls[0]["msg"]
+    users = await db.fetch("SELECT content FROM messages WHERE role = 'user' ORDER BY id")
+    assert [r["content"] for r in users] == ["Здравствуйте", "хочу узнать", "позовите менеджера"]
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'assistant'") == 1
+
+
+async def test_two_customers_are_processed_in_parallel(start_app, wa_settings, demo, db, chatflow,
+                                                       openai_fake) -> None:
+    openai_fake.delay = 1.0
+    settings = wa_settings.model_copy(update={
+        "openai_base_url": str(openai_fake.server.make_url("/v1")), "openai_api_key": SecretStr("sk-test-key")})
+    client = await start_app(settings)
+    started = time.monotonic()
+    await post(client, text_payload("Какие у вас есть услуги для лица?", "P-1", jid="77010000001@s.whatsapp.net"))
+    await post(client, text_payload("Какие у вас есть услуги для лица?", "P-2", jid="77010000002@s.whatsapp.net"))
+    await wait_for(lambda: len(chatflow.delivered()) == 2, timeout=15)
+    elapsed = time.monotonic() - started
+    # Each turn waits ~1 s for the (classification and) answer; sequential would take 2 s or more
+    # for the answers alone.
+    assert len(openai_fake.answer_requests()) == 2
+    assert elapsed < 2 * openai_fake.delay * 2, elapsed
+
+
+async def test_turns_of_one_customer_stay_in_order(start_app, wa_settings, demo, db, chatflow) -> None:
+    client = await start_app(wa_settings)
+    texts = ["привет", "спасибо", "вы бот?", "позовите менеджера"]
+    for index, text in enumerate(texts):
+        await post(client, text_payload(text, f"O-{index}"))
+        await wait_for(lambda i=index: len(chatflow.delivered()) == i + 1, timeout=10)
+    rows = await db.fetch("SELECT role, content FROM messages ORDER BY id")
+    assert [r["content"] for r in rows if r["role"] == "user"] == texts
+    roles = [r["role"] for r in rows]
+    assert roles == ["user", "assistant"] * 4
+    replies = [c["msg"] for c in chatflow.delivered()]
+    assert "Здравствуйте" in replies[0] and "Пожалуйста" in replies[1]
+    assert "виртуальный помощник" in replies[2] and "менеджеру" in replies[3]
+
+
+async def test_a_crash_between_claim_and_reply_delivers_exactly_one_reply(start_app, wa_settings, demo,
+                                                                          db, chatflow) -> None:
+    """The worker that claims the turn first dies right there (its task ends, nothing is
+    released); once the lease runs out the other worker takes the turn: one reply."""
+    crashes = []
+
+    async def die_once(stage: str) -> None:
+        if not crashes:
+            crashes.append(stage)
+            raise asyncio.CancelledError  # what a killed worker looks like from inside the turn
+
+    settings = wa_settings.model_copy(update={"workers": 2, "turn_lease_seconds": 1.0})
+    client = await start_app(settings, {TURN_FAULT_HOOK: die_once})
+    await post(client, text_payload("Привет", "CRASH-1"))
+    await wait_for(lambda: crashes)
+    assert await db.fetchval("SELECT status FROM inbound_events") == "processing"
+    assert not chatflow.calls
+    await wait_for(lambda: chatflow.delivered(), timeout=15)
+    await asyncio.sleep(1.5)
+    assert len(chatflow.delivered()) == 1 and len(chatflow.calls) == 1
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'assistant'") == 1
+    event = await db.fetchrow("SELECT status, attempts FROM inbound_events")
+    assert (event["status"], event["attempts"]) == ("done", 2)
+
+
+async def test_a_crash_after_the_reply_was_committed_sends_it_once(db, demo, chatflow, wa_settings,
+                                                                   start_app) -> None:
+    """The turn committed (reply in the outbox) and the process died before sending: a restarted
+    gateway sends the queued reply once; ChatFlow's msg_id makes a repeated send harmless."""
+    client = await start_app(wa_settings)
+    await post(client, text_payload("Привет", "AFTER-1"))
+    await wait_for(lambda: chatflow.delivered())
+    # Pretend the sender died after ChatFlow accepted but before we marked it sent.
+    await db.execute("UPDATE outbox SET status = 'processing', locked_until = now() - interval '1 s'")
+    await client.close()
+    second = await start_app(wa_settings)
+    await wait_for(lambda: len(chatflow.calls) == 2, timeout=10)
+    assert chatflow.calls[0]["msg_id"] == chatflow.calls[1]["msg_id"]
+    assert len(chatflow.delivered()) == 1
+    await second.close()
+
+
+async def test_processor_recovers_when_the_conversation_changes_mid_turn(db, demo, settings) -> None:
+    """A manager takes the conversation while the answer is being prepared: the turn is decided
+    again on the new state instead of answering over the manager."""
+    from core.models import Intent
+    from core.pipeline import IncomingMessage
+    from tests.factories import make_conversation
+
+    conv = await make_conversation(db, demo.id)
+    store = PgStore(db)
+
+    class SlowAnswerer(Answerer):
+        async def answer(self, request):
+            # The state changes underneath the turn.
+            await db.execute("UPDATE conversations SET bot_muted_until = now() + interval '1 h' WHERE id = $1", conv)
+            return await super().answer(request)
+
+    processor = TurnProcessor(store, PgTenants(db), SlowAnswerer(None, None), None, Desk(store))
+    outcome = await processor.process(conv, [IncomingMessage("сколько стоит маникюр?", provider_message_id="X1")])
+    assert outcome.act == "silent" and outcome.reply is None
+    assert outcome.intent is None or outcome.intent != Intent.GREETING
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'assistant'") == 0

@@ -1,0 +1,176 @@
+"""The inbound webhook: every bad input gets its specified status and nothing is half-stored."""
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+
+from tests.factories import WEBHOOK_SECRET
+from tests.fakes import wait_for
+from tests.whatsapp.conftest import JID, post, text_payload
+
+
+async def _stored(db: asyncpg.Pool) -> tuple[int, int, int]:
+    row = await db.fetchrow("""SELECT (SELECT count(*) FROM inbound_events) e,
+                                      (SELECT count(*) FROM users) u,
+                                      (SELECT count(*) FROM conversations) c""")
+    return row["e"], row["u"], row["c"]
+
+
+@pytest.fixture
+async def client(start_app, wa_settings, demo):
+    return await start_app(wa_settings)
+
+
+async def test_same_message_id_five_times_concurrently_gives_one_reply(client, db, chatflow) -> None:
+    responses = await asyncio.gather(*(post(client, text_payload("Привет", "DUP-1")) for _ in range(5)))
+    bodies = [await r.json() for r in responses]
+    assert all(r.status == 200 for r in responses)
+    assert sorted(b["message"] for b in bodies).count("Duplicate message_id") == 4
+    assert len({b["conversation_id"] for b in bodies}) == 1
+    await wait_for(lambda: chatflow.delivered())
+    await asyncio.sleep(0.5)  # give a wrong second reply the chance to show up
+    assert len(chatflow.calls) == 1
+    assert await db.fetchval("SELECT count(*) FROM inbound_events") == 1
+
+
+async def test_a_later_duplicate_is_acknowledged_not_processed(client, db, chatflow) -> None:
+    await post(client, text_payload("Привет", "DUP-2"))
+    await wait_for(lambda: chatflow.delivered())
+    again = await post(client, text_payload("Привет", "DUP-2"))
+    assert (await again.json())["message"] == "Duplicate message_id"
+    await asyncio.sleep(0.3)
+    assert len(chatflow.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"{not json", 400, "malformed JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (json.dumps({"messageType": "text", "message": "hi", "metadata": {"messageId": "x"}}).encode(),
+         400, "remoteJid"),
+        (json.dumps(text_payload("hi", "M", jid="not-a-jid")).encode(), 400, "remoteJid"),
+        (json.dumps({"message": "hi", "metadata": {"remoteJid": JID}}).encode(), 400, "messageId"),
+        ("привет".encode("cp1251"), 400, "UTF-8"),
+        (json.dumps(text_payload("", "M-empty")).encode(), 400, "empty"),
+    ],
+)
+async def test_bad_payloads_are_refused_with_a_reason(client, db, body, status, fragment) -> None:
+    response = await client.post("/webhook/demo_salon", data=body,
+                                 params={"webhook_secret": WEBHOOK_SECRET},
+                                 headers={"Content-Type": "application/json"})
+    answer = await response.json()
+    assert response.status == status
+    assert answer["success"] is False and fragment in answer["message"]
+    assert await _stored(db) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("secret", [None, "wrong-secret-0000000000", WEBHOOK_SECRET[:-1]])
+async def test_wrong_or_missing_secret_is_401(client, db, secret) -> None:
+    params = {"webhook_secret": secret} if secret else {}
+    response = await client.post("/webhook/demo_salon", json=text_payload("hi", "S-1"), params=params)
+    assert response.status == 401
+    assert await _stored(db) == (0, 0, 0)
+
+
+async def test_secret_in_header_is_accepted(client) -> None:
+    response = await client.post("/webhook/demo_salon", json=text_payload("hi", "H-1"),
+                                 headers={"X-Webhook-Secret": WEBHOOK_SECRET})
+    assert response.status == 200
+
+
+async def test_unknown_client_is_404(client, db) -> None:
+    response = await post(client, text_payload("hi", "U-1"), slug="nobody")
+    assert response.status == 404
+    assert (await response.json())["error"] == "unknown_client"
+
+
+async def test_five_megabyte_body_is_413(client, db) -> None:
+    response = await client.post("/webhook/demo_salon", data=b"{" + b" " * (5 * 1024 * 1024) + b"}",
+                                 params={"webhook_secret": WEBHOOK_SECRET},
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 413
+    assert await _stored(db) == (0, 0, 0)
+
+
+async def test_chunked_oversized_body_is_413(client, db) -> None:
+    async def chunks():
+        for _ in range(6):
+            yield b" " * (1024 * 1024)
+
+    response = await client.post("/webhook/demo_salon", data=chunks(),
+                                 params={"webhook_secret": WEBHOOK_SECRET})
+    assert response.status == 413
+    assert await _stored(db) == (0, 0, 0)
+
+
+async def test_long_message_is_accepted_and_truncated(client, db, chatflow) -> None:
+    response = await post(client, text_payload("а" * 10_000, "LONG-1"))
+    assert response.status == 200
+    await wait_for(lambda: chatflow.delivered())
+    stored = await db.fetchval("SELECT length(content) FROM messages WHERE role = 'user'")
+    assert stored == 4096
+    raw = await db.fetchval("SELECT payload FROM inbound_events")
+    assert raw["message"]["truncated"] is True and len(raw["raw"]["message"]) == 10_000
+
+
+async def test_html_and_sql_metacharacters_are_stored_verbatim(client, db, chatflow) -> None:
+    text = "<script>alert(1)</script> '; DROP TABLE users; -- & \"quotes\""
+    response = await post(client, text_payload(text, "META-1"))
+    assert response.status == 200
+    await wait_for(lambda: chatflow.delivered())
+    assert await db.fetchval("SELECT content FROM messages WHERE role = 'user'") == text
+    assert await db.fetchval("SELECT count(*) FROM users") == 1
+
+
+async def test_empty_body_and_get_are_probes(client, db) -> None:
+    empty = await client.post("/webhook/demo_salon", data=b"", params={"webhook_secret": WEBHOOK_SECRET})
+    assert empty.status == 200 and (await empty.json())["success"] is True
+    probe = await client.get("/webhook/demo_salon")
+    assert probe.status == 200
+    assert await _stored(db) == (0, 0, 0)
+
+
+async def test_legacy_wrapped_form_and_alternative_keys(client, db, chatflow) -> None:
+    wrapped = {"client_slug": "demo_salon",
+               "body": {"messageType": "text", "text": "Привет",
+                        "metadata": {"remote_jid": "77019998877", "messageId": "LEG-1",
+                                     "pushName": "Ержан"}}}
+    response = await client.post("/webhook", json=wrapped, params={"webhook_secret": WEBHOOK_SECRET})
+    assert response.status == 200, await response.text()
+    await wait_for(lambda: chatflow.delivered())
+    assert chatflow.delivered()[0]["jid"] == "77019998877@s.whatsapp.net"
+    assert await db.fetchval("SELECT name FROM users") == "Ержан"
+    no_slug = await client.post("/webhook", json={"body": {}}, params={"webhook_secret": WEBHOOK_SECRET})
+    assert no_slug.status == 400
+
+
+async def test_lid_jids_are_accepted(client, db, chatflow) -> None:
+    response = await post(client, text_payload("Привет", "LID-1", jid="123456789012@lid"))
+    assert response.status == 200
+    await wait_for(lambda: chatflow.delivered())
+    assert chatflow.delivered()[0]["jid"] == "123456789012@lid"
+
+
+async def test_database_down_is_503(client, db) -> None:
+    from gateway.keys import DB
+
+    await client.app[DB].close()
+    response = await post(client, text_payload("Привет", "DOWN-1"))
+    assert response.status == 503
+    assert (await response.json())["success"] is False
+
+
+async def test_branch_is_resolved_from_instance_id(client, db, demo, chatflow) -> None:
+    from storage.repositories import clients
+
+    await clients.add_branch(db, demo.id, "center", "Центр", instance_id="inst-center", knowledge_tag="center")
+    await clients.add_branch(db, demo.id, "north", "Север", instance_id="inst-north")
+    response = await post(client, text_payload("Привет", "BR-1"), instance_id="inst-north")
+    assert response.status == 200
+    await wait_for(lambda: chatflow.delivered())
+    assert chatflow.delivered()[0]["instance_id"] == "inst-north"
+    branch = await db.fetchval("SELECT b.slug FROM conversations c JOIN branches b ON b.id = c.branch_id")
+    assert branch == "north"
