@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
@@ -109,6 +110,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PROCESSOR] = TurnProcessor(app[STORE], app[TENANTS], Answerer(app[KNOWLEDGE_KEY], llm),
                                    llm, app[DESK])
     worker = TurnWorker(app[DB], app[DSN], app[PROCESSOR], concurrency=settings.workers,
+                        lease=timedelta(seconds=settings.turn_lease_seconds),
                         fault_hook=app.get(TURN_FAULT_HOOK))  # type: ignore[arg-type]
     await worker.start()
     try:

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from core.desk import Desk
 from core.answers import Answerer
+from core.desk import Desk
 from core.intents import classify_by_rules
 from core.models import Intent
 from core.pipeline import IncomingMessage, TurnProcessor
@@ -36,7 +36,7 @@ async def turn(db, demo):
     "Можно с администратором связаться?", "I want to talk to a human",
 ])
 async def test_human_requests_escalate_without_an_llm(turn, db, text) -> None:
-    conv, outcome = await turn(text)
+    _conv, outcome = await turn(text)
     assert outcome.act == "escalate" and outcome.intent == Intent.HUMAN_REQUEST
     assert outcome.state == "pending"
     assert "менеджеру" in outcome.reply
@@ -112,7 +112,7 @@ async def test_an_edited_policy_takes_effect_without_restart(turn, db, demo) -> 
 
 
 async def test_second_escalation_reuses_the_open_handover(turn, db) -> None:
-    conv, first = await turn("позовите менеджера")
+    conv, _first = await turn("позовите менеджера")
     _, second = await turn("ну где менеджер??", conv)
     assert second.act == "forward" and second.state == "pending"
     assert second.reply and "Менеджер скоро ответит" in second.reply
@@ -131,7 +131,7 @@ async def test_opt_out_while_pending_cancels_the_handover(turn, db) -> None:
 
 async def test_suspended_client_stores_but_does_not_answer(turn, db, demo) -> None:
     await clients.set_status(db, demo.id, "suspended")
-    conv, outcome = await turn("позовите менеджера")
+    _conv, outcome = await turn("позовите менеджера")
     assert outcome.act == "silent" and outcome.reply is None
     assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'user'") == 1
     assert await db.fetchval("SELECT count(*) FROM outbox") == 0
