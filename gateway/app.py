@@ -37,6 +37,7 @@ from gateway.resources import open_database
 from gateway.routes import health, legacy, webhook
 from gateway.settings import Settings
 from gateway.turn_worker import TurnWorker
+from scheduler.setup import setup_scheduler
 from storage.store import PgStore, PgTenants
 
 
@@ -136,6 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     # Adapters that register outbox senders or routes go here, before the outbox worker.
     setup_telegram(app)
     app.cleanup_ctx.append(outbox_ctx)
+    setup_scheduler(app)
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)

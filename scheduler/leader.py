@@ -42,6 +42,9 @@ class Leadership:
         async with self._lock:
             try:
                 if self._conn is None or self._conn.is_closed():
+                    if self._is_leader:
+                        log.warning("scheduler lock connection lost")
+                        self._set(False)  # the lock went with the old session
                     self._conn = await self._connect(self._dsn)
                 if self._is_leader:
                     await self._conn.fetchval("SELECT 1")

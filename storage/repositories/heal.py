@@ -15,8 +15,8 @@ async def suspects(db: asyncpg.Connection | asyncpg.Pool, *, limit: int = 1000) 
              FROM conversations c
              LEFT JOIN handovers h ON h.conversation_id = c.id AND h.status IN ('pending', 'active')
             WHERE NOT ((c.state = 'bot_active' AND h.id IS NULL)
-                    OR (c.state = 'pending' AND h.status = 'pending')
-                    OR (c.state = 'manager_active' AND h.status = 'active'
+                    OR (c.state = 'pending' AND coalesce(h.status, '') = 'pending')
+                    OR (c.state = 'manager_active' AND coalesce(h.status, '') = 'active'
                         AND c.telegram_topic_id IS NOT NULL))
             ORDER BY c.updated_at
             LIMIT $1""",
