@@ -36,8 +36,6 @@ LEADER_CHECK_EVERY = 5
 # An inbound event claimed this many times without finishing is poison: it is marked failed (the
 # turn worker's own limit for turns that fail cleanly).
 INBOUND_MAX_ATTEMPTS = TURN_MAX_ATTEMPTS
-# Telegram update ids are only replayed within hours (webhook retries, polling restarts).
-TELEGRAM_UPDATES_RETENTION = timedelta(days=7)
 # Delivered rows are kept a month for support questions ("was it sent?"); failed rows stay.
 SENT_OUTBOX_RETENTION = timedelta(days=30)
 
@@ -168,14 +166,10 @@ async def sweep_pass(store: PgStore) -> SweepReport:
                        outbox_requeued=len(outbox_rows))
 
 
-async def prune_pass(store: PgStore) -> dict[str, int]:
-    pruned = {
-        "telegram_updates": await sweeps.prune_telegram_updates(
-            store.pool, older_than=TELEGRAM_UPDATES_RETENTION),
-        "sent_outbox": await sweeps.prune_sent_outbox(store.pool, older_than=SENT_OUTBOX_RETENTION),
-    }
-    if any(pruned.values()):
-        log.info("old rows pruned", extra=pruned)
+async def prune_pass(store: PgStore) -> int:
+    pruned = await sweeps.prune_sent_outbox(store.pool, older_than=SENT_OUTBOX_RETENTION)
+    if pruned:
+        log.info("old delivered outbox rows pruned", extra={"rows": pruned})
     return pruned
 
 

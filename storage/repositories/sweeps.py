@@ -1,5 +1,6 @@
 """Queue housekeeping: rows stuck in 'processing' past their lease go back to their queue, and old
-bookkeeping rows are pruned.
+delivered outbox rows are pruned. (Telegram's de-duplication rows are the Telegram desk's own:
+its update sweeper prunes the handled ones, `storage/repositories/telegram.py`.)
 
 Each statement is one conditional UPDATE/DELETE: two sweepers (or a sweeper and a worker claiming
 the same row) serialise on the row lock and the second no longer matches, so a stuck row is
@@ -39,13 +40,6 @@ async def requeue_stuck_outbox(db: asyncpg.Connection | asyncpg.Pool) -> list[as
             WHERE status = 'processing' AND locked_until < now()
         RETURNING id, channel, kind, conversation_id, attempts"""
     )
-
-
-async def prune_telegram_updates(db: asyncpg.Connection | asyncpg.Pool, *, older_than: timedelta) -> int:
-    result = await db.execute(
-        "DELETE FROM telegram_updates WHERE received_at < now() - $1::interval", older_than
-    )
-    return int(result.split()[-1])
 
 
 async def prune_sent_outbox(db: asyncpg.Connection | asyncpg.Pool, *, older_than: timedelta) -> int:
