@@ -9,8 +9,11 @@ the same tick sweeps updates whose handling never finished."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
 UNAUTHORIZED_PAUSE_SECONDS = 300.0
+T = TypeVar("T")
 
 
 def webhook_url(public_base_url: str, slug: str) -> str:
@@ -50,6 +54,7 @@ class BotRunner:
         self._media = media
         self._tuning = tuning
         self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._polls: dict[UUID, tuple[Bot, asyncio.Task[None]]] = {}
         self._webhooks: dict[UUID, tuple[str, str, str]] = {}  # what setWebhook was given
 
@@ -58,30 +63,53 @@ class BotRunner:
         return len(self._polls) if self._mode == TelegramMode.POLLING else len(self._webhooks)
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._supervisor = asyncio.create_task(self._supervise(), name="telegram-supervisor")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let every loop finish what it is doing (no database work is cut in half), then end;
+        only a long-poll in flight is abandoned."""
+        self._stopping.set()
         tasks = [t for _, t in self._polls.values()]
         if self._supervisor is not None:
             tasks.append(self._supervisor)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._polls.clear()
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or wake early when stopping; True when the caller should go on."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
+
+    async def _unless_stopping(self, call: Awaitable[T]) -> T | None:
+        """Await `call`, abandoning it (None) when the runner stops meanwhile."""
+        task = asyncio.ensure_future(call)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+
     async def _supervise(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.rescan()
                 await self._updates.sweep(
                     stale_after=timedelta(seconds=self._tuning.stale_update_seconds),
                     keep_for=timedelta(days=self._tuning.keep_updates_days))
                 await asyncio.to_thread(self._media.prune)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("telegram supervisor tick failed")
-            await asyncio.sleep(self._tuning.rescan_seconds)
+            await self._pause(self._tuning.rescan_seconds)
 
     async def rescan(self) -> None:
         """Bring the running bots in line with the clients' current settings."""
@@ -113,16 +141,17 @@ class BotRunner:
         offset: int | None = None
         failures = 0
         webhook_cleared = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 if not webhook_cleared:  # getUpdates refuses to work while a webhook is set
                     await bot.delete_webhook(drop_pending_updates=False)
                     webhook_cleared = True
-                updates = await bot.get_updates(offset=offset, timeout=self._tuning.poll_timeout,
-                                                allowed_updates=ALLOWED_UPDATES,
-                                                request_timeout=self._tuning.poll_timeout + 10)
+                updates = await self._unless_stopping(bot.get_updates(
+                    offset=offset, timeout=self._tuning.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self._tuning.poll_timeout + 10))
                 failures = 0
-                for update in updates:
+                for update in updates or ():
                     client = await self._tenants.client(client_id)
                     if client is None:
                         return
@@ -134,7 +163,7 @@ class BotRunner:
             except TelegramUnauthorizedError:
                 log.error("telegram bot token rejected; fix the client's telegram_bot_token",
                           extra={"client": slug})
-                await asyncio.sleep(UNAUTHORIZED_PAUSE_SECONDS)
+                await self._pause(UNAUTHORIZED_PAUSE_SECONDS)
             except Exception as exc:
                 failures += 1
                 delay = min(2.0 ** failures, MAX_BACKOFF_SECONDS)
@@ -143,7 +172,7 @@ class BotRunner:
                 message = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
                 log.warning("telegram polling failed, backing off",
                             extra={"client": slug, "error": message, "retry_in": delay})
-                await asyncio.sleep(delay)
+                await self._pause(delay)
 
     async def _sync_webhooks(self, with_bots: dict[UUID, Client]) -> None:
         for client_id in set(self._webhooks) - set(with_bots):

@@ -149,7 +149,8 @@ async def claim_stale_updates(db: Executor, older_than: timedelta,
     rows = await db.fetch(
         """WITH stale AS (
                SELECT client_id, update_id FROM telegram_updates
-                WHERE processed_at IS NULL AND payload IS NOT NULL AND received_at < now() - $1
+                WHERE processed_at IS NULL AND payload IS NOT NULL
+                  AND received_at < now() - $1::interval
                 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            UPDATE telegram_updates t SET received_at = now()
              FROM stale WHERE t.client_id = stale.client_id AND t.update_id = stale.update_id
@@ -162,7 +163,8 @@ async def claim_stale_updates(db: Executor, older_than: timedelta,
 async def prune_updates(db: Executor, older_than: timedelta) -> int:
     """Forget handled updates once Telegram can no longer resend them."""
     result = await db.execute(
-        "DELETE FROM telegram_updates WHERE processed_at IS NOT NULL AND received_at < now() - $1",
+        """DELETE FROM telegram_updates
+            WHERE processed_at IS NOT NULL AND received_at < now() - $1::interval""",
         older_than,
     )
     return int(result.split()[-1])
