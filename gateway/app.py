@@ -34,7 +34,7 @@ from gateway.middlewares import MIDDLEWARES
 from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import add_check
 from gateway.resources import open_database
-from gateway.routes import health, legacy, webhook
+from gateway.routes import health, legacy, prometheus, webhook
 from gateway.settings import Settings
 from gateway.turn_worker import TurnWorker
 from scheduler.setup import setup_scheduler
@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_scheduler(app)
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(health.routes)
+    app.add_routes(prometheus.routes)
     app.add_routes(webhook.routes)
     app.add_routes(legacy.routes)
     knowledge_routes.setup_routes(app)

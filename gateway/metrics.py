@@ -12,8 +12,9 @@ TURNS = Counter("truffles_turns_total", "Conversation turns processed, by action
                 registry=REGISTRY)
 DELIVERIES = Counter("truffles_deliveries_total", "Outbox delivery attempts, by outcome",
                      ["channel", "outcome"], registry=REGISTRY)
-LLM_ERRORS = Counter("truffles_llm_errors_total", "LLM calls that failed", ["kind"],
-                     registry=REGISTRY)
+LLM_ERRORS = Counter("truffles_degraded_answers_total",
+                     "Answers given in a degraded mode, by the failing stage (ai_error, rag_error)",
+                     ["kind"], registry=REGISTRY)
 STAGE_SECONDS = Histogram("truffles_stage_seconds", "Latency per pipeline stage", ["stage"],
                           registry=REGISTRY,
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))

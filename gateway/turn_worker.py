@@ -99,10 +99,13 @@ class TurnWorker:
         try:
             if self._fault_hook is not None:
                 await self._fault_hook("claimed")
-            outcome = await self._processor.process(
-                conversation_id, [to_message(e) for e in events],
-                instance_id=events[-1].payload.get("instance_id"))
+            with metrics.STAGE_SECONDS.labels("turn").time():
+                outcome = await self._processor.process(
+                    conversation_id, [to_message(e) for e in events],
+                    instance_id=events[-1].payload.get("instance_id"))
             metrics.TURNS.labels(outcome.act).inc()
+            for code in outcome.degraded:
+                metrics.LLM_ERRORS.labels(code).inc()
             log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
                                          "messages": len(events)})
         except asyncio.CancelledError:

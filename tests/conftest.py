@@ -90,3 +90,10 @@ def settings(database_dsn: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def aiohttp_client(db, aiohttp_client):
+    """pytest-aiohttp's client factory, ordered after `db`: apps (and their workers) are closed
+    before the tables are emptied."""
+    return aiohttp_client

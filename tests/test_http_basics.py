@@ -115,3 +115,12 @@ async def test_request_id_appears_in_log_lines(aiohttp_client, settings: Setting
 
 async def _boom(request):
     raise RuntimeError("secret internals")
+
+
+async def test_metrics_are_prometheus_text(client: TestClient) -> None:
+    response = await client.get("/metrics")
+    text = await response.text()
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "truffles_open_handovers 0.0" in text
+    assert 'truffles_queue_depth{queue="inbound"} 0.0' in text

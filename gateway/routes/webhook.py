@@ -108,11 +108,12 @@ async def _handle(request: web.Request, slug: str | None, document: Any) -> web.
 
 @routes.post("/webhook/{client_slug}")
 async def chatflow_webhook(request: web.Request) -> web.Response:
-    try:
-        document = await _read_json(request)
-    except InvalidPayload as exc:
-        return error_response(400, "bad_request", str(exc))
-    return await _handle(request, request.match_info["client_slug"], document)
+    with metrics.STAGE_SECONDS.labels("webhook").time():
+        try:
+            document = await _read_json(request)
+        except InvalidPayload as exc:
+            return error_response(400, "bad_request", str(exc))
+        return await _handle(request, request.match_info["client_slug"], document)
 
 
 @routes.post("/webhook")
