@@ -34,7 +34,7 @@ from gateway.middlewares import MIDDLEWARES
 from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import add_check
 from gateway.resources import open_database
-from gateway.routes import health, legacy, prometheus, webhook
+from gateway.routes import admin, health, legacy, prometheus, webhook
 from gateway.settings import Settings
 from gateway.turn_worker import TurnWorker
 from scheduler.setup import setup_scheduler
@@ -143,5 +143,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(prometheus.routes)
     app.add_routes(webhook.routes)
     app.add_routes(legacy.routes)
+    app.add_routes(admin.routes)
     knowledge_routes.setup_routes(app)
     return app

@@ -8,69 +8,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import yaml
 
-from core.models import Client
-from core.policy import DEFAULT_POLICY, parse_policy
+from gateway import tenant_admin
 from gateway.resources import open_database
 from gateway.settings import Settings
 from storage.repositories import clients
+
+ACTOR = "cli"
 
 
 def _print_json(document: Any) -> None:
     print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
 
 
-def _client_summary(client: Client, settings: Settings) -> dict[str, Any]:
-    s = client.settings
-    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    return {
-        "slug": client.slug,
-        "name": client.name,
-        "status": client.status,
-        "webhook_url": f"{base}/webhook/{client.slug}?webhook_secret={s.webhook_secret}",
-        "telegram_desk": bool(s.telegram_bot_token and s.telegram_chat_id),
-        "telegram_chat_id": s.telegram_chat_id,
-        "chatflow_instance_id": s.chatflow_instance_id,
-        "chatflow_token_set": bool(s.chatflow_token),
-        "owner_telegram_ids": list(s.owner_telegram_ids),
-        "reminder_timeout_1": s.reminder_timeout_1,
-        "reminder_timeout_2": s.reminder_timeout_2,
-        "auto_close_timeout": s.auto_close_timeout,
-        "mute_duration_first_minutes": s.mute_duration_first_minutes,
-        "mute_duration_second_hours": s.mute_duration_second_hours,
-        "enable_reminders": s.enable_reminders,
-        "enable_owner_escalation": s.enable_owner_escalation,
-        "debounce_seconds": s.debounce_seconds,
-        "timezone": s.timezone,
-    }
-
-
-async def _require_client(db: asyncpg.Pool, slug: str) -> Client:
-    client = await clients.by_slug(db, slug)
-    if client is None:
-        raise ValueError(f"no client with slug {slug!r}")
-    return client
-
-
 async def client_create(args: argparse.Namespace, settings: Settings) -> int:
-    values: dict[str, Any] = {}
-    for key in ("webhook_secret", "chatflow_token", "chatflow_instance_id", "telegram_token",
-                "telegram_chat_id", "owner_ids"):
-        raw = getattr(args, key)
-        if raw is not None:
-            column = {"telegram_token": "telegram_bot_token",
-                      "owner_ids": "owner_telegram_ids"}.get(key, key)
-            values[column] = clients.parse_setting(column, raw)
+    values = {column: getattr(args, option) for option, column in (
+        ("webhook_secret", "webhook_secret"), ("chatflow_token", "chatflow_token"),
+        ("chatflow_instance_id", "chatflow_instance_id"), ("telegram_token", "telegram_bot_token"),
+        ("telegram_chat_id", "telegram_chat_id"), ("owner_ids", "owner_telegram_ids"),
+    ) if getattr(args, option) is not None}
     async with open_database(settings, pool_size=2) as db:
-        if await clients.by_slug(db.pool, args.slug):
-            raise ValueError(f"client {args.slug!r} already exists")
-        async with db.pool.acquire() as conn:
-            try:
-                client = await clients.create(conn, args.slug, args.name, **values)
-            except asyncpg.CheckViolationError as exc:
-                raise ValueError(f"invalid client: {exc.constraint_name}") from None
-        summary = _client_summary(client, settings)
+        client = await tenant_admin.create_client(db.pool, args.slug, args.name, values, actor=ACTOR)
+    summary = tenant_admin.client_summary(client, settings)
     if args.json:
         _print_json(summary)
     else:
@@ -80,27 +40,24 @@ async def client_create(args: argparse.Namespace, settings: Settings) -> int:
 
 async def client_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings, pool_size=2) as db:
-        rows = [_client_summary(c, settings) for c in await clients.list_all(db.pool)]
+        rows = [tenant_admin.client_summary(c, settings) for c in await clients.list_all(db.pool)]
     if args.json:
         _print_json(rows)
-    else:
-        for row in rows:
-            desk = "desk" if row["telegram_desk"] else "no desk"
-            print(f"{row['slug']:<24} {row['status']:<10} {desk:<8} {row['name']}")
-        if not rows:
-            print("no clients yet: python -m gateway client create SLUG --name NAME")
+        return 0
+    for row in rows:
+        desk = "desk" if row["telegram_desk"] else "no desk"
+        print(f"{row['slug']:<24} {row['status']:<10} {desk:<8} {row['name']}")
+    if not rows:
+        print("no clients yet: python -m gateway client create SLUG --name NAME")
     return 0
 
 
 async def client_show(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
-        summary = _client_summary(client, settings)
-        summary["branches"] = [
-            {"slug": b.slug, "name": b.name, "instance_id": b.instance_id, "tag": b.knowledge_tag,
-             "active": b.is_active}
-            for b in await clients.branches(db.pool, client.id)
-        ]
+        client = await tenant_admin.require_client(db.pool, args.slug)
+        summary = tenant_admin.client_summary(client, settings)
+        summary["branches"] = [tenant_admin.branch_summary(b)
+                               for b in await clients.branches(db.pool, client.id)]
     if args.json:
         _print_json(summary)
     else:
@@ -111,114 +68,69 @@ async def client_show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def client_set(args: argparse.Namespace, settings: Settings) -> int:
     values: dict[str, Any] = {}
-    status = None
     for pair in args.pairs:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ValueError(f"expected KEY=VALUE, got {pair!r}")
-        if key == "status":
-            if raw not in ("active", "suspended"):
-                raise ValueError("status must be active or suspended")
-            status = raw
-            continue
-        values[key] = clients.parse_setting(key, raw)
-    if "escalation_policy" in values:
-        values["escalation_policy"] = [t.as_dict() for t in parse_policy(values["escalation_policy"])]
+        values[key] = raw
+    status = values.pop("status", None)
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
-        try:
-            await clients.update_settings(db.pool, client.id, values)
-        except asyncpg.CheckViolationError as exc:
-            raise ValueError(f"rejected: {_constraint_text(exc.constraint_name)}") from None
-        if status:
-            await clients.set_status(db.pool, client.id, status)
+        await tenant_admin.update_client(db.pool, args.slug, values, status=status, actor=ACTOR)
     print(f"updated {args.slug}: {', '.join(args.pairs)}")
     return 0
 
 
-def _constraint_text(name: str | None) -> str:
-    return {
-        "reminder_2_after_1": "reminder_timeout_2 must be greater than reminder_timeout_1",
-        "auto_close_after_reminder_2": "auto_close_timeout must be greater than reminder_timeout_2",
-    }.get(name or "", f"value out of range ({name})")
-
-
 async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
         if args.set:
-            import yaml
-
             try:
                 document = yaml.safe_load(Path(args.set).read_text("utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise ValueError(f"cannot read policy file: {exc}") from None
-            topics = parse_policy(document.get("topics", document) if isinstance(document, dict)
-                                  else document)
-            await clients.update_settings(
-                db.pool, client.id, {"escalation_policy": [t.as_dict() for t in topics]}
-            )
+            topics = document.get("topics") if isinstance(document, dict) else document
+            await tenant_admin.update_client(db.pool, args.slug, {"escalation_policy": topics},
+                                             actor=ACTOR)
             print(f"policy of {args.slug}: {len(topics)} topics")
             return 0
-        topics = parse_policy(client.settings.escalation_policy) \
-            if client.settings.escalation_policy is not None else DEFAULT_POLICY
-    document = [t.as_dict() for t in topics]
+        document = await tenant_admin.policy(db.pool, args.slug)
     if args.json:
         _print_json(document)
     else:
-        import yaml
-
         sys.stdout.write(yaml.safe_dump({"topics": document}, allow_unicode=True, sort_keys=False))
     return 0
 
 
 async def branch_add(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
-        try:
-            branch = await clients.add_branch(
-                db.pool, client.id, args.branch, args.name, instance_id=args.instance_id,
-                telegram_chat_id=int(args.telegram_chat_id) if args.telegram_chat_id else None,
-                knowledge_tag=args.tag, phone=args.phone,
-            )
-        except asyncpg.UniqueViolationError:
-            raise ValueError("a branch with this slug or instance id already exists") from None
-        except asyncpg.CheckViolationError:
-            raise ValueError("branch slug must be lowercase letters, digits, - or _") from None
+        branch = await tenant_admin.add_branch(
+            db.pool, args.slug, args.branch, args.name, actor=ACTOR, instance_id=args.instance_id,
+            telegram_chat_id=clients.parse_setting("telegram_chat_id", args.telegram_chat_id or ""),
+            knowledge_tag=args.tag, phone=args.phone)
     print(f"added branch {branch.slug} to {args.slug}")
     return 0
 
 
 async def branch_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
-        rows = [
-            {"slug": b.slug, "name": b.name, "instance_id": b.instance_id,
-             "telegram_chat_id": b.telegram_chat_id, "knowledge_tag": b.knowledge_tag,
-             "phone": b.phone, "active": b.is_active}
-            for b in await clients.branches(db.pool, client.id)
-        ]
+        client = await tenant_admin.require_client(db.pool, args.slug)
+        rows = [tenant_admin.branch_summary(b) for b in await clients.branches(db.pool, client.id)]
     if args.json:
         _print_json(rows)
-    else:
-        for row in rows:
-            print(f"{row['slug']:<16} {row['instance_id'] or '-':<16} {row['knowledge_tag'] or '-':<12} "
-                  f"{row['name']}")
+        return 0
+    for row in rows:
+        print(f"{row['slug']:<16} {row['instance_id'] or '-':<16} {row['knowledge_tag'] or '-':<12} "
+              f"{row['name']}")
     return 0
 
 
 async def prompt_set(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        text = Path(args.file).read_text("utf-8").strip()
+        text = Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read {args.file}: {exc}") from None
-    if not text:
-        raise ValueError("the prompt file is empty")
     async with open_database(settings, pool_size=2) as db:
-        client = await _require_client(db.pool, args.slug)
-        async with db.pool.acquire() as conn:
-            await clients.set_prompt(conn, client.id, text)
-    print(f"system prompt of {args.slug} set ({len(text)} characters)")
+        await tenant_admin.set_prompt(db.pool, args.slug, text, actor=ACTOR)
+    print(f"system prompt of {args.slug} set ({len(text.strip())} characters)")
     return 0
 
 
@@ -247,7 +159,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=client_show)
 
-    setter = client_cmds.add_parser("set", help="change settings: KEY=VALUE …")
+    setter = client_cmds.add_parser("set", help="change settings: KEY=VALUE … (status=suspended too)")
     setter.add_argument("slug")
     setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     setter.set_defaults(handler=client_set)

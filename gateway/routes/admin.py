@@ -1,0 +1,176 @@
+"""The operator API under `/admin/` (token-protected by the admin middleware): clients, settings,
+escalation policy, branches, prompts, handovers and the audit log. Knowledge endpoints live in
+`gateway/knowledge_routes.py`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway import tenant_admin
+from gateway.errors import error_response
+from gateway.keys import DB, SETTINGS
+from storage.repositories import clients
+
+routes = web.RouteTableDef()
+ACTOR = "admin-api"
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _refusals(handler: Handler) -> Handler:
+    """Tenant errors become JSON 404 / 400 answers with their one-line reason."""
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except tenant_admin.NotFound as exc:
+            return error_response(404, "not_found", str(exc))
+        except (tenant_admin.TenantError, ValueError) as exc:
+            return error_response(400, "bad_request", str(exc))
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise tenant_admin.TenantError("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise tenant_admin.TenantError("the body must be a JSON object")
+    return body
+
+
+def _limit(request: web.Request, default: int = 50) -> int:
+    try:
+        return max(1, min(int(request.query.get("limit", default)), 500))
+    except ValueError:
+        raise tenant_admin.TenantError("limit must be a number") from None
+
+
+@routes.get("/admin/clients")
+@_refusals
+async def list_clients(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response([tenant_admin.client_summary(c, settings)
+                              for c in await clients.list_all(request.app[DB])])
+
+
+@routes.post("/admin/clients")
+@_refusals
+async def create_client(request: web.Request) -> web.Response:
+    body = await _object(request)
+    slug, name = body.pop("slug", None), body.pop("name", None)
+    if not isinstance(slug, str) or not isinstance(name, str):
+        raise tenant_admin.TenantError("slug and name are required")
+    client = await tenant_admin.create_client(request.app[DB], slug, name, body, actor=ACTOR)
+    return web.json_response(tenant_admin.client_summary(client, request.app[SETTINGS]), status=201)
+
+
+@routes.get("/admin/clients/{slug}")
+@_refusals
+async def show_client(request: web.Request) -> web.Response:
+    pool = request.app[DB]
+    client = await tenant_admin.require_client(pool, request.match_info["slug"])
+    summary = tenant_admin.client_summary(client, request.app[SETTINGS])
+    summary["branches"] = [tenant_admin.branch_summary(b) for b in await clients.branches(pool, client.id)]
+    return web.json_response(summary)
+
+
+@routes.patch("/admin/clients/{slug}")
+@_refusals
+async def update_client(request: web.Request) -> web.Response:
+    body = await _object(request)
+    status = body.pop("status", None)
+    client = await tenant_admin.update_client(request.app[DB], request.match_info["slug"], body,
+                                              status=status, actor=ACTOR)
+    return web.json_response(tenant_admin.client_summary(client, request.app[SETTINGS]))
+
+
+@routes.get("/admin/clients/{slug}/policy")
+@_refusals
+async def get_policy(request: web.Request) -> web.Response:
+    return web.json_response({"topics": await tenant_admin.policy(request.app[DB],
+                                                                  request.match_info["slug"])})
+
+
+@routes.put("/admin/clients/{slug}/policy")
+@_refusals
+async def put_policy(request: web.Request) -> web.Response:
+    body = await _object(request)
+    await tenant_admin.update_client(request.app[DB], request.match_info["slug"],
+                                     {"escalation_policy": body.get("topics")}, actor=ACTOR)
+    return await get_policy(request)
+
+
+@routes.get("/admin/clients/{slug}/branches")
+@_refusals
+async def list_branches(request: web.Request) -> web.Response:
+    pool = request.app[DB]
+    client = await tenant_admin.require_client(pool, request.match_info["slug"])
+    branches = await clients.branches(pool, client.id)
+    return web.json_response([tenant_admin.branch_summary(b) for b in branches])
+
+
+@routes.post("/admin/clients/{slug}/branches")
+@_refusals
+async def add_branch(request: web.Request) -> web.Response:
+    body = await _object(request)
+    fields = {key: body.get(key) for key in ("instance_id", "phone", "telegram_chat_id", "knowledge_tag")}
+    if fields["telegram_chat_id"] is not None and not isinstance(fields["telegram_chat_id"], int):
+        raise tenant_admin.TenantError("telegram_chat_id must be a number")
+    if not isinstance(body.get("slug"), str) or not isinstance(body.get("name"), str):
+        raise tenant_admin.TenantError("slug and name are required")
+    branch = await tenant_admin.add_branch(request.app[DB], request.match_info["slug"], body["slug"],
+                                           body["name"], actor=ACTOR, **fields)
+    return web.json_response(tenant_admin.branch_summary(branch), status=201)
+
+
+@routes.put("/admin/clients/{slug}/prompt")
+@_refusals
+async def put_prompt(request: web.Request) -> web.Response:
+    body = await _object(request)
+    if not isinstance(body.get("text"), str):
+        raise tenant_admin.TenantError("text is required")
+    await tenant_admin.set_prompt(request.app[DB], request.match_info["slug"], body["text"], actor=ACTOR)
+    return web.json_response({"success": True})
+
+
+@routes.get("/admin/handovers")
+@_refusals
+async def list_handovers(request: web.Request) -> web.Response:
+    """`?client=SLUG&status=open|pending|active|resolved&limit=N`, newest first."""
+    status = request.query.get("status", "open")
+    statuses = {"open": ["pending", "active"], "pending": ["pending"], "active": ["active"],
+                "resolved": ["resolved"], "all": ["pending", "active", "resolved"]}.get(status)
+    if statuses is None:
+        raise tenant_admin.TenantError("status must be open, pending, active, resolved or all")
+    rows = await request.app[DB].fetch(
+        """SELECT h.id, c.slug AS client, h.conversation_id, h.status, h.trigger_type,
+                  h.trigger_value, h.user_message, h.assigned_to_name, h.resolution,
+                  h.created_at, h.taken_at, h.resolved_at, u.name AS customer_name, u.phone
+             FROM handovers h JOIN clients c ON c.id = h.client_id
+             JOIN conversations v ON v.id = h.conversation_id JOIN users u ON u.id = v.user_id
+            WHERE h.status = ANY($1::text[]) AND ($2::text IS NULL OR c.slug = $2)
+            ORDER BY h.created_at DESC LIMIT $3""",
+        statuses, request.query.get("client"), _limit(request))
+    return web.json_response([{k: (str(v) if v is not None and not isinstance(v, str) else v)
+                               for k, v in dict(r).items()} for r in rows])
+
+
+@routes.get("/admin/audit")
+@_refusals
+async def audit_log(request: web.Request) -> web.Response:
+    """`?client=SLUG&limit=N`: the latest manager, operator and system actions."""
+    rows = await request.app[DB].fetch(
+        """SELECT a.created_at, c.slug AS client, a.actor_type, a.actor_id, a.actor_name, a.action,
+                  a.handover_id, a.conversation_id, a.details
+             FROM audit_log a LEFT JOIN clients c ON c.id = a.client_id
+            WHERE $1::text IS NULL OR c.slug = $1
+            ORDER BY a.id DESC LIMIT $2""",
+        request.query.get("client"), _limit(request))
+    return web.json_response([{k: (v if isinstance(v, str | dict | list | None) else str(v))
+                               for k, v in dict(r).items()} for r in rows])

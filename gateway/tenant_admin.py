@@ -1,0 +1,163 @@
+"""Tenant administration shared by the operator CLI and the admin HTTP API: validated changes to
+clients, settings, policy, branches and prompts, each written to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from core.models import Branch, Client
+from core.policy import effective_policy, parse_policy
+from core.ports import AuditEntry
+from gateway.settings import Settings
+from storage.repositories import clients
+from storage.repositories.audit import AuditRepo
+
+_CONSTRAINTS = {
+    "reminder_2_after_1": "reminder_timeout_2 must be greater than reminder_timeout_1",
+    "auto_close_after_reminder_2": "auto_close_timeout must be greater than reminder_timeout_2",
+    "client_settings_webhook_secret_check": "webhook_secret must be at least 16 characters",
+    "client_settings_debounce_seconds_check": "debounce_seconds must be between 0 and 10",
+    "clients_slug_check": "slug must be lowercase letters, digits, - or _ (up to 63)",
+    "branches_slug_check": "branch slug must be lowercase letters, digits, - or _",
+}
+
+
+class TenantError(ValueError):
+    """A refused change, with a one-line reason for the operator."""
+
+
+class NotFound(TenantError):
+    pass
+
+
+def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
+    """What an operator sees of a client: never the tokens themselves, only whether they are set;
+    the webhook URL (with its secret) is what the operator pastes into ChatFlow."""
+    s = client.settings
+    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return {
+        "id": str(client.id), "slug": client.slug, "name": client.name, "status": client.status,
+        "webhook_url": f"{base}/webhook/{client.slug}?webhook_secret={s.webhook_secret}",
+        "telegram_desk": bool(s.telegram_bot_token and s.telegram_chat_id),
+        "telegram_chat_id": s.telegram_chat_id,
+        "chatflow_instance_id": s.chatflow_instance_id,
+        "chatflow_token_set": bool(s.chatflow_token),
+        "owner_telegram_ids": list(s.owner_telegram_ids),
+        "reminder_timeout_1": s.reminder_timeout_1, "reminder_timeout_2": s.reminder_timeout_2,
+        "auto_close_timeout": s.auto_close_timeout,
+        "mute_duration_first_minutes": s.mute_duration_first_minutes,
+        "mute_duration_second_hours": s.mute_duration_second_hours,
+        "enable_reminders": s.enable_reminders,
+        "enable_owner_escalation": s.enable_owner_escalation,
+        "debounce_seconds": s.debounce_seconds, "timezone": s.timezone,
+        "templates": s.templates,
+    }
+
+
+def branch_summary(branch: Branch) -> dict[str, Any]:
+    return {"slug": branch.slug, "name": branch.name, "instance_id": branch.instance_id,
+            "telegram_chat_id": branch.telegram_chat_id, "knowledge_tag": branch.knowledge_tag,
+            "phone": branch.phone, "active": branch.is_active}
+
+
+def _refusal(exc: asyncpg.IntegrityConstraintViolationError) -> TenantError:
+    name = getattr(exc, "constraint_name", None) or ""
+    return TenantError(_CONSTRAINTS.get(name, f"rejected by the database ({name or exc})"))
+
+
+def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings from text (CLI `KEY=VALUE`) or JSON (HTTP) into typed, validated values."""
+    typed: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in clients.EDITABLE_SETTINGS:
+            raise TenantError(f"unknown setting {key!r}; known: {', '.join(clients.EDITABLE_SETTINGS)}")
+        if isinstance(value, str):
+            value = clients.parse_setting(key, value)
+        elif key == "owner_telegram_ids" and isinstance(value, list):
+            value = [int(v) for v in value]
+        elif value is not None and key in ("telegram_chat_id", "reminder_timeout_1", "reminder_timeout_2",
+                                            "auto_close_timeout", "mute_duration_first_minutes",
+                                            "mute_duration_second_hours"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TenantError(f"{key} must be a whole number")
+        typed[key] = value
+    if "escalation_policy" in typed and typed["escalation_policy"] is not None:
+        typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]
+    return typed
+
+
+async def require_client(pool: asyncpg.Pool, slug: str) -> Client:
+    client = await clients.by_slug(pool, slug)
+    if client is None:
+        raise NotFound(f"no client with slug {slug!r}")
+    return client
+
+
+async def _audit(pool: asyncpg.Pool, client_id: Any, actor: str, action: str, details: dict) -> None:
+    async with pool.acquire() as conn:
+        await AuditRepo(conn).record(client_id, AuditEntry(
+            actor_type="operator", actor_id=actor, action=action, details=details))
+
+
+async def create_client(pool: asyncpg.Pool, slug: str, name: str, values: dict[str, Any], *,
+                        actor: str) -> Client:
+    typed = typed_settings(values)
+    if await clients.by_slug(pool, slug):
+        raise TenantError(f"client {slug!r} already exists")
+    async with pool.acquire() as conn:
+        try:
+            client = await clients.create(conn, slug, name, **typed)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise _refusal(exc) from None
+    await _audit(pool, client.id, actor, "client_create", {"slug": slug})
+    return client
+
+
+async def update_client(pool: asyncpg.Pool, slug: str, values: dict[str, Any], *, actor: str,
+                        status: str | None = None) -> Client:
+    client = await require_client(pool, slug)
+    if status is not None and status not in ("active", "suspended"):
+        raise TenantError("status must be active or suspended")
+    typed = typed_settings(values)
+    try:
+        await clients.update_settings(pool, client.id, typed)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise _refusal(exc) from None
+    if status is not None:
+        await clients.set_status(pool, client.id, status)
+    # Never audit secret values, only which settings changed.
+    await _audit(pool, client.id, actor, "client_update",
+                 {"settings": sorted(typed), "status": status})
+    updated = await clients.by_id(pool, client.id)
+    assert updated is not None
+    return updated
+
+
+async def policy(pool: asyncpg.Pool, slug: str) -> list[dict[str, Any]]:
+    client = await require_client(pool, slug)
+    return [t.as_dict() for t in effective_policy(client.settings.escalation_policy)]
+
+
+async def add_branch(pool: asyncpg.Pool, slug: str, branch_slug: str, name: str, *, actor: str,
+                     **fields: Any) -> Branch:
+    client = await require_client(pool, slug)
+    try:
+        branch = await clients.add_branch(pool, client.id, branch_slug, name, **fields)
+    except asyncpg.UniqueViolationError:
+        raise TenantError("a branch with this slug or instance id already exists") from None
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise _refusal(exc) from None
+    await _audit(pool, client.id, actor, "branch_add", {"branch": branch_slug})
+    return branch
+
+
+async def set_prompt(pool: asyncpg.Pool, slug: str, text: str, *, actor: str) -> None:
+    text = text.strip()
+    if not text:
+        raise TenantError("the prompt is empty")
+    client = await require_client(pool, slug)
+    async with pool.acquire() as conn:
+        await clients.set_prompt(conn, client.id, text)
+    await _audit(pool, client.id, actor, "prompt_set", {"characters": len(text)})
