@@ -14,6 +14,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 
 from channels.telegram.context import DeskContext
+from channels.telegram.errors import describe
 from core.desk import Action, Actor
 from core.models import Client
 from core.ports import AuditEntry
@@ -46,7 +47,7 @@ async def _toast(bot: Bot, query: CallbackQuery, text: str) -> None:
     try:
         await bot.answer_callback_query(callback_query_id=query.id, text=text[:TOAST_LIMIT])
     except TelegramAPIError as exc:  # the press is handled; a lost toast is only cosmetic
-        log.info("callback toast not shown", extra={"error": exc.message})
+        log.info("callback toast not shown", extra={"error": describe(exc)})
 
 
 async def _refusal(ctx: DeskContext, client: Client, query: CallbackQuery,
@@ -112,5 +113,5 @@ async def _learn(ctx: DeskContext, client: Client, bot: Bot, query: CallbackQuer
                                                 message_id=query.message.message_id,
                                                 reply_markup=InlineKeyboardMarkup(inline_keyboard=[]))
         except TelegramAPIError as exc:
-            log.info("learn button not removed", extra={"error": exc.message})
+            log.info("learn button not removed", extra={"error": describe(exc)})
     return "📚 Добавлено в базу знаний"

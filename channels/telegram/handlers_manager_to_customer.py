@@ -14,6 +14,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
 from channels.telegram.context import DeskContext
+from channels.telegram.errors import describe
 from core.desk import Actor, topic_message
 from core.models import Client
 from core.relay import ManagerMedia, ManagerMessage
@@ -82,7 +83,7 @@ async def _publish(ctx: DeskContext, bot: Bot, attachment: tuple[str, str, str]
     try:
         await bot.download(file_id, destination=path)
     except TelegramAPIError as exc:
-        log.warning("manager media download failed", extra={"error": exc.message})
+        log.warning("manager media download failed", extra={"error": describe(exc)})
         path.unlink(missing_ok=True)
         return None
     return ManagerMedia(media_type, f"{ctx.public_base_url}/media/{ctx.media.token(path)}")

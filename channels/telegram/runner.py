@@ -22,6 +22,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter, TelegramUna
 
 from channels.telegram.bots import BotRegistry
 from channels.telegram.context import DeskTuning
+from channels.telegram.errors import describe
 from channels.telegram.media import MediaLinks
 from channels.telegram.updates import ALLOWED_UPDATES, UpdateProcessor
 from core.models import Client
@@ -169,9 +170,8 @@ class BotRunner:
                 delay = min(2.0 ** failures, MAX_BACKOFF_SECONDS)
                 if isinstance(exc, TelegramRetryAfter):
                     delay = max(delay, float(exc.retry_after))
-                message = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
                 log.warning("telegram polling failed, backing off",
-                            extra={"client": slug, "error": message, "retry_in": delay})
+                            extra={"client": slug, "error": describe(exc), "retry_in": delay})
                 await self._pause(delay)
 
     async def _sync_webhooks(self, with_bots: dict[UUID, Client]) -> None:
@@ -195,7 +195,7 @@ class BotRunner:
                 await bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
             except TelegramAPIError as exc:
                 log.warning("setWebhook failed, will retry", extra={"client": client.slug,
-                                                                     "error": exc.message})
+                                                                     "error": describe(exc)})
                 continue
             self._webhooks[client_id] = wanted
             log.info("telegram webhook set", extra={"client": client.slug})

@@ -22,6 +22,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 
 from channels.telegram import cards
 from channels.telegram.bots import BotRegistry
+from channels.telegram.errors import describe
 from channels.telegram.ratelimit import ChatRateLimiter
 from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client
@@ -83,12 +84,12 @@ class TelegramSender:
         try:
             return DeliveryOutcome.sent(await handler(bot, client, delivery))
         except TelegramRetryAfter as exc:
-            return DeliveryOutcome.failed(f"Telegram flood control: {exc.message}",
+            return DeliveryOutcome.failed(f"Telegram flood control: {describe(exc)}",
                                           retry_after=float(exc.retry_after))
         except TelegramBadRequest as exc:
-            return DeliveryOutcome.failed(f"Telegram refused: {exc.message}", retryable=False)
+            return DeliveryOutcome.failed(f"Telegram refused: {describe(exc)}", retryable=False)
         except TelegramAPIError as exc:  # 5xx, network, unauthorized, forbidden: may pass later
-            return DeliveryOutcome.failed(f"Telegram {type(exc).__name__}: {exc.message}")
+            return DeliveryOutcome.failed(f"Telegram {type(exc).__name__}: {describe(exc)}")
         except NoDeskGroup as exc:
             return DeliveryOutcome.failed(str(exc), retryable=False)
 
@@ -172,7 +173,7 @@ class TelegramSender:
             await bot.pin_chat_message(chat_id=chat_id, message_id=message_id,
                                        disable_notification=True)
         except TelegramBadRequest as exc:  # e.g. the bot may not pin: the card is still there
-            log.warning("card not pinned", extra={"client": client.slug, "error": exc.message})
+            log.warning("card not pinned", extra={"client": client.slug, "error": describe(exc)})
             return {"message_id": message_id, "pinned": False}
         return {"message_id": message_id, "pinned": True}
 
@@ -197,7 +198,7 @@ class TelegramSender:
         except TelegramBadRequest as exc:
             if not _nothing_to_change(exc):
                 raise
-            return {"skipped": exc.message}
+            return {"skipped": describe(exc)}
         return {"buttons": delivery.payload["buttons"]}
 
     async def _unpin_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
@@ -209,7 +210,7 @@ class TelegramSender:
         except TelegramBadRequest as exc:
             if not _nothing_to_change(exc):
                 raise
-            return {"skipped": exc.message}
+            return {"skipped": describe(exc)}
         return {"unpinned": card[1]}
 
     async def _topic_message(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
@@ -248,7 +249,7 @@ class TelegramSender:
                 message = await self._in_topic(bot, conversation_id, send)
                 return {"message_ids": [message.message_id]}
             except TelegramBadRequest as exc:  # Telegram could not fetch or use the file
-                log.info("media forward fell back to a link", extra={"error": exc.message})
+                log.info("media forward fell back to a link", extra={"error": describe(exc)})
         note = f"{cards.CUSTOMER_PREFIX}[{kind}] {url or 'файл недоступен'}\n{media.get('caption') or ''}"
         return await self._post_pieces(bot, conversation_id, cards.escaped_pieces(note.strip()))
 

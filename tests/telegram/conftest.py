@@ -104,7 +104,8 @@ async def desk(db, database_dsn: str, tg: FakeTelegram):
 
 
 @pytest.fixture
-def start_app(aiohttp_client, db) -> Callable[..., Any]:
+def start_app(tg, chatflow, db, aiohttp_client) -> Callable[..., Any]:
+    """Starts the app; the fake peers are set up first so that they outlive it."""
     async def start(settings: Settings, tuning: DeskTuning = FAST) -> TestClient:
         app = create_app(settings)
         app[TUNING] = tuning

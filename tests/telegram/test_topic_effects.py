@@ -137,3 +137,13 @@ async def test_rate_limiter_spaces_messages_per_chat() -> None:
     assert time.monotonic() - started < 0.3
     await limiter.wait_turn(1)  # the fourth in the window waits for the window
     assert time.monotonic() - started >= 0.5
+
+
+async def test_bot_tokens_never_reach_logs_or_the_outbox() -> None:
+    from aiogram.exceptions import TelegramNetworkError
+    from aiogram.methods import GetUpdates
+
+    from channels.telegram.errors import describe
+    exc = TelegramNetworkError(GetUpdates(), "ClientOSError: Can not write request body for "
+                                             "http://127.0.0.1:1/bot111111:AAsecret_token-x/getUpdates")
+    assert "AAsecret" not in describe(exc) and "bot<token>/getUpdates" in describe(exc)
