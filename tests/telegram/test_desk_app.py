@@ -232,3 +232,23 @@ async def test_polling_survives_telegram_errors(start_app, tg_settings, db, tg, 
     tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "после сбоя"))
     await wait_for(lambda: chatflow.delivered())
     assert chatflow.delivered()[0]["msg"] == "после сбоя"
+
+
+async def test_an_update_left_unhandled_is_handled_by_the_sweep(start_app, tg_settings, db, tg,
+                                                                chatflow, client_a) -> None:
+    """A process that stored an update and died before handling it: the next sweep does it."""
+    from datetime import timedelta
+    client = await start_app(tg_settings)
+    await open_request(db, client_a)
+    await card_delivered(db)
+    update = {"update_id": 31337, **topic_message(GROUP_A, 10, "сохранён, но не обработан")}
+    await db.execute("""INSERT INTO telegram_updates (client_id, update_id, payload, received_at)
+                        VALUES ($1, $2, $3, now() - interval '5 minutes')""",
+                     client_a.id, 31337, update)
+    handled = await client.app[UPDATES].sweep(stale_after=timedelta(minutes=1),
+                                              keep_for=timedelta(days=2))
+    assert handled == 1
+    await wait_for(lambda: chatflow.delivered())
+    assert chatflow.delivered()[0]["msg"] == "сохранён, но не обработан"
+    assert await db.fetchval("SELECT processed_at IS NOT NULL FROM telegram_updates "
+                             "WHERE update_id = 31337")
