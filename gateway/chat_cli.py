@@ -36,7 +36,7 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
         client = await clients.by_slug(db.pool, args.slug)
         if client is None:
             raise ValueError(f"no client with slug {args.slug!r}")
-        kb = await open_knowledge_base(settings)
+        kb = await open_knowledge_base(settings, snapshot_if_busy=True)
         llm = None
         if settings.llm_enabled:
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None

@@ -22,13 +22,14 @@ from storage.vectors import build_vector_store
 DOCUMENT_SUFFIXES = (".md", ".txt", ".markdown")
 
 
-async def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+async def open_knowledge_base(settings: Settings, *, snapshot_if_busy: bool = False) -> KnowledgeBase:
     """The configured embedder and store, checked: raises EmbeddingError / VectorStoreError
-    with one line when the embedder is unreachable or its dimension does not fit."""
+    with one line when the embedder is unreachable or its dimension does not fit.
+    `snapshot_if_busy`: see `EdgeVectorStore` (read-mostly tools next to a running server)."""
     embedder = build_embedder(settings)
     try:
         dim = await check_embedder(embedder)
-        store = build_vector_store(settings, embedder)
+        store = build_vector_store(settings, embedder, snapshot_if_busy=snapshot_if_busy)
         try:
             await store.ensure_collection(dim)
         except Exception:
@@ -72,8 +73,14 @@ def _action(actions: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     return parser
 
 
+READ_ONLY_ACTIONS = {"list", "search", "eval"}
+
+
 async def handle(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await open_knowledge_base(settings)
+    # Reading works next to a running server (on a snapshot of its embedded store); writing
+    # needs the store itself, or the running server's admin API.
+    kb = await open_knowledge_base(
+        settings, snapshot_if_busy=args.knowledge_action in READ_ONLY_ACTIONS)
     try:
         return await run(args, kb)
     finally:

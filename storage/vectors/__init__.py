@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["EdgeVectorStore", "QdrantServerStore", "build_vector_store", "collection_name"]
 
 
-def build_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
+def build_vector_store(settings: Settings, embedder: Embedder, *,
+                       snapshot_if_busy: bool = False) -> VectorStore:
     """The configured store, on the collection of this embedder (see `collection_name`).
 
     Call `ensure_collection(embedder.dim)` before use (the start-up check does).
@@ -29,4 +30,4 @@ def build_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantServerStore.connect(settings.qdrant_url, api_key, name)
-    return EdgeVectorStore(settings.data_dir / "vectors", name)
+    return EdgeVectorStore(settings.data_dir / "vectors", name, snapshot_if_busy=snapshot_if_busy)

@@ -8,7 +8,11 @@ serialised by a lock so a shard only ever sees one writer.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,11 +47,21 @@ from storage.vectors.base import (
 T = TypeVar("T")
 
 
+class StoreBusy(VectorStoreError):
+    """Another process holds the embedded store (a shard has exactly one owner)."""
+
+
 class EdgeVectorStore:
-    def __init__(self, root: Path, collection: str) -> None:
+    """`snapshot_if_busy`: when another process (a running server) owns the shard, work on a
+    private copy of it instead of failing — for read-mostly tools such as `chat`."""
+
+    def __init__(self, root: Path, collection: str, *, snapshot_if_busy: bool = False) -> None:
         self._path = Path(root) / collection
         self._collection = collection
+        self._snapshot_if_busy = snapshot_if_busy
         self._shard: qe.EdgeShard | None = None
+        self._owner_lock: int | None = None
+        self._snapshot_dir: str | None = None
         self._write_lock = asyncio.Lock()
 
     @property
@@ -60,7 +74,41 @@ class EdgeVectorStore:
 
     async def ensure_collection(self, dim: int) -> None:
         if self._shard is None:
-            self._shard = await asyncio.to_thread(self._open, dim)
+            self._shard = await asyncio.to_thread(self._open_owned, dim)
+
+    def _open_owned(self, dim: int) -> qe.EdgeShard:
+        """Take the store's owner lock (an advisory file lock: two processes opening one shard
+        corrupt it), or fall back to a private snapshot when allowed."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path.parent / f"{self._collection}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if not self._snapshot_if_busy:
+                raise StoreBusy(
+                    f"embedded vector store {self._path} is in use by another gateway process; "
+                    "stop it, or use the admin API of the running server") from None
+            self._snapshot_dir = tempfile.mkdtemp(prefix="truffles-vectors-")
+            snapshot = Path(self._snapshot_dir) / self._collection
+            if self._path.exists():
+                shutil.copytree(self._path, snapshot)
+            self._path = snapshot
+            return self._open(dim)
+        self._owner_lock = fd
+        try:
+            return self._open(dim)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._owner_lock is not None:
+            os.close(self._owner_lock)  # closing the descriptor drops the flock
+            self._owner_lock = None
+        if self._snapshot_dir is not None:
+            shutil.rmtree(self._snapshot_dir, ignore_errors=True)
+            self._snapshot_dir = None
 
     def _open(self, dim: int) -> qe.EdgeShard:
         config = qe.EdgeConfig(
@@ -140,6 +188,7 @@ class EdgeVectorStore:
         if shard is not None:
             async with self._write_lock:
                 await asyncio.to_thread(_close, shard)
+        self._release()
 
 
 def _match(key: str, value: str) -> qe.FieldCondition:
