@@ -2,7 +2,9 @@
 §5 "Manager writes in the topic"). The message is queued for delivery, saved to history as role
 `manager` and as the handover's answer in one transaction; a pending handover is taken first
 (auto-take). Relaying the same Telegram message twice (a re-delivered update) does nothing the
-second time: the delivery's idempotency key says it was queued already."""
+second time: the delivery's idempotency key says it was queued already. With no open request
+(after resolve) the message still goes out: what a manager writes in the topic is meant for the
+customer."""
 
 from __future__ import annotations
 

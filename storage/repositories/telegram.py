@@ -102,16 +102,6 @@ async def handover_chat(db: Executor, handover_id: UUID) -> tuple[UUID, int | No
     return (row["client_id"], row["telegram_chat_id"]) if row else None
 
 
-async def client_group_ids(db: Executor, client_id: UUID) -> set[int]:
-    """The forum groups of a client: its own and its branches'."""
-    rows = await db.fetch(
-        """SELECT telegram_chat_id FROM client_settings WHERE client_id = $1
-           UNION SELECT telegram_chat_id FROM branches WHERE client_id = $1""",
-        client_id,
-    )
-    return {r["telegram_chat_id"] for r in rows if r["telegram_chat_id"] is not None}
-
-
 async def ensure_webhook_secret(db: Executor, client_id: UUID) -> str:
     """The client's Telegram webhook secret, generated and stored on first use."""
     candidate = secrets.token_urlsafe(32)
