@@ -17,6 +17,7 @@ from gateway.settings import Settings
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
+from tests.fakes import FakeChatFlow, FakeOpenAI
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 _TABLES_KEPT = {"schema_migrations"}
@@ -85,6 +86,22 @@ def settings(database_dsn: str, tmp_path: Path) -> Settings:
         demo_seed=False,
         log_format="text",
     )
+
+
+@pytest.fixture
+async def chatflow(aiohttp_server) -> FakeChatFlow:
+    """A fake ChatFlow send API on a local port (`chatflow.server.make_url("")`)."""
+    fake = FakeChatFlow()
+    fake.server = await aiohttp_server(fake.app)
+    return fake
+
+
+@pytest.fixture
+async def openai_fake(aiohttp_server) -> FakeOpenAI:
+    """A fake OpenAI-compatible chat completions server (`openai_fake.server.make_url("/v1")`)."""
+    fake = FakeOpenAI()
+    fake.server = await aiohttp_server(fake.app)
+    return fake
 
 
 @pytest.fixture

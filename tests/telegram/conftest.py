@@ -39,13 +39,6 @@ async def tg(aiohttp_server) -> FakeTelegram:
 
 
 @pytest.fixture
-async def chatflow(aiohttp_server) -> FakeChatFlow:
-    fake = FakeChatFlow()
-    fake.server = await aiohttp_server(fake.app)
-    return fake
-
-
-@pytest.fixture
 def tg_settings(settings: Settings, tg: FakeTelegram, chatflow: FakeChatFlow) -> Settings:
     return settings.model_copy(update={
         "telegram_api_base": tg.base,

@@ -11,23 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.factories import WEBHOOK_SECRET, make_client
-from tests.fakes import FakeChatFlow, FakeOpenAI
+from tests.fakes import FakeChatFlow
 
 JID = "77011234567@s.whatsapp.net"
-
-
-@pytest.fixture
-async def chatflow(aiohttp_server) -> FakeChatFlow:
-    fake = FakeChatFlow()
-    fake.server = await aiohttp_server(fake.app)
-    return fake
-
-
-@pytest.fixture
-async def openai_fake(aiohttp_server) -> FakeOpenAI:
-    fake = FakeOpenAI()
-    fake.server = await aiohttp_server(fake.app)
-    return fake
 
 
 @pytest.fixture
