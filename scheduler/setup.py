@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.keys import DESK, DSN, STORE
+from gateway.readiness import add_check
 from scheduler import routes
 from scheduler.jobs import default_jobs
 from scheduler.leader import Leadership
@@ -19,6 +20,12 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     leadership = Leadership(app[DSN])
     work = ScheduledWork(leadership, default_jobs(app[STORE], app[DESK], leadership))
     app[SCHEDULER] = work
+
+    async def check() -> dict[str, object]:
+        # A follower is ready too: it takes over when the leader goes away.
+        return {"status": "ok", "leader": leadership.is_leader}
+
+    add_check(app, "scheduler", check)
     await leadership.check()
     await work.start()
     yield

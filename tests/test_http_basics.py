@@ -35,6 +35,10 @@ async def test_ready_lists_dependencies(client: TestClient) -> None:
     body = await response.json()
     assert response.status == 200
     assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["knowledge"]["status"] == "ok"
+    assert body["checks"]["llm"] == {"status": "disabled"}
+    assert body["checks"]["telegram"]["status"] == "ok"
+    assert body["checks"]["scheduler"]["leader"] in (True, False)
 
 
 async def test_db_check_and_ready_answer_503_when_database_is_gone(client: TestClient) -> None:
