@@ -5,15 +5,11 @@ manager."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from core.knowledge import Passage
-from core.models import Client
+from core.knowledge import KnowledgeSearch, Passage
 from core.ports import AnswerRequest, LanguageModel
 from core.prompting import build_messages
-from core.result import Result
 from core.texts import customer_text
 
 log = logging.getLogger(__name__)
@@ -24,13 +20,6 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-class Knowledge(Protocol):
-    async def search(self, client_slug: str, query: str, *, knowledge_tag: str | None = None,
-                     limit: int = 5) -> Result[list[Passage]]: ...
-
-    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str
@@ -39,7 +28,7 @@ class Answer:
 
 
 class Answerer:
-    def __init__(self, knowledge: Knowledge | None, llm: LanguageModel | None) -> None:
+    def __init__(self, knowledge: KnowledgeSearch | None, llm: LanguageModel | None) -> None:
         self._knowledge = knowledge
         self._llm = llm
 
@@ -80,7 +69,3 @@ class Answerer:
         if self._knowledge is None or not passages:
             return None
         return self._knowledge.best_answer(passages, question)
-
-
-def greeting_reply(client: Client) -> str:
-    return customer_text(client, "greeting")

@@ -42,11 +42,14 @@ class Passage:
 
 
 class KnowledgeSearch(Protocol):
-    """What the answer stage needs: passages of one tenant (and branch tag), best first."""
+    """What the answer stage needs: passages of one tenant (and branch tag), best first, and
+    the no-LLM answer taken from them."""
 
     async def search(
         self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5
     ) -> Result[list[Passage]]: ...
+
+    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
 
 
 # --------------------------------------------------------------------------- ports

@@ -97,6 +97,13 @@ class TurnOutcome:
     degraded: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class _PolicyHit(Classification):
+    """The text is about one of the client's escalation-policy topics."""
+
+    topic: str = ""
+
+
 class _StateMoved(Exception):
     """The conversation changed while the turn was being decided: decide again."""
 
@@ -299,8 +306,3 @@ class TurnProcessor:
         if first is not None and first.provider_message_id:
             return f"{conversation_id}:{first.provider_message_id}"
         return f"{conversation_id}:{time.time_ns()}"
-
-
-@dataclass(frozen=True, slots=True)
-class _PolicyHit(Classification):
-    topic: str = ""

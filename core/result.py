@@ -22,6 +22,3 @@ class Result(Generic[T]):
     @staticmethod
     def failure(code: str, error: str = "") -> Result[T]:
         return Result(ok=False, error_code=code, error=error)
-
-    def unwrap_or(self, default: T) -> T:
-        return self.value if self.ok else default  # type: ignore[return-value]

@@ -22,7 +22,6 @@ HTTP = web.AppKey("http_session", aiohttp.ClientSession)
 # Outbox senders by channel ("whatsapp", "telegram", …): each adapter registers its own in its
 # set-up function, before the outbox worker starts.
 SENDERS = web.AppKey("senders", dict[str, Sender])
-KNOWLEDGE = web.AppKey("knowledge_base", object)  # core.knowledge.KnowledgeBase, or absent
 PROCESSOR = web.AppKey("turn_processor", TurnProcessor)
 # Tests set this before start-up to simulate a crash inside a turn (see gateway/turn_worker.py).
 TURN_FAULT_HOOK = web.AppKey("turn_fault_hook", object)

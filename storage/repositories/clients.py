@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 from uuid import UUID
@@ -152,8 +153,6 @@ def parse_setting(key: str, raw: str) -> Any:
         except ValueError:
             raise ValueError(f"{key} must be comma-separated numeric Telegram ids") from None
     if kind in (list, dict):
-        import json
-
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
