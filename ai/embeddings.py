@@ -56,7 +56,8 @@ def _batches(texts: Sequence[str], size: int) -> list[list[str]]:
 
 class _RemoteEmbedder:
     """Dimension bookkeeping shared by the HTTP embedders: the model's dim is known from a
-    table or learnt from the first response, and every later response must match it."""
+    table or learnt from the first response, and every later response must match it. Remote
+    models here take no query / passage prefixes, so both embed the same way (`_embed`)."""
 
     def __init__(self, provider: str, model: str) -> None:
         self._provider = provider
@@ -70,6 +71,15 @@ class _RemoteEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._embed(texts)
+
+    async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
+        raise NotImplementedError
 
     def _check(self, vectors: list[list[float]], expected: int) -> list[list[float]]:
         if len(vectors) != expected:
@@ -114,12 +124,6 @@ class TeiEmbedder(_RemoteEmbedder):
         self._attempts = attempts
         self._retry_wait = retry_wait
         self._session: aiohttp.ClientSession | None = None
-
-    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts)
-
-    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts)
 
     async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -192,12 +196,6 @@ class OpenAIEmbedder(_RemoteEmbedder):
             max_retries=attempts - 1,
         )
         self._batch_size = batch_size
-
-    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts)
-
-    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts)
 
     async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
