@@ -30,6 +30,9 @@ class DeliveryOutcome:
     retryable: bool = True
     retry_after: float | None = None  # seconds, when the peer said so (Telegram 429)
     result: dict[str, Any] | None = None
+    # False for a deferral (our own send-rate limit): the attempt is given back, so a row is
+    # never given up for waiting its turn; it comes back after `retry_after`
+    consume_attempt: bool = True
 
     @staticmethod
     def sent(result: dict[str, Any] | None = None) -> DeliveryOutcome:
@@ -38,6 +41,13 @@ class DeliveryOutcome:
     @staticmethod
     def failed(error: str, *, retryable: bool = True, retry_after: float | None = None) -> DeliveryOutcome:
         return DeliveryOutcome(ok=False, error=error, retryable=retryable, retry_after=retry_after)
+
+    @staticmethod
+    def deferred(reason: str, *, retry_after: float) -> DeliveryOutcome:
+        """Not sent yet, nothing went wrong: try again after `retry_after` seconds without
+        counting this attempt toward the row's maximum."""
+        return DeliveryOutcome(ok=False, error=reason, retryable=True, retry_after=retry_after,
+                               consume_attempt=False)
 
 
 class Sender(Protocol):

@@ -105,6 +105,13 @@ class OutboxWorker:
             log.info("delivered", extra=context)
             return
         error = outcome.error or "unknown error"
+        if not outcome.consume_attempt:  # deferred (e.g. a Telegram chat's send limit)
+            delay = timedelta(seconds=max(outcome.retry_after or 0.0, 0.5))
+            await outbox.mark_retry(self._pool, delivery.id, error, delay, refund_attempt=True)
+            metrics.DELIVERIES.labels(delivery.channel, "deferred").inc()
+            log.info("delivery deferred",
+                     extra={**context, "reason": error, "retry_in": delay.total_seconds()})
+            return
         if outcome.retryable and delivery.attempts < delivery.max_attempts:
             delay = backoff(delivery.attempts, retry_after=outcome.retry_after)
             await outbox.mark_retry(self._pool, delivery.id, error, delay)

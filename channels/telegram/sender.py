@@ -5,7 +5,9 @@ Retries are the outbox's job, so each kind is written to be safe to run again: a
 stored before the next step (topic id, then card message id) and checked before acting, so a
 retry after a crash creates no second topic or card. Telegram's answers map to outcomes: 429 →
 retry after `retry_after`; 5xx, network, auth → retry later; 400 → give up, except "the topic is
-gone", which recreates the topic and sends again."""
+gone", which recreates the topic and sends again. When the chat's own send limit (ratelimit.py)
+would make a send wait more than a moment, nothing is sent and the row is deferred (without using
+up an attempt), so that a busy group does not hold the delivery slots every channel shares."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from channels.telegram import cards
 from channels.telegram.bots import BotRegistry
 from channels.telegram.errors import describe
-from channels.telegram.ratelimit import ChatRateLimiter
+from channels.telegram.ratelimit import ChatRateLimiter, RateLimited
 from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client
 from core.ports import Tenants
@@ -92,6 +94,8 @@ class TelegramSender:
             return DeliveryOutcome.failed(f"Telegram {type(exc).__name__}: {describe(exc)}")
         except NoDeskGroup as exc:
             return DeliveryOutcome.failed(str(exc), retryable=False)
+        except RateLimited as exc:
+            return DeliveryOutcome.deferred(str(exc), retry_after=exc.retry_after)
 
     # --- topics -------------------------------------------------------------------------------
 
@@ -126,10 +130,18 @@ class TelegramSender:
         chat_id, topic_id = await self._ensure_topic(bot, conversation_id, replace=True)
         return await send(chat_id, topic_id)
 
+    async def _turn(self, chat_id: int, slot: float | None = None) -> None:
+        """Wait for a turn to send in `chat_id` (a booked `slot`, else the next one); raises
+        RateLimited when that is more than a moment away."""
+        if slot is not None:
+            await self._limiter.sleep_until(slot)
+        else:
+            await self._limiter.wait_turn(chat_id, max_wait=self._limiter.max_wait)
+
     def _text_sender(self, bot: Bot, text: str, *, markup: InlineKeyboardMarkup | None = None,
-                     reply_to: int | None = None) -> SendInTopic:
+                     reply_to: int | None = None, slot: float | None = None) -> SendInTopic:
         async def send(chat_id: int, topic_id: int) -> Message:
-            await self._limiter.wait_turn(chat_id)
+            await self._turn(chat_id, slot)
             return await bot.send_message(
                 chat_id=chat_id, message_thread_id=topic_id, text=text, parse_mode="HTML",
                 reply_markup=markup,
@@ -141,10 +153,17 @@ class TelegramSender:
 
     async def _post_pieces(self, bot: Bot, conversation_id: UUID, pieces: list[str],
                            reply_to: int | None = None) -> Result:
+        # all the turns are booked before the first piece goes, or none (RateLimited): a retry
+        # would send the earlier pieces again
+        slots: list[float | None] = [None] * len(pieces)
+        if len(pieces) > 1 and (chat_id := await repo.group_chat_id(self._pool,
+                                                                     conversation_id)) is not None:
+            slots = list(self._limiter.reserve(chat_id, len(pieces),
+                                               max_wait=self._limiter.max_wait))
         ids = []
-        for piece in pieces:
-            message = await self._in_topic(bot, conversation_id,
-                                           self._text_sender(bot, piece, reply_to=reply_to))
+        for piece, slot in zip(pieces, slots, strict=True):
+            message = await self._in_topic(bot, conversation_id, self._text_sender(
+                bot, piece, reply_to=reply_to, slot=slot))
             ids.append(message.message_id)
         return {"message_ids": ids}
 
@@ -240,7 +259,7 @@ class TelegramSender:
         send_file = senders.get(kind, bot.send_document)
 
         async def send(chat_id: int, topic_id: int) -> Message:
-            await self._limiter.wait_turn(chat_id)
+            await self._turn(chat_id)
             return await send_file(chat_id, url, message_thread_id=topic_id, caption=caption,
                                    parse_mode="HTML")
 

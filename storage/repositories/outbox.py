@@ -81,12 +81,16 @@ async def mark_sent(pool: asyncpg.Pool, delivery_id: int, result: dict[str, Any]
     )
 
 
-async def mark_retry(pool: asyncpg.Pool, delivery_id: int, error: str, delay: timedelta) -> None:
+async def mark_retry(pool: asyncpg.Pool, delivery_id: int, error: str, delay: timedelta, *,
+                     refund_attempt: bool = False) -> None:
+    """Back to pending, due after `delay`. `refund_attempt` gives back the attempt the claim
+    counted (a deferral that sent nothing and failed nothing)."""
     await pool.execute(
         """UPDATE outbox SET status = 'pending', locked_until = NULL, last_error = $2,
-                             next_attempt_at = now() + $3
+                             next_attempt_at = now() + $3,
+                             attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END
             WHERE id = $1""",
-        delivery_id, error[:2000], delay,
+        delivery_id, error[:2000], delay, refund_attempt,
     )
 
 
