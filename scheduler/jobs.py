@@ -62,10 +62,11 @@ class SweepReport:
     outbox_requeued: int
 
 
-async def reminder_pass(store: PgStore, desk: Desk) -> ReminderReport:
-    """Send every reminder due now and auto-close what waited too long."""
+async def reminder_pass(store: PgStore, desk: Desk, *, batch: int = 500) -> ReminderReport:
+    """Send every reminder due now and auto-close what waited too long (at most `batch`
+    handovers a pass, oldest first)."""
     report = ReminderReport()
-    now, waiting = await reminder_queries.waiting(store.pool)
+    now, waiting = await reminder_queries.waiting(store.pool, limit=batch)
     settings_of: dict[UUID, ClientSettings | None] = {}
     for item in waiting:
         handover = item.handover

@@ -25,17 +25,24 @@ class WaitingHandover:
 
 async def waiting(db: asyncpg.Connection | asyncpg.Pool, *, limit: int = 500
                   ) -> tuple[datetime, list[WaitingHandover]]:
-    """The database's `now()` and the pending handovers older than their client's first timeout
-    that may still be due something (oldest first)."""
+    """The database's `now()` and the pending handovers that are due something now (oldest
+    first): a reminder (reminders on, and a topic to post it in) or an auto-close (regardless of
+    the topic). Only what can be acted on is taken, so handovers that must wait (no topic yet,
+    reminder 2 not due yet) never fill the batch and starve the ones behind them."""
     rows = await db.fetch(
         """SELECT h.*, c.telegram_topic_id IS NOT NULL AS has_topic, now() AS db_now
              FROM handovers h
              JOIN conversations c ON c.id = h.conversation_id
              JOIN client_settings s ON s.client_id = h.client_id
             WHERE h.status = 'pending'
-              AND h.created_at <= now() - make_interval(mins => s.reminder_timeout_1)
-              AND ((s.enable_reminders AND h.reminder_2_sent_at IS NULL)
-                   OR s.auto_close_timeout IS NOT NULL)
+              AND ((s.auto_close_timeout IS NOT NULL
+                    AND h.created_at <= now() - make_interval(mins => s.auto_close_timeout))
+                   OR (s.enable_reminders AND c.telegram_topic_id IS NOT NULL
+                       AND ((h.reminder_1_sent_at IS NULL
+                             AND h.created_at <= now() - make_interval(mins => s.reminder_timeout_1))
+                            OR (h.reminder_1_sent_at IS NOT NULL AND h.reminder_2_sent_at IS NULL
+                                AND h.created_at
+                                    <= now() - make_interval(mins => s.reminder_timeout_2)))))
             ORDER BY h.created_at
             LIMIT $1""",
         limit,

@@ -11,6 +11,7 @@ from core.models import Client
 from scheduler.jobs import reminder_pass
 from storage.repositories import clients
 from storage.store import PgStore
+from tests.factories import make_client
 from tests.scheduler.conftest import OpenHandover, age, reminders_sent
 
 
@@ -84,6 +85,33 @@ async def test_no_reminder_without_a_topic_until_it_has_one(
     assert (await reminder_pass(store, desk)).sent == 0
     await db.execute("UPDATE conversations SET telegram_topic_id = 9 WHERE id = $1", conv)
     assert (await reminder_pass(store, desk)).sent == 1
+
+
+async def test_handovers_that_cannot_be_acted_on_do_not_starve_the_batch(
+        db: asyncpg.Pool, store: PgStore, desk: Desk, salon: Client, open_handover: OpenHandover) -> None:
+    for _ in range(3):  # older than the batch, no topic: no reminder can go out for these
+        await open_handover(salon, topic=None, minutes_ago=50)
+    for _ in range(2):  # reminder 1 sent, reminder 2 not due yet: nothing to do either
+        _, waiting_hid = await open_handover(salon, minutes_ago=45)
+        await db.execute("UPDATE handovers SET reminder_1_sent_at = now() WHERE id = $1", waiting_hid)
+    _, hid = await open_handover(salon, minutes_ago=35)
+    report = await reminder_pass(store, desk, batch=2)
+    assert (report.sent, report.failed) == (1, 0)
+    assert [r["idempotency_key"] for r in await reminders_sent(db)] == [f"reminder1:{hid}"]
+
+
+async def test_auto_close_applies_without_a_topic_past_a_full_batch(
+        db: asyncpg.Pool, store: PgStore, desk: Desk, salon: Client, open_handover: OpenHandover) -> None:
+    other = await make_client(db, "clinic", telegram_chat_id=-1002)  # reminders on, no auto-close
+    for _ in range(3):  # the oldest, no topic: nothing can be done for them
+        await open_handover(other, topic=None, minutes_ago=200)
+    await clients.update_settings(db, salon.id, {"auto_close_timeout": 90})
+    for _ in range(3):
+        await open_handover(salon, topic=None, minutes_ago=100)
+    assert (await reminder_pass(store, desk, batch=2)).auto_closed == 2
+    assert (await reminder_pass(store, desk, batch=2)).auto_closed == 1
+    assert await db.fetchval(
+        "SELECT count(*) FROM handovers WHERE status = 'resolved' AND client_id = $1", salon.id) == 3
 
 
 async def test_concurrent_passes_send_each_reminder_exactly_once(
