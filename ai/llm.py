@@ -46,6 +46,14 @@ class OpenAIChat:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def probe(self) -> Result[None]:
+        """A cheap reachability check for /ready (lists models; no tokens spent)."""
+        try:
+            await self._client.models.list(timeout=min(self._timeout, 3.0))
+        except Exception as exc:
+            return Result.failure("ai_unreachable", _describe(exc))
+        return Result.success(None)
+
     async def _create(self, messages: list[dict[str, str]], *, timeout: float, retries: int,
                       **options: object) -> str:
         async for attempt in AsyncRetrying(

@@ -18,11 +18,9 @@ class Escalation:
 
 
 async def escalate(tx: Tx, conversation_id: UUID, *, trigger_type: TriggerType,
-                   trigger_value: str | None, user_message: str | None,
-                   desk_enabled: bool) -> Escalation:
-    """Call inside a transaction that holds the conversation row (`for_update=True`).
-    `desk_enabled` is False for a client without a Telegram desk: the handover still opens (the
-    customer is told a person will answer; an operator sees it), but no card is queued."""
+                   trigger_value: str | None, user_message: str | None) -> Escalation:
+    """Call inside a transaction that holds the conversation row (`for_update=True`), for a
+    client with a Telegram desk: the request card is queued with the handover."""
     existing = await tx.handovers.open_for(conversation_id, for_update=True)
     if existing is not None:
         return Escalation(existing, created=False)
@@ -31,9 +29,8 @@ async def escalate(tx: Tx, conversation_id: UUID, *, trigger_type: TriggerType,
     handover = await tx.handovers.create(conversation_id, conv.client_id, trigger_type,
                                          trigger_value, user_message)
     await tx.conversations.set_state(conversation_id, State.PENDING)
-    if desk_enabled:
-        await tx.outbox.enqueue(conv.client_id, telegram(
-            "escalation_card", f"card:{handover.id}", conversation_id, handover_id=str(handover.id)))
+    await tx.outbox.enqueue(conv.client_id, telegram(
+        "escalation_card", f"card:{handover.id}", conversation_id, handover_id=str(handover.id)))
     await tx.audit.record(conv.client_id, AuditEntry(
         actor_type="system", action="escalate", handover_id=handover.id,
         conversation_id=conversation_id,

@@ -39,11 +39,19 @@ THANKS = compile_patterns(
     phrases=("спасибо", "спс", "пасиб", "благодарю", "спасибочки", "рахмет", "рақмет",
              "көп рахмет", "thanks", "thank you", "thx", "большое спасибо", "огромное спасибо"),
 )
-# "Are you a bot?" is a question about us, not a request for a person (PRODUCT.md §4).
 BOT_QUESTION = compile_patterns(
     phrases=("вы бот", "ты бот", "это бот", "вы робот", "ты робот", "бот отвечает", "вы человек",
-             "ты человек", "are you a bot", "are you a robot", "are you human", "is this a bot",
-             "сен ботсың ба", "сіз ботсыз ба", "бот па"),
+             "ты человек", "вы живой", "ты живой", "вы живой человек", "это живой человек",
+             "это человек", "are you a bot", "are you a robot", "are you human",
+             "are you a real person", "are you a human", "are you real", "is this a bot",
+             "is this a real person", "сен ботсың ба", "сіз ботсыз ба", "бот па",
+             "сіз адамсыз ба"),
+)
+# "Менеджер не нужен": the customer declines a person (an opt-out while a request is pending),
+# which must not be read as a request for one.
+DECLINES_MANAGER = compile_patterns(
+    phrases=("не нужен", "не нужна", "не нужно", "не надо", "не зовите", "не надо звать",
+             "без менеджера", "уже не нужно", "don t need", "no need", "керек емес"),
 )
 # Words that may surround a greeting or a thanks without making it a question.
 _FILLER = {"вам", "вас", "тебе", "большое", "огромное", "всем", "там", "ну", "ок", "ok", "да",
@@ -70,7 +78,8 @@ def _is_only(patterns: Patterns, normalized: str) -> str | None:
 def classify_by_rules(text: str) -> Classification | None:
     """The obvious cases, with no LLM; None when the rules are not sure."""
     normalized = normalize(text)
-    if not normalized:
+    # Questions about the bot and "no manager needed" mention people without asking for one.
+    if not normalized or is_bot_question(text) or declines_manager(text):
         return None
     if matched := HUMAN_REQUEST.find(normalized):
         return Classification(Intent.HUMAN_REQUEST, "rules", matched)
@@ -85,7 +94,13 @@ def classify_by_rules(text: str) -> Classification | None:
 
 
 def is_bot_question(text: str) -> bool:
+    """"Are you a bot?" is a question about us, not a request for a person (PRODUCT.md §4)."""
     return BOT_QUESTION.find(normalize(text), fuzzy=False) is not None
+
+
+def declines_manager(text: str) -> bool:
+    normalized = normalize(text)
+    return bool(HUMAN_REQUEST.find(normalized) and DECLINES_MANAGER.find(normalized, fuzzy=False))
 
 
 def classify_frustration(text: str) -> Classification | None:

@@ -12,13 +12,13 @@ from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _REPEATS = re.compile(r"(\w)\1+", re.UNICODE)
-# Latin look-alikes typed on a Cyrillic layout by mistake.
-_LOOKALIKE = str.maketrans({"ё": "е"})
+# Customers rarely type «ё»; the patterns are written with «е».
+_YO = str.maketrans({"ё": "е"})
 
 
 def normalize(text: str) -> str:
     """Lower case, ё→е, punctuation to spaces, doubled letters squeezed ("спасибооо" → "спасибо")."""
-    lowered = text.lower().translate(_LOOKALIKE).replace("_", " ")
+    lowered = text.lower().translate(_YO).replace("_", " ")
     squeezed = _REPEATS.sub(r"\1", lowered)
     return _NON_WORD.sub(" ", squeezed).strip()
 

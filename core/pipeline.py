@@ -16,7 +16,13 @@ from uuid import UUID
 from core.answers import Answerer
 from core.desk import Actor, Desk, telegram
 from core.escalation import escalate
-from core.intents import Classification, classify_by_rules, classify_frustration, is_bot_question
+from core.intents import (
+    Classification,
+    classify_by_rules,
+    classify_frustration,
+    declines_manager,
+    is_bot_question,
+)
 from core.models import (
     Branch,
     Client,
@@ -30,7 +36,7 @@ from core.models import (
     TriggerType,
 )
 from core.policy import effective_policy, match_policy
-from core.ports import AnswerRequest, LanguageModel, OutboundItem, Store, Tenants, Tx
+from core.ports import AnswerRequest, AuditEntry, LanguageModel, OutboundItem, Store, Tenants, Tx
 from core.texts import customer_text
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ class Act(StrEnum):
     ANSWER = "answer"
     SMALL_TALK = "small_talk"
     ESCALATE = "escalate"
+    NO_DESK = "no_desk"  # a person was needed but the client has no Telegram desk
     MUTE = "mute"
     OPT_OUT = "opt_out"  # a rejection while pending: the handover is cancelled
     FORWARD = "forward"  # pending / manager_active: mirrored to the manager, no bot reply
@@ -57,6 +64,7 @@ class IncomingMessage:
     media: dict[str, Any] | None = None
     provider_message_id: str | None = None
     event_id: int | None = None
+    attempt: int | None = None  # the claim's attempt number (the fencing token of the event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,38 +163,31 @@ class TurnProcessor:
         if client.suspended:
             return Decision(Act.SILENT)
         if conv.state in (State.PENDING, State.MANAGER_ACTIVE):
+            return self._while_with_manager(ctx, text)
+        muted = conv.bot_muted_until is not None and conv.bot_muted_until > ctx.now
+        if muted:
+            # A muted bot stays silent, except that a customer asking for a person reaches one.
             ruled = classify_by_rules(text) if text else None
-            if conv.state == State.PENDING and ruled and ruled.intent == Intent.REJECTION:
-                return Decision(Act.OPT_OUT, Intent.REJECTION,
-                                reply=customer_text(client, "opt_out_pending"))
-            notice = None
-            if conv.state == State.PENDING and (
-                conv.pending_notice_at is None or ctx.now - conv.pending_notice_at >= PENDING_NOTICE_INTERVAL
-            ):
-                notice = customer_text(client, "pending_notice")
-            return Decision(Act.FORWARD, ruled.intent if ruled else None, reply=notice)
-        if conv.bot_muted_until is not None and conv.bot_muted_until > ctx.now:
-            return Decision(Act.SILENT)
+            if ruled is None or ruled.intent != Intent.HUMAN_REQUEST:
+                return Decision(Act.SILENT)
         if not text:
             return Decision(Act.SMALL_TALK, Intent.OTHER, reply=customer_text(client, "media_received"))
+        if is_bot_question(text):
+            return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=customer_text(client, "bot_identity"))
 
         classification = await self._classify(ctx, text)
         intent = classification.intent
         if isinstance(classification, _PolicyHit):
-            return Decision(Act.ESCALATE, intent, TriggerType.POLICY, classification.topic,
-                            reply=customer_text(client, "escalated"))
+            return self._escalation(ctx, intent, TriggerType.POLICY, classification.topic)
         if intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
             trigger = TriggerType.LLM if classification.source == "llm" else TriggerType.INTENT
-            return Decision(Act.ESCALATE, intent, trigger, intent.value,
-                            reply=customer_text(client, "escalated"))
+            return self._escalation(ctx, intent, trigger, intent.value)
         if intent == Intent.REJECTION:
             return Decision(Act.MUTE, intent, reply=customer_text(client, "muted"))
         if intent == Intent.GREETING:
             return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "greeting"))
         if intent == Intent.THANKS:
             return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "thanks"))
-        if is_bot_question(text):
-            return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=customer_text(client, "bot_identity"))
         answer = await self._answerer.answer(AnswerRequest(
             client=client, system_prompt=await self._tenants.system_prompt(client.id),
             question=text, history=ctx.history,
@@ -194,6 +195,32 @@ class TurnProcessor:
         ))
         return Decision(Act.ANSWER, intent, reply=answer.text, answer_source=answer.source,
                         degraded=answer.degraded)
+
+    @staticmethod
+    def _while_with_manager(ctx: TurnContext, text: str) -> Decision:
+        """pending / manager_active: the manager answers; the bot only forwards, cancels a pending
+        request the customer no longer wants, and says "a manager will answer" now and then."""
+        conv, client = ctx.conversation, ctx.client
+        ruled = classify_by_rules(text) if text else None
+        if conv.state == State.PENDING and text and (
+            declines_manager(text) or (ruled is not None and ruled.intent == Intent.REJECTION)
+        ):
+            return Decision(Act.OPT_OUT, Intent.REJECTION,
+                            reply=customer_text(client, "opt_out_pending"))
+        notice = None
+        if conv.state == State.PENDING and (
+            conv.pending_notice_at is None or ctx.now - conv.pending_notice_at >= PENDING_NOTICE_INTERVAL
+        ):
+            notice = customer_text(client, "pending_notice")
+        return Decision(Act.FORWARD, ruled.intent if ruled else None, reply=notice)
+
+    @staticmethod
+    def _escalation(ctx: TurnContext, intent: Intent, trigger: TriggerType,
+                    value: str | None) -> Decision:
+        if not ctx.desk_enabled:
+            return Decision(Act.NO_DESK, intent, trigger, value, reply=customer_text(ctx.client, "no_desk"))
+        return Decision(Act.ESCALATE, intent, trigger, value,
+                        reply=customer_text(ctx.client, "escalated"))
 
     async def _classify(self, ctx: TurnContext, text: str) -> Classification:
         """Rules for the obvious cases; then the client's escalation policy (so that a complaint
@@ -243,9 +270,9 @@ class TurnProcessor:
                         payload={"jid": ctx.customer.remote_jid, "text": reply,
                                  "instance_id": instance_id,
                                  "branch_id": str(conv.branch_id) if conv.branch_id else None}))
-            event_ids = [m.event_id for m in messages if m.event_id is not None]
-            if event_ids:
-                await tx.inbox.mark_done(event_ids)
+            claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
+            if claims:
+                await tx.inbox.mark_done(claims)
             final = await tx.conversations.get(conv.id)
             assert final is not None
         return TurnOutcome(conv.id, decision.act, final.state, decision.intent, reply, handover_id,
@@ -257,9 +284,22 @@ class TurnProcessor:
         if decision.act == Act.ESCALATE:
             escalation = await escalate(
                 tx, conv.id, trigger_type=decision.trigger_type or TriggerType.INTENT,
-                trigger_value=decision.trigger_value, user_message=text[:4000],
-                desk_enabled=ctx.desk_enabled)
+                trigger_value=decision.trigger_value, user_message=text[:4000])
+            # The customer was just told a manager will answer: no "soon" notice right after it;
+            # asking for a person also ends a mute.
+            await tx.conversations.update(conv.id, pending_notice_at=now, bot_muted_until=None)
             return escalation.handover.id
+        if decision.act == Act.NO_DESK:
+            log.warning("a person was needed but the client has no Telegram desk",
+                        extra={"trigger": decision.trigger_value})
+            await tx.audit.record(conv.client_id, AuditEntry(
+                actor_type="system", action="escalation_without_desk", conversation_id=conv.id,
+                details={"trigger_type": decision.trigger_type, "trigger_value": decision.trigger_value}))
+            return None
+        if decision.act == Act.SILENT:
+            if not ctx.client.suspended and conv.telegram_topic_id is not None and ctx.desk_enabled:
+                await self._forward(tx, conv, messages, key)  # a muted customer is still mirrored
+            return None
         if decision.act == Act.MUTE:
             settings = ctx.client.settings
             duration = (timedelta(minutes=settings.mute_duration_first_minutes) if conv.no_count == 0

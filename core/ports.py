@@ -77,8 +77,16 @@ class AuditRepo(Protocol):
     async def record(self, client_id: UUID | None, entry: AuditEntry) -> None: ...
 
 
+class LostClaim(Exception):
+    """The turn's events were claimed again by another worker after this one's lease ran out:
+    this worker's result must not be applied."""
+
+
 class InboxRepo(Protocol):
-    async def mark_done(self, event_ids: Sequence[int]) -> None: ...
+    async def mark_done(self, claims: Sequence[tuple[int, int]]) -> None:
+        """Mark events done; `claims` are (event id, attempt) pairs as claimed. Raises LostClaim
+        when any of them has been claimed again since."""
+        ...
 
 
 class Tx(Protocol):

@@ -105,7 +105,12 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                          timeout=settings.llm_timeout_seconds)
 
     async def check() -> dict[str, object]:
-        return {"status": "ok", "model": settings.llm_model} if llm else {"status": "disabled"}
+        # The bot degrades without its LLM (knowledge answers, fallbacks): "degraded", not "down".
+        if llm is None:
+            return {"status": "disabled"}
+        probe = await llm.probe()
+        return {"status": "ok" if probe.ok else "degraded", "model": settings.llm_model,
+                **({} if probe.ok else {"error": probe.error})}
 
     add_check(app, "llm", check)
     app[PROCESSOR] = TurnProcessor(app[STORE], app[TENANTS], Answerer(app[KNOWLEDGE_KEY], llm),

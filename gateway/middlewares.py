@@ -78,7 +78,7 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
 def admin_token_matches(request: web.Request) -> bool | None:
     """None when no ADMIN_TOKEN is configured (admin API closed)."""
     expected = request.app[SETTINGS].admin_token
-    if expected is None:
+    if expected is None or not expected.get_secret_value():
         return None
     header = request.headers.get("Authorization", "")
     given = header[7:] if header[:7].lower() == "bearer " else request.headers.get("X-Admin-Token", "")

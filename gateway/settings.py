@@ -31,8 +31,11 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
+    # An empty `VAR=` (common in env templates) means unset: it must never become an empty
+    # admin token that matches an empty header, or an empty API key that turns the LLM on.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     database_url: SecretStr | None = None

@@ -13,6 +13,7 @@ from datetime import timedelta
 import asyncpg
 
 from core.pipeline import IncomingMessage, TurnProcessor
+from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
 from gateway.notify import Wakeup
@@ -36,7 +37,7 @@ def to_message(event: InboundEvent) -> IncomingMessage:
     return IncomingMessage(
         text=message.get("text", ""), message_type=message.get("type", "text"),
         media=message.get("media"), provider_message_id=event.provider_message_id,
-        event_id=event.id,
+        event_id=event.id, attempt=event.attempts,
     )
 
 
@@ -110,11 +111,14 @@ class TurnWorker:
                                          "messages": len(events)})
         except asyncio.CancelledError:
             raise
+        except LostClaim:
+            log.warning("turn outlived its lease and was taken over; its result is dropped",
+                        extra={"events": len(events)})
         except Exception as exc:
             log.exception("turn failed; events go back to the queue",
                           extra={"events": len(events), "attempt": events[0].attempts})
-            await inbox.release(self._pool, [e.id for e in events], f"{type(exc).__name__}: {exc}",
-                                max_attempts=MAX_ATTEMPTS,
+            await inbox.release(self._pool, [(e.id, e.attempts) for e in events],
+                                f"{type(exc).__name__}: {exc}", max_attempts=MAX_ATTEMPTS,
                                 retry_in=timedelta(seconds=2 ** min(events[0].attempts, 6)))
         finally:
             conversation_id_var.reset(token)

@@ -64,6 +64,13 @@ class FakeOpenAI:
         self.delay = 0.0
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self._completions)
+        self.app.router.add_get("/v1/models", self._models)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if self.fail_with:
+            return web.json_response({"error": {"message": "boom"}}, status=self.fail_with)
+        return web.json_response({"object": "list", "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]})
 
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -65,7 +65,7 @@ async def test_handovers_listing(api, admin_headers, db) -> None:
     conv = await make_conversation(db, client_id)
     async with PgStore(db).transaction() as tx:
         await escalate(tx, conv, trigger_type=TriggerType.INTENT, trigger_value="human_request",
-                       user_message="позовите менеджера", desk_enabled=False)
+                       user_message="позовите менеджера")
     rows = await (await api.get("/admin/handovers?client=salon", headers=admin_headers)).json()
     assert len(rows) == 1 and rows[0]["status"] == "pending" and rows[0]["user_message"] == "позовите менеджера"
     resolved = await (await api.get("/admin/handovers?status=resolved", headers=admin_headers)).json()

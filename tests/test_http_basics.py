@@ -128,3 +128,12 @@ async def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert response.headers["Content-Type"].startswith("text/plain")
     assert "truffles_open_handovers 0.0" in text
     assert 'truffles_queue_depth{queue="inbound"} 0.0' in text
+
+
+async def test_an_empty_admin_token_keeps_the_admin_api_closed(aiohttp_client, settings: Settings) -> None:
+    from pydantic import SecretStr
+
+    empty = settings.model_copy(update={"admin_token": SecretStr("")})
+    client = await aiohttp_client(create_app(empty))
+    response = await client.get("/admin/clients")
+    assert response.status == 403

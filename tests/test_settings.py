@@ -64,3 +64,16 @@ def test_cli_reports_bad_configuration(monkeypatch: pytest.MonkeyPatch, capsys) 
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: invalid configuration: DATABASE_URL")
     assert len(err.splitlines()) == 1
+
+
+def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("ADMIN_TOKEN=\nOPENAI_API_KEY=\nDATABASE_URL=\n")
+    for name in ("ADMIN_TOKEN", "OPENAI_API_KEY", "DATABASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=env)
+    assert settings.admin_token is None
+    assert settings.database_url is None
+    assert not settings.llm_enabled
+    monkeypatch.setenv("ADMIN_TOKEN", "")
+    assert Settings(_env_file=None).admin_token is None

@@ -28,6 +28,18 @@ class InboundMessage:
     truncated: bool = False
 
 
+def storable(value: Any) -> Any:
+    """JSON as PostgreSQL can store it (text and jsonb refuse NUL characters and lone UTF-16
+    surrogates, which JSON escapes can carry): a message is never lost to a stray byte."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return value
+
+
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
     for key in keys:
         value = mapping.get(key)

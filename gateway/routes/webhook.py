@@ -11,7 +11,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from channels.chatflow.inbound import InvalidPayload, parse, unwrap
+from channels.chatflow.inbound import InvalidPayload, parse, storable, unwrap
 from core.models import Client
 from gateway import metrics
 from gateway.errors import error_response
@@ -47,7 +47,7 @@ async def _read_json(request: web.Request) -> Any:
     except UnicodeDecodeError:
         raise InvalidPayload("the body is not UTF-8") from None
     try:
-        return json.loads(text)
+        return storable(json.loads(text))
     except json.JSONDecodeError as exc:
         raise InvalidPayload(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
 
@@ -121,7 +121,9 @@ async def legacy_webhook(request: web.Request) -> web.Response:
     """The legacy wrapped form `{"client_slug": …, "body": {…}}`."""
     try:
         document = await _read_json(request)
-        slug, _ = unwrap(document if document is not None else {})
+        if document is None:
+            return _reply("ok")  # the probe with an empty body, as on /webhook/{slug}
+        slug, _ = unwrap(document)
     except InvalidPayload as exc:
         return error_response(400, "bad_request", str(exc))
     return await _handle(request, slug, document)

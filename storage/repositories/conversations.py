@@ -44,7 +44,11 @@ async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid:
            VALUES ($1, $2, $3, $4, now())
            ON CONFLICT (client_id, user_id)
            DO UPDATE SET last_message_at = now(),
-                         branch_id = coalesce(EXCLUDED.branch_id, conversations.branch_id)
+                         -- A customer writing through another branch's number moves there,
+                         -- but not while a manager of the current branch has the request.
+                         branch_id = CASE WHEN conversations.state = 'bot_active'
+                                          THEN coalesce(EXCLUDED.branch_id, conversations.branch_id)
+                                          ELSE conversations.branch_id END
            RETURNING id""",
         client_id, user_id, branch_id, channel,
     )

@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from core.ports import LostClaim
+
 NOTIFY_CHANNEL = "truffles_inbox"
 
 
@@ -53,31 +55,40 @@ _READY = """
     SELECT e.conversation_id, min(e.id) AS first_id
       FROM inbound_events e
       JOIN client_settings s ON s.client_id = e.client_id
-     WHERE e.status = 'queued' OR (e.status = 'processing' AND e.locked_until < now())
+     WHERE (e.status = 'queued' OR (e.status = 'processing' AND e.locked_until < now()))
+       AND NOT EXISTS (
+           SELECT 1 FROM inbound_events p
+            WHERE p.conversation_id = e.conversation_id AND p.status = 'processing'
+              AND p.locked_until >= now())
      GROUP BY e.conversation_id, s.debounce_seconds
     HAVING max(e.received_at) <= now() - make_interval(secs => s.debounce_seconds::float8)
         OR min(e.received_at) <= now() - make_interval(secs => $1::float8)
+"""
+
+_TURN_IN_PROGRESS = """
+    SELECT EXISTS (SELECT 1 FROM inbound_events
+                    WHERE conversation_id = $1 AND status = 'processing' AND locked_until >= now())
 """
 
 
 async def claim_turn(pool: asyncpg.Pool, *, lease: timedelta, max_wait: float
                      ) -> tuple[UUID, list[InboundEvent]] | None:
     """Lease the waiting events of one conversation that is ready (quiet for its debounce window,
-    or waiting longer than `max_wait` seconds in all) and has no turn in progress."""
+    or waiting longer than `max_wait` seconds in all) and has no turn in progress.
+
+    The conversation row lock serialises claimers; the in-progress check is repeated after
+    taking it because the first statement's snapshot may predate another worker's claim that
+    committed just before the lock was free."""
     async with pool.acquire() as conn, conn.transaction():
         conversation_id = await conn.fetchval(
-            f"""WITH ready AS ({_READY} ORDER BY first_id LIMIT 50)
+            f"""WITH ready AS ({_READY})
                 SELECT c.id FROM conversations c JOIN ready r ON r.conversation_id = c.id
-                 WHERE NOT EXISTS (
-                       SELECT 1 FROM inbound_events p
-                        WHERE p.conversation_id = c.id AND p.status = 'processing'
-                          AND p.locked_until >= now())
                  ORDER BY r.first_id
                  LIMIT 1
                  FOR UPDATE OF c SKIP LOCKED""",
             max_wait,
         )
-        if conversation_id is None:
+        if conversation_id is None or await conn.fetchval(_TURN_IN_PROGRESS, conversation_id):
             return None
         rows = await conn.fetch(
             """UPDATE inbound_events SET status = 'processing', attempts = attempts + 1,
@@ -87,6 +98,8 @@ async def claim_turn(pool: asyncpg.Pool, *, lease: timedelta, max_wait: float
             RETURNING *""",
             conversation_id, lease,
         )
+    if not rows:
+        return None
     return conversation_id, sorted((_event(r) for r in rows), key=lambda e: e.id)
 
 
@@ -109,23 +122,38 @@ class InboxRepo:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def mark_done(self, event_ids: Sequence[int]) -> None:
-        await self._conn.execute(
-            """UPDATE inbound_events SET status = 'done', processed_at = now(), locked_until = NULL
-                WHERE id = ANY($1::bigint[])""",
-            list(event_ids),
+    async def mark_done(self, claims: Sequence[tuple[int, int]]) -> None:
+        """The attempt number is the fencing token: a worker whose lease ran out and whose events
+        were claimed again (attempts incremented) cannot complete them."""
+        ids = [event_id for event_id, _ in claims]
+        attempts = [attempt for _, attempt in claims]
+        done = await self._conn.fetchval(
+            """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
+                    updated AS (
+                        UPDATE inbound_events e
+                           SET status = 'done', processed_at = now(), locked_until = NULL
+                          FROM claimed
+                         WHERE e.id = claimed.id AND e.attempts = claimed.attempts
+                           AND e.status = 'processing'
+                        RETURNING 1)
+               SELECT count(*) FROM updated""",
+            ids, attempts,
         )
+        if done != len(claims):
+            raise LostClaim(f"{len(claims) - done} of {len(claims)} events were claimed again")
 
 
-async def release(pool: asyncpg.Pool, event_ids: list[int], error: str, *, max_attempts: int,
-                  retry_in: timedelta) -> None:
-    """A turn failed: the events go back to the queue (after `retry_in`), or to `failed` once they
-    have been tried `max_attempts` times."""
+async def release(pool: asyncpg.Pool, claims: Sequence[tuple[int, int]], error: str, *,
+                  max_attempts: int, retry_in: timedelta) -> None:
+    """A turn failed: its events (still as claimed: same attempt) go back to the queue after
+    `retry_in`, or to `failed` once they have been tried `max_attempts` times."""
     await pool.execute(
-        """UPDATE inbound_events
-              SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'processing' END,
-                  locked_until = CASE WHEN attempts >= $3 THEN NULL ELSE now() + $4 END,
-                  last_error = $2
-            WHERE id = ANY($1::bigint[])""",
-        event_ids, error[:2000], max_attempts, retry_in,
+        """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts))
+           UPDATE inbound_events e
+              SET status = CASE WHEN e.attempts >= $4 THEN 'failed' ELSE 'processing' END,
+                  locked_until = CASE WHEN e.attempts >= $4 THEN NULL ELSE now() + $5 END,
+                  last_error = $3
+             FROM claimed
+            WHERE e.id = claimed.id AND e.attempts = claimed.attempts AND e.status = 'processing'""",
+        [i for i, _ in claims], [a for _, a in claims], error[:2000], max_attempts, retry_in,
     )

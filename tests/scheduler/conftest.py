@@ -48,8 +48,7 @@ def open_handover(db: asyncpg.Pool, store: PgStore) -> OpenHandover:
                VALUES ($1, $2, $3, -1001) RETURNING id""", client.id, user_id, topic)
         async with store.transaction() as tx:
             escalation = await escalate(tx, conv, trigger_type=TriggerType.INTENT,
-                                        trigger_value="human_request", user_message="позовите менеджера",
-                                        desk_enabled=True)
+                                        trigger_value="human_request", user_message="позовите менеджера")
         await age(db, escalation.handover.id, minutes_ago)
         return conv, escalation.handover.id
 

@@ -70,7 +70,7 @@ async def open_request(db, client: Client, text: str = "Позовите мен�
     async with PgStore(db).transaction() as tx:
         await tx.messages.add(conversation_id, Role.USER, text)
         return await escalate(tx, conversation_id, trigger_type=TriggerType.INTENT,
-                              trigger_value=trigger_value, user_message=text, desk_enabled=True)
+                              trigger_value=trigger_value, user_message=text)
 
 
 @pytest.fixture

@@ -89,7 +89,9 @@ async def test_owner_adds_the_answer_to_the_knowledge_base(start_app, tg_setting
     await wait_for(lambda: len(toasts(tg)) == 2)
     assert toasts(tg)[-1] == "📚 Добавлено в базу знаний"
     from gateway.knowledge_routes import KNOWLEDGE_KEY
-    passages = (await app[KNOWLEDGE_KEY].search("salon_a", "парковка у салона")).unwrap_or([])
+    found = await app[KNOWLEDGE_KEY].search("salon_a", "парковка у салона")
+    assert found.ok
+    passages = found.value or []
     assert any("бесплатная парковка" in p.content for p in passages)
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'learn'") == 1
     assert escalation.created

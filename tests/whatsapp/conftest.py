@@ -16,10 +16,16 @@ from tests.fakes import FakeChatFlow
 JID = "77011234567@s.whatsapp.net"
 
 
+# Nothing listens there: the demo client's desk is configured (so requests for a person open
+# handovers) but Telegram itself is not part of these tests (see tests/telegram).
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+
 @pytest.fixture
 def wa_settings(settings: Settings, chatflow: FakeChatFlow) -> Settings:
     return settings.model_copy(update={
-        "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"), "workers": 4})
+        "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"), "workers": 4,
+        "telegram_api_base": CLOSED_PORT_URL})
 
 
 @pytest.fixture
@@ -34,7 +40,8 @@ def start_app(db, aiohttp_client) -> Callable[..., Any]:
 
 @pytest.fixture
 async def demo(db) -> Any:
-    return await make_client(db, "demo_salon", debounce_seconds=0)
+    return await make_client(db, "demo_salon", debounce_seconds=0, telegram_bot_token="1:test",
+                             telegram_chat_id=-1001)
 
 
 def text_payload(text: str, message_id: str, jid: str = JID, sender: str = "Айгерим") -> dict:

@@ -50,6 +50,17 @@ async def test_llm_500_falls_back_to_the_best_passage(start_app, llm_settings, d
     assert len(openai_fake.answer_requests()) == 3
 
 
+async def test_ready_reports_the_llm(start_app, llm_settings, demo, openai_fake) -> None:
+    client = await start_app(llm_settings)
+    ok = await (await client.get("/ready")).json()
+    assert ok["checks"]["llm"]["status"] == "ok"
+    openai_fake.fail_with = 500
+    response = await client.get("/ready")
+    degraded = await response.json()
+    assert degraded["checks"]["llm"]["status"] == "degraded"
+    assert response.status == 200  # the bot still answers without its LLM
+
+
 async def test_llm_500_without_a_confident_passage_offers_a_manager(start_app, llm_settings, demo, chatflow,
                                                                    openai_fake) -> None:
     openai_fake.fail_with = 503

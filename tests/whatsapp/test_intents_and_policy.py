@@ -20,6 +20,7 @@ _ids = itertools.count()
 
 @pytest.fixture
 async def turn(db, demo):
+    """Run one turn through the real pipeline (no LLM, no knowledge) for a client with a desk."""
     store = PgStore(db)
     processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
 
@@ -112,13 +113,63 @@ async def test_an_edited_policy_takes_effect_without_restart(turn, db, demo) -> 
 
 
 async def test_second_escalation_reuses_the_open_handover(turn, db) -> None:
-    conv, _first = await turn("позовите менеджера")
+    conv, _ = await turn("позовите менеджера")
     _, second = await turn("ну где менеджер??", conv)
     assert second.act == "forward" and second.state == "pending"
-    assert second.reply and "Менеджер скоро ответит" in second.reply
+    assert second.reply is None  # just told "Передал менеджеру": no "soon" notice right after
+    await db.execute("UPDATE conversations SET pending_notice_at = now() - interval '11 minutes'")
     _, third = await turn("алло", conv)
-    assert third.reply is None  # one notice per 10 minutes
+    assert third.reply and "Менеджер скоро ответит" in third.reply
+    _, fourth = await turn("алло?", conv)
+    assert fourth.reply is None  # one notice per 10 minutes
     assert await db.fetchval("SELECT count(*) FROM handovers") == 1
+
+
+async def test_declining_a_manager_cancels_a_pending_request_but_is_no_request(turn, db) -> None:
+    _, first = await turn("менеджер не нужен, просто скажите цену")
+    assert first.act == "answer" and first.state == "bot_active"
+    conv, _ = await turn("позовите менеджера")
+    _, second = await turn("уже не нужно менеджера", conv)
+    assert second.act == "opt_out" and second.state == "bot_active"
+
+
+@pytest.mark.parametrize("text", ["Вы живой человек?", "вы бот или живой человек?", "Are you a real person?"])
+async def test_questions_about_the_bot_do_not_escalate(turn, db, text) -> None:
+    _, outcome = await turn(text)
+    assert outcome.act == "small_talk" and "виртуальный помощник" in outcome.reply
+    assert await db.fetchval("SELECT count(*) FROM handovers") == 0
+
+
+async def test_without_a_desk_the_customer_is_told_and_the_bot_stays(db, demo) -> None:
+    await clients.update_settings(db, demo.id, {"telegram_bot_token": None})
+    store = PgStore(db)
+    processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
+    conv = await make_conversation(db, demo.id)
+    outcome = await processor.process(conv, [IncomingMessage("позовите менеджера", provider_message_id="n1")])
+    assert outcome.act == "no_desk" and outcome.state == "bot_active" and "позвоните" in outcome.reply
+    assert await db.fetchval("SELECT count(*) FROM handovers") == 0
+    assert await db.fetchval("SELECT action FROM audit_log") == "escalation_without_desk"
+    again = await processor.process(conv, [IncomingMessage("сколько стоит маникюр?", provider_message_id="n2")])
+    assert again.act == "answer"
+
+
+async def test_a_muted_customer_asking_for_a_person_reaches_one(turn, db) -> None:
+    conv, muted = await turn("стоп")
+    assert muted.act == "mute"
+    _, silent = await turn("сколько стоит?", conv)
+    assert silent.act == "silent"
+    _, escalated = await turn("позовите менеджера", conv)
+    assert escalated.act == "escalate" and escalated.state == "pending"
+    assert await db.fetchval("SELECT bot_muted_until FROM conversations WHERE id = $1", conv) is None
+
+
+async def test_a_muted_conversation_with_a_topic_is_still_mirrored(turn, db) -> None:
+    conv, _ = await turn("стоп")
+    await db.execute("UPDATE conversations SET telegram_topic_id = 77, telegram_chat_id = -1001 WHERE id = $1", conv)
+    _, silent = await turn("а всё-таки, сколько стоит?", conv)
+    assert silent.act == "silent" and silent.reply is None
+    mirror = await db.fetchval("SELECT payload FROM outbox WHERE kind = 'mirror'")
+    assert mirror["lines"] == ["а всё-таки, сколько стоит?"]
 
 
 async def test_opt_out_while_pending_cancels_the_handover(turn, db) -> None:

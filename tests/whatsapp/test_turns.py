@@ -3,6 +3,7 @@ and a crash mid-turn delivers exactly one reply."""
 
 import asyncio
 import time
+from datetime import timedelta
 
 from pydantic import SecretStr
 
@@ -127,3 +128,82 @@ async def test_processor_recovers_when_the_conversation_changes_mid_turn(db, dem
     assert outcome.act == "silent" and outcome.reply is None
     assert outcome.intent is None or outcome.intent != Intent.GREETING
     assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'assistant'") == 0
+
+
+async def test_concurrent_claimers_never_overlap_a_conversation(db, demo) -> None:
+    """Customers keep writing while six workers claim: every claim holds events, and a
+    conversation is never claimed while one of its turns is still in progress."""
+    import random
+
+    from storage.repositories import inbox
+    from tests.factories import make_conversation
+
+    conv = await make_conversation(db, demo.id)
+    stop = asyncio.Event()
+    active: set = set()
+    problems: list[str] = []
+    claimed: list[int] = []
+
+    async def producer() -> None:
+        n = 0
+        while not stop.is_set():
+            async with db.acquire() as conn, conn.transaction():
+                await inbox.store(conn, client_id=demo.id, channel="whatsapp", provider_message_id=f"r{n}",
+                                  conversation_id=conv, branch_id=None, payload={"message": {"text": "x"}})
+            n += 1
+            await asyncio.sleep(random.random() * 0.005)
+
+    async def worker() -> None:
+        while not stop.is_set():
+            got = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
+            if got is None:
+                await asyncio.sleep(0.001)
+                continue
+            conversation_id, events = got
+            if not events:
+                problems.append("empty claim")
+            if conversation_id in active:
+                problems.append("overlapping turns")
+            active.add(conversation_id)
+            claimed.extend(e.id for e in events)
+            await asyncio.sleep(random.random() * 0.01)
+            active.discard(conversation_id)
+            async with db.acquire() as conn, conn.transaction():
+                await inbox.InboxRepo(conn).mark_done([(e.id, e.attempts) for e in events])
+
+    tasks = [asyncio.create_task(producer())] + [asyncio.create_task(worker()) for _ in range(6)]
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert problems == []
+    assert len(claimed) == len(set(claimed)) > 50
+
+
+async def test_a_turn_that_outlived_its_lease_is_not_applied(db, demo) -> None:
+    """Worker A's lease runs out, worker B claims the same events again; when A finally tries to
+    commit its (stale) turn, nothing of it is applied."""
+    from core.ports import LostClaim
+    from gateway.turn_worker import to_message
+    from storage.repositories import inbox
+    from tests.factories import make_conversation
+
+    conv = await make_conversation(db, demo.id)
+    async with db.acquire() as conn, conn.transaction():
+        await inbox.store(conn, client_id=demo.id, channel="whatsapp", provider_message_id="late-1",
+                          conversation_id=conv, branch_id=None, payload={"message": {"text": "привет"}})
+    _, first = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
+    await db.execute("UPDATE inbound_events SET locked_until = now() - interval '1 s'")
+    _, second = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
+    assert [e.attempts for e in first] == [1] and [e.attempts for e in second] == [2]
+    store = PgStore(db)
+    processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
+    try:
+        await processor.process(conv, [to_message(e) for e in first])
+        raise AssertionError("the stale turn was applied")
+    except LostClaim:
+        pass
+    assert await db.fetchval("SELECT count(*) FROM messages") == 0
+    assert await db.fetchval("SELECT count(*) FROM outbox") == 0
+    outcome = await processor.process(conv, [to_message(e) for e in second])
+    assert outcome.act == "small_talk"
+    assert await db.fetchval("SELECT status FROM inbound_events") == "done"

@@ -174,3 +174,33 @@ async def test_branch_is_resolved_from_instance_id(client, db, demo, chatflow) -
     assert chatflow.delivered()[0]["instance_id"] == "inst-north"
     branch = await db.fetchval("SELECT b.slug FROM conversations c JOIN branches b ON b.id = c.branch_id")
     assert branch == "north"
+
+
+async def test_nul_characters_and_lone_surrogates_are_stored_not_refused(client, db, chatflow) -> None:
+    raw = ('{"messageType": "text", "message": "При\\u0000вет \\ud800", '
+           '"metadata": {"sender": "Ай\\u0000герим", "messageId": "NUL-1", '
+           '"remoteJid": "77011234567@s.whatsapp.net"}, "extra": {"x\\u0000": "\\u0000"}}')
+    response = await client.post("/webhook/demo_salon", data=raw.encode(),
+                                 params={"webhook_secret": WEBHOOK_SECRET},
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 200, await response.text()
+    await wait_for(lambda: chatflow.delivered())
+    assert await db.fetchval("SELECT content FROM messages WHERE role = 'user'") == "Привет ?"
+    assert await db.fetchval("SELECT name FROM users") == "Айгерим"
+
+
+async def test_legacy_webhook_empty_body_is_a_probe(client, db) -> None:
+    response = await client.post("/webhook", data=b"", params={"webhook_secret": WEBHOOK_SECRET})
+    assert response.status == 200
+    assert await _stored(db) == (0, 0, 0)
+
+
+async def test_branch_does_not_change_while_a_manager_has_the_request(client, db, demo) -> None:
+    from storage.repositories import clients
+
+    north = await clients.add_branch(db, demo.id, "north", "Север", instance_id="inst-north")
+    await clients.add_branch(db, demo.id, "south", "Юг", instance_id="inst-south")
+    await post(client, text_payload("позовите менеджера", "BR-A"), instance_id="inst-north")
+    await wait_for(lambda: db.fetchval("SELECT state = 'pending' FROM conversations"))
+    await post(client, text_payload("алло", "BR-B"), instance_id="inst-south")
+    assert await db.fetchval("SELECT branch_id FROM conversations") == north.id
