@@ -17,6 +17,7 @@ from gateway.notify import Wakeup
 from storage.database import UNAVAILABLE
 from storage.repositories import outbox
 from storage.repositories.outbox import OutboxRepo
+from storage.retry import record
 
 log = logging.getLogger(__name__)
 
@@ -87,38 +88,55 @@ class OutboxWorker:
         return len(batch)
 
     async def deliver(self, delivery: Delivery) -> None:
-        sender = self._senders[delivery.channel]
+        """Send one row and record the outcome. Never raises (it runs as a bare task): a failure
+        is logged at error level, and the row is delivered again after its lease."""
         try:
-            outcome = await sender.deliver(delivery)
-        except Exception as exc:  # a sender bug must not lose the row
-            log.exception("sender raised", extra={"delivery": delivery.id})
-            outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
-        await self._record(delivery, outcome)
+            sender = self._senders[delivery.channel]
+            try:
+                outcome = await sender.deliver(delivery)
+            except Exception as exc:  # a sender bug must not lose the row
+                log.exception("sender raised", extra={"delivery": delivery.id})
+                outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
+            await self._record(delivery, outcome)
+        except Exception:
+            log.exception("delivery outcome not recorded; the row goes out again after its lease",
+                          extra={"delivery": delivery.id, "channel": delivery.channel,
+                                 "kind": delivery.kind})
 
     async def _record(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
+        """Store the outcome, retrying the write a few times: once a message went out, losing
+        this write would send it again after the lease (a duplicate in Telegram)."""
         context = {"delivery": delivery.id, "channel": delivery.channel, "kind": delivery.kind,
                    "attempt": delivery.attempts,
                    "conversation_id": str(delivery.conversation_id or "")}
         if outcome.ok:
-            await outbox.mark_sent(self._pool, delivery.id, outcome.result)
+            await record(lambda: outbox.mark_sent(self._pool, delivery.id, outcome.result),
+                         what="outbox sent")
             metrics.DELIVERIES.labels(delivery.channel, "sent").inc()
             log.info("delivered", extra=context)
             return
         error = outcome.error or "unknown error"
         if not outcome.consume_attempt:  # deferred (e.g. a Telegram chat's send limit)
             delay = timedelta(seconds=max(outcome.retry_after or 0.0, 0.5))
-            await outbox.mark_retry(self._pool, delivery.id, error, delay, refund_attempt=True)
+            await record(lambda: outbox.mark_retry(self._pool, delivery.id, error, delay,
+                                                   refund_attempt=True), what="outbox deferred")
             metrics.DELIVERIES.labels(delivery.channel, "deferred").inc()
             log.info("delivery deferred",
                      extra={**context, "reason": error, "retry_in": delay.total_seconds()})
             return
         if outcome.retryable and delivery.attempts < delivery.max_attempts:
             delay = backoff(delivery.attempts, retry_after=outcome.retry_after)
-            await outbox.mark_retry(self._pool, delivery.id, error, delay)
+            await record(lambda: outbox.mark_retry(self._pool, delivery.id, error, delay),
+                         what="outbox retry")
             metrics.DELIVERIES.labels(delivery.channel, "retry").inc()
             log.warning("delivery failed, will retry",
                         extra={**context, "error": error, "retry_in": delay.total_seconds()})
             return
+        await record(lambda: self._give_up(delivery, error), what="outbox failed")
+        metrics.DELIVERIES.labels(delivery.channel, "failed").inc()
+        log.error("delivery failed for good", extra={**context, "error": error})
+
+    async def _give_up(self, delivery: Delivery, error: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await outbox.mark_failed(conn, delivery.id, error)
             follow_up = delivery.payload.get("on_failed")
@@ -129,5 +147,3 @@ class OutboxWorker:
                     idempotency_key=f"{delivery.idempotency_key}:failed",
                     conversation_id=delivery.conversation_id,
                 ))
-        metrics.DELIVERIES.labels(delivery.channel, "failed").inc()
-        log.error("delivery failed for good", extra={**context, "error": error})

@@ -31,6 +31,7 @@ from core.models import Client
 from core.ports import Tenants
 from storage.repositories import telegram as repo
 from storage.repositories.conversations import MessagesRepo
+from storage.retry import record
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ class TelegramSender:
             return chat_id, conv.telegram_topic_id
         name, phone = await repo.customer_label(self._pool, conversation_id)
         topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
-        await repo.set_topic(self._pool, conversation_id, chat_id, topic.message_thread_id)
+        await record(lambda: repo.set_topic(self._pool, conversation_id, chat_id,
+                                            topic.message_thread_id), what="telegram topic")
         log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
                                                    "replaced": replace})
         return chat_id, topic.message_thread_id
@@ -182,7 +184,9 @@ class TelegramSender:
             text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
             card = await self._in_topic(bot, handover.conversation_id, self._text_sender(
                 bot, text, markup=cards.card_keyboard(handover.id, "take")))
-            await repo.set_card_message(self._pool, handover.id, card.message_id)
+            # a lost write would send a second card on the retry
+            await record(lambda: repo.set_card_message(self._pool, handover.id, card.message_id),
+                         what="telegram card")
             chat_id, message_id = card.chat.id, card.message_id
         else:  # sent by an earlier attempt that did not get to pin it
             conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
