@@ -77,8 +77,10 @@ async def manager_callback(request: web.Request) -> web.Response:
         handover = await tx.handovers.open_for(conversation_id) if conversation else None
     if conversation is None:
         return error_response(404, "not_found", "conversation not found")
-    if handover is None:
-        return error_response(404, "not_found", "the conversation has no open handover")
+    if handover is None:  # e.g. resolve on a bot_active conversation: an invalid transition
+        return error_response(409, "invalid_transition", "the conversation has no open handover",
+                              conversation_id=str(conversation_id), action=str(action),
+                              old_state=str(conversation.state), new_state=str(conversation.state))
     outcome = await request.app[DESK].act(action, handover.id, actor,
                                           client_id=conversation.client_id)
     body = {"success": outcome.ok, "conversation_id": str(conversation_id), "action": str(action),

@@ -98,7 +98,12 @@ async def test_callback_endpoint_transitions(start_app, tg_settings, db, admin_h
     assert body["success"] is False and body["old_state"] == body["new_state"] == "manager_active"
     resolved = await call("resolve")
     assert (await resolved.json())["new_state"] == "bot_active"
-    assert (await call("resolve")).status == 404  # no open handover any more
+    again = await call("resolve")  # no open handover any more: an invalid transition
+    assert again.status == 409
+    assert await again.json() == {
+        "success": False, "error": "invalid_transition", "conversation_id": conv,
+        "action": "resolve", "old_state": "bot_active", "new_state": "bot_active",
+        "message": "the conversation has no open handover"}
     actors = await db.fetch("SELECT actor_id, actor_name FROM audit_log WHERE action <> 'escalate'")
     assert {(r["actor_id"], r["actor_name"]) for r in actors} == {("77", "Оператор")}
 
@@ -111,7 +116,7 @@ async def test_callback_endpoint_refuses_bad_requests(start_app, tg_settings, db
         ({"conversation_id": "x", "action": "take", "manager_id": 1}, 400),
         ({"conversation_id": str(conv), "action": "fly", "manager_id": 1}, 400),
         ({"conversation_id": str(conv), "action": "take", "manager_id": "abc"}, 400),
-        ({"conversation_id": str(conv), "action": "take", "manager_id": 1}, 404),
+        ({"conversation_id": str(conv), "action": "take", "manager_id": 1}, 409),  # no handover
         ({"conversation_id": "00000000-0000-0000-0000-000000000000", "action": "take",
           "manager_id": 1}, 404),
     ]
