@@ -62,7 +62,13 @@ class MediaLinks:
         """The file a token names, when the signature is right, it has not expired and the file
         is there; None otherwise."""
         body, _, signature = token.partition(".")
-        if not body or not signature or not hmac.compare_digest(signature, self._sign(body)):
+        if not body or not signature:
+            return None
+        try:  # bytes: compare_digest refuses a non-ASCII str (a percent-encoded Unicode token)
+            given, expected = signature.encode(), self._sign(body).encode()
+        except UnicodeEncodeError:  # lone surrogates: not a token of ours
+            return None
+        if not hmac.compare_digest(given, expected):
             return None
         try:
             name, expires = _unb64(body).decode().split("|")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from channels.telegram.keys import MEDIA
+from channels.telegram.media import MediaLinks
 from gateway.settings import TelegramMode
 from tests.factories import make_conversation
 from tests.fakes import wait_for
@@ -150,6 +151,17 @@ async def test_manager_photo_reaches_whatsapp_through_a_signed_link(start_app, t
     assert path is not None
     assert media.resolve(token, now=10**11) is None  # expired
     assert await db.fetchval("SELECT content FROM messages WHERE role = 'manager'") == "[image] Вот прайс"
+
+
+async def test_a_unicode_media_token_is_not_found(start_app, tg_settings, tmp_path) -> None:
+    client = await start_app(tg_settings)
+    for token in ("%D1%82%D0%BE%D0%BA%D0%B5%D0%BD.%D0%BF%D0%BE%D0%B4%D0%BF%D0%B8%D1%81%D1%8C",
+                  "abc.%C3%A9%C3%A9", "%F0%9F%98%80", "abc.%FF%FE"):
+        response = await client.get(f"/media/{token}")
+        assert response.status == 404, token
+        assert (await response.json())["error"] == "not_found"
+    links = MediaLinks(tmp_path)
+    assert links.resolve("токен.подпись") is None and links.resolve("abc.\udcff") is None
 
 
 async def test_undeliverable_reply_is_reported_to_the_manager(start_app, tg_settings, db, tg,
