@@ -1,5 +1,6 @@
 """The outbox sender for channel `telegram` (the kinds the core enqueues: escalation_card,
-card_buttons, unpin_card, topic_message, mirror, media_forward, learn_offer).
+card_buttons, unpin_card, topic_message, mirror, media_forward, learn_offer; and card_repost,
+which it enqueues itself when it recreates the topic of a conversation with an open request).
 
 Retries are the outbox's job, so each kind is written to be safe to run again: a step's result is
 stored before the next step (topic id, then card message id) and checked before acting, so a
@@ -27,10 +28,12 @@ from channels.telegram.bots import BotRegistry
 from channels.telegram.errors import describe
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimited
 from core.delivery import Delivery, DeliveryOutcome
-from core.models import Client
-from core.ports import Tenants
+from core.models import Client, HandoverStatus
+from core.ports import OutboundItem, Tenants
 from storage.repositories import telegram as repo
 from storage.repositories.conversations import MessagesRepo
+from storage.repositories.handovers import HandoversRepo
+from storage.repositories.outbox import OutboxRepo
 from storage.retry import record
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class TelegramSender:
         self._limiter = limiter
         self._kinds: dict[str, Callable[[Bot, Client, Delivery], Awaitable[Result]]] = {
             "escalation_card": self._escalation_card,
+            "card_repost": self._card_repost,
             "card_buttons": self._card_buttons,
             "unpin_card": self._unpin_card,
             "topic_message": self._topic_message,
@@ -114,11 +118,32 @@ class TelegramSender:
             return chat_id, conv.telegram_topic_id
         name, phone = await repo.customer_label(self._pool, conversation_id)
         topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
-        await record(lambda: repo.set_topic(self._pool, conversation_id, chat_id,
-                                            topic.message_thread_id), what="telegram topic")
+
+        async def store() -> None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await repo.set_topic(conn, conversation_id, chat_id, topic.message_thread_id)
+                if replace:
+                    await self._repost_card_later(conn, conv.client_id, conversation_id,
+                                                  topic.message_thread_id)
+
+        await record(store, what="telegram topic")
         log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
                                                    "replaced": replace})
         return chat_id, topic.message_thread_id
+
+    @staticmethod
+    async def _repost_card_later(conn: asyncpg.Connection, client_id: UUID, conversation_id: UUID,
+                                 topic_id: int) -> None:
+        """With the new topic: when the conversation has an open request whose card (and its
+        buttons) was in the old topic, queue the card again for the new one."""
+        handover = await HandoversRepo(conn).open_for(conversation_id)
+        if handover is None or handover.telegram_message_id is None:
+            return  # no request, or its card is not sent yet (it will go to the new topic)
+        await OutboxRepo(conn).enqueue(client_id, OutboundItem(
+            channel="telegram", kind="card_repost", conversation_id=conversation_id,
+            payload={"conversation_id": str(conversation_id), "handover_id": str(handover.id),
+                     "topic_id": topic_id, "old_message_id": handover.telegram_message_id},
+            idempotency_key=f"card_repost:{handover.id}:{topic_id}"))
 
     async def _in_topic(self, bot: Bot, conversation_id: UUID, send: SendInTopic) -> Message:
         """Post in the customer's topic; when Telegram says the topic is gone, make a new one
@@ -192,6 +217,9 @@ class TelegramSender:
             conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
             assert conv is not None and conv.telegram_chat_id is not None
             chat_id, message_id = conv.telegram_chat_id, handover.telegram_message_id
+        return await self._pin(bot, client, chat_id, message_id)
+
+    async def _pin(self, bot: Bot, client: Client, chat_id: int, message_id: int) -> Result:
         try:
             await bot.pin_chat_message(chat_id=chat_id, message_id=message_id,
                                        disable_notification=True)
@@ -199,6 +227,30 @@ class TelegramSender:
             log.warning("card not pinned", extra={"client": client.slug, "error": describe(exc)})
             return {"message_id": message_id, "pinned": False}
         return {"message_id": message_id, "pinned": True}
+
+    async def _card_repost(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        """The card of a request still open, again, in the customer's recreated topic: the text
+        as now, the buttons of its status (take while pending, resolve once taken), pinned."""
+        payload = delivery.payload
+        ctx = await repo.card_context(self._pool, UUID(payload["handover_id"]))
+        if ctx is None or not ctx.handover.is_open:
+            return {"skipped": "handover closed"}
+        handover, conv = ctx.handover, ctx.conversation
+        if conv.telegram_topic_id != payload["topic_id"]:
+            return {"skipped": "topic replaced again"}  # that replacement queued its own repost
+        if handover.telegram_message_id == payload["old_message_id"]:
+            history = await MessagesRepo(self._pool).history(conv.id, cards.HISTORY_LINES)
+            text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
+            buttons = "take" if handover.status == HandoverStatus.PENDING else "resolve"
+            card = await self._in_topic(bot, conv.id, self._text_sender(
+                bot, text, markup=cards.card_keyboard(handover.id, buttons)))
+            await record(lambda: repo.set_card_message(self._pool, handover.id, card.message_id),
+                         what="telegram card")
+            chat_id, message_id = card.chat.id, card.message_id
+        else:  # re-posted by an earlier attempt that did not get to pin it
+            assert conv.telegram_chat_id is not None and handover.telegram_message_id is not None
+            chat_id, message_id = conv.telegram_chat_id, handover.telegram_message_id
+        return await self._pin(bot, client, chat_id, message_id)
 
     async def _card(self, delivery: Delivery) -> tuple[int, int] | None:
         """(chat id, message id) of a handover's card, when it was sent."""
