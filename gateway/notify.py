@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -64,3 +65,29 @@ class Wakeup:
             self.event.set()  # whatever was notified while we were away
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
+
+
+IDLE_POLL_SECONDS = 1.0
+
+
+async def work_loop(name: str, work: Callable[[], Awaitable[bool]],
+                    next_due_in: Callable[[], Awaitable[float | None]], wakeup: Wakeup,
+                    running: Callable[[], bool] = lambda: True) -> None:
+    """The loop of a queue worker: do work while there is some; otherwise sleep until the next
+    item is due (at most IDLE_POLL_SECONDS) or a notification arrives. A database outage or a
+    bug in one round is logged and retried, never ends the loop."""
+    while running():
+        try:
+            if await work():
+                continue
+            due_in = await next_due_in()
+            await wakeup.wait(IDLE_POLL_SECONDS if due_in is None
+                              else min(IDLE_POLL_SECONDS, max(due_in, 0.05)))
+        except asyncio.CancelledError:
+            raise
+        except UNAVAILABLE as exc:
+            log.warning("%s: database unavailable", name, extra={"error": type(exc).__name__})
+            await asyncio.sleep(2)
+        except Exception:
+            log.exception("%s: loop error", name)
+            await asyncio.sleep(1)

@@ -13,8 +13,7 @@ import asyncpg
 from core.delivery import Delivery, DeliveryOutcome, Sender, backoff
 from core.ports import OutboundItem
 from gateway import metrics
-from gateway.notify import Wakeup
-from storage.database import UNAVAILABLE
+from gateway.notify import Wakeup, work_loop
 from storage.repositories import outbox
 from storage.repositories.outbox import OutboxRepo
 from storage.retry import record
@@ -22,7 +21,6 @@ from storage.retry import record
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-IDLE_POLL_SECONDS = 1.0
 
 
 class OutboxWorker:
@@ -57,35 +55,21 @@ class OutboxWorker:
         return len(batch)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                handled = await self._claim_and_start()
-                if handled:
-                    continue
-                due_in = await outbox.next_due_in(self._pool)
-                await self._wakeup.wait(min(IDLE_POLL_SECONDS, due_in) if due_in is not None
-                                        else IDLE_POLL_SECONDS)
-            except asyncio.CancelledError:
-                raise
-            except UNAVAILABLE as exc:
-                log.warning("outbox worker: database unavailable", extra={"error": type(exc).__name__})
-                await asyncio.sleep(2)
-            except Exception:
-                log.exception("outbox worker loop error")
-                await asyncio.sleep(2)
+        await work_loop("outbox worker", self._claim_and_start,
+                        lambda: outbox.next_due_in(self._pool), self._wakeup)
 
-    async def _claim_and_start(self) -> int:
+    async def _claim_and_start(self) -> bool:
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return 1
+            return True
         batch = await outbox.claim_due(self._pool, limit=free, lease=LEASE,
                                        channels=tuple(self._senders))
         for delivery in batch:
             task = asyncio.create_task(self.deliver(delivery))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
-        return len(batch)
+        return bool(batch)
 
     async def deliver(self, delivery: Delivery) -> None:
         """Send one row and record the outcome. Never raises (it runs as a bare task): a failure

@@ -16,8 +16,7 @@ from core.pipeline import IncomingMessage, TurnProcessor
 from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
-from gateway.notify import Wakeup
-from storage.database import UNAVAILABLE
+from gateway.notify import Wakeup, work_loop
 from storage.repositories import inbox
 from storage.repositories.inbox import InboundEvent
 
@@ -26,7 +25,6 @@ log = logging.getLogger(__name__)
 TURN_LEASE = timedelta(minutes=2)
 MAX_TURN_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
 MAX_ATTEMPTS = 5
-IDLE_POLL_SECONDS = 1.0
 
 # Test hook: called with a stage name ("claimed") inside a turn; raising there simulates a crash.
 FaultHook = Callable[[str], Awaitable[None]]
@@ -56,7 +54,7 @@ class TurnWorker:
 
     async def start(self) -> None:
         await self._wakeup.start()
-        self._tasks = [asyncio.create_task(self._loop(i), name=f"turn-worker-{i}")
+        self._tasks = [asyncio.create_task(self._loop(), name=f"turn-worker-{i}")
                        for i in range(self._concurrency)]
 
     async def stop(self, timeout: float = 20) -> None:
@@ -72,22 +70,11 @@ class TurnWorker:
                 await task
         await self._wakeup.stop()
 
-    async def _loop(self, index: int) -> None:
-        while not self._stopping.is_set():
-            try:
-                if await self.run_once():
-                    continue
-                wait = await inbox.seconds_until_ready(self._pool, max_wait=MAX_TURN_WAIT_SECONDS)
-                await self._wakeup.wait(IDLE_POLL_SECONDS if wait is None else
-                                        min(IDLE_POLL_SECONDS, max(wait, 0.05)))
-            except asyncio.CancelledError:
-                raise
-            except UNAVAILABLE as exc:
-                log.warning("turn worker: database unavailable", extra={"error": type(exc).__name__})
-                await asyncio.sleep(2)
-            except Exception:
-                log.exception("turn worker loop error")
-                await asyncio.sleep(1)
+    async def _loop(self) -> None:
+        await work_loop(
+            "turn worker", self.run_once,
+            lambda: inbox.seconds_until_ready(self._pool, max_wait=MAX_TURN_WAIT_SECONDS),
+            self._wakeup, running=lambda: not self._stopping.is_set())
 
     async def run_once(self) -> bool:
         """Claim and process one ready turn; False when none is ready."""
