@@ -339,10 +339,11 @@ class TurnProcessor:
 
     @staticmethod
     def _turn_key(conversation_id: UUID, messages: Sequence[IncomingMessage]) -> str:
-        """Stable across retries of the same turn: the first event (or provider message) id."""
+        """Stable across retries of the same turn (the first event or provider message id), and
+        unique beyond this database (the conversation's uuid): ChatFlow de-duplicates on it."""
         first = messages[0] if messages else None
         if first is not None and first.event_id is not None:
-            return f"e{first.event_id}"
+            return f"{conversation_id}:e{first.event_id}"
         if first is not None and first.provider_message_id:
             return f"{conversation_id}:{first.provider_message_id}"
         return f"{conversation_id}:{time.time_ns()}"

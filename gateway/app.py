@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import aiohttp
@@ -38,6 +39,7 @@ from gateway.routes import admin, health, legacy, prometheus, webhook
 from gateway.settings import Settings
 from gateway.turn_worker import TurnWorker
 from scheduler.setup import setup_scheduler
+from storage.repositories import clients
 from storage.store import PgStore, PgTenants
 
 
@@ -149,5 +151,23 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(webhook.routes)
     app.add_routes(legacy.routes)
     app.add_routes(admin.routes)
-    knowledge_routes.setup_routes(app)
+    knowledge_routes.setup_routes(app, lambda slug: clients.exists(app[DB], slug))
+    _unwind_on_failed_start(app)
     return app
+
+
+def _unwind_on_failed_start(app: web.Application) -> None:
+    """Run the resource contexts as one, so that a part failing at start-up (say, the embedded
+    vector store held by another process) closes the parts already started in reverse order:
+    `web.run_app` does not clean up after a failed start, which would leave the embedded
+    PostgreSQL running and the pool half-closed."""
+    parts = list(app.cleanup_ctx)
+
+    async def all_parts(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for part in parts:
+                await stack.enter_async_context(asynccontextmanager(part)(app))
+            yield
+
+    app.cleanup_ctx.clear()
+    app.cleanup_ctx.append(all_parts)

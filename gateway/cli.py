@@ -16,10 +16,6 @@ from gateway.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("gateway")
 
 
-class CommandError(Exception):
-    """A failure to report as one line on stderr, exit code 1."""
-
-
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
@@ -72,18 +68,25 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_format.value)
+    # The server logs its life at INFO; one-shot commands only speak up when something is wrong,
+    # unless LOG_LEVEL asks for more.
+    quiet = args.command != "serve" and "log_level" not in settings.model_fields_set
+    setup_logging("WARNING" if quiet else settings.log_level, settings.log_format.value)
     try:
         if sync_handler := getattr(args, "sync_handler", None):
             return sync_handler(args, settings)
         handler: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.handler
         return asyncio.run(handler(args, settings))
-    except (CommandError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         log.debug("command failed", exc_info=True)
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

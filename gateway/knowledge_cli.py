@@ -16,7 +16,9 @@ from typing import Any
 
 from ai.embeddings import build_embedder, check_embedder
 from core.knowledge import KnowledgeBase
+from gateway.resources import open_database
 from gateway.settings import Settings
+from storage.repositories import clients
 from storage.vectors import build_vector_store
 
 DOCUMENT_SUFFIXES = (".md", ".txt", ".markdown")
@@ -77,6 +79,10 @@ READ_ONLY_ACTIONS = {"list", "search", "eval"}
 
 
 async def handle(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "client", None) is not None:
+        async with open_database(settings, pool_size=1) as db:
+            if not await clients.exists(db.pool, args.client):
+                raise ValueError(f"no client with slug {args.client!r}")
     # Reading works next to a running server (on a snapshot of its embedded store); writing
     # needs the store itself, or the running server's admin API.
     kb = await open_knowledge_base(
@@ -108,6 +114,8 @@ def knowledge_files(paths: Sequence[Path]) -> list[tuple[str, Path]]:
                 if file.is_file() and file.suffix.lower() in DOCUMENT_SUFFIXES:
                     found.append((file.relative_to(path).with_suffix("").as_posix(), file))
         elif path.is_file():
+            if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+                raise ValueError(f"{path}: not a {'/'.join(DOCUMENT_SUFFIXES)} document")
             found.append((path.stem, path))
         else:
             raise ValueError(f"no such file or folder: {path}")
@@ -120,9 +128,11 @@ async def _ingest(args: argparse.Namespace, kb: KnowledgeBase) -> int:
         raise ValueError("no .md or .txt documents found")
     reports = []
     for number, (doc_name, file) in enumerate(files, 1):
-        report = await kb.ingest_document(
-            args.client, doc_name, file.read_text(encoding="utf-8"), knowledge_tag=args.tag
-        )
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{file}: cannot read it as UTF-8 text ({exc})") from None
+        report = await kb.ingest_document(args.client, doc_name, text, knowledge_tag=args.tag)
         reports.append(report)
         state = f"+{report.added} -{report.removed}" if report.changed else "unchanged"
         print(f"[{number}/{len(files)}] {doc_name}: {report.chunks} chunks ({state})",

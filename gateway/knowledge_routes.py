@@ -11,6 +11,7 @@ GET    /admin/knowledge/{client_slug}/search?q=&tag=&limit=
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -19,13 +20,27 @@ from aiohttp import web
 from core.knowledge import EmbeddingError, KnowledgeBase, VectorStoreError
 
 KNOWLEDGE_KEY = web.AppKey("knowledge", KnowledgeBase)
+# Whether a client slug names a tenant: knowledge of a client that does not exist (a typo in
+# n8n's Knowledge Sync) is refused, not stored as orphans.
+CLIENT_EXISTS = web.AppKey("client_exists", Callable[[str], Awaitable[bool]])
 MAX_SEARCH_LIMIT = 20
 
 routes = web.RouteTableDef()
 DOCUMENT_PATH = "/admin/knowledge/{client_slug}/documents/{doc_name}"
 
 
-def setup_routes(app: web.Application) -> None:
+@web.middleware
+async def _known_client(request: web.Request, handler: Callable) -> web.StreamResponse:
+    slug = request.match_info.get("client_slug")
+    if slug is not None and request.path.startswith("/admin/knowledge/"):
+        if not await request.app[CLIENT_EXISTS](slug):
+            return _error(404, "unknown_client", f"no client {slug!r}")
+    return await handler(request)
+
+
+def setup_routes(app: web.Application, client_exists: Callable[[str], Awaitable[bool]]) -> None:
+    app[CLIENT_EXISTS] = client_exists
+    app.middlewares.append(_known_client)
     app.router.add_routes(routes)
 
 

@@ -4,6 +4,7 @@ clients, settings, policy, branches and prompts, each written to the audit log."
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
@@ -30,6 +31,19 @@ class TenantError(ValueError):
 
 class NotFound(TenantError):
     pass
+
+
+class Conflict(TenantError):
+    """The thing exists already."""
+
+
+def policy_topics(document: Any) -> list[dict[str, Any]]:
+    """The `topics` list of a policy document (`{topics: [...]}`), validated; a document without
+    one is refused rather than read as "no policy" (which would reset the client's topics)."""
+    topics = document.get("topics") if isinstance(document, dict) else None
+    if not isinstance(topics, list):
+        raise TenantError("the policy needs a 'topics' list")
+    return [t.as_dict() for t in parse_policy(topics)]
 
 
 def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
@@ -82,10 +96,19 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
                                             "mute_duration_second_hours"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TenantError(f"{key} must be a whole number")
+        if key == "timezone" and value is not None:
+            _check_timezone(value)
         typed[key] = value
     if "escalation_policy" in typed and typed["escalation_policy"] is not None:
         typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]
     return typed
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TenantError(f"unknown timezone {name!r} (e.g. Asia/Almaty)") from None
 
 
 async def require_client(pool: asyncpg.Pool, slug: str) -> Client:
@@ -105,7 +128,7 @@ async def create_client(pool: asyncpg.Pool, slug: str, name: str, values: dict[s
                         actor: str) -> Client:
     typed = typed_settings(values)
     if await clients.by_slug(pool, slug):
-        raise TenantError(f"client {slug!r} already exists")
+        raise Conflict(f"client {slug!r} already exists")
     async with pool.acquire() as conn:
         try:
             client = await clients.create(conn, slug, name, **typed)
@@ -146,7 +169,7 @@ async def add_branch(pool: asyncpg.Pool, slug: str, branch_slug: str, name: str,
     try:
         branch = await clients.add_branch(pool, client.id, branch_slug, name, **fields)
     except asyncpg.UniqueViolationError:
-        raise TenantError("a branch with this slug or instance id already exists") from None
+        raise Conflict("a branch with this slug or instance id already exists") from None
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _refusal(exc) from None
     await _audit(pool, client.id, actor, "branch_add", {"branch": branch_slug})

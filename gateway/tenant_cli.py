@@ -76,7 +76,8 @@ async def client_set(args: argparse.Namespace, settings: Settings) -> int:
     status = values.pop("status", None)
     async with open_database(settings, pool_size=2) as db:
         await tenant_admin.update_client(db.pool, args.slug, values, status=status, actor=ACTOR)
-    print(f"updated {args.slug}: {', '.join(args.pairs)}")
+    # Names only: values may be tokens and secrets.
+    print(f"updated {args.slug}: {', '.join(sorted([*values, *(['status'] if status else [])]))}")
     return 0
 
 
@@ -86,8 +87,8 @@ async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 document = yaml.safe_load(Path(args.set).read_text("utf-8"))
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise ValueError(f"cannot read policy file: {exc}") from None
-            topics = document.get("topics") if isinstance(document, dict) else document
+                raise ValueError(f"cannot read policy file {args.set}: {exc}") from None
+            topics = tenant_admin.policy_topics(document)
             await tenant_admin.update_client(db.pool, args.slug, {"escalation_policy": topics},
                                              actor=ACTOR)
             print(f"policy of {args.slug}: {len(topics)} topics")
@@ -120,6 +121,8 @@ async def branch_list(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         print(f"{row['slug']:<16} {row['instance_id'] or '-':<16} {row['knowledge_tag'] or '-':<12} "
               f"{row['name']}")
+    if not rows:
+        print(f"no branches yet: python -m gateway branch add {args.slug} BRANCH --name NAME")
     return 0
 
 

@@ -22,7 +22,9 @@ async def test_client_lifecycle(api, admin_headers, db) -> None:
     assert body["reminder_timeout_1"] == 15 and body["chatflow_token_set"] is True
     assert "secret-token" not in str(body)
     again = await api.post("/admin/clients", headers=admin_headers, json={"slug": "clinic", "name": "x"})
-    assert again.status == 400 and "already exists" in (await again.json())["message"]
+    assert again.status == 409 and "already exists" in (await again.json())["message"]
+    zone = await api.patch("/admin/clients/clinic", headers=admin_headers, json={"timezone": "Nowhere/Land"})
+    assert zone.status == 400 and "unknown timezone" in (await zone.json())["message"]
     bad = await api.patch("/admin/clients/clinic", headers=admin_headers, json={"auto_close_timeout": 30})
     assert bad.status == 400 and "auto_close_timeout must be greater" in (await bad.json())["message"]
     unknown = await api.patch("/admin/clients/clinic", headers=admin_headers, json={"colour": "red"})
@@ -48,12 +50,17 @@ async def test_policy_branches_and_prompt(api, admin_headers, db) -> None:
     assert [t["name"] for t in (await put.json())["topics"]] == ["returns"]
     invalid = await api.put("/admin/clients/shop/policy", headers=admin_headers, json={"topics": [{"name": "x"}]})
     assert invalid.status == 400
+    for body in ({"nope": 1}, {"topic": []}, {"topics": "oops"}):
+        refused = await api.put("/admin/clients/shop/policy", headers=admin_headers, json=body)
+        assert refused.status == 400 and "'topics' list" in (await refused.json())["message"]
+    kept = await (await api.get("/admin/clients/shop/policy", headers=admin_headers)).json()
+    assert [t["name"] for t in kept["topics"]] == ["returns"]
     branch = await api.post("/admin/clients/shop/branches", headers=admin_headers,
                             json={"slug": "mega", "name": "ТРЦ Мега", "instance_id": "i-1", "knowledge_tag": "mega"})
     assert branch.status == 201
     dup = await api.post("/admin/clients/shop/branches", headers=admin_headers,
                          json={"slug": "mega2", "name": "x", "instance_id": "i-1"})
-    assert dup.status == 400
+    assert dup.status == 409
     prompt = await api.put("/admin/clients/shop/prompt", headers=admin_headers, json={"text": "Ты продавец."})
     assert prompt.status == 200
     assert await db.fetchval("SELECT text FROM prompts WHERE is_active") == "Ты продавец."

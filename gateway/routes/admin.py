@@ -27,6 +27,8 @@ def _refusals(handler: Handler) -> Handler:
             return await handler(request)
         except tenant_admin.NotFound as exc:
             return error_response(404, "not_found", str(exc))
+        except tenant_admin.Conflict as exc:
+            return error_response(409, "conflict", str(exc))
         except (tenant_admin.TenantError, ValueError) as exc:
             return error_response(400, "bad_request", str(exc))
     wrapped.__name__ = handler.__name__
@@ -100,9 +102,9 @@ async def get_policy(request: web.Request) -> web.Response:
 @routes.put("/admin/clients/{slug}/policy")
 @_refusals
 async def put_policy(request: web.Request) -> web.Response:
-    body = await _object(request)
+    topics = tenant_admin.policy_topics(await _object(request))
     await tenant_admin.update_client(request.app[DB], request.match_info["slug"],
-                                     {"escalation_policy": body.get("topics")}, actor=ACTOR)
+                                     {"escalation_policy": topics}, actor=ACTOR)
     return await get_policy(request)
 
 

@@ -48,7 +48,7 @@ async def message(request: web.Request) -> web.Response:
     client = await _client_by_ref(request, ref)
     if client is None:
         return error_response(404, "unknown_client", f"no client {ref!r}")
-    branch = await clients.resolve_branch(request.app[DB], client.id, None)
+    branch = await clients.resolve_branch(request.app[DB], client, None)
     async with request.app[DB].acquire() as conn, conn.transaction():
         _, conversation_id = await upsert_customer(conn, client.id, jid, None,
                                                    branch_id=branch.id if branch else None)

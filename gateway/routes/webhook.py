@@ -69,7 +69,7 @@ async def _accept(request: web.Request, slug: str, document: Any) -> web.Respons
         log.info("webhook rejected", extra={"reason": str(exc)})
         return error_response(400, "bad_request", str(exc))
     instance_id = request.query.get("instance_id") or None
-    branch = await clients.resolve_branch(pool, client.id, instance_id)
+    branch = await clients.resolve_branch(pool, client, instance_id)
     async with pool.acquire() as conn, conn.transaction():
         _, conversation_id = await upsert_customer(
             conn, client.id, message.remote_jid, message.sender_name,

@@ -105,6 +105,10 @@ async def by_id(db: Executor, client_id: UUID) -> Client | None:
     return _client(row) if row else None
 
 
+async def exists(db: Executor, slug: str) -> bool:
+    return await db.fetchval("SELECT EXISTS (SELECT 1 FROM clients WHERE slug = $1)", slug)
+
+
 async def list_all(db: Executor) -> list[Client]:
     return [_client(r) for r in await db.fetch(_CLIENT_SELECT + " ORDER BY c.slug")]
 
@@ -189,14 +193,19 @@ async def branch_by_id(db: Executor, branch_id: UUID) -> Branch | None:
     return _branch(row) if row else None
 
 
-async def resolve_branch(db: Executor, client_id: UUID, instance_id: str | None) -> Branch | None:
-    """PRODUCT.md §2: the inbound instance picks the branch; one active branch is implied."""
-    active = [b for b in await branches(db, client_id) if b.is_active]
+async def resolve_branch(db: Executor, client: Client, instance_id: str | None) -> Branch | None:
+    """PRODUCT.md §2: the inbound instance picks the branch. An instance that is no branch's (the
+    client's own number, or unknown) means client level. Without an instance, a single active
+    branch is implied, unless the client has a number of its own that is not that branch's: the
+    message may well have come in on the client's number."""
+    active = [b for b in await branches(db, client.id) if b.is_active]
     if instance_id:
-        for branch in active:
-            if branch.instance_id == instance_id:
-                return branch
-    return active[0] if len(active) == 1 else None
+        return next((b for b in active if b.instance_id == instance_id), None)
+    if len(active) != 1:
+        return None
+    (only,) = active
+    own = client.settings.chatflow_instance_id
+    return only if own is None or only.instance_id in (None, own) else None
 
 
 async def active_prompt(db: Executor, client_id: UUID) -> str | None:

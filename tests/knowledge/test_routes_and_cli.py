@@ -23,8 +23,19 @@ DOCS = "/admin/knowledge/{}/documents"
 async def client(aiohttp_client: ClientFactory, kb: KnowledgeBase) -> TestClient:
     app = web.Application()
     app[KNOWLEDGE_KEY] = kb
-    setup_routes(app)
+
+    async def client_exists(slug: str) -> bool:
+        return slug in ("alpha", "beta", "a")
+
+    setup_routes(app, client_exists)
     return await aiohttp_client(app)
+
+
+async def test_unknown_clients_knowledge_is_refused(client: TestClient) -> None:
+    put = await client.put(DOCS.format("nosuch") + "/prices", data="## Цены\nМаникюр — 1 ₸.")
+    assert put.status == 404 and (await put.json())["error"] == "unknown_client"
+    listing = await client.get(DOCS.format("nosuch"))
+    assert listing.status == 404
 
 
 async def test_document_lifecycle_over_http(client: TestClient) -> None:

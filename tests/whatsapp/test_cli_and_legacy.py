@@ -6,6 +6,7 @@ import json
 import pytest
 
 from gateway.cli import main
+from tests.factories import make_client
 
 
 @pytest.fixture
@@ -115,3 +116,44 @@ async def test_legacy_message_accepts_a_client_uuid_and_validates(api, admin_hea
     assert unknown.status == 404
     unauthenticated = await api.post("/message", json={})
     assert unauthenticated.status == 403
+
+
+async def test_knowledge_commands_refuse_unknown_clients_and_bad_files(cli_env, capsys, db, tmp_path) -> None:
+    import asyncio
+
+    async def run(*argv):
+        return await asyncio.to_thread(_run, cli_env, capsys, list(argv))
+
+    code, _, err = await run("knowledge", "list", "--client", "nosuch")
+    assert code == 1 and err.strip() == "error: no client with slug 'nosuch'"
+    await make_client(db, "salon_k")
+    pdf = tmp_path / "prices.pdf"
+    pdf.write_bytes(b"%PDF-1.4 \x84\x00")
+    code, _, err = await run("knowledge", "ingest", "--client", "salon_k", str(pdf))
+    assert code == 1 and "not a .md/.txt/.markdown document" in err
+    binary = tmp_path / "prices.md"
+    binary.write_bytes(b"\x84\x00\xff")
+    code, _, err = await run("knowledge", "ingest", "--client", "salon_k", str(binary))
+    assert code == 1 and "prices.md: cannot read it as UTF-8" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_policy_files_without_topics_are_refused(cli_env, capsys, db, tmp_path) -> None:
+    import asyncio
+
+    await make_client(db, "salon_p")
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("topic: []\n")
+    code, _, err = await asyncio.to_thread(_run, cli_env, capsys, ["client", "policy", "salon_p", "--set", str(bad)])
+    assert code == 1 and "needs a 'topics' list" in err
+    assert await db.fetchval("SELECT escalation_policy FROM client_settings") is None
+
+
+async def test_client_set_prints_setting_names_not_values(cli_env, capsys, db) -> None:
+    import asyncio
+
+    await make_client(db, "salon_s")
+    code, out, _ = await asyncio.to_thread(_run, cli_env, capsys, [
+        "client", "set", "salon_s", "telegram_bot_token=123456:SECRETSECRET", "timezone=Asia/Almaty"])
+    assert code == 0 and "SECRETSECRET" not in out and "telegram_bot_token" in out
+    code, _, err = await asyncio.to_thread(_run, cli_env, capsys, ["client", "set", "salon_s", "timezone=Mars/Olympus"])
+    assert code == 1 and "unknown timezone" in err

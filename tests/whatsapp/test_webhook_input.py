@@ -204,3 +204,37 @@ async def test_branch_does_not_change_while_a_manager_has_the_request(client, db
     await wait_for(lambda: db.fetchval("SELECT state = 'pending' FROM conversations"))
     await post(client, text_payload("алло", "BR-B"), instance_id="inst-south")
     assert await db.fetchval("SELECT branch_id FROM conversations") == north.id
+
+
+async def test_the_clients_own_number_is_not_taken_for_its_only_branch(client, db, demo, chatflow) -> None:
+    """The client answers on inst-demo_salon; its one branch has another number. A message
+    without an instance (the main number's webhook URL) or with the client's own instance stays
+    at client level and is answered from the number it came in on."""
+    from storage.repositories import clients
+
+    await clients.add_branch(db, demo.id, "north", "Север", instance_id="inst-north", knowledge_tag="north")
+    await post(client, text_payload("Привет", "OWN-1", jid="77010000001@s.whatsapp.net"))
+    await post(client, text_payload("Привет", "OWN-2", jid="77010000002@s.whatsapp.net"),
+               instance_id="inst-demo_salon")
+    await post(client, text_payload("Привет", "OWN-3", jid="77010000003@s.whatsapp.net"),
+               instance_id="inst-north")
+    await wait_for(lambda: len(chatflow.delivered()) == 3)
+    by_jid = {c["jid"]: c["instance_id"] for c in chatflow.delivered()}
+    assert by_jid == {"77010000001@s.whatsapp.net": "inst-demo_salon",
+                      "77010000002@s.whatsapp.net": "inst-demo_salon",
+                      "77010000003@s.whatsapp.net": "inst-north"}
+    branches = dict(await db.fetch(
+        "SELECT u.remote_jid, b.slug FROM conversations c JOIN users u ON u.id = c.user_id "
+        "LEFT JOIN branches b ON b.id = c.branch_id"))
+    assert branches == {"77010000001@s.whatsapp.net": None, "77010000002@s.whatsapp.net": None,
+                        "77010000003@s.whatsapp.net": "north"}
+
+
+async def test_a_single_branch_without_a_number_of_the_client_is_implied(client, db, demo, chatflow) -> None:
+    from storage.repositories import clients
+
+    await clients.update_settings(db, demo.id, {"chatflow_instance_id": None})
+    await clients.add_branch(db, demo.id, "only", "Единственный", instance_id="inst-only")
+    await post(client, text_payload("Привет", "IMPL-1"))
+    await wait_for(lambda: chatflow.delivered())
+    assert chatflow.delivered()[0]["instance_id"] == "inst-only"
