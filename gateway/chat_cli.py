@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from ai.llm import OpenAIChat
-from channels.chatflow.inbound import normalize_jid
+from channels.chatflow.inbound import InvalidPayload, normalize_jid
 from core.answers import Answerer
 from core.desk import Desk
 from core.pipeline import IncomingMessage, TurnProcessor
@@ -83,10 +83,17 @@ async def _loop(processor: TurnProcessor, conversation_id: uuid.UUID, as_json: b
                   f"{outcome.act}, state {outcome.state})", flush=True)
 
 
+def _jid(raw: str) -> str:
+    try:
+        return normalize_jid(raw)
+    except InvalidPayload:
+        raise argparse.ArgumentTypeError("expected digits or digits@s.whatsapp.net") from None
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("chat", help="talk to a client's bot as a customer (stdin lines in)")
     parser.add_argument("slug")
-    parser.add_argument("--jid", type=normalize_jid, default=None,
+    parser.add_argument("--jid", type=_jid, default=None,
                         help="the customer's WhatsApp id to play (default: a new customer); "
                              "repeat it to continue a conversation")
     parser.add_argument("--json", action="store_true", help="one JSON line per turn")

@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
     search = _action(actions, "search", "ranked passages for a question")
     search.add_argument("--client", required=True, help="client slug")
     search.add_argument("--tag", help="knowledge tag (branch filter)")
-    search.add_argument("--limit", type=int, default=5, help="passages to return (default 5)")
+    search.add_argument("--limit", type=_search_limit, default=5,
+                        help="passages to return, 1-20 (default 5)")
     search.add_argument("query", nargs="+", metavar="QUERY")
 
     delete = _action(actions, "delete", "delete a document (learned answers stay)")
@@ -67,6 +68,16 @@ def register(subparsers: Any) -> None:
 
     _action(actions, "eval", "hit@1 / hit@5 / MRR of the demo set per retrieval mode")
     knowledge.set_defaults(handler=handle)
+
+
+def _search_limit(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError("must be between 1 and 20")
+    return value
 
 
 def _action(actions: Any, name: str, help_text: str) -> argparse.ArgumentParser:

@@ -25,8 +25,10 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     """Authenticate, store (de-duplicated on update_id) and answer at once; the update is
     handled after the answer, and a stored update is never lost (see `updates.py`)."""
     client = await clients.by_slug(request.app[DB], request.match_info["client_slug"])
-    if client is None or not client.settings.telegram_bot_token:
+    if client is None:
         return error_response(404, "not_found", "unknown client")
+    if not client.settings.telegram_bot_token:
+        return error_response(404, "not_found", "this client has no Telegram desk")
     expected = client.settings.telegram_webhook_secret or ""
     given = request.headers.get(SECRET_HEADER, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
