@@ -60,6 +60,7 @@ class FakeOpenAI:
         self.reply = reply
         self.classification: dict[str, Any] = {"intent": "question", "topic": None}
         self.requests: list[dict[str, Any]] = []
+        self.intervals: list[tuple[float, float]] = []  # (start, end) of each answer request
         self.fail_with: int | None = None
         self.delay = 0.0
         self.app = web.Application()
@@ -75,6 +76,7 @@ class FakeOpenAI:
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        started = time.monotonic()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_with:
@@ -82,6 +84,8 @@ class FakeOpenAI:
                                      status=self.fail_with)
         system = body["messages"][0]["content"]
         is_classification = "You classify one customer message" in system
+        if not is_classification:
+            self.intervals.append((started, time.monotonic()))
         content = json.dumps(self.classification) if is_classification else self.reply
         return web.json_response({
             "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
