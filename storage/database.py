@@ -34,8 +34,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     )
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    """A dedicated connection outside the pool (migrations, LISTEN, the leader lock)."""
-    conn = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": "truffles-gateway"})
+async def connect(dsn: str, *, server_settings: dict[str, str] | None = None) -> asyncpg.Connection:
+    """A dedicated connection outside the pool (migrations, LISTEN, the leader lock), with extra
+    session settings when given."""
+    conn = await asyncpg.connect(dsn, timeout=10, server_settings={
+        "application_name": "truffles-gateway", **(server_settings or {})})
     await _init_connection(conn)
     return conn
