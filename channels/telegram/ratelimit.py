@@ -4,13 +4,18 @@ twenty a minute in a group. Sends to one chat take their turn; other chats are n
 A delivery slot is shared by every tenant and channel, so a send never sleeps long for its turn:
 when the next free turn is further away than `max_wait`, the limiter raises `RateLimited` with
 the number of seconds to come back after, and the outbox defers the row instead of holding a
-worker (one busy group must not stall WhatsApp replies)."""
+worker (one busy group must not stall WhatsApp replies).
+
+When Telegram itself answers 429 for a chat, `block` keeps every send to that chat back until its
+`retry_after` has passed, so the other rows of the chat are deferred here instead of each drawing
+another 429."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -34,27 +39,38 @@ class RateLimited(Exception):
 class ChatRateLimiter:
     WINDOW = 60.0
 
-    def __init__(self, limits: RateLimits = RateLimits()) -> None:
+    def __init__(self, limits: RateLimits = RateLimits(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
+        self._clock = clock
         self._sent: dict[int, deque[float]] = {}  # send times (monotonic), some may be booked ahead
+        self._blocked: dict[int, float] = {}  # chat → no send before this time (Telegram's 429)
 
     @property
     def max_wait(self) -> float:
         return self._limits.max_wait
 
+    def block(self, chat_id: int, seconds: float) -> None:
+        """Telegram said "retry after `seconds`" for `chat_id`: no turn in it before then."""
+        until = self._clock() + max(seconds, 0.0)
+        self._blocked[chat_id] = max(self._blocked.get(chat_id, until), until)
+
     def reserve(self, chat_id: int, count: int = 1, *, max_wait: float | None = None) -> list[float]:
         """Book the next `count` turns in `chat_id` (monotonic times to send at), all or none.
         With `max_wait`, raise `RateLimited` instead when the first turn, or the per-minute room
         for the whole series, is more than `max_wait` seconds beyond the plain spacing."""
-        now = time.monotonic()
+        now = self._clock()
         limits = self._limits
         sent = self._sent.setdefault(chat_id, deque())
         while sent and now - sent[0] >= self.WINDOW:
             sent.popleft()
+        blocked = self._blocked.get(chat_id, now)
+        if blocked <= now:
+            self._blocked.pop(chat_id, None)
         planned = list(sent)
         slots: list[float] = []
         for _ in range(count):
-            at = now
+            at = max(now, blocked)
             if planned:
                 at = max(at, planned[-1] + limits.min_interval)
             if len(planned) >= limits.per_minute:
@@ -77,8 +93,7 @@ class ChatRateLimiter:
         (slot,) = self.reserve(chat_id, max_wait=max_wait)
         await self.sleep_until(slot)
 
-    @staticmethod
-    async def sleep_until(slot: float) -> None:
-        delay = slot - time.monotonic()
+    async def sleep_until(self, slot: float) -> None:
+        delay = slot - self._clock()
         if delay > 0:
             await asyncio.sleep(delay)

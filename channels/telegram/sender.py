@@ -5,8 +5,9 @@ which it enqueues itself when it recreates the topic of a conversation with an o
 Retries are the outbox's job, so each kind is written to be safe to run again: a step's result is
 stored before the next step (topic id, then card message id) and checked before acting, so a
 retry after a crash creates no second topic or card. Telegram's answers map to outcomes: 429 →
-retry after `retry_after`; 5xx, network, auth → retry later; 400 → give up, except "the topic is
-gone", which recreates the topic and sends again. When the chat's own send limit (ratelimit.py)
+deferred until `retry_after` (no attempt used; the chat is held back that long); 5xx, network,
+auth → retry later; 400 → give up, except "the topic is gone", which recreates the topic and
+sends again. When the chat's own send limit (ratelimit.py)
 would make a send wait more than a moment, nothing is sent and the row is deferred (without using
 up an attempt), so that a busy group does not hold the delivery slots every channel shares."""
 
@@ -91,8 +92,15 @@ class TelegramSender:
         try:
             return DeliveryOutcome.sent(await handler(bot, client, delivery))
         except TelegramRetryAfter as exc:
-            return DeliveryOutcome.failed(f"Telegram flood control: {describe(exc)}",
-                                          retry_after=float(exc.retry_after))
+            # Telegram's own send limit: nothing went wrong with the row, so it is deferred (no
+            # attempt used: a busy group must not turn a request card into `failed`), and the
+            # chat is held back until then, so that its other rows wait here instead of each
+            # drawing another 429
+            chat_id = getattr(exc.method, "chat_id", None)
+            if isinstance(chat_id, int):
+                self._limiter.block(chat_id, float(exc.retry_after))
+            return DeliveryOutcome.deferred(f"Telegram flood control: {describe(exc)}",
+                                            retry_after=float(exc.retry_after))
         except TelegramBadRequest as exc:
             return DeliveryOutcome.failed(f"Telegram refused: {describe(exc)}", retryable=False)
         except TelegramAPIError as exc:  # 5xx, network, unauthorized, forbidden: may pass later
