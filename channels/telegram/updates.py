@@ -1,14 +1,21 @@
 """Telegram updates in: stored (de-duplicated on `update_id`) before they are handled, then
 dispatched by direction: button presses to `handlers_buttons`, messages in customer topics to
 `handlers_manager_to_customer`. An update stored but not handled (the process died, the database
-blinked) is handled by a later sweep; handlers are safe to run twice."""
+blinked) is handled by a later sweep; handlers are safe to run twice.
+
+A client's updates are handled one at a time (a lock per client), and those waiting in webhook
+mode lowest `update_id` first: a manager's photo and the text after it reach the customer in the
+order they were written, and two quick texts do not race each other."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from aiogram.types import Update
 from pydantic import ValidationError
@@ -32,7 +39,10 @@ class UpdateProcessor:
         self._ctx = ctx
         self._bots = bots
         self._tenants = tenants
-        self._background: set[asyncio.Task[None]] = set()
+        self._locks: dict[UUID, asyncio.Lock] = {}  # one update at a time per client
+        self._waiting: dict[UUID, list[tuple[int, int, Client, dict[str, Any]]]] = {}
+        self._workers: dict[UUID, asyncio.Task[None]] = {}
+        self._arrivals = itertools.count()
 
     async def accept(self, client: Client, payload: dict[str, Any]) -> bool:
         """Store the update; False for one seen before (it must not be handled again)."""
@@ -44,16 +54,38 @@ class UpdateProcessor:
             await self.handle(client, payload)
 
     def handle_soon(self, client: Client, payload: dict[str, Any]) -> None:
-        """Handle an accepted update after the caller has answered (webhook mode)."""
-        task = asyncio.create_task(self.handle(client, payload))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        """Handle an accepted update after the caller has answered (webhook mode): queued behind
+        the client's updates waiting already, lowest update_id first."""
+        waiting = self._waiting.setdefault(client.id, [])
+        heapq.heappush(waiting, (int(payload["update_id"]), next(self._arrivals), client, payload))
+        if client.id not in self._workers:
+            self._workers[client.id] = asyncio.create_task(
+                self._work_through(client.id), name=f"telegram-updates-{client.slug}")
+
+    async def _work_through(self, client_id: UUID) -> None:
+        waiting = self._waiting[client_id]
+        try:
+            while waiting:
+                update_id, _, client, payload = heapq.heappop(waiting)
+                try:
+                    await self.handle(client, payload)
+                except Exception:  # stored: the sweep handles it later
+                    log.exception("telegram update left for the sweep",
+                                  extra={"client": client.slug, "update_id": update_id})
+        finally:
+            del self._workers[client_id]
+            if not waiting:
+                del self._waiting[client_id]
 
     async def drain(self, timeout: float = 10.0) -> None:
-        if self._background:
-            await asyncio.wait(self._background, timeout=timeout)
+        if self._workers:
+            await asyncio.wait(list(self._workers.values()), timeout=timeout)
 
     async def handle(self, client: Client, payload: dict[str, Any]) -> None:
+        async with self._locks.setdefault(client.id, asyncio.Lock()):
+            await self._handle(client, payload)
+
+    async def _handle(self, client: Client, payload: dict[str, Any]) -> None:
         update_id = int(payload["update_id"])
         bot = self._bots.bot_for(client)
         try:
