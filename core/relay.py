@@ -1,8 +1,9 @@
 """A manager's message from the customer's Telegram topic to the customer's WhatsApp (PRODUCT.md
 §5 "Manager writes in the topic"). The message is queued for delivery, saved to history as role
-`manager` and as the handover's answer in one transaction; a pending handover is taken first
-(auto-take). Relaying the same Telegram message twice (a re-delivered update) does nothing the
-second time: the delivery's idempotency key says it was queued already. With no open request
+`manager` and as the handover's answer in one transaction; a pending handover is then taken in
+the manager's name (auto-take). Relaying the same Telegram message twice (a re-delivered update)
+does nothing the second time, auto-take included: the delivery's idempotency key says it was
+queued already (so an old message handled again never takes a newer request). With no open request
 (after resolve) the message still goes out: what a manager writes in the topic is meant for the
 customer."""
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from core.desk import Action, Actor, Desk
-from core.models import HandoverStatus, Role
+from core.models import Handover, HandoverStatus, Role
 from core.ports import AuditEntry, OutboundItem, Store
 
 FAILED_PREVIEW_CHARS = 200
@@ -60,7 +61,6 @@ class Relay:
     async def manager_to_customer(self, message: ManagerMessage) -> RelayOutcome:
         if not message.text.strip() and message.media is None:
             return RelayOutcome(False, "empty")
-        auto_taken = await self._auto_take(message)
         async with self._store.transaction() as tx:
             conv = await tx.conversations.get(message.conversation_id, for_update=True)
             if conv is None:
@@ -98,14 +98,12 @@ class Relay:
                 handover_id=handover.id if handover else None, conversation_id=conv.id,
                 details={"kind": item.kind, "chars": len(message.text)},
             ))
+        auto_taken = False
+        if handover is not None and handover.status == HandoverStatus.PENDING:
+            auto_taken = await self._auto_take(handover, message.manager)
         return RelayOutcome(True, "ok", auto_taken)
 
-    async def _auto_take(self, message: ManagerMessage) -> bool:
+    async def _auto_take(self, handover: Handover, manager: Actor) -> bool:
         """A manager answering a pending request has taken it (the same as pressing [Беру])."""
-        async with self._store.transaction() as tx:
-            handover = await tx.handovers.open_for(message.conversation_id)
-        if handover is None or handover.status != HandoverStatus.PENDING:
-            return False
-        outcome = await self._desk.act(Action.TAKE, handover.id, message.manager,
-                                       client_id=handover.client_id)
+        outcome = await self._desk.act(Action.TAKE, handover.id, manager, client_id=handover.client_id)
         return outcome.ok
