@@ -21,6 +21,9 @@ class Delivery:
     idempotency_key: str
     attempts: int  # including this one
     max_attempts: int
+    # what an earlier attempt recorded having done already (`outbox.record_progress`), e.g. the
+    # pieces of a long message that were posted before a later piece failed; None at first
+    progress: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from channels.telegram.ratelimit import ChatRateLimiter, RateLimited
 from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client, HandoverStatus
 from core.ports import OutboundItem, Tenants
+from storage.repositories import outbox
 from storage.repositories import telegram as repo
 from storage.repositories.conversations import MessagesRepo
 from storage.repositories.handovers import HandoversRepo
@@ -186,21 +187,32 @@ class TelegramSender:
             )
         return send
 
-    async def _post_pieces(self, bot: Bot, conversation_id: UUID, pieces: list[str],
-                           reply_to: int | None = None) -> Result:
-        # all the turns are booked before the first piece goes, or none (RateLimited): a retry
-        # would send the earlier pieces again
-        slots: list[float | None] = [None] * len(pieces)
-        if len(pieces) > 1 and (chat_id := await repo.group_chat_id(self._pool,
-                                                                     conversation_id)) is not None:
-            slots = list(self._limiter.reserve(chat_id, len(pieces),
+    async def _post_pieces(self, bot: Bot, delivery: Delivery, conversation_id: UUID,
+                           pieces: list[str], reply_to: int | None = None) -> Result:
+        """Post `pieces` in order. Each piece posted is recorded in the row before the next one
+        goes, so an attempt after a failure (a 429, a network error) resumes with the first
+        piece not posted yet instead of posting the earlier ones again."""
+        progress = delivery.progress or {}
+        ids: list[int] = [int(i) for i in progress.get("message_ids", [])][: len(pieces)]
+        todo = pieces[len(ids):]
+        # the turns left are booked before the first of them goes, or none (RateLimited), so
+        # that a series is not cut by our own limiter
+        slots: list[float | None] = [None] * len(todo)
+        if len(todo) > 1 and (chat_id := await repo.group_chat_id(self._pool,
+                                                                   conversation_id)) is not None:
+            slots = list(self._limiter.reserve(chat_id, len(todo),
                                                max_wait=self._limiter.max_wait))
-        ids = []
-        for piece, slot in zip(pieces, slots, strict=True):
+        for piece, slot in zip(todo, slots, strict=True):
             message = await self._in_topic(bot, conversation_id, self._text_sender(
-                bot, piece, reply_to=reply_to, slot=slot))
+                bot, piece, reply_to=None if ids else reply_to, slot=slot))
             ids.append(message.message_id)
+            if len(ids) < len(pieces):
+                await self._record_progress(delivery, {"message_ids": list(ids)})
         return {"message_ids": ids}
+
+    async def _record_progress(self, delivery: Delivery, progress: Result) -> None:
+        await record(lambda: outbox.record_progress(self._pool, delivery.id, progress),
+                     what="telegram progress")
 
     # --- kinds --------------------------------------------------------------------------------
 
@@ -304,12 +316,12 @@ class TelegramSender:
         if payload.get("reply_to_card") and payload.get("handover_id"):
             card = await self._card(delivery)
             reply_to = card[1] if card else None
-        return await self._post_pieces(bot, delivery.conversation_id or
+        return await self._post_pieces(bot, delivery, delivery.conversation_id or
                                        UUID(payload["conversation_id"]), pieces, reply_to)
 
     async def _mirror(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
         lines = [str(line) for line in delivery.payload.get("lines", [])]
-        return await self._post_pieces(bot, UUID(delivery.payload["conversation_id"]),
+        return await self._post_pieces(bot, delivery, UUID(delivery.payload["conversation_id"]),
                                        cards.mirror_messages(lines))
 
     async def _media_forward(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
@@ -327,14 +339,15 @@ class TelegramSender:
             return await send_file(chat_id, url, message_thread_id=topic_id, caption=caption,
                                    parse_mode="HTML")
 
-        if url:
+        if url and not delivery.progress:  # else: an earlier attempt was posting the note
             try:
                 message = await self._in_topic(bot, conversation_id, send)
                 return {"message_ids": [message.message_id]}
             except TelegramBadRequest as exc:  # Telegram could not fetch or use the file
                 log.info("media forward fell back to a link", extra={"error": describe(exc)})
         note = f"{cards.CUSTOMER_PREFIX}[{kind}] {url or 'файл недоступен'}\n{media.get('caption') or ''}"
-        return await self._post_pieces(bot, conversation_id, cards.escaped_pieces(note.strip()))
+        return await self._post_pieces(bot, delivery, conversation_id,
+                                       cards.escaped_pieces(note.strip()))
 
     async def _learn_offer(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
         handover = await repo.handover_by_id(self._pool, UUID(delivery.payload["handover_id"]))

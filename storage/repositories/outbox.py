@@ -20,7 +20,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         id=row["id"], client_id=row["client_id"], conversation_id=row["conversation_id"],
         channel=row["channel"], kind=row["kind"], payload=row["payload"],
         idempotency_key=row["idempotency_key"], attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
+        max_attempts=row["max_attempts"], progress=row["result"],
     )
 
 
@@ -79,6 +79,13 @@ async def mark_sent(pool: asyncpg.Pool, delivery_id: int, result: dict[str, Any]
             WHERE id = $1""",
         delivery_id, result,
     )
+
+
+async def record_progress(pool: asyncpg.Pool, delivery_id: int, progress: dict[str, Any]) -> None:
+    """Note, in a row still being delivered, what is done already (kept in `result` until the
+    row is sent; the next attempt gets it as `Delivery.progress` and resumes from there)."""
+    await pool.execute("UPDATE outbox SET result = $2 WHERE id = $1 AND status = 'processing'",
+                       delivery_id, progress)
 
 
 async def mark_retry(pool: asyncpg.Pool, delivery_id: int, error: str, delay: timedelta, *,
