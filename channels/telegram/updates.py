@@ -3,6 +3,11 @@ dispatched by direction: button presses to `handlers_buttons`, messages in custo
 `handlers_manager_to_customer`. An update stored but not handled (the process died, the database
 blinked) is handled by a later sweep; handlers are safe to run twice.
 
+Handling takes a lease on the stored update, so the sweep (of this replica or another) leaves
+it alone while it is being handled. A transient failure (the database or the network) leaves
+the update for the sweep to try again once the lease has run out, at most `MAX_ATTEMPTS`
+handlings in all; any other failure drops it with an error logged.
+
 A client's updates are handled one at a time (a lock per client), and those waiting in webhook
 mode lowest `update_id` first: a manager's photo and the text after it reach the customer in the
 order they were written, and two quick texts do not race each other."""
@@ -17,28 +22,35 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.types import Update
 from pydantic import ValidationError
 
 from channels.telegram.bots import BotRegistry
 from channels.telegram.context import DeskContext
+from channels.telegram.errors import describe
 from channels.telegram.handlers_buttons import handle_callback
 from channels.telegram.handlers_manager_to_customer import handle_manager_message
 from core.models import Client
 from core.ports import Tenants
-from storage.database import UNAVAILABLE
 from storage.repositories import telegram as repo
+from storage.retry import TRANSIENT
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+MAX_ATTEMPTS = 5
+UPDATE_LEASE = timedelta(seconds=60)  # longer than any one update takes to handle
+RETRYABLE = (*TRANSIENT, TelegramNetworkError)
 
 
 class UpdateProcessor:
-    def __init__(self, ctx: DeskContext, bots: BotRegistry, tenants: Tenants) -> None:
+    def __init__(self, ctx: DeskContext, bots: BotRegistry, tenants: Tenants, *,
+                 lease: timedelta = UPDATE_LEASE) -> None:
         self._ctx = ctx
         self._bots = bots
         self._tenants = tenants
+        self._lease = lease
         self._locks: dict[UUID, asyncio.Lock] = {}  # one update at a time per client
         self._waiting: dict[UUID, list[tuple[int, int, Client, dict[str, Any]]]] = {}
         self._workers: dict[UUID, asyncio.Task[None]] = {}
@@ -81,38 +93,49 @@ class UpdateProcessor:
         if self._workers:
             await asyncio.wait(list(self._workers.values()), timeout=timeout)
 
-    async def handle(self, client: Client, payload: dict[str, Any]) -> None:
+    async def handle(self, client: Client, payload: dict[str, Any], *,
+                     attempt: int | None = None) -> None:
+        """Handle a stored update; `attempt` when the caller has leased it already (the sweep)."""
         async with self._locks.setdefault(client.id, asyncio.Lock()):
-            await self._handle(client, payload)
+            if attempt is None:
+                attempt = await repo.claim_update(self._ctx.pool, client.id,
+                                                  int(payload["update_id"]), self._lease)
+                if attempt is None:  # handled already, or being handled elsewhere
+                    return
+            await self._handle(client, payload, attempt)
 
-    async def _handle(self, client: Client, payload: dict[str, Any]) -> None:
+    async def _handle(self, client: Client, payload: dict[str, Any], attempt: int) -> None:
         update_id = int(payload["update_id"])
+        about = {"client": client.slug, "update_id": update_id, "attempt": attempt}
         bot = self._bots.bot_for(client)
         try:
-            if bot is not None:
+            if attempt > MAX_ATTEMPTS:  # the last handling died half-way
+                log.error("telegram update given up: too many attempts", extra=about)
+            elif bot is not None:
                 update = Update.model_validate(payload, context={"bot": bot})
                 if update.callback_query is not None:
                     await handle_callback(self._ctx, client, bot, update.callback_query)
                 elif update.message is not None:
                     await handle_manager_message(self._ctx, client, bot, update.message)
-        except UNAVAILABLE:
-            log.warning("telegram update left for a retry: database unavailable",
-                        extra={"client": client.slug, "update_id": update_id})
-            return
+        except RETRYABLE as exc:
+            if attempt < MAX_ATTEMPTS:
+                log.warning("telegram update left for a retry",
+                            extra={**about, "error": describe(exc)})
+                return
+            log.error("telegram update given up: too many attempts",
+                      extra={**about, "error": describe(exc)})
         except ValidationError:
-            log.warning("telegram update not understood", extra={"client": client.slug,
-                                                                  "update_id": update_id})
+            log.warning("telegram update not understood", extra=about)
         except Exception:  # one bad update must not stop the others; it is not retried
-            log.exception("telegram update failed", extra={"client": client.slug,
-                                                            "update_id": update_id})
+            log.exception("telegram update failed", extra=about)
         await repo.mark_update_processed(self._ctx.pool, client.id, update_id)
 
     async def sweep(self, *, stale_after: timedelta, keep_for: timedelta) -> int:
-        """Handle updates whose handler never finished; forget old handled ones."""
-        stale = await repo.claim_stale_updates(self._ctx.pool, stale_after)
-        for client_id, payload in stale:
-            client = await self._tenants.client(client_id)
+        """Handle updates whose handling never finished; forget old handled ones."""
+        stale = await repo.claim_stale_updates(self._ctx.pool, stale_after, self._lease)
+        for claimed in stale:
+            client = await self._tenants.client(claimed.client_id)
             if client is not None:
-                await self.handle(client, payload)
+                await self.handle(client, claimed.payload, attempt=claimed.attempt)
         await repo.prune_updates(self._ctx.pool, keep_for)
         return len(stale)

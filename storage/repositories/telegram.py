@@ -132,22 +132,46 @@ async def mark_update_processed(db: Executor, client_id: UUID, update_id: int) -
     )
 
 
-async def claim_stale_updates(db: Executor, older_than: timedelta,
-                              limit: int = 100) -> list[tuple[UUID, dict[str, Any]]]:
-    """Updates received but not handled for a while (their handler died): re-stamped so that
-    another sweep does not take them again at once, and returned for handling."""
+async def claim_update(db: Executor, client_id: UUID, update_id: int,
+                       lease: timedelta) -> int | None:
+    """Start handling a stored update: leased to the caller for `lease`; the attempt's number, or
+    None when it is handled already or someone else holds a live lease on it."""
+    return await db.fetchval(
+        """UPDATE telegram_updates
+              SET claimed_until = now() + $3::interval, attempts = attempts + 1
+            WHERE client_id = $1 AND update_id = $2 AND processed_at IS NULL
+              AND (claimed_until IS NULL OR claimed_until < now())
+           RETURNING attempts""",
+        client_id, update_id, lease,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedUpdate:
+    client_id: UUID
+    payload: dict[str, Any]
+    attempt: int
+
+
+async def claim_stale_updates(db: Executor, older_than: timedelta, lease: timedelta,
+                              limit: int = 100) -> list[ClaimedUpdate]:
+    """Updates whose handling never finished: never started for `older_than`, or whose lease
+    ran out (the handler died, or failed and left it for a retry). Leased to the caller."""
     rows = await db.fetch(
         """WITH stale AS (
                SELECT client_id, update_id FROM telegram_updates
                 WHERE processed_at IS NULL AND payload IS NOT NULL
-                  AND received_at < now() - $1::interval
-                ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-           UPDATE telegram_updates t SET received_at = now()
+                  AND (claimed_until < now()
+                       OR (claimed_until IS NULL AND received_at < now() - $1::interval))
+                ORDER BY received_at, update_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           UPDATE telegram_updates t
+              SET claimed_until = now() + $3::interval, attempts = t.attempts + 1
              FROM stale WHERE t.client_id = stale.client_id AND t.update_id = stale.update_id
-           RETURNING t.client_id, t.payload""",
-        older_than, limit,
+           RETURNING t.client_id, t.update_id, t.payload, t.attempts""",
+        older_than, limit, lease,
     )
-    return [(r["client_id"], r["payload"]) for r in rows]
+    rows = sorted(rows, key=lambda r: (str(r["client_id"]), r["update_id"]))
+    return [ClaimedUpdate(r["client_id"], r["payload"], r["attempts"]) for r in rows]
 
 
 async def prune_updates(db: Executor, older_than: timedelta) -> int:

@@ -1,0 +1,140 @@
+"""Stored Telegram updates: handling holds a lease, so a sweep (here, another replica's) does not
+handle an update a second time while it is still being handled; transient failures are tried
+again by the sweep, at most MAX_ATTEMPTS times in all; other failures drop the update at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from channels.telegram import updates as updates_module
+from channels.telegram.bots import BotRegistry
+from channels.telegram.context import DeskContext
+from channels.telegram.media import MediaLinks
+from channels.telegram.updates import MAX_ATTEMPTS, UpdateProcessor
+from core.desk import Desk
+from core.relay import Relay
+from storage.store import PgStore, PgTenants
+from tests.telegram.fakes import GROUP_A, topic_message
+
+STALE = timedelta(seconds=60)
+KEEP = timedelta(days=2)
+
+
+@pytest.fixture
+async def processors(db, tmp_path) -> AsyncIterator[Callable[[], UpdateProcessor]]:
+    """Update processors over the same database, as separate replicas would have."""
+    registries: list[BotRegistry] = []
+
+    def make() -> UpdateProcessor:
+        store = PgStore(db)
+        desk = Desk(store)
+        ctx = DeskContext(pool=db, store=store, desk=desk, relay=Relay(store, desk),
+                          media=MediaLinks(tmp_path), public_base_url=None, knowledge=lambda: None)
+        registries.append(BotRegistry("http://127.0.0.1:9"))
+        return UpdateProcessor(ctx, registries[-1], PgTenants(db))
+
+    yield make
+    for registry in registries:
+        await registry.close()
+
+
+def manager_text(update_id: int) -> dict[str, Any]:
+    return {"update_id": update_id, **topic_message(GROUP_A, 10, "ответ")}
+
+
+async def lease_runs_out(db: asyncpg.Pool) -> None:
+    """Time passes: every lease has run out and every update is old enough for the sweep."""
+    await db.execute("""UPDATE telegram_updates SET claimed_until = now() - interval '1 second',
+                               received_at = now() - interval '5 minutes'""")
+
+
+async def test_the_sweep_leaves_an_update_being_handled_alone(db, processors, client_a,
+                                                              monkeypatch) -> None:
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def slow_handler(ctx, client, bot, message) -> None:
+        calls.append(message.message_id)
+        await release.wait()
+
+    monkeypatch.setattr(updates_module, "handle_manager_message", slow_handler)
+    handling, other_replica = processors(), processors()
+    task = asyncio.create_task(handling.receive(client_a, manager_text(1)))
+    while not calls:
+        await asyncio.sleep(0.01)
+    await db.execute("UPDATE telegram_updates SET received_at = now() - interval '5 minutes'")
+
+    assert await asyncio.wait_for(other_replica.sweep(stale_after=STALE, keep_for=KEEP), 2) == 0
+    release.set()
+    await task
+    assert calls == [700]
+    assert await db.fetchval("SELECT processed_at IS NOT NULL FROM telegram_updates")
+    await lease_runs_out(db)
+    assert await other_replica.sweep(stale_after=STALE, keep_for=KEEP) == 0
+
+
+async def test_transient_failures_are_retried_up_to_the_cap(db, processors, client_a, monkeypatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def failing_handler(ctx, client, bot, message) -> None:
+        calls.append(message.message_id)
+        raise ConnectionResetError("database went away")
+
+    monkeypatch.setattr(updates_module, "handle_manager_message", failing_handler)
+    processor = processors()
+    with caplog.at_level(logging.WARNING, logger="channels.telegram.updates"):
+        await processor.receive(client_a, manager_text(1))
+        assert await db.fetchval("SELECT processed_at FROM telegram_updates") is None
+        assert await processor.sweep(stale_after=STALE, keep_for=KEEP) == 0  # the lease holds
+        for _ in range(10):
+            await lease_runs_out(db)
+            await processor.sweep(stale_after=STALE, keep_for=KEEP)
+    assert len(calls) == MAX_ATTEMPTS == 5
+    row = await db.fetchrow("SELECT attempts, processed_at FROM telegram_updates")
+    assert row["attempts"] == MAX_ATTEMPTS and row["processed_at"] is not None
+    given_up = [r for r in caplog.records if r.getMessage() == "telegram update given up: too many attempts"]
+    assert len(given_up) == 1 and given_up[0].levelno == logging.ERROR
+
+
+async def test_an_update_whose_handlers_keep_dying_is_given_up(db, processors, client_a,
+                                                                monkeypatch) -> None:
+    processor = processors()
+    await processor.accept(client_a, manager_text(1))
+    await db.execute("UPDATE telegram_updates SET attempts = $1", MAX_ATTEMPTS)  # each died mid-way
+    calls: list[int] = []
+
+    async def handler(ctx, client, bot, message) -> None:
+        calls.append(message.message_id)
+
+    monkeypatch.setattr(updates_module, "handle_manager_message", handler)
+    await lease_runs_out(db)
+    assert await processor.sweep(stale_after=STALE, keep_for=KEEP) == 1
+    assert calls == []
+    assert await db.fetchval("SELECT processed_at IS NOT NULL FROM telegram_updates")
+
+
+async def test_a_permanent_failure_drops_the_update_at_once(db, processors, client_a, monkeypatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def broken_handler(ctx, client, bot, message) -> None:
+        calls.append(message.message_id)
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(updates_module, "handle_manager_message", broken_handler)
+    processor = processors()
+    with caplog.at_level(logging.ERROR, logger="channels.telegram.updates"):
+        await processor.receive(client_a, manager_text(1))
+    await lease_runs_out(db)
+    await processor.sweep(stale_after=STALE, keep_for=KEEP)
+    assert calls == [700]
+    assert await db.fetchval("SELECT processed_at IS NOT NULL FROM telegram_updates")
+    assert [r.getMessage() for r in caplog.records] == ["telegram update failed"]
