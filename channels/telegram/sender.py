@@ -116,7 +116,9 @@ class TelegramSender:
     async def _ensure_topic(self, bot: Bot, conversation_id: UUID, *,
                             replace: bool = False) -> tuple[int, int]:
         """(group chat id, topic id) of the customer's topic, created on first use and stored
-        before anything is posted in it."""
+        before anything is posted in it. A topic is made anew when the old one is gone
+        (`replace`) or is in another group than the client's (or branch's) group now; either
+        way an open request's card is queued again for the new topic."""
         conv = await repo.conversation_by_id(self._pool, conversation_id)
         if conv is None:
             raise NoDeskGroup("conversation no longer exists")
@@ -125,26 +127,30 @@ class TelegramSender:
             raise NoDeskGroup("no Telegram group configured for this client or branch")
         if not replace and conv.telegram_topic_id and conv.telegram_chat_id == chat_id:
             return chat_id, conv.telegram_topic_id
+        # the group was changed: the card (and its buttons) stayed in the old group, where a
+        # press is refused as foreign
+        moved = bool(conv.telegram_topic_id) and conv.telegram_chat_id != chat_id
         name, phone = await repo.customer_label(self._pool, conversation_id)
         topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
 
         async def store() -> None:
             async with self._pool.acquire() as conn, conn.transaction():
                 await repo.set_topic(conn, conversation_id, chat_id, topic.message_thread_id)
-                if replace:
+                if replace or moved:
                     await self._repost_card_later(conn, conv.client_id, conversation_id,
                                                   topic.message_thread_id)
 
         await record(store, what="telegram topic")
         log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
-                                                   "replaced": replace})
+                                                   "replaced": replace, "moved": moved})
         return chat_id, topic.message_thread_id
 
     @staticmethod
     async def _repost_card_later(conn: asyncpg.Connection, client_id: UUID, conversation_id: UUID,
                                  topic_id: int) -> None:
-        """With the new topic: when the conversation has an open request whose card (and its
-        buttons) was in the old topic, queue the card again for the new one."""
+        """With the new topic (the old one gone, or in a group no longer the desk's): when the
+        conversation has an open request whose card (and its buttons) was in the old topic,
+        queue the card again for the new one."""
         handover = await HandoversRepo(conn).open_for(conversation_id)
         if handover is None or handover.telegram_message_id is None:
             return  # no request, or its card is not sent yet (it will go to the new topic)
