@@ -4,7 +4,8 @@ Polling (default): one long-polling loop per bot over `getUpdates`, restarted wi
 network and server errors. Webhook: `setWebhook` to PUBLIC_BASE_URL/telegram-webhook/{slug} with
 the client's secret token. Either way, client settings are re-read every `rescan_seconds`, so
 bots of clients added or changed at run time start (and removed ones stop) without a restart;
-the same tick sweeps updates whose handling never finished."""
+the same tick sweeps updates whose handling never finished. In webhook mode a bot that is
+removed, or replaced by another token, gets `deleteWebhook` so that it stops posting to us."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class BotRunner:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._polls: dict[UUID, tuple[Bot, asyncio.Task[None]]] = {}
-        self._webhooks: dict[UUID, tuple[str, str, str]] = {}  # what setWebhook was given
+        self._webhooks: dict[UUID, tuple[Bot, str, str]] = {}  # what setWebhook was given
+        self._unhooking: dict[str, tuple[str, Bot]] = {}  # token → (slug, bot) to deleteWebhook
 
     @property
     def running_bots(self) -> int:
@@ -175,8 +177,13 @@ class BotRunner:
                 await self._pause(delay)
 
     async def _sync_webhooks(self, with_bots: dict[UUID, Client]) -> None:
-        for client_id in set(self._webhooks) - set(with_bots):
-            del self._webhooks[client_id]
+        for client_id, (bot, _, _) in list(self._webhooks.items()):
+            client = with_bots.get(client_id)
+            if client is None or client.settings.telegram_bot_token != bot.token:
+                del self._webhooks[client_id]
+                self._unhooking[bot.token] = (client.slug if client else str(client_id), bot)
+        await self._delete_old_webhooks(
+            {_bot_id(c.settings.telegram_bot_token or "") for c in with_bots.values()})
         if not self._public_base_url:
             if with_bots:
                 log.error("TELEGRAM_MODE=webhook needs PUBLIC_BASE_URL; no webhook is set")
@@ -188,7 +195,7 @@ class BotRunner:
             secret = client.settings.telegram_webhook_secret or \
                 await repo.ensure_webhook_secret(self._pool, client_id)
             url = webhook_url(self._public_base_url, client.slug)
-            wanted = (bot.token, url, secret)
+            wanted = (bot, url, secret)
             if self._webhooks.get(client_id) == wanted:
                 continue
             try:
@@ -200,3 +207,24 @@ class BotRunner:
             self._webhooks[client_id] = wanted
             log.info("telegram webhook set", extra={"client": client.slug})
 
+    async def _delete_old_webhooks(self, bots_in_use: set[str]) -> None:
+        """deleteWebhook for bots no client uses any more (tried again on the next rescan when
+        Telegram cannot be reached). A bot still in use (its token was regenerated, or it moved
+        to another client) is left alone: its setWebhook replaces the old one."""
+        for token, (slug, bot) in list(self._unhooking.items()):
+            if _bot_id(token) not in bots_in_use:
+                try:
+                    await bot.delete_webhook(drop_pending_updates=False)
+                except TelegramUnauthorizedError:
+                    pass  # the token was revoked: the bot no longer reaches us with it
+                except TelegramAPIError as exc:
+                    log.warning("deleteWebhook failed, will retry",
+                                extra={"client": slug, "error": describe(exc)})
+                    continue
+                log.info("telegram webhook removed", extra={"client": slug})
+            del self._unhooking[token]
+
+
+def _bot_id(token: str) -> str:
+    """The bot a token belongs to (a regenerated token keeps it)."""
+    return token.split(":", 1)[0]
