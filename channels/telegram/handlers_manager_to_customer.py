@@ -9,6 +9,7 @@ import logging
 from pathlib import PurePath
 from uuid import UUID
 
+import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
@@ -74,7 +75,8 @@ async def handle_manager_message(ctx: DeskContext, client: Client, bot: Bot,
 async def _publish(ctx: DeskContext, bot: Bot, attachment: tuple[str, str, str]
                    ) -> ManagerMedia | None:
     """Download the file and give it a signed, expiring public URL; None when that is impossible
-    (no PUBLIC_BASE_URL, or Telegram would not give the file)."""
+    (no PUBLIC_BASE_URL, Telegram would not give the file, its download failed or timed out, the
+    disk refused it): the caller then tells the manager and still relays the text."""
     file_id, media_type, suffix = attachment
     if not ctx.public_base_url:
         log.warning("manager media not relayed: PUBLIC_BASE_URL is not set")
@@ -83,6 +85,12 @@ async def _publish(ctx: DeskContext, bot: Bot, attachment: tuple[str, str, str]
     try:
         await bot.download(file_id, destination=path)
     except TelegramAPIError as exc:
+        log.warning("manager media download failed", extra={"error": describe(exc)})
+        path.unlink(missing_ok=True)
+        return None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        # the file server's answer (404, 5xx: ClientResponseError), a cut connection, a slow
+        # download, a full disk: the rest of the message must not be lost with the file
         log.warning("manager media download failed", extra={"error": describe(exc)})
         path.unlink(missing_ok=True)
         return None
