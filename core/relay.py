@@ -5,18 +5,20 @@ the manager's name (auto-take). Relaying the same Telegram message twice (a re-d
 does nothing the second time, auto-take included: the delivery's idempotency key says it was
 queued already (so an old message handled again never takes a newer request). With no open request
 (after resolve) the message still goes out: what a manager writes in the topic is meant for the
-customer."""
+customer. Except when the customer's last request ended with their opt-out ("менеджер не
+нужен"): then nothing is sent, and the topic is told so (`OPTED_OUT_NOTE`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from uuid import UUID
 
-from core.desk import Action, Actor, Desk
-from core.models import Handover, HandoverStatus, Role
+from core.desk import Action, Actor, Desk, topic_message
+from core.models import Handover, HandoverStatus, Resolution, Role
 from core.ports import AuditEntry, OutboundItem, Store
 
 FAILED_PREVIEW_CHARS = 200
+OPTED_OUT_NOTE = "🚫 Клиент отказался от связи — сообщение не отправлено"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class ManagerMessage:
 @dataclass(frozen=True, slots=True)
 class RelayOutcome:
     relayed: bool
-    reason: str  # "ok" | "duplicate" | "empty" | "not_found"
+    reason: str  # "ok" | "duplicate" | "empty" | "not_found" | "opted_out"
     auto_taken: bool = False
 
 
@@ -65,6 +67,14 @@ class Relay:
             conv = await tx.conversations.get(message.conversation_id, for_update=True)
             if conv is None:
                 return RelayOutcome(False, "not_found")
+            handover = await tx.handovers.open_for(conv.id, for_update=True)
+            if handover is None:
+                last = await tx.handovers.latest_for(conv.id)
+                if last is not None and last.resolution == Resolution.CUSTOMER_OPT_OUT:
+                    await tx.outbox.enqueue(conv.client_id, topic_message(
+                        conv.id, f"tg-opted-out:{conv.id}:{message.source_key}", OPTED_OUT_NOTE,
+                        handover_id=last.id))
+                    return RelayOutcome(False, "opted_out")
             customer = await tx.conversations.customer(conv.id)
             key = f"tg-relay:{conv.id}:{message.source_key}"
             common = {"jid": customer.remote_jid,
@@ -87,7 +97,6 @@ class Relay:
             await tx.messages.add(conv.id, Role.MANAGER, content, provider_message_id=key,
                                   metadata={"manager_id": message.manager.id,
                                             "manager_name": message.manager.name})
-            handover = await tx.handovers.open_for(conv.id, for_update=True)
             if handover is not None:
                 answer = "\n".join(p for p in (handover.manager_response, content) if p)
                 await tx.handovers.update(handover.id, manager_response=answer)

@@ -47,6 +47,14 @@ class HandoversRepo:
         )
         return handover_from_row(row) if row else None
 
+    async def latest_for(self, conversation_id: UUID) -> Handover | None:
+        """The conversation's most recent handover, open or not."""
+        row = await self._conn.fetchrow(
+            "SELECT * FROM handovers WHERE conversation_id = $1 ORDER BY created_at DESC LIMIT 1",
+            conversation_id,
+        )
+        return handover_from_row(row) if row else None
+
     async def create(self, conversation_id: UUID, client_id: UUID, trigger_type: TriggerType,
                      trigger_value: str | None, user_message: str | None) -> Handover:
         row = await self._conn.fetchrow(
