@@ -1,7 +1,8 @@
 """Manager → customer: a message written in a customer's topic goes to the customer's WhatsApp
 (`core.relay`). Bot commands, service messages (topic created, pins, members), messages of bots,
-the General topic and topics that belong to no customer are ignored. Photos, voice notes, audio,
-documents and videos are downloaded and offered to the WhatsApp provider through a signed link."""
+the General topic and topics that belong to no customer are ignored; an anonymous admin of the
+group counts as a manager. Photos, voice notes, audio, documents and videos are downloaded and
+offered to the WhatsApp provider through a signed link."""
 
 from __future__ import annotations
 
@@ -40,10 +41,26 @@ def _attachment(message: Message) -> tuple[str, str, str] | None:
     return None
 
 
+def manager_of(message: Message) -> Actor | None:
+    """Who wrote `message` as the desk's manager: a person, or an anonymous admin of the group
+    (Telegram shows them as GroupAnonymousBot with the group itself as `sender_chat`; they are
+    named by their signature, else the group's title, and identified by the group's id, so that
+    a request they take has an assignee). None for bots, including this one, and channels."""
+    user = message.from_user
+    if user is None:
+        return None
+    if not user.is_bot:
+        return Actor(user.id, user.full_name or user.username or str(user.id))
+    chat = message.sender_chat
+    if chat is not None and chat.id == message.chat.id:
+        return Actor(chat.id, message.author_signature or message.chat.title or "Администратор")
+    return None
+
+
 async def handle_manager_message(ctx: DeskContext, client: Client, bot: Bot,
                                  message: Message) -> None:
-    user = message.from_user
-    if user is None or user.is_bot or not message.is_topic_message or not message.message_thread_id:
+    manager = manager_of(message)
+    if manager is None or not message.is_topic_message or not message.message_thread_id:
         return
     text = message.text or message.caption or ""
     if message.text is not None and message.text.startswith("/"):
@@ -65,7 +82,7 @@ async def handle_manager_message(ctx: DeskContext, client: Client, bot: Bot,
                 return
     outcome = await ctx.relay.manager_to_customer(ManagerMessage(
         conversation_id=conv.id, source_key=f"{message.chat.id}:{message.message_id}",
-        manager=Actor(user.id, user.full_name or user.username or str(user.id)),
+        manager=manager,
         text=text, media=media))
     log.info("manager message relayed" if outcome.relayed else "manager message not relayed",
              extra={"client": client.slug, "conversation_id": str(conv.id),
