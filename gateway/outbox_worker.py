@@ -1,5 +1,24 @@
 """The delivery worker: claims due outbox rows and hands each to its channel's sender, with
-persisted exponential backoff, a maximum number of attempts, then `failed` and an alert."""
+persisted exponential backoff, a maximum number of attempts, then `failed` and an alert.
+
+A claimed row is leased: while the lease runs no other worker takes it; when it runs out the row is
+taken again (its worker is presumed dead). So one delivery must end well within its lease, or a
+live but slow worker and the next one would send the same message twice. Each delivery therefore
+runs under DEADLINE, with LEASE comfortably beyond it. The worst cases:
+
+- Telegram, one message (escalation_card, card_repost: the most requests of any kind): create
+  the topic, send, on "topic gone" create and send again, pin = 5 requests × 20 s
+  (channels.telegram.bots.REQUEST_TIMEOUT) = 100 s, plus ≤ 1 s of send-limit wait per send and
+  ≤ ~4 s per recorded step (storage.retry: topic, card id) ≈ 110 s.
+- Telegram, a text in several pieces: ≤ 3 requests (60 s) per piece, so a long one can go past
+  DEADLINE; it is cut there and, as each piece posted is recorded, the retry resumes after the
+  last piece posted.
+- WhatsApp media: 3 tries × 90 s (channels.chatflow.client.MEDIA_TIMEOUT) + ~1 s ≈ 271 s; cut at
+  DEADLINE it ends like a third timeout (retried later; ChatFlow's msg_id drops a double).
+
+DEADLINE (240 s) covers every single-message delivery with room to spare; LEASE (300 s) leaves
+another minute for recording the outcome (storage.retry: ~4 s) and for clock drift between the
+worker and the database."""
 
 from __future__ import annotations
 
@@ -20,15 +39,17 @@ from storage.retry import record
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+DEADLINE = timedelta(minutes=4)  # one delivery, at most (see above)
+LEASE = timedelta(minutes=5)  # comfortably beyond DEADLINE
 
 
 class OutboxWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, senders: dict[str, Sender], *,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, deadline: timedelta = DEADLINE) -> None:
         self._pool = pool
         self._senders = senders
         self._concurrency = concurrency
+        self._deadline = deadline.total_seconds()
         self._wakeup = Wakeup(dsn, (outbox.NOTIFY_CHANNEL,))
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -76,11 +97,20 @@ class OutboxWorker:
         is logged at error level, and the row is delivered again after its lease."""
         try:
             sender = self._senders[delivery.channel]
+            deadline = asyncio.timeout(self._deadline)
             try:
-                outcome = await sender.deliver(delivery)
-            except Exception as exc:  # a sender bug must not lose the row
-                log.exception("sender raised", extra={"delivery": delivery.id})
-                outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
+                async with deadline:
+                    outcome = await sender.deliver(delivery)
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and deadline.expired():
+                    log.warning("delivery cut at its deadline",
+                                extra={"delivery": delivery.id, "channel": delivery.channel,
+                                       "kind": delivery.kind, "deadline": self._deadline})
+                    outcome = DeliveryOutcome.failed(
+                        f"delivery took longer than {self._deadline:g} s")
+                else:  # a sender bug must not lose the row
+                    log.exception("sender raised", extra={"delivery": delivery.id})
+                    outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
             await self._record(delivery, outcome)
         except Exception:
             log.exception("delivery outcome not recorded; the row goes out again after its lease",

@@ -16,6 +16,11 @@ from core.models import Client
 
 log = logging.getLogger(__name__)
 
+# Seconds one Bot API request may take (aiogram's default is 60). A delivery makes at most a few
+# requests in a row (gateway/outbox_worker.py counts them against the outbox lease), and a slow
+# Telegram is better retried by the outbox than waited on while holding a delivery slot.
+REQUEST_TIMEOUT = 20.0
+
 
 class BotRegistry:
     def __init__(self, api_base: str) -> None:
@@ -33,7 +38,7 @@ class BotRegistry:
         if bot is not None and bot.token == token:
             return bot
         self._retire(client.id)
-        bot = Bot(token, session=AiohttpSession(api=self._api))
+        bot = Bot(token, session=AiohttpSession(api=self._api, timeout=REQUEST_TIMEOUT))
         self._bots[client.id] = bot
         log.info("telegram bot ready", extra={"client": client.slug})
         return bot
