@@ -104,7 +104,8 @@ async def test_manager_message_auto_takes_a_pending_request(start_app, tg_settin
     await card_delivered(db)
     tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "Добрый день, слушаю вас"))
     await wait_for(lambda: chatflow.delivered())
-    assert await state(db) == ("manager_active", "active")
+    # The relay is queued first and the auto-take follows it (core/relay.py): wait for both.
+    await wait_for(lambda: _is_taken(db))
     assert await db.fetchval("SELECT assigned_to_name FROM handovers") == "Айдана К"
     await wait_for(lambda: "Айдана К взял заявку" in tg.sent_texts())
 
@@ -254,3 +255,7 @@ async def test_an_update_left_unhandled_is_handled_by_the_sweep(start_app, tg_se
     assert chatflow.delivered()[0]["msg"] == "сохранён, но не обработан"
     assert await db.fetchval("SELECT processed_at IS NOT NULL FROM telegram_updates "
                              "WHERE update_id = 31337")
+
+
+async def _is_taken(db) -> bool:
+    return await state(db) == ("manager_active", "active")
