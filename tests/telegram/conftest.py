@@ -22,7 +22,7 @@ from gateway.outbox_worker import OutboxWorker
 from gateway.settings import Settings
 from storage.store import PgStore, PgTenants
 from tests.factories import make_client, make_conversation
-from tests.fakes import FakeChatFlow
+from tests.fakes import FakeChatFlow, wait_for
 from tests.telegram.fakes import GROUP_A, GROUP_B, OWNER, TOKEN_A, TOKEN_B, FakeTelegram
 
 JID = "77011234567@s.whatsapp.net"
@@ -30,12 +30,23 @@ FAST = DeskTuning(rate_limits=RateLimits(min_interval=0, per_minute=10_000), res
                   poll_timeout=1)
 
 
-@pytest.fixture
-async def tg(aiohttp_server) -> FakeTelegram:
-    fake = FakeTelegram()
+async def serve_fake(aiohttp_server, fake: FakeTelegram) -> FakeTelegram:
+    """Start a fake Bot API (or a subclass of it) on a local port; `fake.base` is its URL."""
     fake.server = await aiohttp_server(fake.app)
     fake.base = str(fake.server.make_url("")).rstrip("/")
     return fake
+
+
+@pytest.fixture
+async def tg(aiohttp_server) -> FakeTelegram:
+    return await serve_fake(aiohttp_server, FakeTelegram())
+
+
+async def wait_handled(db, update: dict) -> None:
+    """Until the gateway has finished handling this pushed update."""
+    await wait_for(lambda: db.fetchval(
+        "SELECT processed_at IS NOT NULL FROM telegram_updates WHERE update_id = $1",
+        update["update_id"]))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.fakes import wait_for
-from tests.telegram.conftest import JID, open_request
+from tests.telegram.conftest import JID, open_request, wait_handled
 from tests.telegram.fakes import GROUP_A, TOKEN_A, topic_message
 from tests.telegram.test_desk_app import card_delivered, equals, state
 
@@ -55,9 +55,7 @@ async def test_other_bots_and_channels_are_still_ignored(start_app, tg_settings,
                                           user=ANONYMOUS, sender_chat=channel))
     last = tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "от бота", message_id=702,
                                                  user=other_bot))
-    await wait_for(lambda: db.fetchval(
-        "SELECT processed_at IS NOT NULL FROM telegram_updates WHERE update_id = $1",
-        last["update_id"]))
+    await wait_handled(db, last)
     await asyncio.sleep(0.2)
     assert chatflow.calls == []
     assert await state(db) == ("pending", "pending")

@@ -8,7 +8,7 @@ import asyncio
 from channels.telegram.keys import UPDATES
 from tests.factories import make_client
 from tests.fakes import wait_for
-from tests.telegram.conftest import JID, open_request
+from tests.telegram.conftest import JID, open_request, wait_handled
 from tests.telegram.fakes import (
     GROUP_A,
     GROUP_B,
@@ -176,9 +176,7 @@ async def test_ignored_messages_reach_nobody(start_app, tg_settings, db, tg, cha
     del general["message"]["message_thread_id"], general["message"]["is_topic_message"]
     tg.push_update(TOKEN_A, general)
     last = tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "/help@desk_bot", message_id=6))
-    await wait_for(lambda: db.fetchval(
-        "SELECT processed_at IS NOT NULL FROM telegram_updates WHERE update_id = $1",
-        last["update_id"]))
+    await wait_handled(db, last)
     await asyncio.sleep(0.2)
     assert chatflow.calls == []
     assert await state(db) == ("pending", "pending")

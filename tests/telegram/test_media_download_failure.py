@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 
 from tests.fakes import wait_for
-from tests.telegram.conftest import JID, open_request
+from tests.telegram.conftest import JID, open_request, serve_fake
 from tests.telegram.fakes import GROUP_A, TOKEN_A, FakeTelegram, topic_message
 
 NOT_RELAYED = "❌ Не доставлено: файл не удалось передать клиенту"
@@ -24,10 +24,7 @@ class BrokenFiles(FakeTelegram):
 
 @pytest.fixture
 async def tg(aiohttp_server) -> FakeTelegram:
-    fake = BrokenFiles()
-    fake.server = await aiohttp_server(fake.app)
-    fake.base = str(fake.server.make_url("")).rstrip("/")
-    return fake
+    return await serve_fake(aiohttp_server, BrokenFiles())
 
 
 @pytest.mark.parametrize("status", [502, 404])
