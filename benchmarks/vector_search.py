@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.knowledge import PointRecord, RetrievalMode, SearchQuery, make_payload
+from core.knowledge import make_payload
+from core.knowledge_types import PointRecord, RetrievalMode, SearchQuery
 from storage.vectors import EdgeVectorStore
 
 DIM = 384

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from core.knowledge import KnowledgeSearch, Passage
-from core.ports import AnswerRequest, LanguageModel
+from core.knowledge_types import Passage
+from core.ports import AnswerRequest, KnowledgeSearch, LanguageModel
 from core.prompting import build_messages
 from core.texts import customer_text
 

@@ -10,6 +10,14 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from core.knowledge_types import (
+    DocumentInfo,
+    Passage,
+    PointRecord,
+    ScoreThresholds,
+    SearchHit,
+    SearchQuery,
+)
 from core.models import (
     Branch,
     Client,
@@ -134,3 +142,65 @@ class LanguageModel(Protocol):
                        ) -> Result[tuple[Intent, str | None]]:
         """Intent, and the name of a policy topic the text is about (or None)."""
         ...
+
+
+# --------------------------------------------------------------------------- knowledge
+
+
+class Embedder(Protocol):
+    """An embedding model. `name` identifies model and dimension (it names collections);
+    `thresholds` are the model's calibrated cosine thresholds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def thresholds(self) -> ScoreThresholds: ...
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class VectorStore(Protocol):
+    """Tenant-filtered chunk storage. Every method that reads or deletes takes the client."""
+
+    @property
+    def collection(self) -> str: ...
+
+    async def ensure_collection(self, dim: int) -> None:
+        """Create the collection (and payload indexes) or check an existing one's dimension;
+        raise VectorStoreError with a clear message on a mismatch."""
+
+    async def upsert(self, points: Sequence[PointRecord]) -> None: ...
+
+    async def delete_points(self, ids: Sequence[str]) -> None: ...
+
+    async def delete_document(self, client_slug: str, doc_name: str, source: str) -> int:
+        """Delete one document's chunks of the given source; return how many there were."""
+
+    async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]: ...
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+    async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
+
+    async def count(self, client_slug: str | None = None) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class KnowledgeSearch(Protocol):
+    """What the answer stage needs: passages of one tenant (and branch tag), best first, and
+    the no-LLM answer taken from them."""
+
+    async def search(
+        self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5
+    ) -> Result[list[Passage]]: ...
+
+    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from core.knowledge import Passage
+from core.knowledge_types import Passage
 
 HISTORY_TURNS = 10
 GROUNDING_RULES = """Правила ответа:

@@ -17,7 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from core.knowledge import EmbeddingError, KnowledgeBase, VectorStoreError
+from core.knowledge import KnowledgeBase
+from core.knowledge_types import EmbeddingError, VectorStoreError
 
 KNOWLEDGE_KEY = web.AppKey("knowledge", KnowledgeBase)
 # Whether a client slug names a tenant: knowledge of a client that does not exist (a typo in

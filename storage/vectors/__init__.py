@@ -1,4 +1,4 @@
-"""Vector stores behind core.knowledge.VectorStore: a Qdrant server (QDRANT_URL) or an
+"""Vector stores behind core.ports.VectorStore: a Qdrant server (QDRANT_URL) or an
 embedded Qdrant Edge shard under DATA_DIR/vectors/."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from storage.vectors.edge import EdgeVectorStore
 from storage.vectors.server import QdrantServerStore
 
 if TYPE_CHECKING:
-    from core.knowledge import Embedder, VectorStore
+    from core.ports import Embedder, VectorStore
     from gateway.settings import Settings
 
 __all__ = ["EdgeVectorStore", "QdrantServerStore", "build_vector_store", "collection_name"]

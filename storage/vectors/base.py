@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.knowledge import DocumentInfo, SearchHit, SearchQuery
+from core.knowledge_types import DocumentInfo, SearchHit, SearchQuery
 
 DENSE = ""  # the unnamed default vector, as the n8n Knowledge Sync collection has it
 LEXICAL = "lexical"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
-from core.knowledge import (
+from core.knowledge_types import (
     DocumentInfo,
     PointRecord,
     RetrievalMode,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 
-from core.knowledge import char_ngrams
+from core.lexical import char_ngrams
 
 _K1 = 1.2
 _B = 0.75

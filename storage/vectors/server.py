@@ -12,7 +12,7 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from core.knowledge import (
+from core.knowledge_types import (
     DocumentInfo,
     PointRecord,
     RetrievalMode,

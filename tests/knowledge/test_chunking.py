@@ -1,12 +1,8 @@
-from core.knowledge import (
-    MAX_CHUNK_CHARS,
-    Passage,
-    char_ngrams,
-    chunk_document,
-    extract_answer,
-    learned_content,
-    point_id,
-)
+from core.answer_extraction import extract_answer, learned_content
+from core.chunking import MAX_CHUNK_CHARS, chunk_document
+from core.knowledge import point_id
+from core.knowledge_types import Passage
+from core.lexical import char_ngrams
 
 MARKDOWN = """# Салон
 

@@ -17,7 +17,8 @@ from ai.embeddings import (
     build_embedder,
     check_embedder,
 )
-from core.knowledge import EmbeddingError, KnowledgeBase
+from core.knowledge import KnowledgeBase
+from core.knowledge_types import EmbeddingError
 from gateway.settings import load_settings
 from storage.vectors import EdgeVectorStore
 

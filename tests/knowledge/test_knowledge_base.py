@@ -8,7 +8,8 @@ import pytest
 
 from ai.embeddings import LocalE5Embedder
 from ai.evaluation import DEMO_DOCUMENTS, evaluate, ingest_folder, load_cases
-from core.knowledge import KnowledgeBase, Passage, RetrievalMode
+from core.knowledge import KnowledgeBase
+from core.knowledge_types import Passage, RetrievalMode
 from storage.vectors import EdgeVectorStore
 
 PRICES_A = """# Цены

@@ -1,4 +1,4 @@
-from core.knowledge import Passage
+from core.knowledge_types import Passage
 from core.prompting import HISTORY_TURNS, NO_PASSAGES, build_messages
 
 

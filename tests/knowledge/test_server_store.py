@@ -6,7 +6,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient, models
 
 from ai.embeddings import LocalE5Embedder
-from core.knowledge import KnowledgeBase, RetrievalMode
+from core.knowledge import KnowledgeBase
+from core.knowledge_types import RetrievalMode
 from storage.vectors import QdrantServerStore, collection_name
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")

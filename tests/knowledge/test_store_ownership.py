@@ -3,7 +3,7 @@ allowed to corrupt the shard the server is using."""
 
 import pytest
 
-from core.knowledge import PointRecord
+from core.knowledge_types import PointRecord
 from storage.vectors.edge import EdgeVectorStore, StoreBusy
 
 
