@@ -25,11 +25,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from ai.settings import EmbeddingSettings, EmbeddingsProvider
 from core.knowledge_types import EmbeddingError, ScoreThresholds
 
 if TYPE_CHECKING:
     from core.ports import Embedder
-    from gateway.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_ATTEMPTS = 3
@@ -275,26 +275,20 @@ class LocalE5Embedder:
         return None
 
 
-def build_embedder(settings: Settings) -> Embedder:
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder EMBEDDINGS_PROVIDER names; raises EmbeddingError when misconfigured."""
-    provider = str(settings.embeddings_provider)
-    if provider == "local":
+    if settings.provider == EmbeddingsProvider.LOCAL:
         return LocalE5Embedder()
-    if provider == "tei":
-        if not settings.embeddings_url:
+    if settings.provider == EmbeddingsProvider.TEI:
+        if not settings.url:
             raise EmbeddingError("EMBEDDINGS_PROVIDER=tei needs EMBEDDINGS_URL")
-        return TeiEmbedder(settings.embeddings_url, model=settings.embeddings_model or "bge-m3")
-    if provider == "openai":
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        base_url = settings.embeddings_url or settings.openai_base_url
-        if not key and not base_url:
-            raise EmbeddingError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY or a base URL")
-        return OpenAIEmbedder(
-            base_url=base_url,
-            api_key=key,
-            model=settings.embeddings_model or DEFAULT_OPENAI_MODEL,
-        )
-    raise EmbeddingError(f"unknown EMBEDDINGS_PROVIDER {provider!r}")
+        return TeiEmbedder(settings.url, model=settings.model or DEFAULT_TEI_MODEL)
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    base_url = settings.url or settings.openai_base_url
+    if not key and not base_url:
+        raise EmbeddingError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY or a base URL")
+    return OpenAIEmbedder(base_url=base_url, api_key=key,
+                          model=settings.model or DEFAULT_OPENAI_MODEL)
 
 
 PROBE_TEXT = "проверка связи"

@@ -1,15 +1,12 @@
 """Retrieval quality check: hit@1, hit@5 and MRR of labelled questions, per retrieval mode.
 
-`python -m ai.evaluation [--provider local]` ingests knowledge/demo_salon into a temporary
-embedded store and prints the numbers for dense, lexical and hybrid retrieval.
+`python -m gateway knowledge eval` ingests knowledge/demo_salon into a temporary embedded store
+and prints the numbers for dense, lexical and hybrid retrieval.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,29 +109,3 @@ def format_table(embedder_name: str, results: dict[str, dict[str, float]]) -> st
             f"{mode:<8} {metrics['hit@1']:>6.3f} {metrics['hit@5']:>6.3f} {metrics['mrr']:>6.3f}"
         )
     return "\n".join(lines)
-
-
-async def _main(argv: Sequence[str] | None = None) -> int:
-    from ai.embeddings import build_embedder, check_embedder
-    from gateway.settings import load_settings
-
-    parser = argparse.ArgumentParser(prog="python -m ai.evaluation", description=__doc__)
-    parser.add_argument("--provider", choices=["local", "tei", "openai"], default=None)
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    args = parser.parse_args(argv)
-    overrides = {"embeddings_provider": args.provider} if args.provider else {}
-    embedder = build_embedder(load_settings(**overrides))
-    try:
-        await check_embedder(embedder)
-        results = await evaluate_embedder(embedder)
-    finally:
-        await embedder.aclose()
-    if args.json:
-        print(json.dumps({"embedder": embedder.name, "results": results}))
-    else:
-        print(format_table(embedder.name, results))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.run(_main()))

@@ -1,11 +1,14 @@
-"""Outbound delivery: what a channel sender gets and answers, and the retry schedule."""
+"""Outbound delivery: what a channel sender gets and answers (the `Sender` port is in
+`core.ports`), and the retry schedule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
+
+from core.outbound import OutboundMessage
 
 MAX_BACKOFF = timedelta(minutes=10)
 
@@ -17,7 +20,7 @@ class Delivery:
     conversation_id: UUID | None
     channel: str
     kind: str
-    payload: dict[str, Any]
+    message: OutboundMessage
     idempotency_key: str
     attempts: int  # including this one
     max_attempts: int
@@ -51,14 +54,6 @@ class DeliveryOutcome:
         counting this attempt toward the row's maximum."""
         return DeliveryOutcome(ok=False, error=reason, retryable=True, retry_after=retry_after,
                                consume_attempt=False)
-
-
-class Sender(Protocol):
-    """Delivers one outbox item over a channel. Never raises for peer errors: answers an outcome.
-    A payload may carry `on_failed`: an outbox item ({channel, kind, payload}) that the delivery
-    worker enqueues once when it gives this delivery up (e.g. "❌ Не доставлено" to the manager)."""
-
-    async def deliver(self, delivery: Delivery) -> DeliveryOutcome: ...
 
 
 def backoff(attempts: int, *, base: float = 2.0, retry_after: float | None = None) -> timedelta:

@@ -10,7 +10,9 @@ from enum import StrEnum
 from uuid import UUID
 
 from core.models import Handover, HandoverStatus, Resolution, State
-from core.ports import AuditEntry, OutboundItem, Store, Tx
+from core.outbound import CardUpdate, LearnOffer, OutboundMessage, TopicMessage, UnpinCard
+from core.ports import AuditEntry, Store, Tx
+from core.texts import DESK
 
 
 class Action(StrEnum):
@@ -39,26 +41,13 @@ class ActionOutcome:
     conversation_id: UUID | None = None
 
 
-def telegram(kind: str, key: str, conversation_id: UUID, **payload: object) -> OutboundItem:
-    return OutboundItem(channel="telegram", kind=kind, payload={"conversation_id": str(conversation_id),
-                        **payload}, idempotency_key=key, conversation_id=conversation_id)
-
-
-def topic_message(conversation_id: UUID, key: str, text: str, *, handover_id: UUID | None = None,
-                  reply_to_card: bool = False, html: bool = False) -> OutboundItem:
-    return telegram("topic_message", key, conversation_id, text=text, reply_to_card=reply_to_card,
-                    html=html, handover_id=str(handover_id) if handover_id else None)
-
-
-def _cleanup_effects(handover: Handover, note: str, key: str) -> list[OutboundItem]:
-    """Buttons removed, card unpinned, a note in the topic: the end of every handover."""
-    conv = handover.conversation_id
-    hid = str(handover.id)
-    return [
-        telegram("card_buttons", f"{key}:buttons", conv, handover_id=hid, buttons="none"),
-        telegram("unpin_card", f"{key}:unpin", conv, handover_id=hid),
-        topic_message(conv, f"{key}:note", note, handover_id=handover.id),
-    ]
+def _cleanup(handover: Handover, note: str, key: str) -> list[tuple[OutboundMessage, str]]:
+    """The end of every handover in the topic: the card shows it closed and is unpinned, and a
+    note says how it ended."""
+    conv, hid = handover.conversation_id, handover.id
+    return [(CardUpdate(conv, hid, HandoverStatus.RESOLVED), f"{key}:buttons"),
+            (UnpinCard(conv, hid), f"{key}:unpin"),
+            (TopicMessage(conv, note, handover_id=hid), f"{key}:note")]
 
 
 async def _load(tx: Tx, handover_id: UUID, client_id: UUID | None) -> tuple[Handover | None, str]:
@@ -87,38 +76,51 @@ class Desk:
         async with self._store.transaction() as tx:
             handover, code = await _load(tx, handover_id, client_id)
             if handover is None:
-                messages = {"not_found": "Заявка не найдена", "foreign": "Это заявка другого клиента"}
-                return ActionOutcome(False, code, messages[code])
+                return ActionOutcome(False, code, DESK[code])
             conv = await tx.conversations.get(handover.conversation_id)
             assert conv is not None
             handler = {Action.TAKE: self._take, Action.RESOLVE: self._resolve,
                        Action.RETURN: self._return, Action.SKIP: self._skip}[action]
             return await handler(tx, handover, conv.state, conv.telegram_topic_id, actor)
 
+    async def act_on_conversation(self, conversation_id: UUID, action: Action,
+                                  actor: Actor) -> ActionOutcome:
+        """An action on the conversation's open handover, for tools other than Telegram
+        (`POST /callback`): `not_found` without the conversation, `invalid_transition` when it
+        has no open handover."""
+        async with self._store.transaction() as tx:
+            conversation = await tx.conversations.get(conversation_id)
+            handover = await tx.handovers.open_for(conversation_id) if conversation else None
+        if conversation is None:
+            return ActionOutcome(False, "not_found", DESK["conversation_not_found"])
+        if handover is None:  # e.g. resolve on a bot_active conversation
+            return ActionOutcome(False, "invalid_transition", DESK["no_open_handover"],
+                                 conversation.state, conversation.state, None, conversation_id)
+        return await self.act(action, handover.id, actor, client_id=conversation.client_id)
+
     async def _take(self, tx: Tx, h: Handover, state: State, topic: int | None,
                     actor: Actor) -> ActionOutcome:
         if h.status == HandoverStatus.ACTIVE:
-            return ActionOutcome(False, "already_taken", f"Заявку уже взял {h.assigned_to_name}",
+            return ActionOutcome(False, "already_taken",
+                                 DESK["already_taken"].format(name=h.assigned_to_name),
                                  state, state, h, h.conversation_id)
         if h.status != HandoverStatus.PENDING or state != State.PENDING:
             return _stale(h, state)
         if topic is None:
-            return ActionOutcome(False, "no_topic", "Карточка заявки ещё не доставлена в Telegram",
-                                 state, state, h, h.conversation_id)
+            return ActionOutcome(False, "no_topic", DESK["no_topic"], state, state, h,
+                                 h.conversation_id)
         now = await tx.now()
         await tx.handovers.update(h.id, status=HandoverStatus.ACTIVE, assigned_to=actor.id,
                                   assigned_to_name=actor.name, taken_at=now)
         await tx.conversations.set_state(h.conversation_id, State.MANAGER_ACTIVE)
         key = f"take:{h.id}"
-        for item in (
-            telegram("card_buttons", f"{key}:buttons", h.conversation_id, handover_id=str(h.id),
-                     buttons="resolve"),
-            topic_message(h.conversation_id, f"{key}:note", f"{actor.name} взял заявку",
-                          handover_id=h.id),
-        ):
-            await tx.outbox.enqueue(h.client_id, item)
+        await tx.outbox.enqueue(h.client_id, CardUpdate(h.conversation_id, h.id,
+                                                        HandoverStatus.ACTIVE), f"{key}:buttons")
+        await tx.outbox.enqueue(h.client_id, TopicMessage(
+            h.conversation_id, DESK["taken_note"].format(name=actor.name), handover_id=h.id),
+            f"{key}:note")
         await self._audit(tx, h, actor, "take", state, State.MANAGER_ACTIVE)
-        return ActionOutcome(True, "ok", "Заявка ваша", state, State.MANAGER_ACTIVE, h,
+        return ActionOutcome(True, "ok", DESK["taken"], state, State.MANAGER_ACTIVE, h,
                              h.conversation_id)
 
     async def _resolve(self, tx: Tx, h: Handover, state: State, topic: int | None,
@@ -126,11 +128,10 @@ class Desk:
         if h.status != HandoverStatus.ACTIVE or state != State.MANAGER_ACTIVE:
             return _stale(h, state)
         await self.close(tx, h, state, Resolution.RESOLVED_BY_MANAGER, actor,
-                         note=f"✅ Решено ({actor.name})")
+                         note=DESK["resolved_note"].format(name=actor.name))
         if h.manager_response:
-            await tx.outbox.enqueue(h.client_id, telegram(
-                "learn_offer", f"learn:{h.id}", h.conversation_id, handover_id=str(h.id)))
-        return ActionOutcome(True, "ok", "Заявка закрыта", state, State.BOT_ACTIVE, h,
+            await tx.outbox.enqueue(h.client_id, LearnOffer(h.conversation_id, h.id), f"learn:{h.id}")
+        return ActionOutcome(True, "ok", DESK["resolved"], state, State.BOT_ACTIVE, h,
                              h.conversation_id)
 
     async def _return(self, tx: Tx, h: Handover, state: State, topic: int | None,
@@ -138,8 +139,8 @@ class Desk:
         if h.status != HandoverStatus.PENDING or state != State.PENDING:
             return _stale(h, state)
         await self.close(tx, h, state, Resolution.RETURNED_TO_BOT, actor,
-                         note=f"↩️ Возвращено боту ({actor.name})")
-        return ActionOutcome(True, "ok", "Диалог возвращён боту", state, State.BOT_ACTIVE, h,
+                         note=DESK["returned_note"].format(name=actor.name))
+        return ActionOutcome(True, "ok", DESK["returned"], state, State.BOT_ACTIVE, h,
                              h.conversation_id)
 
     async def _skip(self, tx: Tx, h: Handover, state: State, topic: int | None,
@@ -149,8 +150,7 @@ class Desk:
         if actor.id is not None and actor.id not in h.skipped_by:
             await tx.handovers.update(h.id, skipped_by=[*h.skipped_by, actor.id])
         await self._audit(tx, h, actor, "skip", state, state)
-        return ActionOutcome(True, "ok", "Отмечено: не можете взять", state, state, h,
-                             h.conversation_id)
+        return ActionOutcome(True, "ok", DESK["skipped"], state, state, h, h.conversation_id)
 
     async def close(self, tx: Tx, h: Handover, state: State, resolution: Resolution, actor: Actor,
                     *, note: str) -> None:
@@ -163,8 +163,8 @@ class Desk:
         if resolution in (Resolution.RESOLVED_BY_MANAGER, Resolution.RETURNED_TO_BOT):
             fields.update(bot_muted_until=None, no_count=0)
         await tx.conversations.update(h.conversation_id, **fields)
-        for item in _cleanup_effects(h, note, f"close:{h.id}"):
-            await tx.outbox.enqueue(h.client_id, item)
+        for message, key in _cleanup(h, note, f"close:{h.id}"):
+            await tx.outbox.enqueue(h.client_id, message, key)
         await self._audit(tx, h, actor, f"close:{resolution}", state, State.BOT_ACTIVE)
 
     async def _audit(self, tx: Tx, h: Handover, actor: Actor, action: str, old: State,
@@ -178,8 +178,6 @@ class Desk:
 
 
 def _stale(h: Handover, state: State) -> ActionOutcome:
-    message = "Заявка уже закрыта" if h.status == HandoverStatus.RESOLVED else \
-        "Это действие сейчас недоступно"
     code = "stale" if h.status == HandoverStatus.RESOLVED else "invalid_transition"
-    return ActionOutcome(False, code, message, state, state, h, h.conversation_id)
+    return ActionOutcome(False, code, DESK[code], state, state, h, h.conversation_id)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from core.desk import telegram
 from core.models import Handover, State, TriggerType
+from core.outbound import RequestCard
 from core.ports import AuditEntry, Tx
 
 
@@ -29,8 +29,8 @@ async def escalate(tx: Tx, conversation_id: UUID, *, trigger_type: TriggerType,
     handover = await tx.handovers.create(conversation_id, conv.client_id, trigger_type,
                                          trigger_value, user_message)
     await tx.conversations.set_state(conversation_id, State.PENDING)
-    await tx.outbox.enqueue(conv.client_id, telegram(
-        "escalation_card", f"card:{handover.id}", conversation_id, handover_id=str(handover.id)))
+    await tx.outbox.enqueue(conv.client_id, RequestCard(conversation_id, handover.id),
+                            f"card:{handover.id}")
     await tx.audit.record(conv.client_id, AuditEntry(
         actor_type="system", action="escalate", handover_id=handover.id,
         conversation_id=conversation_id,

@@ -159,3 +159,23 @@ class HistoryLine:
     role: Role
     content: str
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One customer message, from the channel adapter that parsed it to the pipeline that
+    answers it (stored in between: see `core.inbound`)."""
+
+    provider_message_id: str
+    remote_jid: str
+    text: str = ""
+    message_type: str = "text"  # text | image | audio | ptt | document | video | sticker
+    media: dict[str, Any] | None = None
+    sender_name: str | None = None
+    timestamp: int | None = None
+    truncated: bool = False  # the text was cut to the channel's limit
+    channel: str = "whatsapp"
+    instance_id: str | None = None  # the provider number it came in on (branch routing)
+    # set when the message is claimed from the inbox for a turn: its fencing token
+    event_id: int | None = None
+    attempt: int | None = None

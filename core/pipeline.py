@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from core.answers import Answerer
-from core.desk import Actor, Desk, telegram
+from core.desk import Actor, Desk
 from core.escalation import escalate
 from core.intents import (
     Classification,
@@ -29,15 +28,17 @@ from core.models import (
     Conversation,
     Customer,
     HistoryLine,
+    InboundMessage,
     Intent,
     Resolution,
     Role,
     State,
     TriggerType,
 )
+from core.outbound import CustomerText, MediaForward, Mirror
 from core.policy import effective_policy, match_policy
-from core.ports import AnswerRequest, AuditEntry, LanguageModel, OutboundItem, Store, Tenants, Tx
-from core.texts import customer_text
+from core.ports import AnswerRequest, AuditEntry, LanguageModel, Store, Tenants, Tx
+from core.texts import DESK, customer_text
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,6 @@ class Act(StrEnum):
     OPT_OUT = "opt_out"  # a rejection while pending: the handover is cancelled
     FORWARD = "forward"  # pending / manager_active: mirrored to the manager, no bot reply
     SILENT = "silent"  # muted or suspended: stored only
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    text: str
-    message_type: str = "text"
-    media: dict[str, Any] | None = None
-    provider_message_id: str | None = None
-    event_id: int | None = None
-    attempt: int | None = None  # the claim's attempt number (the fencing token of the event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +116,8 @@ class TurnProcessor:
         self._classifier = classifier
         self._desk = desk
 
-    async def process(self, conversation_id: UUID, messages: Sequence[IncomingMessage], *,
-                      deliver_reply: bool = True, instance_id: str | None = None) -> TurnOutcome:
+    async def process(self, conversation_id: UUID, messages: Sequence[InboundMessage], *,
+                      deliver_reply: bool = True) -> TurnOutcome:
         """Run one turn for the messages (already de-duplicated, in arrival order). With
         `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
         caller delivers it (console chat, the legacy synchronous /message)."""
@@ -137,7 +128,7 @@ class TurnProcessor:
             log.info("turn decided", extra={"act": decision.act, "intent": decision.intent,
                                             "ms": round((time.perf_counter() - started) * 1000)})
             try:
-                return await self._apply(context, decision, messages, deliver_reply, instance_id)
+                return await self._apply(context, decision, messages, deliver_reply)
             except _StateMoved:
                 log.info("conversation changed during the turn; deciding again")
         raise RuntimeError("conversation kept changing during the turn")
@@ -156,7 +147,7 @@ class TurnProcessor:
         branch = await self._tenants.branch(conversation.branch_id) if conversation.branch_id else None
         return TurnContext(client, branch, conversation, customer, history, now)
 
-    async def decide(self, ctx: TurnContext, messages: Sequence[IncomingMessage]) -> Decision:
+    async def decide(self, ctx: TurnContext, messages: Sequence[InboundMessage]) -> Decision:
         text = "\n".join(m.text for m in messages if m.text).strip()
         conv = ctx.conversation
         client = ctx.client
@@ -241,8 +232,8 @@ class TurnProcessor:
                 return Classification(intent, "llm")
         return Classification(Intent.QUESTION, "fallback")
 
-    async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[IncomingMessage],
-                     deliver_reply: bool, instance_id: str | None) -> TurnOutcome:
+    async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
+                     deliver_reply: bool) -> TurnOutcome:
         async with self._store.transaction() as tx:
             conv = await tx.conversations.get(ctx.conversation.id, for_update=True)
             assert conv is not None
@@ -264,12 +255,10 @@ class TurnProcessor:
                     "act": decision.act, "intent": decision.intent, "source": decision.answer_source,
                     "degraded": list(decision.degraded)})
                 if deliver_reply and conv.channel == "whatsapp":
-                    await tx.outbox.enqueue(conv.client_id, OutboundItem(
-                        channel="whatsapp", kind="send_text", idempotency_key=f"reply:{first_key}",
-                        conversation_id=conv.id,
-                        payload={"jid": ctx.customer.remote_jid, "text": reply,
-                                 "instance_id": instance_id,
-                                 "branch_id": str(conv.branch_id) if conv.branch_id else None}))
+                    await tx.outbox.enqueue(conv.client_id, CustomerText(
+                        conv.id, ctx.customer.remote_jid, reply,
+                        instance_id=messages[-1].instance_id if messages else None,
+                        branch_id=conv.branch_id), f"reply:{first_key}")
             claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
             if claims:
                 await tx.inbox.mark_done(claims)
@@ -279,7 +268,7 @@ class TurnProcessor:
                            decision.degraded)
 
     async def _act(self, tx: Tx, ctx: TurnContext, conv: Conversation, decision: Decision,
-                   messages: Sequence[IncomingMessage], key: str, now: datetime) -> UUID | None:
+                   messages: Sequence[InboundMessage], key: str, now: datetime) -> UUID | None:
         text = "\n".join(m.text for m in messages if m.text).strip()
         if decision.act == Act.ESCALATE:
             escalation = await escalate(
@@ -310,10 +299,10 @@ class TurnProcessor:
         if decision.act == Act.OPT_OUT:
             handover = await tx.handovers.open_for(conv.id, for_update=True)
             if handover is not None:
-                name = ctx.customer.name or ctx.customer.phone or "Клиент"
+                name = ctx.customer.name or ctx.customer.phone or DESK["customer_fallback_name"]
                 await self._desk.close(tx, handover, conv.state, Resolution.CUSTOMER_OPT_OUT,
                                        Actor(None, name, kind="customer"),
-                                       note="🚫 Клиент отказался от связи с менеджером")
+                                       note=DESK["opted_out_note"])
                 return handover.id
             return None
         if decision.act == Act.FORWARD:
@@ -325,20 +314,19 @@ class TurnProcessor:
             return open_handover.id if open_handover else None
         return None
 
-    async def _forward(self, tx: Tx, conv: Conversation, messages: Sequence[IncomingMessage],
+    async def _forward(self, tx: Tx, conv: Conversation, messages: Sequence[InboundMessage],
                        key: str) -> None:
         """Mirror the customer's burst into the topic as one message; media go as themselves."""
-        lines = [m.text for m in messages if m.text and not m.media]
+        lines = tuple(m.text for m in messages if m.text and not m.media)
         if lines:
-            await tx.outbox.enqueue(conv.client_id, telegram(
-                "mirror", f"mirror:{key}", conv.id, lines=lines))
+            await tx.outbox.enqueue(conv.client_id, Mirror(conv.id, lines), f"mirror:{key}")
         for index, message in enumerate(m for m in messages if m.media):
-            await tx.outbox.enqueue(conv.client_id, telegram(
-                "media_forward", f"media:{key}:{index}", conv.id,
-                media={**(message.media or {}), "type": message.message_type}))
+            await tx.outbox.enqueue(conv.client_id, MediaForward(
+                conv.id, {**(message.media or {}), "type": message.message_type}),
+                f"media:{key}:{index}")
 
     @staticmethod
-    def _turn_key(conversation_id: UUID, messages: Sequence[IncomingMessage]) -> str:
+    def _turn_key(conversation_id: UUID, messages: Sequence[InboundMessage]) -> str:
         """Stable across retries of the same turn (the first event or provider message id), and
         unique beyond this database (the conversation's uuid): ChatFlow de-duplicates on it."""
         first = messages[0] if messages else None

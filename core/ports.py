@@ -1,15 +1,22 @@
-"""The interfaces the domain talks through. Adapters in `storage/`, `channels/` and `ai/` implement
-them; `gateway/app.py` plugs them in. Nothing here knows SQL, HTTP or an SDK."""
+"""Every interface the domain talks through. Adapters in `storage/`, `channels/` and `ai/`
+implement them; `gateway/wiring.py` plugs them in. Nothing here knows SQL, HTTP or an SDK.
+
+- persistence: `Store` (a transaction with its repositories), `Tenants`, `Inbox` (accepting
+  inbound messages), `DeskRecords` and `UpdateLog` (the manager desk's lookups and its queue of
+  received updates), `Maintenance` (the scheduler's queries);
+- knowledge: `Embedder`, `VectorStore`, `KnowledgeSearch`;
+- the LLM: `LanguageModel`; delivery: `Sender`, `DeliveryProgress`; time: `Clock`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from core.delivery import Delivery, DeliveryOutcome
 from core.knowledge_types import (
     DocumentInfo,
     Passage,
@@ -25,23 +32,15 @@ from core.models import (
     Customer,
     Handover,
     HistoryLine,
+    InboundMessage,
     Intent,
     Role,
     State,
     TriggerType,
 )
+from core.outbound import OutboundMessage
+from core.reminders import Due
 from core.result import Result
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundItem:
-    """One delivery to write to the outbox, in the transaction of the state it belongs to."""
-
-    channel: str  # "whatsapp" | "telegram" | "console"
-    kind: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    conversation_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +52,14 @@ class AuditEntry:
     handover_id: UUID | None = None
     conversation_id: UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class LostClaim(Exception):
+    """The turn's events were claimed again by another worker after this one's lease ran out:
+    this worker's result must not be applied."""
+
+
+# --------------------------------------------------------------------------- the store
 
 
 class ConversationsRepo(Protocol):
@@ -77,18 +84,20 @@ class HandoversRepo(Protocol):
                      trigger_value: str | None, user_message: str | None) -> Handover: ...
     async def update(self, handover_id: UUID, **fields: Any) -> None: ...
 
+    async def claim_reminder(self, handover_id: UUID, step: Due) -> Handover | None:
+        """Mark the reminder sent, atomically; None when another run got it first or the
+        handover moved on (so a reminder goes out once however many schedulers race)."""
+        ...
+
 
 class OutboxRepo(Protocol):
-    async def enqueue(self, client_id: UUID, item: OutboundItem) -> bool: ...
+    async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str) -> bool:
+        """Queue a delivery; False when one with this idempotency key exists (nothing written)."""
+        ...
 
 
 class AuditRepo(Protocol):
     async def record(self, client_id: UUID | None, entry: AuditEntry) -> None: ...
-
-
-class LostClaim(Exception):
-    """The turn's events were claimed again by another worker after this one's lease ran out:
-    this worker's result must not be applied."""
 
 
 class InboxRepo(Protocol):
@@ -119,29 +128,131 @@ class Tenants(Protocol):
     """Read access to tenant configuration (settings take effect without a restart)."""
 
     async def client(self, client_id: UUID) -> Client | None: ...
+    async def client_by_slug(self, slug: str) -> Client | None: ...
+    async def all_clients(self) -> list[Client]: ...
     async def branch(self, branch_id: UUID) -> Branch | None: ...
+
+    async def resolve_branch(self, client: Client, instance_id: str | None) -> Branch | None:
+        """The branch an inbound message belongs to (PRODUCT.md §2 routing)."""
+        ...
+
     async def system_prompt(self, client_id: UUID) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerRequest:
-    client: Client
-    system_prompt: str | None
-    question: str
-    history: Sequence[HistoryLine]
-    knowledge_tag: str | None
+class Accepted:
+    conversation_id: UUID
+    event_id: int | None  # None: a duplicate of a message stored before (nothing was written)
 
 
-class LanguageModel(Protocol):
-    """An OpenAI-compatible chat model (adapter in `ai/llm.py`)."""
-
-    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
-                       temperature: float = 0.3) -> Result[str]: ...
-
-    async def classify(self, text: str, topics: Sequence[tuple[str, str]]
-                       ) -> Result[tuple[Intent, str | None]]:
-        """Intent, and the name of a policy topic the text is about (or None)."""
+class Inbox(Protocol):
+    async def accept(self, client: Client, branch: Branch | None, message: InboundMessage,
+                     raw: Any = None) -> Accepted:
+        """Store the customer, their conversation and the message durably, in one
+        transaction, de-duplicated on the provider message id."""
         ...
+
+    async def conversation_for(self, client: Client, branch: Branch | None, remote_jid: str, *,
+                               name: str | None = None, channel: str = "whatsapp") -> UUID:
+        """The customer's conversation, made on first contact (for channels that answer at once
+        instead of queueing: the console chat, the legacy `/message`)."""
+        ...
+
+
+# --------------------------------------------------------------------------- the desk
+
+
+@dataclass(frozen=True, slots=True)
+class CardContext:
+    """Everything a request card shows, and where it goes."""
+
+    handover: Handover
+    conversation: Conversation
+    customer_name: str | None
+    phone: str | None
+    group_chat_id: int | None  # the branch's group, else the client's
+
+
+class DeskRecords(Protocol):
+    """What the manager desk reads and records outside the pipeline's transactions."""
+
+    async def handover(self, handover_id: UUID) -> Handover | None: ...
+    async def conversation(self, conversation_id: UUID) -> Conversation | None: ...
+    async def card_context(self, handover_id: UUID) -> CardContext | None: ...
+    async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]: ...
+
+    async def group_chat_id(self, conversation_id: UUID) -> int | None:
+        """The group a conversation's topic belongs in: its branch's, else the client's."""
+        ...
+
+    async def customer_label(self, conversation_id: UUID) -> tuple[str | None, str | None]: ...
+    async def conversation_by_topic(self, client_id: UUID, chat_id: int,
+                                    topic_id: int) -> Conversation | None: ...
+
+    async def handover_chat(self, handover_id: UUID) -> tuple[UUID, int | None] | None:
+        """(client id, the group of its topic): where a button of this handover may come from."""
+        ...
+
+    async def set_topic(self, conversation_id: UUID, chat_id: int, topic_id: int, *,
+                        repost_card: bool) -> None:
+        """Record the customer's (new) topic; with `repost_card`, queue the card of an open
+        request that was posted in the old topic again, in the same transaction."""
+        ...
+
+    async def set_card_message(self, handover_id: UUID, message_id: int) -> None: ...
+    async def ensure_webhook_secret(self, client_id: UUID) -> str: ...
+    async def learned_before(self, handover_id: UUID) -> bool: ...
+
+    async def record(self, client_id: UUID, *, audit: AuditEntry | None = None,
+                     message: OutboundMessage | None = None, key: str | None = None) -> None:
+        """An audit entry and/or one delivery, in one transaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedUpdate:
+    client_id: UUID
+    payload: dict[str, Any]
+    attempt: int
+
+
+class UpdateLog(Protocol):
+    """Updates received from a messenger, stored before they are handled, leased while handled."""
+
+    async def remember(self, client_id: UUID, update_id: int, payload: dict[str, Any]) -> bool:
+        """Store a received update; False when it was received before."""
+        ...
+
+    async def claim(self, client_id: UUID, update_id: int, lease: timedelta) -> int | None:
+        """The attempt's number, or None when it is handled already or leased elsewhere."""
+        ...
+
+    async def mark_processed(self, client_id: UUID, update_id: int) -> None: ...
+    async def claim_stale(self, older_than: timedelta, lease: timedelta,
+                          limit: int = 100) -> list[ClaimedUpdate]: ...
+    async def prune(self, older_than: timedelta) -> int: ...
+
+
+# --------------------------------------------------------------------------- scheduled work
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingHandover:
+    handover: Handover
+    has_topic: bool  # reminders are replies in the customer's topic: none without one
+
+
+class Maintenance(Protocol):
+    """The scheduler's queries over every tenant."""
+
+    async def waiting_handovers(self, limit: int) -> tuple[datetime, list[WaitingHandover]]:
+        """The database's now and the pending handovers due something now, oldest first."""
+        ...
+
+    async def heal_suspects(self, limit: int = 1000) -> list[UUID]: ...
+    async def requeue_stuck_inbound(self, max_attempts: int) -> list[dict[str, Any]]: ...
+    async def requeue_stuck_outbox(self) -> list[dict[str, Any]]: ...
+    async def prune_sent_outbox(self, older_than: timedelta) -> int: ...
 
 
 # --------------------------------------------------------------------------- knowledge
@@ -204,3 +315,51 @@ class KnowledgeSearch(Protocol):
     ) -> Result[list[Passage]]: ...
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
+
+
+# --------------------------------------------------------------------------- the LLM
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRequest:
+    client: Client
+    system_prompt: str | None
+    question: str
+    history: Sequence[HistoryLine]
+    knowledge_tag: str | None
+
+
+class LanguageModel(Protocol):
+    """An OpenAI-compatible chat model (adapter in `ai/llm.py`)."""
+
+    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
+                       temperature: float = 0.3) -> Result[str]: ...
+
+    async def classify(self, text: str, topics: Sequence[tuple[str, str]]
+                       ) -> Result[tuple[Intent, str | None]]:
+        """Intent, and the name of a policy topic the text is about (or None)."""
+        ...
+
+
+# --------------------------------------------------------------------------- delivery, time
+
+
+class Sender(Protocol):
+    """Delivers one outbox item over a channel. Never raises for peer errors: answers an
+    outcome. A message with `on_failed` has that note queued once when it is given up (e.g.
+    "❌ Не доставлено" to the manager)."""
+
+    async def deliver(self, delivery: Delivery) -> DeliveryOutcome: ...
+
+
+class DeliveryProgress(Protocol):
+    async def record(self, delivery_id: int, progress: dict[str, Any]) -> None:
+        """Note, in a row still being delivered, what is done already (the next attempt gets
+        it as `Delivery.progress` and resumes from there)."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...

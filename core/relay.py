@@ -6,19 +6,20 @@ does nothing the second time, auto-take included: the delivery's idempotency key
 queued already (so an old message handled again never takes a newer request). With no open request
 (after resolve) the message still goes out: what a manager writes in the topic is meant for the
 customer. Except when the customer's last request ended with their opt-out ("менеджер не
-нужен"): then nothing is sent, and the topic is told so (`OPTED_OUT_NOTE`)."""
+нужен"): then nothing is sent, and the topic is told so (`DESK["opted_out_relay"]`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from uuid import UUID
 
-from core.desk import Action, Actor, Desk, topic_message
+from core.desk import Action, Actor, Desk
 from core.models import Handover, HandoverStatus, Resolution, Role
-from core.ports import AuditEntry, OutboundItem, Store
+from core.outbound import CustomerMedia, CustomerText, TopicMessage
+from core.ports import AuditEntry, Store
+from core.texts import DESK
 
 FAILED_PREVIEW_CHARS = 200
-OPTED_OUT_NOTE = "🚫 Клиент отказался от связи — сообщение не отправлено"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +46,11 @@ class RelayOutcome:
     auto_taken: bool = False
 
 
-def _not_delivered(conversation_id: UUID, preview: str) -> dict[str, object]:
-    """The outbox item shown to the manager when the delivery is given up."""
+def _not_delivered(conversation_id: UUID, preview: str) -> TopicMessage:
+    """What the manager is shown when the delivery is given up."""
     if len(preview) > FAILED_PREVIEW_CHARS:
         preview = preview[:FAILED_PREVIEW_CHARS] + "…"
-    return {"channel": "telegram", "kind": "topic_message",
-            "payload": {"conversation_id": str(conversation_id),
-                        "text": f"❌ Не доставлено: {preview}", "html": False,
-                        "reply_to_card": False}}
+    return TopicMessage(conversation_id, DESK["not_delivered"].format(preview=preview))
 
 
 class Relay:
@@ -71,26 +69,23 @@ class Relay:
             if handover is None:
                 last = await tx.handovers.latest_for(conv.id)
                 if last is not None and last.resolution == Resolution.CUSTOMER_OPT_OUT:
-                    await tx.outbox.enqueue(conv.client_id, topic_message(
-                        conv.id, f"tg-opted-out:{conv.id}:{message.source_key}", OPTED_OUT_NOTE,
-                        handover_id=last.id))
+                    await tx.outbox.enqueue(conv.client_id, TopicMessage(
+                        conv.id, DESK["opted_out_relay"], handover_id=last.id),
+                        f"tg-opted-out:{conv.id}:{message.source_key}")
                     return RelayOutcome(False, "opted_out")
             customer = await tx.conversations.customer(conv.id)
             key = f"tg-relay:{conv.id}:{message.source_key}"
-            common = {"jid": customer.remote_jid,
-                      "branch_id": str(conv.branch_id) if conv.branch_id else None}
+            item: CustomerText | CustomerMedia
             if message.media is None:
-                item = OutboundItem("whatsapp", "send_text", {
-                    **common, "text": message.text,
-                    "on_failed": _not_delivered(conv.id, message.text)},
-                    idempotency_key=key, conversation_id=conv.id)
+                item = CustomerText(conv.id, customer.remote_jid, message.text,
+                                    branch_id=conv.branch_id,
+                                    on_failed=_not_delivered(conv.id, message.text))
             else:
-                item = OutboundItem("whatsapp", "send_media", {
-                    **common, "media_type": message.media.media_type, "url": message.media.url,
-                    "caption": message.text or " ",
-                    "on_failed": _not_delivered(conv.id, message.text or message.media.media_type)},
-                    idempotency_key=key, conversation_id=conv.id)
-            if not await tx.outbox.enqueue(conv.client_id, item):
+                item = CustomerMedia(
+                    conv.id, customer.remote_jid, message.media.media_type, message.media.url,
+                    caption=message.text or " ", branch_id=conv.branch_id,
+                    on_failed=_not_delivered(conv.id, message.text or message.media.media_type))
+            if not await tx.outbox.enqueue(conv.client_id, item, key):
                 return RelayOutcome(False, "duplicate")
             content = message.text if message.media is None else \
                 f"[{message.media.media_type}] {message.text}".strip()
@@ -105,7 +100,7 @@ class Relay:
                 actor_id=str(message.manager.id) if message.manager.id is not None else None,
                 actor_name=message.manager.name,
                 handover_id=handover.id if handover else None, conversation_id=conv.id,
-                details={"kind": item.kind, "chars": len(message.text)},
+                details={"kind": item.KIND, "chars": len(message.text)},
             ))
         auto_taken = False
         if handover is not None and handover.status == HandoverStatus.PENDING:

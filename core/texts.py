@@ -1,5 +1,5 @@
-"""Customer-facing and manager-facing texts. Customer texts are per-client templates (client
-settings `templates`) with these Russian defaults."""
+"""Every text the gateway writes: to customers (per-client templates, client settings
+`templates`, with these Russian defaults) and to managers at the desk."""
 
 from __future__ import annotations
 
@@ -47,3 +47,28 @@ REASONS: dict[str, str] = {
 
 def reason_text(trigger_value: str | None) -> str:
     return REASONS.get(trigger_value or "", trigger_value or "Запрос менеджера")
+
+
+# What the desk tells managers: toasts of button presses and notes in the customer's topic.
+DESK: dict[str, str] = {
+    "not_found": "Заявка не найдена",
+    "conversation_not_found": "conversation not found",
+    "no_open_handover": "the conversation has no open handover",
+    "foreign": "Это заявка другого клиента",
+    "already_taken": "Заявку уже взял {name}",
+    "no_topic": "Карточка заявки ещё не доставлена в Telegram",
+    "stale": "Заявка уже закрыта",
+    "invalid_transition": "Это действие сейчас недоступно",
+    "taken": "Заявка ваша",
+    "taken_note": "{name} взял заявку",
+    "resolved": "Заявка закрыта",
+    "resolved_note": "✅ Решено ({name})",
+    "returned": "Диалог возвращён боту",
+    "returned_note": "↩️ Возвращено боту ({name})",
+    "skipped": "Отмечено: не можете взять",
+    "opted_out_note": "🚫 Клиент отказался от связи с менеджером",
+    "opted_out_relay": "🚫 Клиент отказался от связи — сообщение не отправлено",
+    "not_delivered": "❌ Не доставлено: {preview}",
+    "file_not_delivered": "❌ Не доставлено: файл не удалось передать клиенту",
+    "customer_fallback_name": "Клиент",
+}

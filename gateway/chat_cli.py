@@ -10,18 +10,12 @@ import sys
 import uuid
 from typing import Any
 
-from ai.llm import OpenAIChat
 from channels.chatflow.inbound import InvalidPayload, normalize_jid
-from core.answers import Answerer
-from core.desk import Desk
-from core.pipeline import IncomingMessage, TurnProcessor
-from gateway.demo import DEMO_SLUG, load_demo_knowledge, seed_demo_client
-from gateway.knowledge_cli import open_knowledge_base
-from gateway.resources import open_database
+from core.models import InboundMessage
+from core.pipeline import TurnProcessor
+from gateway.demo import DEMO_SLUG
 from gateway.settings import Settings
-from storage.repositories import clients
-from storage.repositories.conversations import upsert_customer
-from storage.store import PgStore, PgTenants
+from gateway.wiring import build_system
 
 
 def fresh_console_jid() -> str:
@@ -30,38 +24,23 @@ def fresh_console_jid() -> str:
 
 
 async def chat(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=3) as db:
-        if settings.demo_seed and args.slug == DEMO_SLUG:
-            await seed_demo_client(db.pool)
-        client = await clients.by_slug(db.pool, args.slug)
+    async with build_system(settings, pipeline=True, knowledge_snapshot=True,
+                            demo=args.slug == DEMO_SLUG) as system:
+        client = await system.tenants.client_by_slug(args.slug)
         if client is None:
             raise ValueError(f"no client with slug {args.slug!r}")
-        kb = await open_knowledge_base(settings, snapshot_if_busy=True)
-        llm = None
-        if settings.llm_enabled:
-            key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-            llm = OpenAIChat(api_key=key, base_url=settings.openai_base_url,
-                             model=settings.llm_model, timeout=settings.llm_timeout_seconds)
-        try:
-            if settings.demo_seed:
-                await load_demo_knowledge(db.pool, kb)
-            store = PgStore(db.pool)
-            processor = TurnProcessor(store, PgTenants(db.pool), Answerer(kb, llm), llm, Desk(store))
-            async with db.pool.acquire() as conn, conn.transaction():
-                _, conversation_id = await upsert_customer(
-                    conn, client.id, args.jid or fresh_console_jid(), "Console", branch_id=None,
-                    channel="console")
-            if sys.stdin.isatty() and not args.json:
-                print(f"chatting with {client.name} ({client.slug}); Ctrl-D to quit", file=sys.stderr)
-            await _loop(processor, conversation_id, args.json)
-        finally:
-            await kb.aclose()
-            if llm is not None:
-                await llm.aclose()
+        jid = args.jid or fresh_console_jid()
+        conversation_id = await system.inbox.conversation_for(client, None, jid, name="Console",
+                                                              channel="console")
+        if sys.stdin.isatty() and not args.json:
+            print(f"chatting with {client.name} ({client.slug}); Ctrl-D to quit", file=sys.stderr)
+        assert system.processor is not None
+        await _loop(system.processor, conversation_id, jid, args.json)
     return 0
 
 
-async def _loop(processor: TurnProcessor, conversation_id: uuid.UUID, as_json: bool) -> None:
+async def _loop(processor: TurnProcessor, conversation_id: uuid.UUID, jid: str,
+                as_json: bool) -> None:
     while True:
         if sys.stdin.isatty() and not as_json:
             print("you> ", end="", flush=True, file=sys.stderr)
@@ -72,7 +51,8 @@ async def _loop(processor: TurnProcessor, conversation_id: uuid.UUID, as_json: b
         if not text:
             continue
         outcome = await processor.process(
-            conversation_id, [IncomingMessage(text=text, provider_message_id=f"console-{uuid.uuid4()}")],
+            conversation_id, [InboundMessage(provider_message_id=f"console-{uuid.uuid4()}",
+                                             remote_jid=jid, text=text, channel="console")],
             deliver_reply=False)
         if as_json:
             turn: dict[str, Any] = {"message": text, "reply": outcome.reply, "intent": outcome.intent,

@@ -30,9 +30,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.resources import database_dsn, migrate
+    from storage.database import database_dsn, migrate
 
-    async with database_dsn(settings) as dsn:
+    async with database_dsn(settings.database) as dsn:
         applied = await migrate(dsn)
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0

@@ -1,27 +1,31 @@
-"""Typed keys of the aiohttp application state: the registry of what the app holds."""
+"""Typed keys of the aiohttp application state: every part a route may use, set once by the
+app's system context (`gateway/app.py`) from what `build_system` built. Sub-applications
+(`/admin`) read them through `request.config_dict`."""
 
 from __future__ import annotations
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 
-from core.delivery import Sender
+from channels.chatflow.inbound import ChatFlowInbound
+from channels.telegram.desk import TelegramDesk
 from core.desk import Desk
+from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
+from core.ports import Tenants
+from gateway.readiness import Readiness
 from gateway.settings import Settings
-from storage.store import PgStore, PgTenants
+from scheduler.jobs import SchedulerPorts
+from scheduler.runner import ScheduledWork
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
-DSN = web.AppKey("dsn", str)
-STORE = web.AppKey("store", PgStore)
-TENANTS = web.AppKey("tenants", PgTenants)
+TENANTS = web.AppKey("tenants", Tenants)
 DESK = web.AppKey("desk", Desk)
-HTTP = web.AppKey("http_session", aiohttp.ClientSession)
-# Outbox senders by channel ("whatsapp", "telegram", …): each adapter registers its own in its
-# set-up function, before the outbox worker starts.
-SENDERS = web.AppKey("senders", dict[str, Sender])
 PROCESSOR = web.AppKey("turn_processor", TurnProcessor)
-# Tests set this before start-up to simulate a crash inside a turn (see gateway/turn_worker.py).
-TURN_FAULT_HOOK = web.AppKey("turn_fault_hook", object)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+CHATFLOW = web.AppKey("chatflow_inbound", ChatFlowInbound)
+TELEGRAM = web.AppKey("telegram", TelegramDesk)
+SCHEDULER_PORTS = web.AppKey("scheduler_ports", SchedulerPorts)
+SCHEDULER = web.AppKey("scheduler", ScheduledWork)
+READINESS = web.AppKey("readiness", Readiness)

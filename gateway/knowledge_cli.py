@@ -1,7 +1,7 @@
 """`python -m gateway knowledge …` (WIRE.md §6): ingest, list, search, delete, eval.
 
-`register(subparsers)` adds the command with `handler=handle`, which opens the configured
-knowledge base (`open_knowledge_base`) and runs `run(args, kb)`.
+`register(subparsers)` adds the command with `handler=handle`, which builds the system with its
+knowledge base (`gateway.wiring.build_system`) and runs `run(args, kb)`.
 """
 
 from __future__ import annotations
@@ -14,33 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ai.embeddings import build_embedder, check_embedder
 from core.knowledge import KnowledgeBase
-from gateway.resources import open_database
 from gateway.settings import Settings
-from storage.repositories import clients
-from storage.vectors import build_vector_store
+from gateway.wiring import build_system
 
 DOCUMENT_SUFFIXES = (".md", ".txt", ".markdown")
-
-
-async def open_knowledge_base(settings: Settings, *, snapshot_if_busy: bool = False) -> KnowledgeBase:
-    """The configured embedder and store, checked: raises EmbeddingError / VectorStoreError
-    with one line when the embedder is unreachable or its dimension does not fit.
-    `snapshot_if_busy`: see `EdgeVectorStore` (read-mostly tools next to a running server)."""
-    embedder = build_embedder(settings)
-    try:
-        dim = await check_embedder(embedder)
-        store = build_vector_store(settings, embedder, snapshot_if_busy=snapshot_if_busy)
-        try:
-            await store.ensure_collection(dim)
-        except Exception:
-            await store.aclose()
-            raise
-    except Exception:
-        await embedder.aclose()
-        raise
-    return KnowledgeBase(embedder, store)
 
 
 def register(subparsers: Any) -> None:
@@ -90,18 +68,15 @@ READ_ONLY_ACTIONS = {"list", "search", "eval"}
 
 
 async def handle(args: argparse.Namespace, settings: Settings) -> int:
-    if getattr(args, "client", None) is not None:
-        async with open_database(settings, pool_size=1) as db:
-            if not await clients.exists(db.pool, args.client):
-                raise ValueError(f"no client with slug {args.client!r}")
     # Reading works next to a running server (on a snapshot of its embedded store); writing
     # needs the store itself, or the running server's admin API.
-    kb = await open_knowledge_base(
-        settings, snapshot_if_busy=args.knowledge_action in READ_ONLY_ACTIONS)
-    try:
-        return await run(args, kb)
-    finally:
-        await kb.aclose()
+    async with build_system(settings, knowledge=True,
+                            knowledge_snapshot=args.knowledge_action in READ_ONLY_ACTIONS) as system:
+        client = getattr(args, "client", None)
+        if client is not None and await system.tenants.client_by_slug(client) is None:
+            raise ValueError(f"no client with slug {client!r}")
+        assert system.knowledge is not None
+        return await run(args, system.knowledge)
 
 
 async def run(args: argparse.Namespace, kb: KnowledgeBase) -> int:

@@ -1,8 +1,8 @@
-"""Cross-cutting HTTP concerns: request ids, JSON errors, body size, admin authentication."""
+"""Cross-cutting HTTP concerns: request ids, JSON errors, body size (the operator token is
+`gateway/auth.py`'s)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -18,8 +18,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID_HEADER = "X-Request-Id"
-# Paths that need the operator token (WIRE.md §4).
-ADMIN_PATHS = ("/admin/", "/message", "/callback", "/reminders/process")
 
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -69,31 +67,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse oversized bodies from the declared length before reading anything; aiohttp's own
     `client_max_size` catches chunked bodies that lie about it."""
-    limit = request.app[SETTINGS].max_body_bytes
+    limit = request.config_dict[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return error_response(413, "payload_too_large", f"request body over {limit} bytes")
     return await handler(request)
 
 
-def admin_token_matches(request: web.Request) -> bool | None:
-    """None when no ADMIN_TOKEN is configured (admin API closed)."""
-    expected = request.app[SETTINGS].admin_token
-    if expected is None or not expected.get_secret_value():
-        return None
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header[:7].lower() == "bearer " else request.headers.get("X-Admin-Token", "")
-    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
-
-
-@web.middleware
-async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if any(request.path == p.rstrip("/") or request.path.startswith(p) for p in ADMIN_PATHS):
-        matches = admin_token_matches(request)
-        if matches is None:
-            return error_response(403, "forbidden", "admin API is disabled: set ADMIN_TOKEN")
-        if not matches:
-            return error_response(403, "forbidden", "missing or wrong admin token")
-    return await handler(request)
-
-
-MIDDLEWARES = [request_id_middleware, error_middleware, body_limit_middleware, admin_auth_middleware]
+MIDDLEWARES = [request_id_middleware, error_middleware, body_limit_middleware]

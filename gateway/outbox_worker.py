@@ -29,8 +29,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from core.delivery import Delivery, DeliveryOutcome, Sender, backoff
-from core.ports import OutboundItem
+from core.delivery import Delivery, DeliveryOutcome, backoff
+from core.ports import Sender
 from gateway import metrics
 from gateway.notify import Wakeup, work_loop
 from storage.repositories import outbox
@@ -153,11 +153,7 @@ class OutboxWorker:
     async def _give_up(self, delivery: Delivery, error: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await outbox.mark_failed(conn, delivery.id, error)
-            follow_up = delivery.payload.get("on_failed")
-            if isinstance(follow_up, dict):
-                await OutboxRepo(conn).enqueue(delivery.client_id, OutboundItem(
-                    channel=follow_up["channel"], kind=follow_up["kind"],
-                    payload=follow_up.get("payload", {}),
-                    idempotency_key=f"{delivery.idempotency_key}:failed",
-                    conversation_id=delivery.conversation_id,
-                ))
+            follow_up = getattr(delivery.message, "on_failed", None)
+            if follow_up is not None:
+                await OutboxRepo(conn).enqueue(delivery.client_id, follow_up,
+                                               f"{delivery.idempotency_key}:failed")

@@ -1,4 +1,7 @@
-"""A registry of readiness checks: each part of the app adds one for `GET /ready`."""
+"""Readiness checks: each part of the system adds one, `GET /ready` runs them all.
+
+A check answers {"status": "ok" | "disabled" | "degraded" | "down", ...details}. "disabled"
+(e.g. no LLM configured) is ready; "down" makes /ready answer 503."""
 
 from __future__ import annotations
 
@@ -6,29 +9,24 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-
 Check = Callable[[], Awaitable[dict[str, Any]]]
-CHECKS = web.AppKey("readiness_checks", dict)
-
-# A check answers {"status": "ok" | "disabled" | "degraded" | "down", ...details}.
-# "disabled" (e.g. no LLM configured) is ready; "down" makes /ready answer 503.
 
 
-def add_check(app: web.Application, name: str, check: Check) -> None:
-    app.setdefault(CHECKS, {})[name] = check
+class Readiness:
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
 
+    def add(self, name: str, check: Check) -> None:
+        self._checks[name] = check
 
-async def run_checks(app: web.Application, timeout: float = 3.0) -> dict[str, dict[str, Any]]:
-    checks: dict[str, Check] = app.get(CHECKS, {})
+    async def run(self, timeout: float = 3.0) -> dict[str, dict[str, Any]]:
+        async def one(check: Check) -> dict[str, Any]:
+            try:
+                return await asyncio.wait_for(check(), timeout)
+            except TimeoutError:
+                return {"status": "down", "error": "timeout"}
+            except Exception as exc:
+                return {"status": "down", "error": type(exc).__name__}
 
-    async def one(check: Check) -> dict[str, Any]:
-        try:
-            return await asyncio.wait_for(check(), timeout)
-        except TimeoutError:
-            return {"status": "down", "error": "timeout"}
-        except Exception as exc:
-            return {"status": "down", "error": type(exc).__name__}
-
-    results = await asyncio.gather(*(one(c) for c in checks.values()))
-    return dict(zip(checks, results, strict=True))
+        results = await asyncio.gather(*(one(c) for c in self._checks.values()))
+        return dict(zip(self._checks, results, strict=True))

@@ -6,17 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from core.desk import Desk
-from gateway.resources import open_database
 from gateway.settings import Settings
+from gateway.wiring import build_system
 from scheduler.jobs import heal_pass
-from storage.store import PgStore
 
 
 async def heal(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings) as db:
-        store = PgStore(db.pool)
-        report = await heal_pass(store, Desk(store))
+    async with build_system(settings) as system:
+        report = await heal_pass(system.scheduler_ports)
     repairs = [{"kind": r.kind, "fix": r.fix, "client_id": str(r.client_id),
                 "conversation_id": str(r.conversation_id),
                 "handover_id": str(r.handover_id) if r.handover_id else None,

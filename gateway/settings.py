@@ -1,4 +1,6 @@
-"""Typed process settings: every variable of WIRE.md §5, from the environment or `.env`."""
+"""Typed process settings: every variable of WIRE.md §5 (and a few operational knobs), from the
+environment or `.env`, validated with one-line errors. The environment's names are flat (the
+public contract); each adapter gets its own small settings object from the properties below."""
 
 from __future__ import annotations
 
@@ -9,16 +11,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class TelegramMode(StrEnum):
-    POLLING = "polling"
-    WEBHOOK = "webhook"
-
-
-class EmbeddingsProvider(StrEnum):
-    LOCAL = "local"
-    TEI = "tei"
-    OPENAI = "openai"
+from ai.settings import EmbeddingSettings, EmbeddingsProvider, LLMSettings
+from channels.chatflow.settings import ChatFlowSettings
+from channels.telegram.ratelimit import RateLimits
+from channels.telegram.settings import TelegramMode, TelegramSettings
+from scheduler.settings import SchedulerSettings
+from storage.settings import DatabaseSettings, VectorSettings
 
 
 class LogFormat(StrEnum):
@@ -72,6 +70,10 @@ class Settings(BaseSettings):
     workers: int = Field(4, ge=1, le=64)
     turn_lease_seconds: float = Field(120, ge=1, le=3600)
     demo_seed: bool = True
+    telegram_rescan_seconds: float = Field(15.0, gt=0, le=3600)
+    telegram_poll_timeout: int = Field(25, ge=1, le=50)
+    telegram_min_send_interval: float = Field(1.0, ge=0, le=60)
+    telegram_sends_per_minute: int = Field(20, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -108,8 +110,48 @@ class Settings(BaseSettings):
 
     @property
     def llm_enabled(self) -> bool:
-        """No key and no base URL means the no-LLM mode (PRODUCT.md §4)."""
-        return self.openai_api_key is not None or self.openai_base_url is not None
+        return self.llm.enabled
+
+    # --- what each adapter gets --------------------------------------------------------------
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(url=self.database_url, data_dir=self.data_dir,
+                                pool_size=max(10, self.workers + 6))
+
+    @property
+    def vectors(self) -> VectorSettings:
+        return VectorSettings(qdrant_url=self.qdrant_url, qdrant_api_key=self.qdrant_api_key,
+                              collection=self.qdrant_collection, data_dir=self.data_dir,
+                              keep_collection_name=self.embeddings_provider == EmbeddingsProvider.TEI)
+
+    @property
+    def embeddings(self) -> EmbeddingSettings:
+        return EmbeddingSettings(provider=self.embeddings_provider, url=self.embeddings_url,
+                                 model=self.embeddings_model, openai_api_key=self.openai_api_key,
+                                 openai_base_url=self.openai_base_url)
+
+    @property
+    def llm(self) -> LLMSettings:
+        return LLMSettings(api_key=self.openai_api_key, base_url=self.openai_base_url,
+                           model=self.llm_model, timeout_seconds=self.llm_timeout_seconds)
+
+    @property
+    def chatflow(self) -> ChatFlowSettings:
+        return ChatFlowSettings(api_base=self.chatflow_api_base, token=self.chatflow_token)
+
+    @property
+    def telegram(self) -> TelegramSettings:
+        return TelegramSettings(
+            mode=self.telegram_mode, api_base=self.telegram_api_base,
+            public_base_url=self.public_base_url, data_dir=self.data_dir,
+            rate_limits=RateLimits(min_interval=self.telegram_min_send_interval,
+                                   per_minute=self.telegram_sends_per_minute),
+            rescan_seconds=self.telegram_rescan_seconds, poll_timeout=self.telegram_poll_timeout)
+
+    @property
+    def scheduler(self) -> SchedulerSettings:
+        return SchedulerSettings()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from gateway import tenant_admin
-from gateway.resources import open_database
 from gateway.settings import Settings
+from gateway.wiring import build_system
 from storage.repositories import clients
 
 ACTOR = "cli"
@@ -28,8 +28,9 @@ async def client_create(args: argparse.Namespace, settings: Settings) -> int:
         ("chatflow_instance_id", "chatflow_instance_id"), ("telegram_token", "telegram_bot_token"),
         ("telegram_chat_id", "telegram_chat_id"), ("owner_ids", "owner_telegram_ids"),
     ) if getattr(args, option) is not None}
-    async with open_database(settings, pool_size=2) as db:
-        client = await tenant_admin.create_client(db.pool, args.slug, args.name, values, actor=ACTOR)
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        client = await tenant_admin.create_client(pool, args.slug, args.name, values, actor=ACTOR)
     summary = tenant_admin.client_summary(client, settings)
     if args.json:
         _print_json(summary)
@@ -39,8 +40,9 @@ async def client_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def client_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=2) as db:
-        rows = [tenant_admin.client_summary(c, settings) for c in await clients.list_all(db.pool)]
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        rows = [tenant_admin.client_summary(c, settings) for c in await clients.list_all(pool)]
     if args.json:
         _print_json(rows)
         return 0
@@ -53,11 +55,12 @@ async def client_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def client_show(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=2) as db:
-        client = await tenant_admin.require_client(db.pool, args.slug)
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        client = await tenant_admin.require_client(pool, args.slug)
         summary = tenant_admin.client_summary(client, settings)
         summary["branches"] = [tenant_admin.branch_summary(b)
-                               for b in await clients.branches(db.pool, client.id)]
+                               for b in await clients.branches(pool, client.id)]
     if args.json:
         _print_json(summary)
     else:
@@ -74,26 +77,28 @@ async def client_set(args: argparse.Namespace, settings: Settings) -> int:
             raise ValueError(f"expected KEY=VALUE, got {pair!r}")
         values[key] = raw
     status = values.pop("status", None)
-    async with open_database(settings, pool_size=2) as db:
-        await tenant_admin.update_client(db.pool, args.slug, values, status=status, actor=ACTOR)
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        await tenant_admin.update_client(pool, args.slug, values, status=status, actor=ACTOR)
     # Names only: values may be tokens and secrets.
     print(f"updated {args.slug}: {', '.join(sorted([*values, *(['status'] if status else [])]))}")
     return 0
 
 
 async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=2) as db:
+    async with build_system(settings) as system:
+        pool = system.database.pool
         if args.set:
             try:
                 document = yaml.safe_load(Path(args.set).read_text("utf-8"))
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise ValueError(f"cannot read policy file {args.set}: {exc}") from None
             topics = tenant_admin.policy_topics(document)
-            await tenant_admin.update_client(db.pool, args.slug, {"escalation_policy": topics},
+            await tenant_admin.update_client(pool, args.slug, {"escalation_policy": topics},
                                              actor=ACTOR)
             print(f"policy of {args.slug}: {len(topics)} topics")
             return 0
-        document = await tenant_admin.policy(db.pool, args.slug)
+        document = await tenant_admin.policy(pool, args.slug)
     if args.json:
         _print_json(document)
     else:
@@ -102,9 +107,10 @@ async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def branch_add(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=2) as db:
+    async with build_system(settings) as system:
+        pool = system.database.pool
         branch = await tenant_admin.add_branch(
-            db.pool, args.slug, args.branch, args.name, actor=ACTOR, instance_id=args.instance_id,
+            pool, args.slug, args.branch, args.name, actor=ACTOR, instance_id=args.instance_id,
             telegram_chat_id=clients.parse_setting("telegram_chat_id", args.telegram_chat_id or ""),
             knowledge_tag=args.tag, phone=args.phone)
     print(f"added branch {branch.slug} to {args.slug}")
@@ -112,9 +118,10 @@ async def branch_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def branch_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_database(settings, pool_size=2) as db:
-        client = await tenant_admin.require_client(db.pool, args.slug)
-        rows = [tenant_admin.branch_summary(b) for b in await clients.branches(db.pool, client.id)]
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        client = await tenant_admin.require_client(pool, args.slug)
+        rows = [tenant_admin.branch_summary(b) for b in await clients.branches(pool, client.id)]
     if args.json:
         _print_json(rows)
         return 0
@@ -131,8 +138,9 @@ async def prompt_set(args: argparse.Namespace, settings: Settings) -> int:
         text = Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read {args.file}: {exc}") from None
-    async with open_database(settings, pool_size=2) as db:
-        await tenant_admin.set_prompt(db.pool, args.slug, text, actor=ACTOR)
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        await tenant_admin.set_prompt(pool, args.slug, text, actor=ACTOR)
     print(f"system prompt of {args.slug} set ({len(text.strip())} characters)")
     return 0
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
 
-from core.pipeline import IncomingMessage, TurnProcessor
+from core.inbound import MAX_TURN_ATTEMPTS, from_record
+from core.models import InboundMessage
+from core.pipeline import TurnProcessor
 from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
@@ -24,30 +25,20 @@ log = logging.getLogger(__name__)
 
 TURN_LEASE = timedelta(minutes=2)
 MAX_TURN_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
-MAX_ATTEMPTS = 5
-
-# Test hook: called with a stage name ("claimed") inside a turn; raising there simulates a crash.
-FaultHook = Callable[[str], Awaitable[None]]
 
 
-def to_message(event: InboundEvent) -> IncomingMessage:
-    message = event.payload.get("message", {})
-    return IncomingMessage(
-        text=message.get("text", ""), message_type=message.get("type", "text"),
-        media=message.get("media"), provider_message_id=event.provider_message_id,
-        event_id=event.id, attempt=event.attempts,
-    )
+def to_message(event: InboundEvent) -> InboundMessage:
+    return from_record(event.payload, event_id=event.id, attempt=event.attempts,
+                       provider_message_id=event.provider_message_id)
 
 
 class TurnWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, processor: TurnProcessor, *,
-                 concurrency: int = 4, lease: timedelta = TURN_LEASE,
-                 fault_hook: FaultHook | None = None) -> None:
+                 concurrency: int = 4, lease: timedelta = TURN_LEASE) -> None:
         self._pool = pool
         self._processor = processor
         self._concurrency = concurrency
         self._lease = lease
-        self._fault_hook = fault_hook
         self._wakeup = Wakeup(dsn, (inbox.NOTIFY_CHANNEL,))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -85,12 +76,9 @@ class TurnWorker:
         conversation_id, events = claimed
         token = conversation_id_var.set(str(conversation_id))
         try:
-            if self._fault_hook is not None:
-                await self._fault_hook("claimed")
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
-                    conversation_id, [to_message(e) for e in events],
-                    instance_id=events[-1].payload.get("instance_id"))
+                    conversation_id, [to_message(e) for e in events])
             metrics.TURNS.labels(outcome.act).inc()
             for code in outcome.degraded:
                 metrics.LLM_ERRORS.labels(code).inc()
@@ -105,7 +93,7 @@ class TurnWorker:
             log.exception("turn failed; events go back to the queue",
                           extra={"events": len(events), "attempt": events[0].attempts})
             await inbox.release(self._pool, [(e.id, e.attempts) for e in events],
-                                f"{type(exc).__name__}: {exc}", max_attempts=MAX_ATTEMPTS,
+                                f"{type(exc).__name__}: {exc}", max_attempts=MAX_TURN_ATTEMPTS,
                                 retry_in=timedelta(seconds=2 ** min(events[0].attempts, 6)))
         finally:
             conversation_id_var.reset(token)

@@ -12,30 +12,23 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from core import reminders
-from core.desk import Actor, Desk, topic_message
+from core.desk import Actor, Desk
 from core.heal import Repair, repair
+from core.inbound import MAX_TURN_ATTEMPTS
 from core.models import ClientSettings, HandoverStatus, Resolution, State
+from core.outbound import TopicMessage
+from core.ports import Maintenance, Store, Tenants
 from core.reminders import Due
-from gateway.turn_worker import MAX_ATTEMPTS as TURN_MAX_ATTEMPTS
 from scheduler.leader import Leadership
 from scheduler.runner import Job
+from scheduler.settings import SchedulerSettings
 from storage.database import UNAVAILABLE
-from storage.repositories import clients, sweeps
-from storage.repositories import heal as heal_queries
-from storage.repositories import reminders as reminder_queries
-from storage.store import PgStore
 
 log = logging.getLogger(__name__)
 
-REMINDERS_EVERY = 60
-HEAL_EVERY = 300
-SWEEP_EVERY = 60
-PRUNE_EVERY = 3600
-LEADER_CHECK_EVERY = 5
-
 # An inbound event claimed this many times without finishing is poison: it is marked failed (the
 # turn worker's own limit for turns that fail cleanly).
-INBOUND_MAX_ATTEMPTS = TURN_MAX_ATTEMPTS
+INBOUND_MAX_ATTEMPTS = MAX_TURN_ATTEMPTS
 # Delivered rows are kept a month for support questions ("was it sent?"); failed rows stay.
 SENT_OUTBOX_RETENTION = timedelta(days=30)
 
@@ -62,16 +55,26 @@ class SweepReport:
     outbox_requeued: int
 
 
-async def reminder_pass(store: PgStore, desk: Desk, *, batch: int = 500) -> ReminderReport:
+@dataclass(frozen=True, slots=True)
+class SchedulerPorts:
+    """What the scheduled passes work through."""
+
+    store: Store
+    tenants: Tenants
+    maintenance: Maintenance
+    desk: Desk
+
+
+async def reminder_pass(ports: SchedulerPorts, *, batch: int = 500) -> ReminderReport:
     """Send every reminder due now and auto-close what waited too long (at most `batch`
     handovers a pass, oldest first)."""
     report = ReminderReport()
-    now, waiting = await reminder_queries.waiting(store.pool, limit=batch)
+    now, waiting = await ports.maintenance.waiting_handovers(batch)
     settings_of: dict[UUID, ClientSettings | None] = {}
     for item in waiting:
         handover = item.handover
         if handover.client_id not in settings_of:
-            client = await clients.by_id(store.pool, handover.client_id)
+            client = await ports.tenants.client(handover.client_id)
             settings_of[handover.client_id] = client.settings if client else None
         settings = settings_of[handover.client_id]
         step = reminders.due_step(handover, settings, now) if settings else None
@@ -79,9 +82,9 @@ async def reminder_pass(store: PgStore, desk: Desk, *, batch: int = 500) -> Remi
             continue
         try:
             if step is Due.AUTO_CLOSE:
-                report.auto_closed += await _auto_close(store, desk, handover.id, settings)
+                report.auto_closed += await _auto_close(ports, handover.id, settings)
             else:
-                report.sent += await _send_reminder(store, handover.id, step, settings, now)
+                report.sent += await _send_reminder(ports.store, handover.id, step, settings, now)
         except UNAVAILABLE:
             raise
         except Exception:
@@ -93,23 +96,23 @@ async def reminder_pass(store: PgStore, desk: Desk, *, batch: int = 500) -> Remi
     return report
 
 
-async def _send_reminder(store: PgStore, handover_id: UUID, step: Due, settings: ClientSettings,
+async def _send_reminder(store: Store, handover_id: UUID, step: Due, settings: ClientSettings,
                          now: datetime) -> int:
     async with store.transaction() as tx:
-        claimed = await reminder_queries.claim(tx.conn, handover_id, step)
+        claimed = await tx.handovers.claim_reminder(handover_id, step)
         if claimed is None:
             return 0
         text = reminders.reminder_text(step, claimed, settings, now)
-        await tx.outbox.enqueue(claimed.client_id, topic_message(
-            claimed.conversation_id, f"{step}:{claimed.id}", text, handover_id=claimed.id,
-            reply_to_card=True, html=True))
+        await tx.outbox.enqueue(claimed.client_id, TopicMessage(
+            claimed.conversation_id, text, html=True, reply_to_card=True, handover_id=claimed.id),
+            f"{step}:{claimed.id}")
     log.info("reminder queued", extra={"handover_id": str(handover_id), "step": step,
                                        "conversation_id": str(claimed.conversation_id)})
     return 1
 
 
-async def _auto_close(store: PgStore, desk: Desk, handover_id: UUID, settings: ClientSettings) -> int:
-    async with store.transaction() as tx:
+async def _auto_close(ports: SchedulerPorts, handover_id: UUID, settings: ClientSettings) -> int:
+    async with ports.store.transaction() as tx:
         # Conversation row first, then the handover: the lock order of the desk and the pipeline.
         handover = await tx.handovers.get(handover_id)
         if handover is None:
@@ -122,20 +125,20 @@ async def _auto_close(store: PgStore, desk: Desk, handover_id: UUID, settings: C
             return 0  # a broken pair is the self-heal's to repair
         if reminders.due_step(handover, settings, await tx.now()) is not Due.AUTO_CLOSE:
             return 0
-        await desk.close(tx, handover, conv.state, Resolution.AUTO_CLOSED, AUTO_CLOSER,
+        await ports.desk.close(tx, handover, conv.state, Resolution.AUTO_CLOSED, AUTO_CLOSER,
                          note=reminders.auto_close_note(settings))
     log.info("handover auto-closed", extra={"handover_id": str(handover_id),
                                             "conversation_id": str(handover.conversation_id)})
     return 1
 
 
-async def heal_pass(store: PgStore, desk: Desk) -> HealReport:
+async def heal_pass(ports: SchedulerPorts) -> HealReport:
     """Repair every conversation that breaks an invariant of PRODUCT.md §3, one transaction each."""
     report = HealReport()
-    for conversation_id in await heal_queries.suspects(store.pool):
+    for conversation_id in await ports.maintenance.heal_suspects():
         try:
-            async with store.transaction() as tx:
-                done = await repair(tx, desk, conversation_id)
+            async with ports.store.transaction() as tx:
+                done = await repair(tx, ports.desk, conversation_id)
         except UNAVAILABLE:
             raise
         except Exception:
@@ -150,14 +153,14 @@ async def heal_pass(store: PgStore, desk: Desk) -> HealReport:
     return report
 
 
-async def sweep_pass(store: PgStore) -> SweepReport:
+async def sweep_pass(maintenance: Maintenance) -> SweepReport:
     """Put rows whose worker died (lease expired) back into their queue."""
-    inbound = await sweeps.requeue_stuck_inbound(store.pool, max_attempts=INBOUND_MAX_ATTEMPTS)
+    inbound = await maintenance.requeue_stuck_inbound(INBOUND_MAX_ATTEMPTS)
     for row in inbound:
         log.warning("stuck inbound event " + ("failed" if row["status"] == "failed" else "re-queued"),
                     extra={"event_id": row["id"], "conversation_id": str(row["conversation_id"]),
                            "attempts": row["attempts"]})
-    outbox_rows = await sweeps.requeue_stuck_outbox(store.pool)
+    outbox_rows = await maintenance.requeue_stuck_outbox()
     for row in outbox_rows:
         log.warning("stuck outbox row re-queued", extra={
             "delivery": row["id"], "channel": row["channel"], "kind": row["kind"],
@@ -167,18 +170,19 @@ async def sweep_pass(store: PgStore) -> SweepReport:
                        outbox_requeued=len(outbox_rows))
 
 
-async def prune_pass(store: PgStore) -> int:
-    pruned = await sweeps.prune_sent_outbox(store.pool, older_than=SENT_OUTBOX_RETENTION)
+async def prune_pass(maintenance: Maintenance) -> int:
+    pruned = await maintenance.prune_sent_outbox(SENT_OUTBOX_RETENTION)
     if pruned:
         log.info("old delivered outbox rows pruned", extra={"rows": pruned})
     return pruned
 
 
-def default_jobs(store: PgStore, desk: Desk, leadership: Leadership) -> list[Job]:
+def default_jobs(ports: SchedulerPorts, leadership: Leadership,
+                 settings: SchedulerSettings) -> list[Job]:
     return [
-        Job("leader", LEADER_CHECK_EVERY, leadership.check, leader_only=False),
-        Job("reminders", REMINDERS_EVERY, lambda: reminder_pass(store, desk)),
-        Job("heal", HEAL_EVERY, lambda: heal_pass(store, desk)),
-        Job("sweep", SWEEP_EVERY, lambda: sweep_pass(store)),
-        Job("prune", PRUNE_EVERY, lambda: prune_pass(store)),
+        Job("leader", settings.leader_check_every, leadership.check, leader_only=False),
+        Job("reminders", settings.reminders_every, lambda: reminder_pass(ports)),
+        Job("heal", settings.heal_every, lambda: heal_pass(ports)),
+        Job("sweep", settings.sweep_every, lambda: sweep_pass(ports.maintenance)),
+        Job("prune", settings.prune_every, lambda: prune_pass(ports.maintenance)),
     ]

@@ -1,10 +1,22 @@
-"""The asyncpg pool: JSON codecs, and the one place that knows how to reach PostgreSQL."""
+"""The asyncpg pool: JSON codecs, and the one place that knows how to reach PostgreSQL (the
+configured server, or an embedded one under DATA_DIR), migrated before use."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
+
+from storage.embedded import EmbeddedPostgres
+from storage.migrate import apply_migrations
+from storage.settings import DatabaseSettings
+
+log = logging.getLogger(__name__)
 
 # Errors that mean "the database is not there right now" (as opposed to a bad query).
 UNAVAILABLE = (
@@ -41,3 +53,45 @@ async def connect(dsn: str, *, server_settings: dict[str, str] | None = None) ->
         "application_name": "truffles-gateway", **(server_settings or {})})
     await _init_connection(conn)
     return conn
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    dsn: str
+    pool: asyncpg.Pool
+
+
+@asynccontextmanager
+async def database_dsn(settings: DatabaseSettings) -> AsyncIterator[str]:
+    """DATABASE_URL, or an embedded PostgreSQL under DATA_DIR started for the duration."""
+    if settings.url is not None:
+        yield settings.url.get_secret_value()
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    dsn = await asyncio.to_thread(embedded.start)
+    try:
+        yield dsn
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+async def migrate(dsn: str) -> list[str]:
+    conn = await connect(dsn)
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
+    """Connect (starting the embedded server when needed), migrate, and hold a pool."""
+    async with database_dsn(settings) as dsn:
+        applied = await migrate(dsn)
+        if applied:
+            log.info("migrations applied", extra={"applied": ",".join(applied)})
+        pool = await create_pool(dsn, max_size=settings.pool_size)
+        try:
+            yield Database(dsn=dsn, pool=pool)
+        finally:
+            await pool.close()

@@ -1,18 +1,22 @@
-"""The Store port on PostgreSQL: a transaction with the repositories bound to its connection."""
+"""The persistence ports on PostgreSQL: `Store` (a transaction with the repositories bound to
+its connection), `Tenants`, `Inbox` and `DeliveryProgress`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from core.models import Branch, Client
-from storage.repositories import clients
+from core.inbound import record
+from core.models import Branch, Client, InboundMessage
+from core.ports import Accepted
+from storage.repositories import clients, inbox, outbox
 from storage.repositories.audit import AuditRepo
-from storage.repositories.conversations import ConversationsRepo, MessagesRepo
+from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
 from storage.repositories.handovers import HandoversRepo
 from storage.repositories.inbox import InboxRepo
 from storage.repositories.outbox import OutboxRepo
@@ -20,7 +24,7 @@ from storage.repositories.outbox import OutboxRepo
 
 class PgTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
         self.conversations = ConversationsRepo(conn)
         self.messages = MessagesRepo(conn)
         self.handovers = HandoversRepo(conn)
@@ -30,16 +34,16 @@ class PgTx:
 
     async def now(self) -> datetime:
         """The transaction's own clock (the database's), the same one the queues use."""
-        return await self.conn.fetchval("SELECT now()")
+        return await self._conn.fetchval("SELECT now()")
 
 
 class PgStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+        self._pool = pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             yield PgTx(conn)
 
 
@@ -52,8 +56,62 @@ class PgTenants:
     async def client(self, client_id: UUID) -> Client | None:
         return await clients.by_id(self._pool, client_id)
 
+    async def client_by_slug(self, slug: str) -> Client | None:
+        return await clients.by_slug(self._pool, slug)
+
+    async def all_clients(self) -> list[Client]:
+        return await clients.list_all(self._pool)
+
     async def branch(self, branch_id: UUID) -> Branch | None:
         return await clients.branch_by_id(self._pool, branch_id)
 
+    async def resolve_branch(self, client: Client, instance_id: str | None) -> Branch | None:
+        return await clients.resolve_branch(self._pool, client, instance_id)
+
     async def system_prompt(self, client_id: UUID) -> str | None:
         return await clients.active_prompt(self._pool, client_id)
+
+
+class _Duplicate(Exception):
+    """Roll the transaction back: the message was stored before."""
+
+
+class PgInbox:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def accept(self, client: Client, branch: Branch | None, message: InboundMessage,
+                     raw: Any = None) -> Accepted:
+        branch_id = branch.id if branch else None
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                _, conversation_id = await upsert_customer(
+                    conn, client.id, message.remote_jid, message.sender_name,
+                    branch_id=branch_id, channel=message.channel)
+                event_id = await inbox.store(
+                    conn, client_id=client.id, channel=message.channel,
+                    provider_message_id=message.provider_message_id,
+                    conversation_id=conversation_id, branch_id=branch_id,
+                    payload=record(message, raw))
+                if event_id is None:  # only last_message_at was touched: store nothing
+                    raise _Duplicate(conversation_id)
+        except _Duplicate as duplicate:
+            return Accepted(duplicate.args[0], None)
+        return Accepted(conversation_id, event_id)
+
+
+    async def conversation_for(self, client: Client, branch: Branch | None, remote_jid: str, *,
+                               name: str | None = None, channel: str = "whatsapp") -> UUID:
+        async with self._pool.acquire() as conn, conn.transaction():
+            _, conversation_id = await upsert_customer(
+                conn, client.id, remote_jid, name, branch_id=branch.id if branch else None,
+                channel=channel)
+        return conversation_id
+
+
+class PgDeliveryProgress:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def record(self, delivery_id: int, progress: dict[str, Any]) -> None:
+        await outbox.record_progress(self._pool, delivery_id, progress)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from core.models import Client
+from core.models import Client, InboundMessage
 from storage.repositories import clients
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
@@ -34,3 +34,11 @@ async def make_conversation(db: asyncpg.Pool, client_id: UUID, jid: str = "77011
         f"INSERT INTO conversations ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
         *values,
     )
+
+
+def incoming(text: str, message_type: str = "text", media: dict[str, Any] | None = None, *,
+             provider_message_id: str) -> InboundMessage:
+    """A customer message as the pipeline gets it (for tests that drive the pipeline directly)."""
+    return InboundMessage(provider_message_id=provider_message_id,
+                          remote_jid="77011234567@s.whatsapp.net", text=text,
+                          message_type=message_type, media=media)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from core.delivery import Delivery, DeliveryOutcome
-from core.ports import OutboundItem
+from core.outbound import CustomerText
 from gateway.outbox_worker import OutboxWorker
 from storage import retry
 from storage.repositories import outbox
@@ -36,8 +36,8 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 async def queue_one(db: asyncpg.Pool, key: str = "row-1") -> int:
     client = await make_client(db, "salon")
     async with PgStore(db).transaction() as tx:
-        await tx.outbox.enqueue(client.id, OutboundItem(
-            channel="telegram", kind="topic_message", payload={"text": "hi"}, idempotency_key=key))
+        await tx.outbox.enqueue(client.id, CustomerText(None, "77010000000@s.whatsapp.net", "hi"),
+                                key)
     return await db.fetchval("SELECT id FROM outbox WHERE idempotency_key = $1", key)
 
 
@@ -60,7 +60,7 @@ async def test_a_failed_mark_sent_is_retried_and_the_row_is_sent_once(
     row = await queue_one(db)
     failures = failing_once(monkeypatch, "mark_sent")
     sender = RecordingSender()
-    worker = OutboxWorker(db, database_dsn, {"telegram": sender})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": sender})
     assert await worker.run_once() == 1
     assert failures == [0]
     assert await db.fetchval("SELECT status FROM outbox WHERE id = $1", row) == "sent"
@@ -77,7 +77,7 @@ async def test_retry_and_failed_outcomes_are_recorded_through_a_blip(
         outcome: DeliveryOutcome, status: str) -> None:
     row = await queue_one(db)
     failing_once(monkeypatch, "mark_retry" if status == "pending" else "mark_failed")
-    worker = OutboxWorker(db, database_dsn, {"telegram": RecordingSender(outcome)})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender(outcome)})
     assert await worker.run_once() == 1
     assert await db.fetchval("SELECT status FROM outbox WHERE id = $1", row) == status
 
@@ -87,7 +87,7 @@ async def test_an_outcome_that_cannot_be_recorded_is_logged_not_lost_in_the_task
         caplog: pytest.LogCaptureFixture) -> None:
     row = await queue_one(db)
     failing_once(monkeypatch, "mark_sent", times=100)
-    worker = OutboxWorker(db, database_dsn, {"telegram": RecordingSender()})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender()})
     loop_errors: list[dict] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: loop_errors.append(ctx))
     await worker.start()

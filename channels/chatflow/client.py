@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from uuid import UUID
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from core.delivery import Delivery, DeliveryOutcome
+from core.outbound import CustomerMedia, CustomerText
 from core.ports import Tenants
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,8 @@ class ChatFlowClient:
 
 
 class WhatsAppSender:
-    """Outbox sender for channel `whatsapp`: kinds `send_text` {jid, text} and `send_media`
-    {jid, media_type, url, caption}, each with optional `instance_id` / `branch_id`. Replies go
-    out through the instance the message came in on: the payload's instance, else the branch's,
+    """Outbox sender for channel `whatsapp` (`CustomerText`, `CustomerMedia`). Replies go out
+    through the instance the message came in on: the message's instance, else its branch's,
     else the client's. The token is looked up at send time (the client's own, else
     CHATFLOW_TOKEN), so rotated credentials apply to queued messages too."""
 
@@ -101,31 +100,32 @@ class WhatsAppSender:
         self._default_token = default_token
 
     async def deliver(self, delivery: Delivery) -> DeliveryOutcome:
+        message = delivery.message
+        if not isinstance(message, CustomerText | CustomerMedia):
+            return DeliveryOutcome.failed(f"not a WhatsApp message: {delivery.kind}",
+                                          retryable=False)
         client = await self._tenants.client(delivery.client_id)
         if client is None:
             return DeliveryOutcome.failed("client no longer exists", retryable=False)
         token = client.settings.chatflow_token or self._default_token
-        instance = delivery.payload.get("instance_id") or client.settings.chatflow_instance_id
-        if (branch_id := delivery.payload.get("branch_id")) and not delivery.payload.get("instance_id"):
-            branch = await self._tenants.branch(UUID(branch_id))
+        instance = message.instance_id or client.settings.chatflow_instance_id
+        if message.branch_id and not message.instance_id:
+            branch = await self._tenants.branch(message.branch_id)
             if branch is not None and branch.instance_id:
                 instance = branch.instance_id
         if not token or not instance:
             return DeliveryOutcome.failed("no ChatFlow token or instance id configured",
                                           retryable=False)
-        payload = delivery.payload
         try:
-            if delivery.kind == "send_text":
+            if isinstance(message, CustomerText):
                 result = await self._client.send_text(
-                    token=token, instance_id=instance, jid=payload["jid"], text=payload["text"],
+                    token=token, instance_id=instance, jid=message.jid, text=message.text,
                     msg_id=delivery.idempotency_key)
-            elif delivery.kind == "send_media":
-                result = await self._client.send_media(
-                    token=token, instance_id=instance, jid=payload["jid"],
-                    media_type=payload["media_type"], url=payload["url"],
-                    caption=payload.get("caption") or " ", msg_id=delivery.idempotency_key)
             else:
-                return DeliveryOutcome.failed(f"unknown whatsapp kind {delivery.kind}", retryable=False)
+                result = await self._client.send_media(
+                    token=token, instance_id=instance, jid=message.jid,
+                    media_type=message.media_type, url=message.url,
+                    caption=message.caption or " ", msg_id=delivery.idempotency_key)
         except ChatFlowError as exc:
             return DeliveryOutcome.failed(str(exc), retryable=exc.retryable)
         return DeliveryOutcome.sent({k: v for k, v in result.items() if k in ("success", "id", "message")})

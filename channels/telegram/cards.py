@@ -9,7 +9,8 @@ from uuid import UUID
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.models import Handover, HistoryLine, Role
+from channels.telegram.callbacks import Learn, Resolve, Return, Skip, Take
+from core.models import Handover, HandoverStatus, HistoryLine, Role
 from core.texts import reason_text
 
 MESSAGE_LIMIT = 4096  # Telegram's limit for one message's text
@@ -58,26 +59,26 @@ def card_text(handover: Handover, customer_name: str | None, phone: str | None,
     return "\n".join(lines)
 
 
-def _button(text: str, action: str, handover_id: UUID | str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=f"{action}:{handover_id}")
-
-
-def card_keyboard(handover_id: UUID | str, buttons: str) -> InlineKeyboardMarkup:
-    """`buttons`: "take" (a new request), "resolve" (taken), "none" (closed)."""
-    if buttons == "take":
-        rows = [[_button("Беру", "take", handover_id), _button("Вернуть боту", "return", handover_id)],
-                [_button("Не могу", "skip", handover_id)]]
-    elif buttons == "resolve":
-        rows = [[_button("Решено", "resolve", handover_id)]]
-    elif buttons == "none":
-        rows = []
+def card_keyboard(handover_id: UUID, status: HandoverStatus) -> InlineKeyboardMarkup:
+    """What can be done with a request: take, return or skip while pending; resolve once taken;
+    nothing once closed."""
+    if status == HandoverStatus.PENDING:
+        rows = [[_button("Беру", Take(handover_id=handover_id)),
+                 _button("Вернуть боту", Return(handover_id=handover_id))],
+                [_button("Не могу", Skip(handover_id=handover_id))]]
+    elif status == HandoverStatus.ACTIVE:
+        rows = [[_button("Решено", Resolve(handover_id=handover_id))]]
     else:
-        raise ValueError(f"unknown card buttons {buttons!r}")
+        rows = []
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def learn_keyboard(handover_id: UUID | str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[_button("📚 В базу", "learn", handover_id)]])
+def learn_keyboard(handover_id: UUID) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_button("📚 В базу", Learn(handover_id=handover_id))]])
+
+
+def _button(text: str, data: Take | Return | Skip | Resolve | Learn) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def learn_offer_text(question: str, answer: str, owner_ids: Sequence[int]) -> str:

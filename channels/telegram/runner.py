@@ -5,7 +5,13 @@ network and server errors. Webhook: `setWebhook` to PUBLIC_BASE_URL/telegram-web
 the client's secret token. Either way, client settings are re-read every `rescan_seconds`, so
 bots of clients added or changed at run time start (and removed ones stop) without a restart;
 the same tick sweeps updates whose handling never finished. In webhook mode a bot that is
-removed, or replaced by another token, gets `deleteWebhook` so that it stops posting to us."""
+removed, or replaced by another token, gets `deleteWebhook` so that it stops posting to us.
+
+Why not aiogram's own `Dispatcher.start_polling`: it moves the offset past an update whether or
+not handling it succeeded (an error is logged and the update is gone), and it handles updates as
+they come. Here the offset moves past an update only once it is stored (`UpdateLog`), so a
+database outage never loses one; handling then goes through the same `Dispatcher` as webhook
+mode (`updates.py`)."""
 
 from __future__ import annotations
 
@@ -17,20 +23,17 @@ from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID
 
-import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter, TelegramUnauthorizedError
 
 from channels.telegram.bots import BotRegistry
-from channels.telegram.context import DeskTuning
+from channels.telegram.dispatcher import ALLOWED_UPDATES
 from channels.telegram.errors import describe
 from channels.telegram.media import MediaLinks
-from channels.telegram.updates import ALLOWED_UPDATES, UpdateProcessor
+from channels.telegram.settings import TelegramMode, TelegramSettings
+from channels.telegram.updates import UpdateProcessor
 from core.models import Client
-from core.ports import Tenants
-from gateway.settings import TelegramMode
-from storage.repositories import clients
-from storage.repositories import telegram as repo
+from core.ports import DeskRecords, Tenants
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +47,16 @@ def webhook_url(public_base_url: str, slug: str) -> str:
 
 
 class BotRunner:
-    def __init__(self, *, mode: TelegramMode, public_base_url: str | None, pool: asyncpg.Pool,
-                 tenants: Tenants, bots: BotRegistry, updates: UpdateProcessor,
-                 media: MediaLinks, tuning: DeskTuning) -> None:
-        self._mode = mode
-        self._public_base_url = public_base_url
-        self._pool = pool
+    def __init__(self, settings: TelegramSettings, *, tenants: Tenants, records: DeskRecords,
+                 bots: BotRegistry, updates: UpdateProcessor, media: MediaLinks) -> None:
+        self._mode = settings.mode
+        self._public_base_url = settings.public_base_url
         self._tenants = tenants
+        self._records = records
         self._bots = bots
         self._updates = updates
         self._media = media
-        self._tuning = tuning
+        self._tuning = settings
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._polls: dict[UUID, tuple[Bot, asyncio.Task[None]]] = {}
@@ -116,7 +118,7 @@ class BotRunner:
 
     async def rescan(self) -> None:
         """Bring the running bots in line with the clients' current settings."""
-        with_bots = {c.id: c for c in await clients.list_all(self._pool)
+        with_bots = {c.id: c for c in await self._tenants.all_clients()
                      if c.settings.telegram_bot_token}
         if self._mode == TelegramMode.POLLING:
             self._sync_polls(with_bots)
@@ -193,7 +195,7 @@ class BotRunner:
             if bot is None:
                 continue
             secret = client.settings.telegram_webhook_secret or \
-                await repo.ensure_webhook_secret(self._pool, client_id)
+                await self._records.ensure_webhook_secret(client_id)
             url = webhook_url(self._public_base_url, client.slug)
             wanted = (bot, url, secret)
             if self._webhooks.get(client_id) == wanted:

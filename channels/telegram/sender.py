@@ -1,6 +1,7 @@
-"""The outbox sender for channel `telegram` (the kinds the core enqueues: escalation_card,
-card_buttons, unpin_card, topic_message, mirror, media_forward, learn_offer; and card_repost,
-which it enqueues itself when it recreates the topic of a conversation with an open request).
+"""The outbox sender for channel `telegram`: the desk's messages of `core.outbound`
+(`RequestCard`, `CardUpdate`, `UnpinCard`, `TopicMessage`, `Mirror`, `MediaForward`,
+`LearnOffer`; and `CardRepost`, queued when the topic of a conversation with an open request
+is recreated).
 
 Retries are the outbox's job, so each kind is written to be safe to run again: a step's result is
 stored before the next step (topic id, then card message id) and checked before acting, so a
@@ -19,7 +20,6 @@ from html import escape
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
@@ -29,13 +29,18 @@ from channels.telegram.bots import BotRegistry
 from channels.telegram.errors import describe
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimited
 from core.delivery import Delivery, DeliveryOutcome
-from core.models import Client, HandoverStatus
-from core.ports import OutboundItem, Tenants
-from storage.repositories import outbox
-from storage.repositories import telegram as repo
-from storage.repositories.conversations import MessagesRepo
-from storage.repositories.handovers import HandoversRepo
-from storage.repositories.outbox import OutboxRepo
+from core.models import Client
+from core.outbound import (
+    CardRepost,
+    CardUpdate,
+    LearnOffer,
+    MediaForward,
+    Mirror,
+    RequestCard,
+    TopicMessage,
+    UnpinCard,
+)
+from core.ports import DeliveryProgress, DeskRecords, Tenants
 from storage.retry import record
 
 log = logging.getLogger(__name__)
@@ -63,21 +68,22 @@ Result = dict[str, Any]
 
 
 class TelegramSender:
-    def __init__(self, bots: BotRegistry, pool: asyncpg.Pool, tenants: Tenants,
-                 limiter: ChatRateLimiter) -> None:
+    def __init__(self, bots: BotRegistry, records: DeskRecords, progress: DeliveryProgress,
+                 tenants: Tenants, limiter: ChatRateLimiter) -> None:
         self._bots = bots
-        self._pool = pool
+        self._records = records
+        self._progress = progress
         self._tenants = tenants
         self._limiter = limiter
-        self._kinds: dict[str, Callable[[Bot, Client, Delivery], Awaitable[Result]]] = {
-            "escalation_card": self._escalation_card,
-            "card_repost": self._card_repost,
-            "card_buttons": self._card_buttons,
-            "unpin_card": self._unpin_card,
-            "topic_message": self._topic_message,
-            "mirror": self._mirror,
-            "media_forward": self._media_forward,
-            "learn_offer": self._learn_offer,
+        self._kinds: dict[type, Callable[[Bot, Client, Delivery], Awaitable[Result]]] = {
+            RequestCard: self._request_card,
+            CardRepost: self._card_repost,
+            CardUpdate: self._card_update,
+            UnpinCard: self._unpin_card,
+            TopicMessage: self._topic_message,
+            Mirror: self._mirror,
+            MediaForward: self._media_forward,
+            LearnOffer: self._learn_offer,
         }
 
     async def deliver(self, delivery: Delivery) -> DeliveryOutcome:
@@ -87,9 +93,9 @@ class TelegramSender:
         bot = self._bots.bot_for(client)
         if bot is None:
             return DeliveryOutcome.failed("client has no Telegram bot token", retryable=False)
-        handler = self._kinds.get(delivery.kind)
+        handler = self._kinds.get(type(delivery.message))
         if handler is None:
-            return DeliveryOutcome.failed(f"unknown telegram kind {delivery.kind}", retryable=False)
+            return DeliveryOutcome.failed(f"not a Telegram message: {delivery.kind}", retryable=False)
         try:
             return DeliveryOutcome.sent(await handler(bot, client, delivery))
         except TelegramRetryAfter as exc:
@@ -119,10 +125,10 @@ class TelegramSender:
         before anything is posted in it. A topic is made anew when the old one is gone
         (`replace`) or is in another group than the client's (or branch's) group now; either
         way an open request's card is queued again for the new topic."""
-        conv = await repo.conversation_by_id(self._pool, conversation_id)
+        conv = await self._records.conversation(conversation_id)
         if conv is None:
             raise NoDeskGroup("conversation no longer exists")
-        chat_id = await repo.group_chat_id(self._pool, conversation_id)
+        chat_id = await self._records.group_chat_id(conversation_id)
         if chat_id is None:
             raise NoDeskGroup("no Telegram group configured for this client or branch")
         if not replace and conv.telegram_topic_id and conv.telegram_chat_id == chat_id:
@@ -130,35 +136,14 @@ class TelegramSender:
         # the group was changed: the card (and its buttons) stayed in the old group, where a
         # press is refused as foreign
         moved = bool(conv.telegram_topic_id) and conv.telegram_chat_id != chat_id
-        name, phone = await repo.customer_label(self._pool, conversation_id)
+        name, phone = await self._records.customer_label(conversation_id)
         topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
-
-        async def store() -> None:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await repo.set_topic(conn, conversation_id, chat_id, topic.message_thread_id)
-                if replace or moved:
-                    await self._repost_card_later(conn, conv.client_id, conversation_id,
-                                                  topic.message_thread_id)
-
-        await record(store, what="telegram topic")
+        await record(lambda: self._records.set_topic(
+            conversation_id, chat_id, topic.message_thread_id, repost_card=replace or moved),
+            what="telegram topic")
         log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
                                                    "replaced": replace, "moved": moved})
         return chat_id, topic.message_thread_id
-
-    @staticmethod
-    async def _repost_card_later(conn: asyncpg.Connection, client_id: UUID, conversation_id: UUID,
-                                 topic_id: int) -> None:
-        """With the new topic (the old one gone, or in a group no longer the desk's): when the
-        conversation has an open request whose card (and its buttons) was in the old topic,
-        queue the card again for the new one."""
-        handover = await HandoversRepo(conn).open_for(conversation_id)
-        if handover is None or handover.telegram_message_id is None:
-            return  # no request, or its card is not sent yet (it will go to the new topic)
-        await OutboxRepo(conn).enqueue(client_id, OutboundItem(
-            channel="telegram", kind="card_repost", conversation_id=conversation_id,
-            payload={"conversation_id": str(conversation_id), "handover_id": str(handover.id),
-                     "topic_id": topic_id, "old_message_id": handover.telegram_message_id},
-            idempotency_key=f"card_repost:{handover.id}:{topic_id}"))
 
     async def _in_topic(self, bot: Bot, conversation_id: UUID, send: SendInTopic) -> Message:
         """Post in the customer's topic; when Telegram says the topic is gone, make a new one
@@ -204,8 +189,8 @@ class TelegramSender:
         # the turns left are booked before the first of them goes, or none (RateLimited), so
         # that a series is not cut by our own limiter
         slots: list[float | None] = [None] * len(todo)
-        if len(todo) > 1 and (chat_id := await repo.group_chat_id(self._pool,
-                                                                   conversation_id)) is not None:
+        if len(todo) > 1 and (chat_id := await self._records.group_chat_id(
+                conversation_id)) is not None:
             slots = list(self._limiter.reserve(chat_id, len(todo),
                                                max_wait=self._limiter.max_wait))
         for piece, slot in zip(todo, slots, strict=True):
@@ -217,32 +202,32 @@ class TelegramSender:
         return {"message_ids": ids}
 
     async def _record_progress(self, delivery: Delivery, progress: Result) -> None:
-        await record(lambda: outbox.record_progress(self._pool, delivery.id, progress),
+        await record(lambda: self._progress.record(delivery.id, progress),
                      what="telegram progress")
 
     # --- kinds --------------------------------------------------------------------------------
 
-    async def _escalation_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        ctx = await repo.card_context(self._pool, UUID(delivery.payload["handover_id"]))
+    async def _request_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        message = delivery.message
+        assert isinstance(message, RequestCard)
+        ctx = await self._records.card_context(message.handover_id)
         if ctx is None:
             return {"skipped": "handover no longer exists"}
         handover = ctx.handover
         if handover.telegram_message_id is None:
             if not handover.is_open:
                 return {"skipped": "handover closed before its card was sent"}
-            history = await MessagesRepo(self._pool).history(handover.conversation_id,
-                                                              cards.HISTORY_LINES)
+            history = await self._records.history(handover.conversation_id, cards.HISTORY_LINES)
             text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
             card = await self._in_topic(bot, handover.conversation_id, self._text_sender(
-                bot, text, markup=cards.card_keyboard(handover.id, "take")))
+                bot, text, markup=cards.card_keyboard(handover.id, handover.status)))
             # a lost write would send a second card on the retry
-            await record(lambda: repo.set_card_message(self._pool, handover.id, card.message_id),
+            await record(lambda: self._records.set_card_message(handover.id, card.message_id),
                          what="telegram card")
             chat_id, message_id = card.chat.id, card.message_id
         else:  # sent by an earlier attempt that did not get to pin it
-            conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
-            assert conv is not None and conv.telegram_chat_id is not None
-            chat_id, message_id = conv.telegram_chat_id, handover.telegram_message_id
+            assert ctx.conversation.telegram_chat_id is not None
+            chat_id, message_id = ctx.conversation.telegram_chat_id, handover.telegram_message_id
         return await self._pin(bot, client, chat_id, message_id)
 
     async def _pin(self, bot: Bot, client: Client, chat_id: int, message_id: int) -> Result:
@@ -257,20 +242,20 @@ class TelegramSender:
     async def _card_repost(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
         """The card of a request still open, again, in the customer's recreated topic: the text
         as now, the buttons of its status (take while pending, resolve once taken), pinned."""
-        payload = delivery.payload
-        ctx = await repo.card_context(self._pool, UUID(payload["handover_id"]))
+        repost = delivery.message
+        assert isinstance(repost, CardRepost)
+        ctx = await self._records.card_context(repost.handover_id)
         if ctx is None or not ctx.handover.is_open:
             return {"skipped": "handover closed"}
         handover, conv = ctx.handover, ctx.conversation
-        if conv.telegram_topic_id != payload["topic_id"]:
+        if conv.telegram_topic_id != repost.topic_id:
             return {"skipped": "topic replaced again"}  # that replacement queued its own repost
-        if handover.telegram_message_id == payload["old_message_id"]:
-            history = await MessagesRepo(self._pool).history(conv.id, cards.HISTORY_LINES)
+        if handover.telegram_message_id == repost.old_message_id:
+            history = await self._records.history(conv.id, cards.HISTORY_LINES)
             text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
-            buttons = "take" if handover.status == HandoverStatus.PENDING else "resolve"
             card = await self._in_topic(bot, conv.id, self._text_sender(
-                bot, text, markup=cards.card_keyboard(handover.id, buttons)))
-            await record(lambda: repo.set_card_message(self._pool, handover.id, card.message_id),
+                bot, text, markup=cards.card_keyboard(handover.id, handover.status)))
+            await record(lambda: self._records.set_card_message(handover.id, card.message_id),
                          what="telegram card")
             chat_id, message_id = card.chat.id, card.message_id
         else:  # re-posted by an earlier attempt that did not get to pin it
@@ -278,21 +263,22 @@ class TelegramSender:
             chat_id, message_id = conv.telegram_chat_id, handover.telegram_message_id
         return await self._pin(bot, client, chat_id, message_id)
 
-    async def _card(self, delivery: Delivery) -> tuple[int, int] | None:
+    async def _card(self, handover_id: UUID) -> tuple[int, int] | None:
         """(chat id, message id) of a handover's card, when it was sent."""
-        handover = await repo.handover_by_id(self._pool, UUID(delivery.payload["handover_id"]))
-        if handover is None or handover.telegram_message_id is None:
+        ctx = await self._records.card_context(handover_id)
+        if ctx is None or ctx.handover.telegram_message_id is None:
             return None
-        conv = await repo.conversation_by_id(self._pool, handover.conversation_id)
-        if conv is None or conv.telegram_chat_id is None:
+        if ctx.conversation.telegram_chat_id is None:
             return None
-        return conv.telegram_chat_id, handover.telegram_message_id
+        return ctx.conversation.telegram_chat_id, ctx.handover.telegram_message_id
 
-    async def _card_buttons(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        card = await self._card(delivery)
+    async def _card_update(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
+        update = delivery.message
+        assert isinstance(update, CardUpdate)
+        card = await self._card(update.handover_id)
         if card is None:
             return {"skipped": "no card"}
-        markup = cards.card_keyboard(delivery.payload["handover_id"], delivery.payload["buttons"])
+        markup = cards.card_keyboard(update.handover_id, update.status)
         try:
             await bot.edit_message_reply_markup(chat_id=card[0], message_id=card[1],
                                                 reply_markup=markup)
@@ -300,10 +286,12 @@ class TelegramSender:
             if not _nothing_to_change(exc):
                 raise
             return {"skipped": describe(exc)}
-        return {"buttons": delivery.payload["buttons"]}
+        return {"status": update.status}
 
     async def _unpin_card(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        card = await self._card(delivery)
+        unpin = delivery.message
+        assert isinstance(unpin, UnpinCard)
+        card = await self._card(unpin.handover_id)
         if card is None:
             return {"skipped": "no card"}
         try:
@@ -315,25 +303,27 @@ class TelegramSender:
         return {"unpinned": card[1]}
 
     async def _topic_message(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        payload = delivery.payload
-        text = str(payload["text"])
-        pieces = [text[: cards.MESSAGE_LIMIT]] if payload.get("html") else cards.escaped_pieces(text)
+        note = delivery.message
+        assert isinstance(note, TopicMessage)
+        pieces = [note.text[: cards.MESSAGE_LIMIT]] if note.html else cards.escaped_pieces(note.text)
         reply_to = None
-        if payload.get("reply_to_card") and payload.get("handover_id"):
-            card = await self._card(delivery)
+        if note.reply_to_card and note.handover_id:
+            card = await self._card(note.handover_id)
             reply_to = card[1] if card else None
-        return await self._post_pieces(bot, delivery, delivery.conversation_id or
-                                       UUID(payload["conversation_id"]), pieces, reply_to)
+        return await self._post_pieces(bot, delivery, note.conversation_id, pieces, reply_to)
 
     async def _mirror(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        lines = [str(line) for line in delivery.payload.get("lines", [])]
-        return await self._post_pieces(bot, delivery, UUID(delivery.payload["conversation_id"]),
-                                       cards.mirror_messages(lines))
+        mirror = delivery.message
+        assert isinstance(mirror, Mirror)
+        return await self._post_pieces(bot, delivery, mirror.conversation_id,
+                                       cards.mirror_messages(mirror.lines))
 
     async def _media_forward(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        media: dict[str, Any] = delivery.payload.get("media") or {}
+        forward = delivery.message
+        assert isinstance(forward, MediaForward)
+        media: dict[str, Any] = forward.media
         url, kind = str(media.get("url") or ""), str(media.get("type") or "document")
-        conversation_id = UUID(delivery.payload["conversation_id"])
+        conversation_id = forward.conversation_id
         caption = cards.CUSTOMER_PREFIX + (media.get("caption") or media.get("fileName") or kind)
         caption = escape(caption[:1000])
         senders = {"image": bot.send_photo, "ptt": bot.send_voice, "voice": bot.send_voice,
@@ -356,7 +346,9 @@ class TelegramSender:
                                        cards.escaped_pieces(note.strip()))
 
     async def _learn_offer(self, bot: Bot, client: Client, delivery: Delivery) -> Result:
-        handover = await repo.handover_by_id(self._pool, UUID(delivery.payload["handover_id"]))
+        offer = delivery.message
+        assert isinstance(offer, LearnOffer)
+        handover = await self._records.handover(offer.handover_id)
         if handover is None or not handover.user_message or not handover.manager_response:
             return {"skipped": "nothing to learn"}
         if not client.settings.owner_telegram_ids:

@@ -1,7 +1,7 @@
-"""Telegram updates in: stored (de-duplicated on `update_id`) before they are handled, then
-dispatched by direction: button presses to `handlers_buttons`, messages in customer topics to
-`handlers_manager_to_customer`. An update stored but not handled (the process died, the database
-blinked) is handled by a later sweep; handlers are safe to run twice.
+"""Telegram updates in: stored (de-duplicated on `update_id`, `UpdateLog`) before they are
+handled, then fed to the desk's aiogram `Dispatcher` (`dispatcher.py`), whose routers split them
+by direction. An update stored but not handled (the process died, the database blinked) is
+handled by a later sweep; handlers are safe to run twice.
 
 Handling takes a lease on the stored update, so the sweep (of this replica or another) leaves
 it alone while it is being handled. A transient failure (the database or the network) leaves
@@ -22,32 +22,29 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from aiogram import Dispatcher
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.types import Update
 from pydantic import ValidationError
 
 from channels.telegram.bots import BotRegistry
-from channels.telegram.context import DeskContext
 from channels.telegram.errors import describe
-from channels.telegram.handlers_buttons import handle_callback
-from channels.telegram.handlers_manager_to_customer import handle_manager_message
 from core.models import Client
-from core.ports import Tenants
-from storage.repositories import telegram as repo
+from core.ports import Tenants, UpdateLog
 from storage.retry import TRANSIENT
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_ATTEMPTS = 5
 UPDATE_LEASE = timedelta(seconds=60)  # longer than any one update takes to handle
 RETRYABLE = (*TRANSIENT, TelegramNetworkError)
 
 
 class UpdateProcessor:
-    def __init__(self, ctx: DeskContext, bots: BotRegistry, tenants: Tenants, *,
-                 lease: timedelta = UPDATE_LEASE) -> None:
-        self._ctx = ctx
+    def __init__(self, dispatcher: Dispatcher, log_: UpdateLog, bots: BotRegistry,
+                 tenants: Tenants, *, lease: timedelta = UPDATE_LEASE) -> None:
+        self._dispatcher = dispatcher
+        self._log = log_
         self._bots = bots
         self._tenants = tenants
         self._lease = lease
@@ -58,8 +55,7 @@ class UpdateProcessor:
 
     async def accept(self, client: Client, payload: dict[str, Any]) -> bool:
         """Store the update; False for one seen before (it must not be handled again)."""
-        return await repo.remember_update(self._ctx.pool, client.id, int(payload["update_id"]),
-                                          payload)
+        return await self._log.remember(client.id, int(payload["update_id"]), payload)
 
     async def receive(self, client: Client, payload: dict[str, Any]) -> None:
         if await self.accept(client, payload):
@@ -98,8 +94,7 @@ class UpdateProcessor:
         """Handle a stored update; `attempt` when the caller has leased it already (the sweep)."""
         async with self._locks.setdefault(client.id, asyncio.Lock()):
             if attempt is None:
-                attempt = await repo.claim_update(self._ctx.pool, client.id,
-                                                  int(payload["update_id"]), self._lease)
+                attempt = await self._log.claim(client.id, int(payload["update_id"]), self._lease)
                 if attempt is None:  # handled already, or being handled elsewhere
                     return
             await self._handle(client, payload, attempt)
@@ -113,10 +108,7 @@ class UpdateProcessor:
                 log.error("telegram update given up: too many attempts", extra=about)
             elif bot is not None:
                 update = Update.model_validate(payload, context={"bot": bot})
-                if update.callback_query is not None:
-                    await handle_callback(self._ctx, client, bot, update.callback_query)
-                elif update.message is not None:
-                    await handle_manager_message(self._ctx, client, bot, update.message)
+                await self._dispatcher.feed_update(bot, update, client_id=client.id)
         except RETRYABLE as exc:
             if attempt < MAX_ATTEMPTS:
                 log.warning("telegram update left for a retry",
@@ -128,14 +120,14 @@ class UpdateProcessor:
             log.warning("telegram update not understood", extra=about)
         except Exception:  # one bad update must not stop the others; it is not retried
             log.exception("telegram update failed", extra=about)
-        await repo.mark_update_processed(self._ctx.pool, client.id, update_id)
+        await self._log.mark_processed(client.id, update_id)
 
     async def sweep(self, *, stale_after: timedelta, keep_for: timedelta) -> int:
         """Handle updates whose handling never finished; forget old handled ones."""
-        stale = await repo.claim_stale_updates(self._ctx.pool, stale_after, self._lease)
+        stale = await self._log.claim_stale(stale_after, self._lease)
         for claimed in stale:
             client = await self._tenants.client(claimed.client_id)
             if client is not None:
                 await self.handle(client, claimed.payload, attempt=claimed.attempt)
-        await repo.prune_updates(self._ctx.pool, keep_for)
+        await self._log.prune(keep_for)
         return len(stale)

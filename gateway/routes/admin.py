@@ -1,6 +1,6 @@
-"""The operator API under `/admin/` (token-protected by the admin middleware): clients, settings,
-escalation policy, branches, prompts, handovers and the audit log. Knowledge endpoints live in
-`gateway/knowledge_routes.py`."""
+"""The operator API, mounted at `/admin` (`gateway/admin.py`, token-protected): clients,
+settings, escalation policy, branches, prompts, handovers and the audit log. Knowledge
+endpoints live in `gateway/routes/knowledge.py`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway import tenant_admin
 from gateway.errors import error_response
 from gateway.keys import DB, SETTINGS
-from storage.repositories import clients
+from storage.repositories import audit, clients, handovers
 
 routes = web.RouteTableDef()
 ACTOR = "admin-api"
@@ -53,71 +53,71 @@ def _limit(request: web.Request, default: int = 50) -> int:
         raise tenant_admin.TenantError("limit must be a number") from None
 
 
-@routes.get("/admin/clients")
+@routes.get("/clients")
 @_refusals
 async def list_clients(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     return web.json_response([tenant_admin.client_summary(c, settings)
-                              for c in await clients.list_all(request.app[DB])])
+                              for c in await clients.list_all(request.config_dict[DB])])
 
 
-@routes.post("/admin/clients")
+@routes.post("/clients")
 @_refusals
 async def create_client(request: web.Request) -> web.Response:
     body = await _object(request)
     slug, name = body.pop("slug", None), body.pop("name", None)
     if not isinstance(slug, str) or not isinstance(name, str):
         raise tenant_admin.TenantError("slug and name are required")
-    client = await tenant_admin.create_client(request.app[DB], slug, name, body, actor=ACTOR)
-    return web.json_response(tenant_admin.client_summary(client, request.app[SETTINGS]), status=201)
+    client = await tenant_admin.create_client(request.config_dict[DB], slug, name, body, actor=ACTOR)
+    return web.json_response(tenant_admin.client_summary(client, request.config_dict[SETTINGS]), status=201)
 
 
-@routes.get("/admin/clients/{slug}")
+@routes.get("/clients/{slug}")
 @_refusals
 async def show_client(request: web.Request) -> web.Response:
-    pool = request.app[DB]
+    pool = request.config_dict[DB]
     client = await tenant_admin.require_client(pool, request.match_info["slug"])
-    summary = tenant_admin.client_summary(client, request.app[SETTINGS])
+    summary = tenant_admin.client_summary(client, request.config_dict[SETTINGS])
     summary["branches"] = [tenant_admin.branch_summary(b) for b in await clients.branches(pool, client.id)]
     return web.json_response(summary)
 
 
-@routes.patch("/admin/clients/{slug}")
+@routes.patch("/clients/{slug}")
 @_refusals
 async def update_client(request: web.Request) -> web.Response:
     body = await _object(request)
     status = body.pop("status", None)
-    client = await tenant_admin.update_client(request.app[DB], request.match_info["slug"], body,
+    client = await tenant_admin.update_client(request.config_dict[DB], request.match_info["slug"], body,
                                               status=status, actor=ACTOR)
-    return web.json_response(tenant_admin.client_summary(client, request.app[SETTINGS]))
+    return web.json_response(tenant_admin.client_summary(client, request.config_dict[SETTINGS]))
 
 
-@routes.get("/admin/clients/{slug}/policy")
+@routes.get("/clients/{slug}/policy")
 @_refusals
 async def get_policy(request: web.Request) -> web.Response:
-    return web.json_response({"topics": await tenant_admin.policy(request.app[DB],
+    return web.json_response({"topics": await tenant_admin.policy(request.config_dict[DB],
                                                                   request.match_info["slug"])})
 
 
-@routes.put("/admin/clients/{slug}/policy")
+@routes.put("/clients/{slug}/policy")
 @_refusals
 async def put_policy(request: web.Request) -> web.Response:
     topics = tenant_admin.policy_topics(await _object(request))
-    await tenant_admin.update_client(request.app[DB], request.match_info["slug"],
+    await tenant_admin.update_client(request.config_dict[DB], request.match_info["slug"],
                                      {"escalation_policy": topics}, actor=ACTOR)
     return await get_policy(request)
 
 
-@routes.get("/admin/clients/{slug}/branches")
+@routes.get("/clients/{slug}/branches")
 @_refusals
 async def list_branches(request: web.Request) -> web.Response:
-    pool = request.app[DB]
+    pool = request.config_dict[DB]
     client = await tenant_admin.require_client(pool, request.match_info["slug"])
     branches = await clients.branches(pool, client.id)
     return web.json_response([tenant_admin.branch_summary(b) for b in branches])
 
 
-@routes.post("/admin/clients/{slug}/branches")
+@routes.post("/clients/{slug}/branches")
 @_refusals
 async def add_branch(request: web.Request) -> web.Response:
     body = await _object(request)
@@ -126,22 +126,23 @@ async def add_branch(request: web.Request) -> web.Response:
         raise tenant_admin.TenantError("telegram_chat_id must be a number")
     if not isinstance(body.get("slug"), str) or not isinstance(body.get("name"), str):
         raise tenant_admin.TenantError("slug and name are required")
-    branch = await tenant_admin.add_branch(request.app[DB], request.match_info["slug"], body["slug"],
+    branch = await tenant_admin.add_branch(request.config_dict[DB], request.match_info["slug"], body["slug"],
                                            body["name"], actor=ACTOR, **fields)
     return web.json_response(tenant_admin.branch_summary(branch), status=201)
 
 
-@routes.put("/admin/clients/{slug}/prompt")
+@routes.put("/clients/{slug}/prompt")
 @_refusals
 async def put_prompt(request: web.Request) -> web.Response:
     body = await _object(request)
     if not isinstance(body.get("text"), str):
         raise tenant_admin.TenantError("text is required")
-    await tenant_admin.set_prompt(request.app[DB], request.match_info["slug"], body["text"], actor=ACTOR)
+    await tenant_admin.set_prompt(request.config_dict[DB], request.match_info["slug"], body["text"],
+                                  actor=ACTOR)
     return web.json_response({"success": True})
 
 
-@routes.get("/admin/handovers")
+@routes.get("/handovers")
 @_refusals
 async def list_handovers(request: web.Request) -> web.Response:
     """`?client=SLUG&status=open|pending|active|resolved&limit=N`, newest first."""
@@ -150,29 +151,17 @@ async def list_handovers(request: web.Request) -> web.Response:
                 "resolved": ["resolved"], "all": ["pending", "active", "resolved"]}.get(status)
     if statuses is None:
         raise tenant_admin.TenantError("status must be open, pending, active, resolved or all")
-    rows = await request.app[DB].fetch(
-        """SELECT h.id, c.slug AS client, h.conversation_id, h.status, h.trigger_type,
-                  h.trigger_value, h.user_message, h.assigned_to_name, h.resolution,
-                  h.created_at, h.taken_at, h.resolved_at, u.name AS customer_name, u.phone
-             FROM handovers h JOIN clients c ON c.id = h.client_id
-             JOIN conversations v ON v.id = h.conversation_id JOIN users u ON u.id = v.user_id
-            WHERE h.status = ANY($1::text[]) AND ($2::text IS NULL OR c.slug = $2)
-            ORDER BY h.created_at DESC LIMIT $3""",
-        statuses, request.query.get("client"), _limit(request))
+    rows = await handovers.for_operator(request.config_dict[DB], statuses,
+                                        request.query.get("client"), _limit(request))
     return web.json_response([{k: (str(v) if v is not None and not isinstance(v, str) else v)
                                for k, v in dict(r).items()} for r in rows])
 
 
-@routes.get("/admin/audit")
+@routes.get("/audit")
 @_refusals
 async def audit_log(request: web.Request) -> web.Response:
     """`?client=SLUG&limit=N`: the latest manager, operator and system actions."""
-    rows = await request.app[DB].fetch(
-        """SELECT a.created_at, c.slug AS client, a.actor_type, a.actor_id, a.actor_name, a.action,
-                  a.handover_id, a.conversation_id, a.details
-             FROM audit_log a LEFT JOIN clients c ON c.id = a.client_id
-            WHERE $1::text IS NULL OR c.slug = $1
-            ORDER BY a.id DESC LIMIT $2""",
-        request.query.get("client"), _limit(request))
+    rows = await audit.latest(request.config_dict[DB], request.query.get("client"),
+                              _limit(request))
     return web.json_response([{k: (v if isinstance(v, str | dict | list | None) else str(v))
                                for k, v in dict(r).items()} for r in rows])

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import error_response
-from gateway.keys import DB
-from gateway.readiness import run_checks
+from gateway.keys import DB, READINESS
 from storage.database import UNAVAILABLE
 from storage.repositories import stats
 
@@ -21,7 +20,7 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/db-check")
 async def db_check(request: web.Request) -> web.Response:
     try:
-        counts = await stats.row_counts(request.app[DB])
+        counts = await stats.row_counts(request.config_dict[DB])
     except UNAVAILABLE:
         return error_response(503, "unavailable", "database unreachable")
     return web.json_response({"status": "ok", "database": "ok", "counts": counts})
@@ -29,7 +28,7 @@ async def db_check(request: web.Request) -> web.Response:
 
 @routes.get("/ready")
 async def ready(request: web.Request) -> web.Response:
-    results = await run_checks(request.app)
+    results = await request.config_dict[READINESS].run()
     is_ready = all(r.get("status") != "down" for r in results.values())
     return web.json_response(
         {"status": "ready" if is_ready else "not_ready", "checks": results},

@@ -1,5 +1,5 @@
-"""Admin knowledge endpoints (the hook for n8n's Knowledge Sync). Paths are under /admin/,
-so the admin-token middleware protects them; the KnowledgeBase is `app[KNOWLEDGE_KEY]`.
+"""Admin knowledge endpoints (the hook for n8n's Knowledge Sync), mounted under `/admin`
+(`gateway/admin.py`, token-protected); a client slug that names no tenant is refused.
 
 PUT    /admin/knowledge/{client_slug}/documents/{doc_name}   raw text, or JSON
                                                              {content, knowledge_tag?}
@@ -17,32 +17,25 @@ from typing import Any
 
 from aiohttp import web
 
-from core.knowledge import KnowledgeBase
 from core.knowledge_types import EmbeddingError, VectorStoreError
+from gateway.keys import KNOWLEDGE, TENANTS
 
-KNOWLEDGE_KEY = web.AppKey("knowledge", KnowledgeBase)
-# Whether a client slug names a tenant: knowledge of a client that does not exist (a typo in
-# n8n's Knowledge Sync) is refused, not stored as orphans.
-CLIENT_EXISTS = web.AppKey("client_exists", Callable[[str], Awaitable[bool]])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 MAX_SEARCH_LIMIT = 20
 
 routes = web.RouteTableDef()
-DOCUMENT_PATH = "/admin/knowledge/{client_slug}/documents/{doc_name}"
+DOCUMENT_PATH = "/knowledge/{client_slug}/documents/{doc_name}"
 
 
 @web.middleware
-async def _known_client(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def known_client(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Knowledge of a client that does not exist (a typo in n8n's Knowledge Sync) is refused,
+    not stored as orphans."""
     slug = request.match_info.get("client_slug")
-    if slug is not None and request.path.startswith("/admin/knowledge/"):
-        if not await request.app[CLIENT_EXISTS](slug):
-            return _error(404, "unknown_client", f"no client {slug!r}")
+    if slug is not None and await request.config_dict[TENANTS].client_by_slug(slug) is None:
+        return _error(404, "unknown_client", f"no client {slug!r}")
     return await handler(request)
-
-
-def setup_routes(app: web.Application, client_exists: Callable[[str], Awaitable[bool]]) -> None:
-    app[CLIENT_EXISTS] = client_exists
-    app.middlewares.append(_known_client)
-    app.router.add_routes(routes)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -64,7 +57,7 @@ async def _read_document(request: web.Request) -> tuple[str, str | None]:
 
 @routes.put(DOCUMENT_PATH)
 async def put_document(request: web.Request) -> web.Response:
-    kb = request.app[KNOWLEDGE_KEY]
+    kb = request.config_dict[KNOWLEDGE]
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
     try:
         content, tag = await _read_document(request)
@@ -85,7 +78,7 @@ async def put_document(request: web.Request) -> web.Response:
 
 @routes.delete(DOCUMENT_PATH)
 async def delete_document(request: web.Request) -> web.Response:
-    kb = request.app[KNOWLEDGE_KEY]
+    kb = request.config_dict[KNOWLEDGE]
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
     try:
         removed = await kb.delete_document(client_slug, doc_name)
@@ -96,9 +89,9 @@ async def delete_document(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "doc_name": doc_name, "chunks_removed": removed})
 
 
-@routes.get("/admin/knowledge/{client_slug}/documents")
+@routes.get("/knowledge/{client_slug}/documents")
 async def list_documents(request: web.Request) -> web.Response:
-    kb = request.app[KNOWLEDGE_KEY]
+    kb = request.config_dict[KNOWLEDGE]
     client_slug = request.match_info["client_slug"]
     try:
         documents = await kb.list_documents(client_slug)
@@ -109,9 +102,9 @@ async def list_documents(request: web.Request) -> web.Response:
     })
 
 
-@routes.get("/admin/knowledge/{client_slug}/search")
+@routes.get("/knowledge/{client_slug}/search")
 async def search(request: web.Request) -> web.Response:
-    kb = request.app[KNOWLEDGE_KEY]
+    kb = request.config_dict[KNOWLEDGE]
     client_slug = request.match_info["client_slug"]
     query = request.query.get("q", "").strip()
     if not query:

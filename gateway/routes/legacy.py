@@ -3,36 +3,32 @@ itself, so the reply is returned, not queued for delivery."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 from aiohttp import web
 
 from channels.chatflow.inbound import InvalidPayload, normalize_jid
-from core.pipeline import IncomingMessage
-from gateway.errors import error_response
-from gateway.keys import DB, PROCESSOR
-from storage.repositories import clients
-from storage.repositories.conversations import upsert_customer
+from core.models import Client, InboundMessage
+from gateway.auth import admin_only
+from gateway.errors import error_response, read_json
+from gateway.keys import CHATFLOW, PROCESSOR, TENANTS
 
 routes = web.RouteTableDef()
+MAX_CONTENT_CHARS = 4096
 
 
-async def _client_by_ref(request: web.Request, ref: str) -> Any:
-    pool = request.app[DB]
+async def _client_by_ref(request: web.Request, ref: str) -> Client | None:
+    tenants = request.config_dict[TENANTS]
     try:
-        return await clients.by_id(pool, uuid.UUID(ref))
+        return await tenants.client(uuid.UUID(ref))
     except ValueError:
-        return await clients.by_slug(pool, ref)
+        return await tenants.client_by_slug(ref)
 
 
 @routes.post("/message")
+@admin_only
 async def message(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error_response(400, "bad_request", "the body must be JSON")
+    body = await read_json(request)
     if not isinstance(body, dict):
         return error_response(400, "bad_request", "the body must be a JSON object")
     content = body.get("content")
@@ -48,13 +44,11 @@ async def message(request: web.Request) -> web.Response:
     client = await _client_by_ref(request, ref)
     if client is None:
         return error_response(404, "unknown_client", f"no client {ref!r}")
-    branch = await clients.resolve_branch(request.app[DB], client, None)
-    async with request.app[DB].acquire() as conn, conn.transaction():
-        _, conversation_id = await upsert_customer(conn, client.id, jid, None,
-                                                   branch_id=branch.id if branch else None)
-    outcome = await request.app[PROCESSOR].process(
+    conversation_id = await request.config_dict[CHATFLOW].conversation_for(client, jid)
+    outcome = await request.config_dict[PROCESSOR].process(
         conversation_id,
-        [IncomingMessage(text=content.strip()[:4096], provider_message_id=f"msg-{uuid.uuid4()}")],
+        [InboundMessage(provider_message_id=f"msg-{uuid.uuid4()}", remote_jid=jid,
+                        text=content.strip()[:MAX_CONTENT_CHARS])],
         deliver_reply=False)
     return web.json_response({
         "success": True, "conversation_id": str(conversation_id), "state": outcome.state,

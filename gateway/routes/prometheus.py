@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
     try:
-        counts = await stats.row_counts(request.app[DB])
+        counts = await stats.row_counts(request.config_dict[DB])
     except UNAVAILABLE:
         counts = None
     if counts is not None:

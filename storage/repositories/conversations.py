@@ -17,7 +17,7 @@ _UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "tele
               "pending_notice_at", "last_message_at", "branch_id"}
 
 
-def _conversation(row: asyncpg.Record) -> Conversation:
+def conversation_from_row(row: asyncpg.Record) -> Conversation:
     return Conversation(
         id=row["id"], client_id=row["client_id"], user_id=row["user_id"], branch_id=row["branch_id"],
         channel=row["channel"], state=State(row["state"]), bot_muted_until=row["bot_muted_until"],
@@ -64,7 +64,7 @@ class ConversationsRepo:
             "SELECT * FROM conversations WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
             conversation_id,
         )
-        return _conversation(row) if row else None
+        return conversation_from_row(row) if row else None
 
     async def set_state(self, conversation_id: UUID, state: State) -> None:
         await self.update(conversation_id, state=state)

@@ -8,10 +8,23 @@ from uuid import UUID
 import asyncpg
 
 from core.models import Handover, HandoverStatus, Resolution, TriggerType
+from core.reminders import Due
 
 _UPDATABLE = {"status", "assigned_to", "assigned_to_name", "skipped_by", "telegram_message_id",
               "manager_response", "resolution", "taken_at", "resolved_at", "reminder_1_sent_at",
               "reminder_2_sent_at"}
+
+# A claim is a conditional UPDATE that only one transaction can win (the row lock serialises
+# them, the loser re-reads the row and no longer matches).
+_REMINDER_CLAIMS = {
+    Due.REMINDER_1: """UPDATE handovers SET reminder_1_sent_at = now()
+                        WHERE id = $1 AND status = 'pending' AND reminder_1_sent_at IS NULL
+                    RETURNING *""",
+    Due.REMINDER_2: """UPDATE handovers SET reminder_2_sent_at = now()
+                        WHERE id = $1 AND status = 'pending' AND reminder_1_sent_at IS NOT NULL
+                          AND reminder_2_sent_at IS NULL
+                    RETURNING *""",
+}
 
 
 def handover_from_row(row: asyncpg.Record) -> Handover:
@@ -73,3 +86,22 @@ class HandoversRepo:
         await self._conn.execute(
             f"UPDATE handovers SET {assignments} WHERE id = $1", handover_id, *fields.values()
         )
+
+    async def claim_reminder(self, handover_id: UUID, step: Due) -> Handover | None:
+        row = await self._conn.fetchrow(_REMINDER_CLAIMS[step], handover_id)
+        return handover_from_row(row) if row else None
+
+
+async def for_operator(pool: asyncpg.Pool, statuses: list[str], client_slug: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+    """Handovers with their client and customer, newest first (the admin API's listing)."""
+    rows = await pool.fetch(
+        """SELECT h.id, c.slug AS client, h.conversation_id, h.status, h.trigger_type,
+                  h.trigger_value, h.user_message, h.assigned_to_name, h.resolution,
+                  h.created_at, h.taken_at, h.resolved_at, u.name AS customer_name, u.phone
+             FROM handovers h JOIN clients c ON c.id = h.client_id
+             JOIN conversations v ON v.id = h.conversation_id JOIN users u ON u.id = v.user_id
+            WHERE h.status = ANY($1::text[]) AND ($2::text IS NULL OR c.slug = $2)
+            ORDER BY h.created_at DESC LIMIT $3""",
+        statuses, client_slug, limit)
+    return [dict(r) for r in rows]

@@ -3,6 +3,7 @@ deliver one row twice at the same time, and a crash only delays a row."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,9 @@ from uuid import UUID
 import asyncpg
 
 from core.delivery import Delivery
-from core.ports import OutboundItem
+from core.outbound import OutboundMessage, UndecodableMessage, decode, encode
+
+log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "truffles_outbox"
 
@@ -18,7 +21,8 @@ NOTIFY_CHANNEL = "truffles_outbox"
 def _delivery(row: asyncpg.Record) -> Delivery:
     return Delivery(
         id=row["id"], client_id=row["client_id"], conversation_id=row["conversation_id"],
-        channel=row["channel"], kind=row["kind"], payload=row["payload"],
+        channel=row["channel"], kind=row["kind"],
+        message=decode(row["channel"], row["kind"], row["payload"]),
         idempotency_key=row["idempotency_key"], attempts=row["attempts"],
         max_attempts=row["max_attempts"], progress=row["result"],
     )
@@ -28,18 +32,19 @@ class OutboxRepo:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def enqueue(self, client_id: UUID, item: OutboundItem, *, max_attempts: int = 8) -> bool:
+    async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str, *,
+                      max_attempts: int = 8) -> bool:
         """False when a row with this idempotency key exists already (nothing is written)."""
+        channel, kind, payload = encode(message)
         row_id = await self._conn.fetchval(
             """INSERT INTO outbox (client_id, conversation_id, channel, kind, payload,
                                    idempotency_key, max_attempts)
                VALUES ($1, $2, $3, $4, $5, $6, $7)
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            client_id, item.conversation_id, item.channel, item.kind, item.payload,
-            item.idempotency_key, max_attempts,
+            client_id, message.conversation_id, channel, kind, payload, key, max_attempts,
         )
         if row_id is not None:
-            await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, item.channel)
+            await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, channel)
         return row_id is not None
 
 
@@ -69,7 +74,15 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
            RETURNING o.*""",
         limit, lease, list(channels) if channels else None,
     )
-    return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+    deliveries = []
+    for row in sorted(rows, key=lambda r: r["id"]):
+        try:
+            deliveries.append(_delivery(row))
+        except UndecodableMessage as exc:  # written by a newer version, or by hand
+            log.error("outbox row cannot be read; marked failed",
+                      extra={"delivery": row["id"], "error": str(exc)})
+            await mark_failed(pool, row["id"], f"cannot be read: {exc}")
+    return deliveries
 
 
 async def mark_sent(pool: asyncpg.Pool, delivery_id: int, result: dict[str, Any] | None) -> None:
@@ -101,7 +114,7 @@ async def mark_retry(pool: asyncpg.Pool, delivery_id: int, error: str, delay: ti
     )
 
 
-async def mark_failed(conn: asyncpg.Connection, delivery_id: int, error: str) -> None:
+async def mark_failed(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: int, error: str) -> None:
     await conn.execute(
         "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $2 WHERE id = $1",
         delivery_id, error[:2000],

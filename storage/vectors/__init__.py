@@ -5,28 +5,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from storage.settings import VectorSettings
 from storage.vectors.base import collection_name
 from storage.vectors.edge import EdgeVectorStore
 from storage.vectors.server import QdrantServerStore
 
 if TYPE_CHECKING:
     from core.ports import Embedder, VectorStore
-    from gateway.settings import Settings
 
 __all__ = ["EdgeVectorStore", "QdrantServerStore", "build_vector_store", "collection_name"]
 
 
-def build_vector_store(settings: Settings, embedder: Embedder, *,
+def build_vector_store(settings: VectorSettings, embedder: Embedder, *,
                        snapshot_if_busy: bool = False) -> VectorStore:
     """The configured store, on the collection of this embedder (see `collection_name`).
 
     Call `ensure_collection(embedder.dim)` before use (the start-up check does).
     """
-    name = collection_name(
-        settings.qdrant_collection,
-        embedder.name,
-        keep_base=str(settings.embeddings_provider) == "tei",
-    )
+    name = collection_name(settings.collection, embedder.name,
+                           keep_base=settings.keep_collection_name)
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantServerStore.connect(settings.qdrant_url, api_key, name)

@@ -174,15 +174,15 @@ async def test_local_model_embeds_normalised_384_dim_vectors(e5: LocalE5Embedder
 
 
 def test_factory_picks_the_configured_provider() -> None:
-    assert isinstance(build_embedder(load_settings(embeddings_provider="local")), LocalE5Embedder)
+    assert isinstance(build_embedder(load_settings(embeddings_provider="local").embeddings), LocalE5Embedder)
     tei_embedder = build_embedder(
-        load_settings(embeddings_provider="tei", embeddings_url="http://127.0.0.1:8080")
+        load_settings(embeddings_provider="tei", embeddings_url="http://127.0.0.1:8080").embeddings
     )
     assert isinstance(tei_embedder, TeiEmbedder) and tei_embedder.dim == 1024
     with pytest.raises(EmbeddingError, match="EMBEDDINGS_URL"):
-        build_embedder(load_settings(embeddings_provider="tei"))
+        build_embedder(load_settings(embeddings_provider="tei").embeddings)
     openai_one = build_embedder(load_settings(
         embeddings_provider="openai", openai_base_url="http://127.0.0.1:1/v1"
-    ))
+    ).embeddings)
     assert isinstance(openai_one, OpenAIEmbedder)
     assert openai_one.name == "openai-text-embedding-3-small-1536"

@@ -13,22 +13,30 @@ from aiohttp.test_utils import TestClient
 
 from core.knowledge import KnowledgeBase
 from gateway import knowledge_cli
-from gateway.knowledge_routes import KNOWLEDGE_KEY, setup_routes
+from gateway.admin import create_admin_app
+from gateway.keys import KNOWLEDGE, SETTINGS, TENANTS
+from gateway.settings import Settings
+from tests.conftest import ADMIN_TOKEN
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
 DOCS = "/admin/knowledge/{}/documents"
 
 
+class KnownSlugs:
+    """Tenants that know three client slugs (the knowledge routes only ask that)."""
+
+    async def client_by_slug(self, slug: str) -> object | None:
+        return object() if slug in ("alpha", "beta", "a") else None
+
+
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, kb: KnowledgeBase) -> TestClient:
     app = web.Application()
-    app[KNOWLEDGE_KEY] = kb
-
-    async def client_exists(slug: str) -> bool:
-        return slug in ("alpha", "beta", "a")
-
-    setup_routes(app, client_exists)
-    return await aiohttp_client(app)
+    app[SETTINGS] = Settings(_env_file=None, admin_token=ADMIN_TOKEN)
+    app[KNOWLEDGE] = kb
+    app[TENANTS] = KnownSlugs()  # type: ignore[assignment]
+    app.add_subapp("/admin", create_admin_app())
+    return await aiohttp_client(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
 
 async def test_unknown_clients_knowledge_is_refused(client: TestClient) -> None:

@@ -11,7 +11,9 @@ import pytest
 from core.desk import Desk
 from core.escalation import escalate
 from core.models import Client, TriggerType
-from storage.store import PgStore
+from scheduler.jobs import SchedulerPorts
+from storage.repositories.maintenance import PgMaintenance
+from storage.store import PgStore, PgTenants
 from tests.factories import make_client
 
 OWNERS = (111, 222)
@@ -26,6 +28,11 @@ def store(db: asyncpg.Pool) -> PgStore:
 @pytest.fixture
 def desk(store: PgStore) -> Desk:
     return Desk(store)
+
+
+@pytest.fixture
+def ports(db: asyncpg.Pool, store: PgStore, desk: Desk) -> SchedulerPorts:
+    return SchedulerPorts(store, PgTenants(db), PgMaintenance(db), desk)
 
 
 @pytest.fixture

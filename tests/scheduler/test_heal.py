@@ -16,7 +16,7 @@ from core.heal import BreachKind
 from core.models import Client
 from gateway.scheduler_cli import heal as heal_command
 from gateway.settings import Settings
-from scheduler.jobs import heal_pass
+from scheduler.jobs import SchedulerPorts, heal_pass
 from storage.store import PgStore
 from tests.scheduler.conftest import OpenHandover
 
@@ -61,7 +61,7 @@ async def snapshot(db: asyncpg.Pool) -> dict[str, list[asyncpg.Record]]:
 
 
 async def test_a_healthy_database_is_left_untouched(
-        db: asyncpg.Pool, store: PgStore, desk: Desk, salon: Client, open_handover: OpenHandover) -> None:
+        db: asyncpg.Pool, store: PgStore, desk: Desk, ports: SchedulerPorts, salon: Client, open_handover: OpenHandover) -> None:
     await open_handover(salon, minutes_ago=45)  # pending
     _, taken = await open_handover(salon)
     assert (await desk.act(Action.TAKE, taken, Actor(5, "Айгуль"))).ok  # manager_active
@@ -70,14 +70,14 @@ async def test_a_healthy_database_is_left_untouched(
     await conversation(db, salon, 1)  # never escalated
     before = await snapshot(db)
 
-    report = await heal_pass(store, desk)
+    report = await heal_pass(ports)
 
     assert (report.repairs, report.failed) == ([], 0)
     assert await snapshot(db) == before
 
 
 async def test_every_constructible_breach_is_repaired_and_logged(
-        db: asyncpg.Pool, store: PgStore, desk: Desk, salon: Client) -> None:
+        db: asyncpg.Pool, store: PgStore, desk: Desk, ports: SchedulerPorts, salon: Client) -> None:
     pending_alone = await conversation(db, salon, 1)
     await force_state(db, pending_alone, "pending")
     manager_alone = await conversation(db, salon, 2, topic=12)
@@ -97,7 +97,7 @@ async def test_every_constructible_breach_is_repaired_and_logged(
     h_manager_pending = await force_handover(db, salon, manager_with_pending, "pending")
     healthy = await conversation(db, salon, 8)
 
-    report = await heal_pass(store, desk)
+    report = await heal_pass(ports)
 
     assert report.failed == 0
     kinds = {r.conversation_id: r.kind for r in report.repairs}
@@ -125,19 +125,19 @@ async def test_every_constructible_breach_is_repaired_and_logged(
     assert {r["actor_type"] for r in audit} == {"system"}
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE conversation_id = $1", healthy) == 0
 
-    again = await heal_pass(store, desk)
+    again = await heal_pass(ports)
     assert again.repairs == [] and again.failed == 0
 
 
 async def test_manager_active_without_topic_once_the_check_was_dropped(
-        db: asyncpg.Pool, store: PgStore, desk: Desk, salon: Client) -> None:
+        db: asyncpg.Pool, store: PgStore, desk: Desk, ports: SchedulerPorts, salon: Client) -> None:
     conv = await conversation(db, salon, 1, topic=21)
     handover = await force_handover(db, salon, conv, "active")
     await force_state(db, conv, "manager_active")
     await db.execute("ALTER TABLE conversations DROP CONSTRAINT manager_active_has_topic")
     try:
         await db.execute("UPDATE conversations SET telegram_topic_id = NULL WHERE id = $1", conv)
-        report = await heal_pass(store, desk)
+        report = await heal_pass(ports)
     finally:
         await db.execute("""ALTER TABLE conversations ADD CONSTRAINT manager_active_has_topic
                             CHECK (state <> 'manager_active' OR telegram_topic_id IS NOT NULL)""")

@@ -9,12 +9,11 @@ import logging
 import asyncpg
 import pytest
 
-from core.desk import Desk
 from core.models import Client
-from scheduler.jobs import default_jobs
+from scheduler.jobs import SchedulerPorts, default_jobs
 from scheduler.leader import SCHEDULER_LOCK_KEY, Leadership
 from scheduler.runner import Job, ScheduledWork
-from storage.store import PgStore
+from scheduler.settings import SchedulerSettings
 from tests.scheduler.conftest import OpenHandover, age, reminders_sent
 
 
@@ -51,13 +50,13 @@ async def test_one_leader_and_a_hand_over_when_it_dies(
 
 
 async def test_two_schedulers_send_each_reminder_once_across_a_leader_change(
-        db: asyncpg.Pool, database_dsn: str, store: PgStore, desk: Desk, salon: Client,
+        db: asyncpg.Pool, database_dsn: str, ports: SchedulerPorts, salon: Client,
         open_handover: OpenHandover) -> None:
     hids = [(await open_handover(salon, minutes_ago=31))[1] for _ in range(3)]
     works = []
     for _ in range(2):
         leadership = Leadership(database_dsn)
-        works.append(ScheduledWork(leadership, default_jobs(store, desk, leadership)))
+        works.append(ScheduledWork(leadership, default_jobs(ports, leadership, SchedulerSettings())))
     try:
         results = await asyncio.gather(*(w.run_now("reminders") for w in works))
         assert sorted(r is None for r in results) == [False, True]  # the follower skipped

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from core.models import Client
 from gateway.app import create_app
+from gateway.keys import SCHEDULER
 from gateway.settings import Settings
-from scheduler.setup import SCHEDULER
 from tests.scheduler.conftest import OpenHandover, age, reminders_sent
 
 

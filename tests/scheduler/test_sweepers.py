@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from uuid import uuid4
 
 import asyncpg
 
 from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client
+from core.outbound import TopicMessage, encode
 from gateway.outbox_worker import OutboxWorker
 from scheduler.jobs import INBOUND_MAX_ATTEMPTS, prune_pass, sweep_pass
 from storage.repositories import inbox
+from storage.repositories.maintenance import PgMaintenance
 from storage.store import PgStore
 from tests.factories import make_conversation
 
@@ -31,11 +34,12 @@ async def add_outbox(db: asyncpg.Pool, client: Client, key: str, *, status: str,
     return await db.fetchval(
         """INSERT INTO outbox (client_id, channel, kind, payload, idempotency_key, status, attempts,
                                locked_until, sent_at)
-           VALUES ($1, 'telegram', 'topic_message', '{}', $2, $3, 1,
+           VALUES ($1, 'telegram', 'topic_message', $6, $2, $3, 1,
                    now() + make_interval(secs => $4::float8 * 60),
                    now() - make_interval(secs => $5::float8 * 86400))
            RETURNING id""",
-        client.id, key, status, lease_minutes, sent_days_ago)
+        client.id, key, status, lease_minutes, sent_days_ago,
+        encode(TopicMessage(uuid4(), "заметка"))[2])
 
 
 async def add_event(db: asyncpg.Pool, client: Client, conv: object, pid: str, *, attempts: int,
@@ -54,7 +58,7 @@ async def test_a_stuck_outbox_row_is_requeued_and_delivered_once(
     stuck = await add_outbox(db, salon, "stuck", status="processing", lease_minutes=-1)
     busy = await add_outbox(db, salon, "busy", status="processing", lease_minutes=5)
 
-    reports = await asyncio.gather(*(sweep_pass(store) for _ in range(3)))
+    reports = await asyncio.gather(*(sweep_pass(PgMaintenance(db)) for _ in range(3)))
 
     assert sum(r.outbox_requeued for r in reports) == 1
     rows = {r["id"]: r for r in await db.fetch("SELECT * FROM outbox")}
@@ -77,7 +81,7 @@ async def test_a_stuck_inbound_event_is_requeued_once_and_a_poison_one_fails(
     poison = await add_event(db, salon, other, "m2", attempts=INBOUND_MAX_ATTEMPTS, lease_minutes=-1)
     busy = await add_event(db, salon, third, "m3", attempts=1, lease_minutes=5)
 
-    reports = await asyncio.gather(*(sweep_pass(store) for _ in range(3)))
+    reports = await asyncio.gather(*(sweep_pass(PgMaintenance(db)) for _ in range(3)))
 
     assert sum(r.inbound_requeued for r in reports) == 1
     assert sum(r.inbound_failed for r in reports) == 1
@@ -95,6 +99,6 @@ async def test_old_sent_outbox_rows_are_pruned_failed_ones_kept(
     await add_outbox(db, salon, "old-failed", status="failed", sent_days_ago=None)
     await db.execute("UPDATE outbox SET created_at = now() - interval '60 days'")
 
-    assert await prune_pass(store) == 1
+    assert await prune_pass(PgMaintenance(db)) == 1
 
     assert sorted(await db.fetchval("SELECT array_agg(idempotency_key) FROM outbox")) == ["old-failed", "recent-sent"]

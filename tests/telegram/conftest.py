@@ -11,8 +11,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from channels.telegram.bots import BotRegistry
-from channels.telegram.context import DeskTuning
-from channels.telegram.keys import TUNING
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimits
 from channels.telegram.sender import TelegramSender
 from core.escalation import Escalation, escalate
@@ -20,14 +18,14 @@ from core.models import Client, Role, TriggerType
 from gateway.app import create_app
 from gateway.outbox_worker import OutboxWorker
 from gateway.settings import Settings
-from storage.store import PgStore, PgTenants
+from storage.repositories.desk import PgDeskRecords
+from storage.store import PgDeliveryProgress, PgStore, PgTenants
 from tests.factories import make_client, make_conversation
 from tests.fakes import FakeChatFlow, wait_for
 from tests.telegram.fakes import GROUP_A, GROUP_B, OWNER, TOKEN_A, TOKEN_B, FakeTelegram
 
 JID = "77011234567@s.whatsapp.net"
-FAST = DeskTuning(rate_limits=RateLimits(min_interval=0, per_minute=10_000), rescan_seconds=0.1,
-                  poll_timeout=1)
+FAST = RateLimits(min_interval=0, per_minute=10_000)
 
 
 async def serve_fake(aiohttp_server, fake: FakeTelegram) -> FakeTelegram:
@@ -52,7 +50,9 @@ async def wait_handled(db, update: dict) -> None:
 @pytest.fixture
 def tg_settings(settings: Settings, tg: FakeTelegram, chatflow: FakeChatFlow) -> Settings:
     return settings.model_copy(update={
-        "telegram_api_base": tg.base,
+        "telegram_api_base": tg.base, "telegram_min_send_interval": 0,
+        "telegram_sends_per_minute": 10_000, "telegram_rescan_seconds": 0.1,
+        "telegram_poll_timeout": 1,
         "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"),
         "public_base_url": "http://gateway.test",
     })
@@ -88,7 +88,8 @@ async def open_request(db, client: Client, text: str = "Позовите мен�
 async def desk(db, database_dsn: str, tg: FakeTelegram):
     """The Telegram sender behind an outbox worker driven by hand (`await desk.run()`)."""
     bots = BotRegistry(tg.base)
-    sender = TelegramSender(bots, db, PgTenants(db), ChatRateLimiter(FAST.rate_limits))
+    sender = TelegramSender(bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db),
+                            ChatRateLimiter(FAST))
     worker = OutboxWorker(db, database_dsn, {"telegram": sender})
 
     class Desk:
@@ -110,10 +111,8 @@ async def desk(db, database_dsn: str, tg: FakeTelegram):
 @pytest.fixture
 def start_app(tg, chatflow, db, aiohttp_client) -> Callable[..., Any]:
     """Starts the app; the fake peers are set up first so that they outlive it."""
-    async def start(settings: Settings, tuning: DeskTuning = FAST) -> TestClient:
-        app = create_app(settings)
-        app[TUNING] = tuning
-        return await aiohttp_client(app)
+    async def start(settings: Settings) -> TestClient:
+        return await aiohttp_client(create_app(settings))
     return start
 
 

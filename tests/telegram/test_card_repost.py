@@ -3,7 +3,8 @@ is still open, the request card (with its buttons) is posted again in the new to
 
 from __future__ import annotations
 
-from core.desk import Action, Actor, Desk, telegram, topic_message
+from core.desk import Action, Actor, Desk
+from core.outbound import Mirror, TopicMessage
 from storage.store import PgStore
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import GROUP_A
@@ -20,7 +21,7 @@ async def test_a_pending_request_gets_its_card_again_in_the_new_topic(db, desk, 
     hid, conv = escalation.handover.id, escalation.handover.conversation_id
     old_card = await db.fetchval("SELECT telegram_message_id FROM handovers")
     tg.delete_topic(GROUP_A, 10)
-    await enqueue(db, client_a.id, telegram("mirror", "m1", conv, lines=["ещё вопрос"]))
+    await enqueue(db, client_a.id, Mirror(conv, ("ещё вопрос",)), "m1")
     await desk.run()
 
     assert len(tg.of("createForumTopic")) == 2
@@ -46,8 +47,8 @@ async def test_a_taken_request_gets_a_resolve_button_once(db, desk, tg, client_a
     assert (await Desk(PgStore(db)).act(Action.TAKE, hid, Actor(501, "Айдана"))).ok
     await desk.run()
     tg.delete_topic(GROUP_A, 10)
-    await enqueue(db, client_a.id, topic_message(conv, "n1", "заметка"))
-    await enqueue(db, client_a.id, topic_message(conv, "n2", "ещё заметка"))
+    await enqueue(db, client_a.id, TopicMessage(conv, "заметка"), "n1")
+    await enqueue(db, client_a.id, TopicMessage(conv, "ещё заметка"), "n2")
     await desk.run()
 
     assert len(tg.of("createForumTopic")) == 2
@@ -65,7 +66,7 @@ async def test_no_card_again_once_the_request_is_closed(db, desk, tg, client_a) 
     assert (await Desk(PgStore(db)).act(Action.RETURN, hid, Actor(501, "Айдана"))).ok
     await desk.run()
     tg.delete_topic(GROUP_A, 10)
-    await enqueue(db, client_a.id, topic_message(conv, "n1", "заметка"))
+    await enqueue(db, client_a.id, TopicMessage(conv, "заметка"), "n1")
     await desk.run()
     assert len(tg.of("createForumTopic")) == 2
     assert len([c for c in tg.of("sendMessage") if c.params.get("reply_markup")]) == 1

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from channels.telegram.bots import REQUEST_TIMEOUT, BotRegistry
 from core.delivery import Delivery, DeliveryOutcome
-from core.desk import telegram
+from core.outbound import Mirror
 from gateway import outbox_worker
 from gateway.outbox_worker import OutboxWorker
 from tests.factories import make_conversation
@@ -43,7 +43,7 @@ class Stuck:
 
 async def test_a_delivery_past_its_deadline_is_cut_and_retried(db, database_dsn, client_a) -> None:
     conv = await make_conversation(db, client_a.id, "77011112233@s.whatsapp.net")
-    await enqueue(db, client_a.id, telegram("mirror", "m-stuck", conv, lines=["алло"]))
+    await enqueue(db, client_a.id, Mirror(conv, ("алло",)), "m-stuck")
     worker = OutboxWorker(db, database_dsn, {"telegram": Stuck()},
                           deadline=timedelta(seconds=0.2))
     assert await asyncio.wait_for(worker.run_once(), 5) == 1

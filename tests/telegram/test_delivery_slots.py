@@ -12,19 +12,19 @@ from channels.chatflow.client import ChatFlowClient, WhatsAppSender
 from channels.telegram.bots import BotRegistry
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimited, RateLimits
 from channels.telegram.sender import TelegramSender
-from core.desk import telegram
-from core.ports import OutboundItem
+from core.outbound import CustomerText, Mirror
 from gateway.outbox_worker import OutboxWorker
-from storage.store import PgStore, PgTenants
+from storage.repositories.desk import PgDeskRecords
+from storage.store import PgDeliveryProgress, PgStore, PgTenants
 from tests.factories import make_client, make_conversation
 from tests.fakes import FakeChatFlow
 from tests.telegram.conftest import outbox_rows
 from tests.telegram.fakes import FakeTelegram
 
 
-async def enqueue(db, client_id, item: OutboundItem) -> None:
+async def enqueue(db, client_id, message, key: str) -> None:
     async with PgStore(db).transaction() as tx:
-        await tx.outbox.enqueue(client_id, item)
+        await tx.outbox.enqueue(client_id, message, key)
 
 
 async def test_a_busy_group_does_not_block_whatsapp_replies(
@@ -33,19 +33,18 @@ async def test_a_busy_group_does_not_block_whatsapp_replies(
     burst = 6
     for n in range(burst):  # many customers of one group write at once
         conv = await make_conversation(db, client_a.id, f"7701000000{n}@s.whatsapp.net")
-        await enqueue(db, client_a.id, telegram("mirror", f"mirror:{n}", conv, lines=[f"msg {n}"]))
+        await enqueue(db, client_a.id, Mirror(conv, (f"msg {n}",)), f"mirror:{n}")
     await db.execute("UPDATE outbox SET max_attempts = 1")  # a deferral must not use attempts up
     customer = await make_conversation(db, other.id, "77029999999@s.whatsapp.net")
-    await enqueue(db, other.id, OutboundItem(
-        channel="whatsapp", kind="send_text", conversation_id=customer,
-        payload={"jid": "77029999999@s.whatsapp.net", "text": "Здравствуйте!"},
-        idempotency_key="reply:1"))
+    await enqueue(db, other.id, CustomerText(customer, "77029999999@s.whatsapp.net", "Здравствуйте!"),
+                  "reply:1")
 
     bots = BotRegistry(tg.base)
     limiter = ChatRateLimiter(RateLimits(min_interval=0, per_minute=2, max_wait=1.0))
     async with aiohttp.ClientSession() as http:
         senders = {
-            "telegram": TelegramSender(bots, db, PgTenants(db), limiter),
+            "telegram": TelegramSender(bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db),
+                                       limiter),
             "whatsapp": WhatsAppSender(
                 ChatFlowClient(http, str(chatflow.server.make_url("")).rstrip("/")),
                 PgTenants(db), None),

@@ -9,9 +9,10 @@ import pytest
 from channels.telegram.bots import BotRegistry
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimits
 from channels.telegram.sender import TelegramSender
-from core.desk import telegram
+from core.outbound import Mirror
 from gateway.outbox_worker import OutboxWorker
-from storage.store import PgTenants
+from storage.repositories.desk import PgDeskRecords
+from storage.store import PgDeliveryProgress, PgTenants
 from tests.factories import make_conversation
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import GROUP_A
@@ -32,8 +33,8 @@ async def flood_desk(db, database_dsn: str, tg):
     clock = Clock()
     bots = BotRegistry(tg.base)
     limiter = ChatRateLimiter(RateLimits(min_interval=0, per_minute=10_000), clock=clock)
-    worker = OutboxWorker(db, database_dsn, {"telegram": TelegramSender(bots, db, PgTenants(db),
-                                                                        limiter)})
+    worker = OutboxWorker(db, database_dsn, {"telegram": TelegramSender(
+        bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db), limiter)})
 
     class FloodDesk:
         async def run(self) -> int:
@@ -79,7 +80,7 @@ async def test_after_a_429_the_chat_is_held_back(db, flood_desk, tg, client_a) -
     other = await make_conversation(db, client_a.id, "77019999999@s.whatsapp.net")
     await db.execute("UPDATE conversations SET telegram_chat_id = $1, telegram_topic_id = 99 "
                      "WHERE id = $2", GROUP_A, other)
-    await enqueue(db, client_a.id, telegram("mirror", "m-other", other, lines=["алло"]))
+    await enqueue(db, client_a.id, Mirror(other, ("алло",)), "m-other")
     await flood_desk.later(10)  # due again, but Telegram's 30 s have not passed
     await flood_desk.run()
     assert len(tg.of("sendMessage")) == sends  # neither row went to Telegram

@@ -4,7 +4,7 @@ again with the buttons of its status, so that the manager can still act on it.""
 
 from __future__ import annotations
 
-from core.desk import telegram
+from core.outbound import Mirror
 from tests.fakes import wait_for
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import GROUP_A, GROUP_B, TOKEN_A, callback
@@ -27,9 +27,8 @@ async def test_a_taken_request_follows_the_desk_to_the_new_group(start_app, tg_s
 
     await db.execute("UPDATE client_settings SET telegram_chat_id = $1 WHERE client_id = $2",
                      GROUP_B, client_a.id)
-    await enqueue(db, client_a.id, telegram("mirror", "m-after-move",
-                                            escalation.handover.conversation_id,
-                                            lines=["я ещё здесь"]))
+    await enqueue(db, client_a.id, Mirror(escalation.handover.conversation_id, ("я ещё здесь",)),
+                  "m-after-move")
     card = await wait_for(lambda: [c for c in tg.of("sendMessage")
                                    if c.params["chat_id"] == GROUP_B and buttons(c)])
     assert len([c for c in tg.of("createForumTopic") if c.params["chat_id"] == GROUP_B]) == 1

@@ -4,7 +4,7 @@ in the topic are not posted again."""
 
 from __future__ import annotations
 
-from core.desk import telegram
+from core.outbound import Mirror
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import FakeTelegram
 from tests.telegram.test_flood_control import flood_desk  # noqa: F401 (fixture)
@@ -36,8 +36,8 @@ async def test_a_429_on_the_second_piece_does_not_repeat_the_first(db, flood_des
                                                                    client_a) -> None:
     escalation = await open_request(db, client_a)
     await flood_desk.run()
-    await enqueue(db, client_a.id, telegram("mirror", "m-long", escalation.handover.conversation_id,
-                                            lines=LINES))
+    await enqueue(db, client_a.id, Mirror(escalation.handover.conversation_id, tuple(LINES)),
+                  "m-long")
     fail_piece(tg, "б" * 100, 429, "Too Many Requests: retry after 3", retry_after=3)
     await flood_desk.run()
     row = (await outbox_rows(db))[-1]
@@ -57,8 +57,8 @@ async def test_a_429_on_the_second_piece_does_not_repeat_the_first(db, flood_des
 async def test_a_server_error_on_the_last_piece_resumes_there(db, desk, tg, client_a) -> None:
     escalation = await open_request(db, client_a)
     await desk.run()
-    await enqueue(db, client_a.id, telegram("mirror", "m-long", escalation.handover.conversation_id,
-                                            lines=LINES))
+    await enqueue(db, client_a.id, Mirror(escalation.handover.conversation_id, tuple(LINES)),
+                  "m-long")
     fail_piece(tg, "в" * 100, 500, "Internal Server Error")
     await desk.run()
     row = (await outbox_rows(db))[-1]

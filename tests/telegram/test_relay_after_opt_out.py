@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from core.desk import Action, Actor, Desk
 from core.models import Resolution, State
-from core.relay import OPTED_OUT_NOTE, ManagerMessage, Relay
+from core.relay import ManagerMessage, Relay
+from core.texts import DESK
 from storage.store import PgStore
 from tests.factories import make_conversation
 from tests.telegram.conftest import JID, open_request
@@ -42,7 +43,7 @@ async def test_no_message_reaches_a_customer_who_opted_out(db, client_a) -> None
     assert (outcome.relayed, outcome.reason) == (False, "opted_out")
     assert await relay.manager_to_customer(late) == outcome  # handled again: one note only
     assert await relayed(db) == 0
-    assert await notes(db) == [OPTED_OUT_NOTE]
+    assert await notes(db) == [DESK["opted_out_relay"]]
     assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'manager'") == 0
 
     # A new request opens the way again.

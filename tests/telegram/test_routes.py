@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.telegram.keys import MEDIA
 from channels.telegram.media import MediaLinks
+from gateway.keys import TELEGRAM
 from gateway.settings import TelegramMode
 from tests.factories import make_conversation
 from tests.fakes import wait_for
@@ -146,7 +146,7 @@ async def test_manager_photo_reaches_whatsapp_through_a_signed_link(start_app, t
     assert served.status == 200 and await served.read() == b"\xff\xd8jpeg-bytes"
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert (await client.get(f"/media/{forged}")).status == 404
-    media = client.app[MEDIA]
+    media = client.app[TELEGRAM].media
     path = media.resolve(token)
     assert path is not None
     assert media.resolve(token, now=10**11) is None  # expired

@@ -7,15 +7,17 @@ import time
 
 from channels.telegram.cards import MESSAGE_LIMIT, escaped_pieces
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimits
-from core.desk import Action, Actor, Desk, telegram
+from core.desk import Action, Actor, Desk
+from core.models import HandoverStatus
+from core.outbound import CardUpdate, LearnOffer, MediaForward, Mirror, TopicMessage, UnpinCard
 from storage.store import PgStore
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import GROUP_A
 
 
-async def enqueue(db, client_id, item) -> None:
+async def enqueue(db, client_id, message, key: str) -> None:
     async with PgStore(db).transaction() as tx:
-        await tx.outbox.enqueue(client_id, item)
+        await tx.outbox.enqueue(client_id, message, key)
 
 
 async def test_take_then_resolve_edit_buttons_and_unpin(db, desk, tg, client_a) -> None:
@@ -45,10 +47,9 @@ async def test_buttons_of_a_card_never_sent_are_skipped(db, desk, tg, client_a) 
     escalation = await open_request(db, client_a)
     await db.execute("DELETE FROM outbox")
     conv = escalation.handover.conversation_id
-    await enqueue(db, client_a.id, telegram("card_buttons", "b", conv,
-                                            handover_id=str(escalation.handover.id), buttons="none"))
-    await enqueue(db, client_a.id, telegram("unpin_card", "u", conv,
-                                            handover_id=str(escalation.handover.id)))
+    await enqueue(db, client_a.id, CardUpdate(conv, escalation.handover.id,
+                                              HandoverStatus.RESOLVED), "b")
+    await enqueue(db, client_a.id, UnpinCard(conv, escalation.handover.id), "u")
     await desk.run()
     assert [r["result"] for r in await outbox_rows(db)] == [{"skipped": "no card"}] * 2
     assert tg.calls == []
@@ -58,10 +59,9 @@ async def test_reminder_note_replies_to_the_card(db, desk, tg, client_a) -> None
     escalation = await open_request(db, client_a)
     await desk.run()
     card_id = await db.fetchval("SELECT telegram_message_id FROM handovers")
-    from core.desk import topic_message
-    await enqueue(db, client_a.id, topic_message(
-        escalation.handover.conversation_id, "r1", "⏰ Заявка ждёт 30 мин <b>",
-        handover_id=escalation.handover.id, reply_to_card=True))
+    await enqueue(db, client_a.id, TopicMessage(
+        escalation.handover.conversation_id, "⏰ Заявка ждёт 30 мин <b>",
+        handover_id=escalation.handover.id, reply_to_card=True), "r1")
     await desk.run()
     note = tg.of("sendMessage")[-1].params
     assert note["text"] == "⏰ Заявка ждёт 30 мин &lt;b&gt;"
@@ -72,8 +72,8 @@ async def test_reminder_note_replies_to_the_card(db, desk, tg, client_a) -> None
 async def test_a_burst_is_mirrored_as_one_escaped_message(db, desk, tg, client_a) -> None:
     escalation = await open_request(db, client_a)
     conv = escalation.handover.conversation_id
-    await enqueue(db, client_a.id, telegram("mirror", "m1", conv,
-                                            lines=["алло", "вы тут?", "<b>срочно</b> & быстро"]))
+    await enqueue(db, client_a.id, Mirror(conv, ("алло", "вы тут?", "<b>срочно</b> & быстро")),
+                  "m1")
     await desk.run()
     mirrored = tg.sent_texts()[-1]
     assert mirrored == "👤 Клиент: алло\nвы тут?\n&lt;b&gt;срочно&lt;/b&gt; &amp; быстро"
@@ -92,8 +92,7 @@ async def test_customer_photo_is_forwarded_by_url(db, desk, tg, client_a) -> Non
     escalation = await open_request(db, client_a)
     media = {"type": "image", "mimetype": "image/jpeg", "url": "https://cdn.example/p.jpg",
              "fileName": None, "caption": "вот <фото>"}
-    await enqueue(db, client_a.id, telegram("media_forward", "f1",
-                                            escalation.handover.conversation_id, media=media))
+    await enqueue(db, client_a.id, MediaForward(escalation.handover.conversation_id, media), "f1")
     await desk.run()
     (photo,) = tg.of("sendPhoto")
     assert photo.params["photo"] == "https://cdn.example/p.jpg"
@@ -106,8 +105,7 @@ async def test_refused_media_falls_back_to_a_link(db, desk, tg, client_a) -> Non
     tg.fail("sendDocument", 400, "Bad Request: wrong file identifier/HTTP URL specified")
     media = {"type": "document", "mimetype": "application/pdf", "url": "https://cdn.example/a.pdf",
              "fileName": "a.pdf", "caption": ""}
-    await enqueue(db, client_a.id, telegram("media_forward", "f1",
-                                            escalation.handover.conversation_id, media=media))
+    await enqueue(db, client_a.id, MediaForward(escalation.handover.conversation_id, media), "f1")
     await desk.run()
     assert "https://cdn.example/a.pdf" in tg.sent_texts()[-1]
     assert (await outbox_rows(db))[-1]["status"] == "sent"
@@ -116,8 +114,8 @@ async def test_refused_media_falls_back_to_a_link(db, desk, tg, client_a) -> Non
 async def test_learn_offer_goes_to_the_owner(db, desk, tg, client_a) -> None:
     escalation = await open_request(db, client_a, "Есть ли парковка?")
     await db.execute("UPDATE handovers SET manager_response = 'Да, бесплатная'")
-    await enqueue(db, client_a.id, telegram("learn_offer", "l1", escalation.handover.conversation_id,
-                                            handover_id=str(escalation.handover.id)))
+    await enqueue(db, client_a.id, LearnOffer(escalation.handover.conversation_id,
+                                              escalation.handover.id), "l1")
     await desk.run()
     offer = tg.of("sendMessage")[-1].params
     assert "Есть ли парковка?" in offer["text"] and "Да, бесплатная" in offer["text"]

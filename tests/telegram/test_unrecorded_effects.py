@@ -7,21 +7,21 @@ import asyncpg
 import pytest
 
 from storage import retry
-from storage.repositories import telegram as repo
+from storage.repositories.desk import PgDeskRecords
 from tests.telegram.conftest import open_request, outbox_rows
 
 
 def failing_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    real = getattr(repo, name)
+    real = getattr(PgDeskRecords, name)
     failures = [1]
 
-    async def flaky(*args, **kwargs):
+    async def flaky(self, *args, **kwargs):
         if failures[0] > 0:
             failures[0] -= 1
             raise OSError("connection reset by peer")
-        return await real(*args, **kwargs)
+        return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(repo, name, flaky)
+    monkeypatch.setattr(PgDeskRecords, name, flaky)
     return failures
 
 

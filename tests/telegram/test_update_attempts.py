@@ -12,15 +12,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiogram import Dispatcher, Router
+from aiogram.types import Message
 
-from channels.telegram import updates as updates_module
 from channels.telegram.bots import BotRegistry
-from channels.telegram.context import DeskContext
-from channels.telegram.media import MediaLinks
 from channels.telegram.updates import MAX_ATTEMPTS, UpdateProcessor
-from core.desk import Desk
-from core.relay import Relay
-from storage.store import PgStore, PgTenants
+from storage.repositories.desk import PgUpdateLog
+from storage.store import PgTenants
 from tests.telegram.fakes import GROUP_A, topic_message
 
 STALE = timedelta(seconds=60)
@@ -28,17 +26,18 @@ KEEP = timedelta(days=2)
 
 
 @pytest.fixture
-async def processors(db, tmp_path) -> AsyncIterator[Callable[[], UpdateProcessor]]:
-    """Update processors over the same database, as separate replicas would have."""
+async def processors(db) -> AsyncIterator[Callable[..., UpdateProcessor]]:
+    """Update processors over the same database, as separate replicas would have, each with a
+    dispatcher whose only message handler is the test's."""
     registries: list[BotRegistry] = []
 
-    def make() -> UpdateProcessor:
-        store = PgStore(db)
-        desk = Desk(store)
-        ctx = DeskContext(pool=db, store=store, desk=desk, relay=Relay(store, desk),
-                          media=MediaLinks(tmp_path), public_base_url=None, knowledge=lambda: None)
+    def make(handler: Callable[[Message], Any]) -> UpdateProcessor:
+        router = Router()
+        router.message.register(handler)
+        dispatcher = Dispatcher()
+        dispatcher.include_router(router)
         registries.append(BotRegistry("http://127.0.0.1:9"))
-        return UpdateProcessor(ctx, registries[-1], PgTenants(db))
+        return UpdateProcessor(dispatcher, PgUpdateLog(db), registries[-1], PgTenants(db))
 
     yield make
     for registry in registries:
@@ -60,12 +59,11 @@ async def test_the_sweep_leaves_an_update_being_handled_alone(db, processors, cl
     calls: list[int] = []
     release = asyncio.Event()
 
-    async def slow_handler(ctx, client, bot, message) -> None:
+    async def slow_handler(message: Message) -> None:
         calls.append(message.message_id)
         await release.wait()
 
-    monkeypatch.setattr(updates_module, "handle_manager_message", slow_handler)
-    handling, other_replica = processors(), processors()
+    handling, other_replica = processors(slow_handler), processors(slow_handler)
     task = asyncio.create_task(handling.receive(client_a, manager_text(1)))
     while not calls:
         await asyncio.sleep(0.01)
@@ -84,12 +82,11 @@ async def test_transient_failures_are_retried_up_to_the_cap(db, processors, clie
                                                             caplog: pytest.LogCaptureFixture) -> None:
     calls: list[int] = []
 
-    async def failing_handler(ctx, client, bot, message) -> None:
+    async def failing_handler(message: Message) -> None:
         calls.append(message.message_id)
         raise ConnectionResetError("database went away")
 
-    monkeypatch.setattr(updates_module, "handle_manager_message", failing_handler)
-    processor = processors()
+    processor = processors(failing_handler)
     with caplog.at_level(logging.WARNING, logger="channels.telegram.updates"):
         await processor.receive(client_a, manager_text(1))
         assert await db.fetchval("SELECT processed_at FROM telegram_updates") is None
@@ -106,15 +103,14 @@ async def test_transient_failures_are_retried_up_to_the_cap(db, processors, clie
 
 async def test_an_update_whose_handlers_keep_dying_is_given_up(db, processors, client_a,
                                                                 monkeypatch) -> None:
-    processor = processors()
-    await processor.accept(client_a, manager_text(1))
-    await db.execute("UPDATE telegram_updates SET attempts = $1", MAX_ATTEMPTS)  # each died mid-way
     calls: list[int] = []
 
-    async def handler(ctx, client, bot, message) -> None:
+    async def handler(message: Message) -> None:
         calls.append(message.message_id)
 
-    monkeypatch.setattr(updates_module, "handle_manager_message", handler)
+    processor = processors(handler)
+    await processor.accept(client_a, manager_text(1))
+    await db.execute("UPDATE telegram_updates SET attempts = $1", MAX_ATTEMPTS)  # each died mid-way
     await lease_runs_out(db)
     assert await processor.sweep(stale_after=STALE, keep_for=KEEP) == 1
     assert calls == []
@@ -125,12 +121,11 @@ async def test_a_permanent_failure_drops_the_update_at_once(db, processors, clie
                                                             caplog: pytest.LogCaptureFixture) -> None:
     calls: list[int] = []
 
-    async def broken_handler(ctx, client, bot, message) -> None:
+    async def broken_handler(message: Message) -> None:
         calls.append(message.message_id)
         raise KeyError("a bug")
 
-    monkeypatch.setattr(updates_module, "handle_manager_message", broken_handler)
-    processor = processors()
+    processor = processors(broken_handler)
     with caplog.at_level(logging.ERROR, logger="channels.telegram.updates"):
         await processor.receive(client_a, manager_text(1))
     await lease_runs_out(db)

@@ -30,11 +30,8 @@ def wa_settings(settings: Settings, chatflow: FakeChatFlow) -> Settings:
 
 @pytest.fixture
 def start_app(db, aiohttp_client) -> Callable[..., Any]:
-    async def start(settings: Settings, keys: dict | None = None) -> TestClient:
-        app = create_app(settings)
-        for key, value in (keys or {}).items():
-            app[key] = value
-        return await aiohttp_client(app)
+    async def start(settings: Settings) -> TestClient:
+        return await aiohttp_client(create_app(settings))
     return start
 
 

@@ -9,11 +9,11 @@ from core.answers import Answerer
 from core.desk import Desk
 from core.intents import classify_by_rules
 from core.models import Intent
-from core.pipeline import IncomingMessage, TurnProcessor
+from core.pipeline import TurnProcessor
 from core.policy import DEFAULT_POLICY, match_policy, parse_policy
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
-from tests.factories import make_conversation
+from tests.factories import incoming, make_conversation
 
 _ids = itertools.count()
 
@@ -26,7 +26,7 @@ async def turn(db, demo):
 
     async def run(text: str, conversation=None):
         conv = conversation or await make_conversation(db, demo.id, f"7701{next(_ids):07d}@s.whatsapp.net")
-        outcome = await processor.process(conv, [IncomingMessage(text, provider_message_id=f"m{next(_ids)}")])
+        outcome = await processor.process(conv, [incoming(text, provider_message_id=f"m{next(_ids)}")])
         return conv, outcome
     return run
 
@@ -145,11 +145,11 @@ async def test_without_a_desk_the_customer_is_told_and_the_bot_stays(db, demo) -
     store = PgStore(db)
     processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
     conv = await make_conversation(db, demo.id)
-    outcome = await processor.process(conv, [IncomingMessage("позовите менеджера", provider_message_id="n1")])
+    outcome = await processor.process(conv, [incoming("позовите менеджера", provider_message_id="n1")])
     assert outcome.act == "no_desk" and outcome.state == "bot_active" and "позвоните" in outcome.reply
     assert await db.fetchval("SELECT count(*) FROM handovers") == 0
     assert await db.fetchval("SELECT action FROM audit_log") == "escalation_without_desk"
-    again = await processor.process(conv, [IncomingMessage("сколько стоит маникюр?", provider_message_id="n2")])
+    again = await processor.process(conv, [incoming("сколько стоит маникюр?", provider_message_id="n2")])
     assert again.act == "answer"
 
 

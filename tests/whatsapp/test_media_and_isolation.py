@@ -2,11 +2,11 @@
 
 from core.answers import Answerer
 from core.desk import Desk
-from core.pipeline import IncomingMessage, TurnProcessor
-from gateway.knowledge_routes import KNOWLEDGE_KEY
+from core.pipeline import TurnProcessor
+from gateway.keys import KNOWLEDGE
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
-from tests.factories import make_client, make_conversation
+from tests.factories import incoming, make_client, make_conversation
 from tests.fakes import wait_for
 from tests.whatsapp.conftest import post
 
@@ -41,10 +41,10 @@ async def test_customer_media_while_pending_is_forwarded_to_the_topic(db, demo) 
     conv = await make_conversation(db, demo.id)
     store = PgStore(db)
     processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
-    await processor.process(conv, [IncomingMessage("позовите менеджера", provider_message_id="a")])
+    await processor.process(conv, [incoming("позовите менеджера", provider_message_id="a")])
     await processor.process(conv, [
-        IncomingMessage("вот фото", provider_message_id="b"),
-        IncomingMessage("", "image", {"url": "https://cdn.example/y.jpg", "caption": ""},
+        incoming("вот фото", provider_message_id="b"),
+        incoming("", "image", {"url": "https://cdn.example/y.jpg", "caption": ""},
                         provider_message_id="c")])
     kinds = [r["kind"] for r in await db.fetch("SELECT kind FROM outbox WHERE channel = 'telegram' ORDER BY id")]
     assert kinds == ["escalation_card", "mirror", "media_forward"]
@@ -56,7 +56,7 @@ async def test_tenants_never_see_each_others_knowledge_through_the_pipeline(star
     alpha = await make_client(db, "alpha", debounce_seconds=0)
     beta = await make_client(db, "beta", debounce_seconds=0)
     client = await start_app(wa_settings)
-    kb = client.app[KNOWLEDGE_KEY]
+    kb = client.app[KNOWLEDGE]
     await kb.ingest_document("alpha", "prices", "# Цены\nМаникюр с покрытием гель-лак стоит 7 000 тенге.")
     await kb.ingest_document("beta", "prices", "# Цены\nМаникюр с покрытием гель-лак стоит 12 000 тенге.")
     store = PgStore(db)
@@ -64,7 +64,7 @@ async def test_tenants_never_see_each_others_knowledge_through_the_pipeline(star
     replies = {}
     for tenant in (alpha, beta):
         conv = await make_conversation(db, tenant.id)
-        outcome = await processor.process(conv, [IncomingMessage("сколько стоит маникюр с покрытием гель-лак?",
+        outcome = await processor.process(conv, [incoming("сколько стоит маникюр с покрытием гель-лак?",
                                                                  provider_message_id="q")])
         replies[tenant.slug] = outcome.reply
     assert "7 000" in replies["alpha"] and "12 000" not in replies["alpha"]

@@ -9,7 +9,6 @@ from pydantic import SecretStr
 from core.answers import Answerer
 from core.desk import Desk
 from core.pipeline import TurnProcessor
-from gateway.keys import TURN_FAULT_HOOK
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
 from tests.fakes import wait_for
@@ -62,18 +61,21 @@ async def test_turns_of_one_customer_stay_in_order(start_app, wa_settings, demo,
 
 
 async def test_a_crash_between_claim_and_reply_delivers_exactly_one_reply(start_app, wa_settings, demo,
-                                                                          db, chatflow) -> None:
+                                                                          db, chatflow, monkeypatch) -> None:
     """The worker that claims the turn first dies right there (its task ends, nothing is
     released); once the lease runs out the other worker takes the turn: one reply."""
     crashes = []
+    real_process = TurnProcessor.process
 
-    async def die_once(stage: str) -> None:
+    async def die_once(self, *args, **kwargs):
         if not crashes:
-            crashes.append(stage)
+            crashes.append("claimed")
             raise asyncio.CancelledError  # what a killed worker looks like from inside the turn
+        return await real_process(self, *args, **kwargs)
 
+    monkeypatch.setattr(TurnProcessor, "process", die_once)
     settings = wa_settings.model_copy(update={"workers": 2, "turn_lease_seconds": 1.0})
-    client = await start_app(settings, {TURN_FAULT_HOOK: die_once})
+    client = await start_app(settings)
     await post(client, text_payload("Привет", "CRASH-1"))
     await wait_for(lambda: crashes)
     assert await db.fetchval("SELECT status FROM inbound_events") == "processing"
@@ -107,8 +109,7 @@ async def test_processor_recovers_when_the_conversation_changes_mid_turn(db, dem
     """A manager takes the conversation while the answer is being prepared: the turn is decided
     again on the new state instead of answering over the manager."""
     from core.models import Intent
-    from core.pipeline import IncomingMessage
-    from tests.factories import make_conversation
+    from tests.factories import incoming, make_conversation
 
     conv = await make_conversation(db, demo.id)
     store = PgStore(db)
@@ -120,7 +121,7 @@ async def test_processor_recovers_when_the_conversation_changes_mid_turn(db, dem
             return await super().answer(request)
 
     processor = TurnProcessor(store, PgTenants(db), SlowAnswerer(None, None), None, Desk(store))
-    outcome = await processor.process(conv, [IncomingMessage("сколько стоит маникюр?", provider_message_id="X1")])
+    outcome = await processor.process(conv, [incoming("сколько стоит маникюр?", provider_message_id="X1")])
     assert outcome.act == "silent" and outcome.reply is None
     assert outcome.intent is None or outcome.intent != Intent.GREETING
     assert await db.fetchval("SELECT count(*) FROM messages WHERE role = 'assistant'") == 0

@@ -113,7 +113,7 @@ async def test_long_message_is_accepted_and_truncated(client, db, chatflow) -> N
     stored = await db.fetchval("SELECT length(content) FROM messages WHERE role = 'user'")
     assert stored == 4096
     raw = await db.fetchval("SELECT payload FROM inbound_events")
-    assert raw["message"]["truncated"] is True and len(raw["raw"]["message"]) == 10_000
+    assert raw["inbound"]["truncated"] is True and len(raw["raw"]["message"]) == 10_000
 
 
 async def test_html_and_sql_metacharacters_are_stored_verbatim(client, db, chatflow) -> None:

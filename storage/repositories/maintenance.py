@@ -1,0 +1,101 @@
+"""The scheduler's queries over every tenant (`Maintenance`): handovers due a reminder or an
+auto-close, conversations that break an invariant (for the self-heal), and queue housekeeping.
+
+Housekeeping statements are each one conditional UPDATE/DELETE: two sweepers (or a sweeper and a
+worker claiming the same row) serialise on the row lock and the second no longer matches, so a
+stuck row is re-queued exactly once. Telegram's de-duplication rows are the desk's own
+(`PgUpdateLog.prune`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core.ports import WaitingHandover
+from storage.repositories.handovers import handover_from_row
+
+
+class PgMaintenance:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def waiting_handovers(self, limit: int) -> tuple[datetime, list[WaitingHandover]]:
+        """The database's `now()` and the pending handovers that are due something now (oldest
+        first): a reminder (reminders on, and a topic to post it in) or an auto-close
+        (regardless of the topic). Only what can be acted on is taken, so handovers that must
+        wait (no topic yet, reminder 2 not due yet) never fill the batch and starve the ones
+        behind them."""
+        rows = await self._pool.fetch(
+            """SELECT h.*, c.telegram_topic_id IS NOT NULL AS has_topic, now() AS db_now
+                 FROM handovers h
+                 JOIN conversations c ON c.id = h.conversation_id
+                 JOIN client_settings s ON s.client_id = h.client_id
+                WHERE h.status = 'pending'
+                  AND ((s.auto_close_timeout IS NOT NULL
+                        AND h.created_at <= now() - make_interval(mins => s.auto_close_timeout))
+                       OR (s.enable_reminders AND c.telegram_topic_id IS NOT NULL
+                           AND ((h.reminder_1_sent_at IS NULL
+                                 AND h.created_at <= now() - make_interval(mins => s.reminder_timeout_1))
+                                OR (h.reminder_1_sent_at IS NOT NULL AND h.reminder_2_sent_at IS NULL
+                                    AND h.created_at
+                                        <= now() - make_interval(mins => s.reminder_timeout_2)))))
+                ORDER BY h.created_at
+                LIMIT $1""",
+            limit,
+        )
+        now = rows[0]["db_now"] if rows else await self._pool.fetchval("SELECT now()")
+        return now, [WaitingHandover(handover_from_row(r), r["has_topic"]) for r in rows]
+
+    async def heal_suspects(self, limit: int = 1000) -> list[UUID]:
+        """Conversations that break an invariant, in one consistent snapshot (oldest change
+        first). Repairs go through `core.heal.repair`, which re-checks each one under lock."""
+        rows = await self._pool.fetch(
+            """SELECT c.id
+                 FROM conversations c
+                 LEFT JOIN handovers h ON h.conversation_id = c.id AND h.status IN ('pending', 'active')
+                WHERE NOT ((c.state = 'bot_active' AND h.id IS NULL)
+                        OR (c.state = 'pending' AND coalesce(h.status, '') = 'pending')
+                        OR (c.state = 'manager_active' AND coalesce(h.status, '') = 'active'
+                            AND c.telegram_topic_id IS NOT NULL))
+                ORDER BY c.updated_at
+                LIMIT $1""",
+            limit,
+        )
+        return [r["id"] for r in rows]
+
+    async def requeue_stuck_inbound(self, max_attempts: int) -> list[dict[str, Any]]:
+        """Inbound events whose lease ran out go back to 'queued'; those already claimed
+        `max_attempts` times (a turn that keeps dying) become 'failed'. Returns (id, status,
+        conversation_id, attempts) of each row changed."""
+        return [dict(r) for r in await self._pool.fetch(
+            """UPDATE inbound_events
+                  SET status = CASE WHEN attempts >= $1 THEN 'failed' ELSE 'queued' END,
+                      locked_until = NULL,
+                      last_error = CASE WHEN attempts >= $1
+                                   THEN coalesce(last_error || '; ', '')
+                                        || 'lease expired, attempts exhausted'
+                                   ELSE last_error END
+                WHERE status = 'processing' AND locked_until < now()
+            RETURNING id, status, conversation_id, attempts""",
+            max_attempts,
+        )]
+
+    async def requeue_stuck_outbox(self) -> list[dict[str, Any]]:
+        """Outbox rows whose lease ran out go back to 'pending', due now. Their attempt count
+        stays, so the delivery worker's own limit still ends a row that keeps failing (with its alert)."""
+        return [dict(r) for r in await self._pool.fetch(
+            """UPDATE outbox
+                  SET status = 'pending', locked_until = NULL, next_attempt_at = now()
+                WHERE status = 'processing' AND locked_until < now()
+            RETURNING id, channel, kind, conversation_id, attempts"""
+        )]
+
+    async def prune_sent_outbox(self, older_than: timedelta) -> int:
+        """Delivered rows only: failed ones stay for the operator."""
+        result = await self._pool.execute(
+            "DELETE FROM outbox WHERE status = 'sent' AND sent_at < now() - $1::interval", older_than
+        )
+        return int(result.split()[-1])
