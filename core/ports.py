@@ -174,7 +174,9 @@ class CardContext:
 
 
 class DeskRecords(Protocol):
-    """What the manager desk reads and records outside the pipeline's transactions."""
+    """What the manager desk reads and records outside the pipeline's transactions. The writes
+    that record an effect already made in Telegram (a topic, a card) ride out a short database
+    blip: losing them would make the effect again."""
 
     async def handover(self, handover_id: UUID) -> Handover | None: ...
     async def conversation(self, conversation_id: UUID) -> Conversation | None: ...
@@ -357,6 +359,19 @@ class DeliveryProgress(Protocol):
         """Note, in a row still being delivered, what is done already (the next attempt gets
         it as `Delivery.progress` and resumes from there)."""
         ...
+
+
+class Leadership(Protocol):
+    """Which replica runs the scheduled work (a lock shared by the replicas)."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def check(self) -> bool:
+        """True while this process holds the lock (taking it when it is free)."""
+        ...
+
+    async def release(self) -> None: ...
 
 
 class Clock(Protocol):

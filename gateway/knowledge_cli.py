@@ -175,7 +175,7 @@ async def _delete(args: argparse.Namespace, kb: KnowledgeBase) -> int:
 
 
 async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
-    from ai.evaluation import evaluate_embedder, format_table
+    from gateway.knowledge_eval import evaluate_embedder, format_table
 
     results = await evaluate_embedder(kb.embedder)
     if args.json:

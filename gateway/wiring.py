@@ -36,11 +36,12 @@ from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
 from gateway.turn_worker import TurnWorker
 from scheduler.jobs import SchedulerPorts, default_jobs
-from scheduler.leader import Leadership
 from scheduler.runner import ScheduledWork
 from storage.database import Database, open_database
+from storage.leader import Leadership
 from storage.repositories.desk import PgDeskRecords, PgUpdateLog
 from storage.repositories.maintenance import PgMaintenance
+from storage.retry import TRANSIENT
 from storage.store import PgDeliveryProgress, PgInbox, PgStore, PgTenants
 from storage.vectors import build_vector_store
 
@@ -104,7 +105,7 @@ def _core_parts(settings: Settings, database: Database) -> System:
     return System(settings=settings, database=database, store=store, tenants=tenants,
                   inbox=PgInbox(database.pool), desk=desk, relay=Relay(store, desk),
                   scheduler_ports=SchedulerPorts(store, tenants, PgMaintenance(database.pool),
-                                                 desk))
+                                                 desk, transient=TRANSIENT))
 
 
 async def _open_knowledge(stack: AsyncExitStack, settings: Settings,
@@ -146,7 +147,7 @@ async def _start_serving(stack: AsyncExitStack, system: System) -> None:
     system.telegram = TelegramDesk(
         settings.telegram, tenants=system.tenants, records=PgDeskRecords(pool),
         update_log=PgUpdateLog(pool), progress=PgDeliveryProgress(pool), desk=system.desk,
-        relay=system.relay, knowledge=lambda: system.knowledge)
+        relay=system.relay, knowledge=lambda: system.knowledge, transient=TRANSIENT)
     senders["telegram"] = system.telegram.sender
     system.readiness.add("telegram", system.telegram.readiness)
     await system.telegram.start()
@@ -158,7 +159,7 @@ async def _start_serving(stack: AsyncExitStack, system: System) -> None:
 
     leadership = Leadership(dsn)
     system.scheduler = ScheduledWork(leadership, default_jobs(
-        system.scheduler_ports, leadership, settings.scheduler))
+        system.scheduler_ports, leadership, settings.scheduler), transient=TRANSIENT)
     system.readiness.add("scheduler", _scheduler_check(leadership))
     await leadership.check()
     await system.scheduler.start()

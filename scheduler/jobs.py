@@ -17,12 +17,10 @@ from core.heal import Repair, repair
 from core.inbound import MAX_TURN_ATTEMPTS
 from core.models import ClientSettings, HandoverStatus, Resolution, State
 from core.outbound import TopicMessage
-from core.ports import Maintenance, Store, Tenants
+from core.ports import Leadership, Maintenance, Store, Tenants
 from core.reminders import Due
-from scheduler.leader import Leadership
 from scheduler.runner import Job
 from scheduler.settings import SchedulerSettings
-from storage.database import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +61,9 @@ class SchedulerPorts:
     tenants: Tenants
     maintenance: Maintenance
     desk: Desk
+    # the storage's errors that mean "unreachable right now": a pass stops at the first one
+    # instead of counting every item as failed
+    transient: tuple[type[BaseException], ...] = ()
 
 
 async def reminder_pass(ports: SchedulerPorts, *, batch: int = 500) -> ReminderReport:
@@ -85,7 +86,7 @@ async def reminder_pass(ports: SchedulerPorts, *, batch: int = 500) -> ReminderR
                 report.auto_closed += await _auto_close(ports, handover.id, settings)
             else:
                 report.sent += await _send_reminder(ports.store, handover.id, step, settings, now)
-        except UNAVAILABLE:
+        except ports.transient:
             raise
         except Exception:
             log.exception("reminder step failed", extra={"handover_id": str(handover.id), "step": step})
@@ -139,7 +140,7 @@ async def heal_pass(ports: SchedulerPorts) -> HealReport:
         try:
             async with ports.store.transaction() as tx:
                 done = await repair(tx, ports.desk, conversation_id)
-        except UNAVAILABLE:
+        except ports.transient:
             raise
         except Exception:
             log.exception("self-heal repair failed", extra={"conversation_id": str(conversation_id)})

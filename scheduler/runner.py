@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler.leader import Leadership
-from storage.database import UNAVAILABLE
+from core.ports import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +28,12 @@ class Job:
 
 
 class ScheduledWork:
-    def __init__(self, leadership: Leadership, jobs: Sequence[Job]) -> None:
+    def __init__(self, leadership: Leadership, jobs: Sequence[Job], *,
+                 transient: tuple[type[BaseException], ...] = ()) -> None:
+        """`transient`: the storage's errors that mean "unreachable right now" (logged as a
+        warning: the next run tries again)."""
         self.leadership = leadership
+        self._transient = transient
         self._jobs = {job.name: job for job in jobs}
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()
@@ -71,7 +74,7 @@ class ScheduledWork:
                 log.debug("scheduled job skipped: not the leader", extra={"job": name})
                 return None
             return await job.run()
-        except UNAVAILABLE as exc:
+        except self._transient as exc:
             log.warning("scheduled job: database unavailable",
                         extra={"job": name, "error": type(exc).__name__})
         except Exception:

@@ -14,6 +14,7 @@ import asyncpg
 from core.inbound import record
 from core.models import Branch, Client, InboundMessage
 from core.ports import Accepted
+from storage import retry
 from storage.repositories import clients, inbox, outbox
 from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
@@ -114,4 +115,6 @@ class PgDeliveryProgress:
         self._pool = pool
 
     async def record(self, delivery_id: int, progress: dict[str, Any]) -> None:
-        await outbox.record_progress(self._pool, delivery_id, progress)
+        """Retried through a database blip: the pieces recorded are not posted again."""
+        await retry.record(lambda: outbox.record_progress(self._pool, delivery_id, progress),
+                           what="delivery progress")

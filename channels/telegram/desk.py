@@ -34,7 +34,9 @@ class WebhookOutcome:
 class TelegramDesk:
     def __init__(self, settings: TelegramSettings, *, tenants: Tenants, records: DeskRecords,
                  update_log: UpdateLog, progress: DeliveryProgress, desk: Desk, relay: Relay,
-                 knowledge: Callable[[], KnowledgeBase | None]) -> None:
+                 knowledge: Callable[[], KnowledgeBase | None],
+                 transient: tuple[type[BaseException], ...] = ()) -> None:
+        """`transient`: the storage's errors that mean "try again later"."""
         self.settings = settings
         self._tenants = tenants
         self.bots = BotRegistry(settings.api_base)
@@ -42,7 +44,8 @@ class TelegramDesk:
         ports = DeskPorts(tenants=tenants, records=records, desk=desk, relay=relay,
                           media=self.media, public_base_url=settings.public_base_url,
                           knowledge=knowledge)
-        self.updates = UpdateProcessor(build_dispatcher(ports), update_log, self.bots, tenants)
+        self.updates = UpdateProcessor(build_dispatcher(ports), update_log, self.bots, tenants,
+                                       transient=transient)
         self.sender = TelegramSender(self.bots, records, progress, tenants,
                                      ChatRateLimiter(settings.rate_limits))
         self.runner = BotRunner(settings, tenants=tenants, records=records, bots=self.bots,

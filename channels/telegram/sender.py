@@ -41,7 +41,6 @@ from core.outbound import (
     UnpinCard,
 )
 from core.ports import DeliveryProgress, DeskRecords, Tenants
-from storage.retry import record
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +137,8 @@ class TelegramSender:
         moved = bool(conv.telegram_topic_id) and conv.telegram_chat_id != chat_id
         name, phone = await self._records.customer_label(conversation_id)
         topic = await bot.create_forum_topic(chat_id=chat_id, name=cards.topic_name(name, phone))
-        await record(lambda: self._records.set_topic(
-            conversation_id, chat_id, topic.message_thread_id, repost_card=replace or moved),
-            what="telegram topic")
+        await self._records.set_topic(conversation_id, chat_id, topic.message_thread_id,
+                                      repost_card=replace or moved)
         log.info("telegram topic created", extra={"conversation_id": str(conversation_id),
                                                    "replaced": replace, "moved": moved})
         return chat_id, topic.message_thread_id
@@ -198,12 +196,8 @@ class TelegramSender:
                 bot, piece, reply_to=None if ids else reply_to, slot=slot))
             ids.append(message.message_id)
             if len(ids) < len(pieces):
-                await self._record_progress(delivery, {"message_ids": list(ids)})
+                await self._progress.record(delivery.id, {"message_ids": list(ids)})
         return {"message_ids": ids}
-
-    async def _record_progress(self, delivery: Delivery, progress: Result) -> None:
-        await record(lambda: self._progress.record(delivery.id, progress),
-                     what="telegram progress")
 
     # --- kinds --------------------------------------------------------------------------------
 
@@ -222,8 +216,7 @@ class TelegramSender:
             card = await self._in_topic(bot, handover.conversation_id, self._text_sender(
                 bot, text, markup=cards.card_keyboard(handover.id, handover.status)))
             # a lost write would send a second card on the retry
-            await record(lambda: self._records.set_card_message(handover.id, card.message_id),
-                         what="telegram card")
+            await self._records.set_card_message(handover.id, card.message_id)
             chat_id, message_id = card.chat.id, card.message_id
         else:  # sent by an earlier attempt that did not get to pin it
             assert ctx.conversation.telegram_chat_id is not None
@@ -255,8 +248,7 @@ class TelegramSender:
             text = cards.card_text(handover, ctx.customer_name, ctx.phone, history)
             card = await self._in_topic(bot, conv.id, self._text_sender(
                 bot, text, markup=cards.card_keyboard(handover.id, handover.status)))
-            await record(lambda: self._records.set_card_message(handover.id, card.message_id),
-                         what="telegram card")
+            await self._records.set_card_message(handover.id, card.message_id)
             chat_id, message_id = card.chat.id, card.message_id
         else:  # re-posted by an earlier attempt that did not get to pin it
             assert conv.telegram_chat_id is not None and handover.telegram_message_id is not None

@@ -31,19 +31,21 @@ from channels.telegram.bots import BotRegistry
 from channels.telegram.errors import describe
 from core.models import Client
 from core.ports import Tenants, UpdateLog
-from storage.retry import TRANSIENT
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 UPDATE_LEASE = timedelta(seconds=60)  # longer than any one update takes to handle
-RETRYABLE = (*TRANSIENT, TelegramNetworkError)
 
 
 class UpdateProcessor:
     def __init__(self, dispatcher: Dispatcher, log_: UpdateLog, bots: BotRegistry,
-                 tenants: Tenants, *, lease: timedelta = UPDATE_LEASE) -> None:
+                 tenants: Tenants, *, transient: tuple[type[BaseException], ...] = (),
+                 lease: timedelta = UPDATE_LEASE) -> None:
+        """`transient`: the storage's errors that mean "try again later" (beside Telegram's
+        network errors)."""
         self._dispatcher = dispatcher
+        self._retryable = (*transient, TelegramNetworkError)
         self._log = log_
         self._bots = bots
         self._tenants = tenants
@@ -109,7 +111,7 @@ class UpdateProcessor:
             elif bot is not None:
                 update = Update.model_validate(payload, context={"bot": bot})
                 await self._dispatcher.feed_update(bot, update, client_id=client.id)
-        except RETRYABLE as exc:
+        except self._retryable as exc:
             if attempt < MAX_ATTEMPTS:
                 log.warning("telegram update left for a retry",
                             extra={**about, "error": describe(exc)})

@@ -17,6 +17,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, conversation_from_row
 from storage.repositories.handovers import HandoversRepo
 from storage.repositories.outbox import OutboxRepo
+from storage.retry import record
 
 
 class PgDeskRecords:
@@ -72,6 +73,12 @@ class PgDeskRecords:
 
     async def set_topic(self, conversation_id: UUID, chat_id: int, topic_id: int, *,
                         repost_card: bool) -> None:
+        """Retried through a database blip: the topic exists in Telegram already."""
+        await record(lambda: self._set_topic(conversation_id, chat_id, topic_id,
+                                             repost_card=repost_card), what="telegram topic")
+
+    async def _set_topic(self, conversation_id: UUID, chat_id: int, topic_id: int, *,
+                         repost_card: bool) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             client_id = await conn.fetchval(
                 """UPDATE conversations SET telegram_chat_id = $2, telegram_topic_id = $3,
@@ -89,6 +96,11 @@ class PgDeskRecords:
                 f"card_repost:{handover.id}:{topic_id}")
 
     async def set_card_message(self, handover_id: UUID, message_id: int) -> None:
+        """Retried through a database blip: a lost write would post a second card."""
+        await record(lambda: self._set_card_message(handover_id, message_id),
+                     what="telegram card")
+
+    async def _set_card_message(self, handover_id: UUID, message_id: int) -> None:
         await self._pool.execute("UPDATE handovers SET telegram_message_id = $2 WHERE id = $1",
                                  handover_id, message_id)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ai.embeddings import LocalE5Embedder
-from ai.evaluation import DEMO_DOCUMENTS, evaluate, ingest_folder, load_cases
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import Passage, RetrievalMode
+from gateway.knowledge_eval import DEMO_DOCUMENTS, evaluate, ingest_folder, load_cases
 from storage.vectors import EdgeVectorStore
 
 PRICES_A = """# Цены

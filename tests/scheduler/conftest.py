@@ -13,6 +13,7 @@ from core.escalation import escalate
 from core.models import Client, TriggerType
 from scheduler.jobs import SchedulerPorts
 from storage.repositories.maintenance import PgMaintenance
+from storage.retry import TRANSIENT
 from storage.store import PgStore, PgTenants
 from tests.factories import make_client
 
@@ -32,7 +33,7 @@ def desk(store: PgStore) -> Desk:
 
 @pytest.fixture
 def ports(db: asyncpg.Pool, store: PgStore, desk: Desk) -> SchedulerPorts:
-    return SchedulerPorts(store, PgTenants(db), PgMaintenance(db), desk)
+    return SchedulerPorts(store, PgTenants(db), PgMaintenance(db), desk, transient=TRANSIENT)
 
 
 @pytest.fixture

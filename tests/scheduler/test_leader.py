@@ -11,9 +11,9 @@ import pytest
 
 from core.models import Client
 from scheduler.jobs import SchedulerPorts, default_jobs
-from scheduler.leader import SCHEDULER_LOCK_KEY, Leadership
 from scheduler.runner import Job, ScheduledWork
 from scheduler.settings import SchedulerSettings
+from storage.leader import SCHEDULER_LOCK_KEY, Leadership
 from tests.scheduler.conftest import OpenHandover, age, reminders_sent
 
 
@@ -31,7 +31,7 @@ async def test_one_leader_and_a_hand_over_when_it_dies(
         db: asyncpg.Pool, database_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
     first, second = Leadership(database_dsn), Leadership(database_dsn)
     try:
-        with caplog.at_level(logging.INFO, logger="scheduler.leader"):
+        with caplog.at_level(logging.INFO, logger="storage.leader"):
             assert await first.check() is True
             assert await second.check() is False
             assert await first.check() is True  # still holding

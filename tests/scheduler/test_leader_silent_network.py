@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from scheduler.leader import LOCK_SESSION_SETTINGS, Leadership
+from storage.leader import LOCK_SESSION_SETTINGS, Leadership
 
 TIMEOUT = 0.5
 
@@ -81,7 +81,7 @@ async def test_a_silent_network_ends_leadership_within_the_timeout(
     leadership = Leadership(dsn, timeout=TIMEOUT)
     try:
         assert await leadership.check() is True
-        with caplog.at_level(logging.INFO, logger="scheduler.leader"):
+        with caplog.at_level(logging.INFO, logger="storage.leader"):
             silent.silent = True
             started = time.monotonic()
             assert await asyncio.wait_for(leadership.check(), timeout=TIMEOUT * 4) is False

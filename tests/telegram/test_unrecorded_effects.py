@@ -12,6 +12,7 @@ from tests.telegram.conftest import open_request, outbox_rows
 
 
 def failing_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    name = f"_{name}"  # the write itself, under the adapter's retries
     real = getattr(PgDeskRecords, name)
     failures = [1]
 

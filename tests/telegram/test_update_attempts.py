@@ -18,6 +18,7 @@ from aiogram.types import Message
 from channels.telegram.bots import BotRegistry
 from channels.telegram.updates import MAX_ATTEMPTS, UpdateProcessor
 from storage.repositories.desk import PgUpdateLog
+from storage.retry import TRANSIENT
 from storage.store import PgTenants
 from tests.telegram.fakes import GROUP_A, topic_message
 
@@ -37,7 +38,8 @@ async def processors(db) -> AsyncIterator[Callable[..., UpdateProcessor]]:
         dispatcher = Dispatcher()
         dispatcher.include_router(router)
         registries.append(BotRegistry("http://127.0.0.1:9"))
-        return UpdateProcessor(dispatcher, PgUpdateLog(db), registries[-1], PgTenants(db))
+        return UpdateProcessor(dispatcher, PgUpdateLog(db), registries[-1], PgTenants(db),
+                               transient=TRANSIENT)
 
     yield make
     for registry in registries:

@@ -1,4 +1,5 @@
-"""One replica runs the schedule: whoever holds a PostgreSQL session advisory lock.
+"""The `Leadership` port on PostgreSQL: one replica runs the schedule, whoever holds a session
+advisory lock.
 
 The lock lives as long as the session, so it is held on a dedicated connection (a pooled one
 would hand the session, and the lock, to other work or lose it on recycling). `check()` is called
