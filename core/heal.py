@@ -16,9 +16,10 @@ from uuid import UUID
 from core.desk import Actor, Desk
 from core.models import HandoverStatus, Resolution, State
 from core.ports import AuditEntry, Tx
+from core.texts import DESK
 
 SYSTEM = Actor(id=None, name="self-heal", kind="system")
-HEAL_NOTE = "🛠 Заявка закрыта автоматически: состояние диалога было нарушено и восстановлено"
+HEAL_NOTE = DESK["healed_note"]
 
 
 class BreachKind(StrEnum):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.models import ClientSettings, Handover, HandoverStatus
+from core.texts import DESK
 
 
 class Due(StrEnum):
@@ -43,20 +44,20 @@ def owner_mentions(settings: ClientSettings) -> str:
     """HTML mentions of the owners for the urgent reminder ("" when escalation is off)."""
     if not settings.enable_owner_escalation:
         return ""
-    return ", ".join(f'<a href="tg://user?id={owner}">владелец</a>' for owner in settings.owner_telegram_ids)
+    return ", ".join(DESK["owner_mention"].format(owner=owner) for owner in settings.owner_telegram_ids)
 
 
 def reminder_text(step: Due, handover: Handover, settings: ClientSettings, now: datetime) -> str:
     """HTML text of a reminder (a reply to the request card in the customer's topic)."""
     minutes = int(waited(handover, now).total_seconds() // 60)
     if step is Due.REMINDER_1:
-        return f"⏰ Заявка ждёт {minutes} мин"
+        return DESK["reminder_1"].format(minutes=minutes)
     if step is Due.REMINDER_2:
         mentions = owner_mentions(settings)
-        text = f"🔴 Срочно: заявка ждёт {minutes} мин"
+        text = DESK["reminder_2"].format(minutes=minutes)
         return f"{text}\n{mentions}" if mentions else text
     raise ValueError(f"not a reminder: {step}")
 
 
 def auto_close_note(settings: ClientSettings) -> str:
-    return f"⏱ Заявка закрыта автоматически: никто не взял за {settings.auto_close_timeout} мин"
+    return DESK["auto_closed_note"].format(minutes=settings.auto_close_timeout)

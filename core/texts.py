@@ -71,4 +71,9 @@ DESK: dict[str, str] = {
     "not_delivered": "❌ Не доставлено: {preview}",
     "file_not_delivered": "❌ Не доставлено: файл не удалось передать клиенту",
     "customer_fallback_name": "Клиент",
+    "reminder_1": "⏰ Заявка ждёт {minutes} мин",
+    "reminder_2": "🔴 Срочно: заявка ждёт {minutes} мин",
+    "owner_mention": '<a href="tg://user?id={owner}">владелец</a>',
+    "auto_closed_note": "⏱ Заявка закрыта автоматически: никто не взял за {minutes} мин",
+    "healed_note": "🛠 Заявка закрыта автоматически: состояние диалога было нарушено и восстановлено",
 }
