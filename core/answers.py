@@ -38,7 +38,8 @@ class Answerer:
         passages: list[Passage] = []
         if self._knowledge is not None:
             found = await self._knowledge.search(client.slug, request.question,
-                                                 knowledge_tag=request.knowledge_tag)
+                                                 knowledge_tag=request.knowledge_tag,
+                                                 query_vector=request.query_vector)
             if found.ok:
                 passages = found.value or []
             else:

@@ -148,12 +148,16 @@ class KnowledgeBase:
         knowledge_tag: str | None = None,
         limit: int = 5,
         mode: RetrievalMode | None = None,
+        query_vector: Sequence[float] | None = None,
     ) -> Result[list[Passage]]:
-        """KnowledgeSearch: never raises; embedder or store trouble is `rag_error`."""
+        """KnowledgeSearch: never raises; embedder or store trouble is `rag_error`.
+        `query_vector`: the query's embedding when the caller has it already (one embedding per
+        turn serves the decision layer and retrieval)."""
         if not query.strip():
             return Result.success([])
         try:
-            vector = (await self.embedder.embed_queries([query]))[0]
+            vector = list(query_vector) if query_vector is not None else \
+                (await self.embedder.embed_queries([query]))[0]
             hits = await self.store.search(SearchQuery(
                 vector=vector,
                 text=query,

@@ -313,7 +313,8 @@ class KnowledgeSearch(Protocol):
     the no-LLM answer taken from them."""
 
     async def search(
-        self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5
+        self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5,
+        query_vector: Sequence[float] | None = None,
     ) -> Result[list[Passage]]: ...
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
@@ -329,6 +330,7 @@ class AnswerRequest:
     question: str
     history: Sequence[HistoryLine]
     knowledge_tag: str | None
+    query_vector: Sequence[float] | None = None  # the question's embedding, when known already
 
 
 class LanguageModel(Protocol):
