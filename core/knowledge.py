@@ -140,6 +140,11 @@ class KnowledgeBase:
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
         return await self.store.list_documents(client_slug)
 
+    async def embed_query(self, text: str) -> list[float]:
+        """The embedding a search of `text` uses: the one place that prepares a query, so that
+        a caller embedding the turn once (the decision layer) gets the vector search expects."""
+        return (await self.embedder.embed_queries([text]))[0]
+
     async def search(
         self,
         client_slug: str,
@@ -157,7 +162,7 @@ class KnowledgeBase:
             return Result.success([])
         try:
             vector = list(query_vector) if query_vector is not None else \
-                (await self.embedder.embed_queries([query]))[0]
+                await self.embed_query(query)
             hits = await self.store.search(SearchQuery(
                 vector=vector,
                 text=query,

@@ -312,6 +312,8 @@ class KnowledgeSearch(Protocol):
     """What the answer stage needs: passages of one tenant (and branch tag), best first, and
     the no-LLM answer taken from them."""
 
+    async def embed_query(self, text: str) -> list[float]: ...
+
     async def search(
         self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5,
         query_vector: Sequence[float] | None = None,
