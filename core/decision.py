@@ -27,6 +27,7 @@ from core.models import (
     Intent,
     State,
     TriggerType,
+    has_desk,
 )
 from core.policy import effective_policy, match_policy
 from core.ports import AnswerRequest, LanguageModel, Tenants
@@ -44,6 +45,7 @@ class Act(StrEnum):
     OPT_OUT = "opt_out"  # a rejection while pending: the handover is cancelled
     FORWARD = "forward"  # pending / manager_active: mirrored to the manager, no bot reply
     SILENT = "silent"  # muted or suspended: stored only
+    GIVE_UP = "give_up"  # the turn failed for good: stored, and the fallback text once
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,7 @@ class TurnContext:
 
     @property
     def desk_enabled(self) -> bool:
-        chat = (self.branch.telegram_chat_id if self.branch else None) or \
-            self.client.settings.telegram_chat_id
-        return bool(self.client.settings.telegram_bot_token and chat)
+        return has_desk(self.client, self.branch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from core.result import Result
 
 log = logging.getLogger(__name__)
 
+MAX_QUERY_CHARS = 1000
 # Namespace of the stable point ids; changing it would orphan every stored point.
 POINT_ID_NAMESPACE = uuid.UUID("5b1f6c2e-7f43-4d0e-9d55-2f1c8a7e4b10")
 
@@ -142,8 +143,10 @@ class KnowledgeBase:
 
     async def embed_query(self, text: str) -> list[float]:
         """The embedding a search of `text` uses: the one place that prepares a query, so that
-        a caller embedding the turn once (the decision layer) gets the vector search expects."""
-        return (await self.embedder.embed_queries([text]))[0]
+        a caller embedding the turn once (the decision layer) gets the vector search expects.
+        A query is cut to MAX_QUERY_CHARS: a question is short, and the model's time grows with
+        its input (one customer pasting pages must not hold the embedder for everyone)."""
+        return (await self.embedder.embed_queries([text[:MAX_QUERY_CHARS]]))[0]
 
     async def search(
         self,

@@ -103,6 +103,12 @@ class Branch:
     is_active: bool
 
 
+def has_desk(client: Client, branch: Branch | None) -> bool:
+    """Whether requests of this client (or branch) can reach a person: a bot and a group."""
+    chat = (branch.telegram_chat_id if branch else None) or client.settings.telegram_chat_id
+    return bool(client.settings.telegram_bot_token and chat)
+
+
 @dataclass(frozen=True, slots=True)
 class Customer:
     id: UUID

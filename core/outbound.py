@@ -11,6 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -35,10 +36,19 @@ class TopicMessage:
     handover_id: UUID | None = None
 
 
+class Purpose(StrEnum):
+    """Why a text goes to the customer: it decides how long its delivery is retried."""
+
+    REPLY = "reply"  # the bot's answer
+    RELAY = "relay"  # a manager's message from the desk
+    APOLOGY = "apology"  # "sorry for the delay": a reply that could not be delivered in time
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerText:
     """A text to the customer, through the number the conversation came in on (its instance,
-    else its branch's, else the client's). `on_failed` is told to the desk if it is given up."""
+    else its branch's, else the client's). `on_failed` is told to the desk if it is given up;
+    `handover_id`: the request a manager's message belongs to."""
 
     CHANNEL: ClassVar[str] = "whatsapp"
     KIND: ClassVar[str] = "send_text"
@@ -48,6 +58,8 @@ class CustomerText:
     instance_id: str | None = None
     branch_id: UUID | None = None
     on_failed: TopicMessage | None = None
+    purpose: Purpose = Purpose.REPLY
+    handover_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ class CustomerMedia:
     instance_id: str | None = None
     branch_id: UUID | None = None
     on_failed: TopicMessage | None = None
+    handover_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +183,8 @@ def _typed(hint: Any, value: Any) -> Any:
     for option in options:
         if option is UUID:
             return UUID(str(value))
-        if option is HandoverStatus:
-            return HandoverStatus(value)
+        if option in (HandoverStatus, Purpose):
+            return option(value)
         if option is TopicMessage:  # earlier versions nested {channel, kind, payload}
             fields = value.get("payload", value)
             return decode(TopicMessage.CHANNEL, TopicMessage.KIND,

@@ -18,7 +18,7 @@ from core.escalation import escalate
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
 from core.ports import AuditEntry, LanguageModel, Store, Tenants, Tx
-from core.texts import DESK
+from core.texts import DESK, customer_text
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,17 @@ class TurnProcessor:
                 log.info("conversation changed during the turn; deciding again")
         raise RuntimeError("conversation kept changing during the turn")
 
+    async def give_up(self, conversation_id: UUID, messages: Sequence[InboundMessage],
+                      error: str) -> TurnOutcome:
+        """A turn that failed for good still answers: the customer's messages are kept in the
+        history, the customer gets the fallback text once (while the bot has the conversation),
+        and the events are marked failed with the error."""
+        context = await self._load(conversation_id)
+        with_bot = context.conversation.state == State.BOT_ACTIVE and not context.client.suspended
+        decision = Decision(Act.GIVE_UP, reply=customer_text(context.client, "fallback")
+                            if with_bot else None)
+        return await self._apply(context, decision, messages, True, failure=error)
+
     async def _load(self, conversation_id: UUID) -> TurnContext:
         async with self._store.transaction() as tx:
             conversation = await tx.conversations.get(conversation_id)
@@ -81,12 +92,12 @@ class TurnProcessor:
         return TurnContext(client, branch, conversation, customer, history, now)
 
     async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
-                     deliver_reply: bool) -> TurnOutcome:
+                     deliver_reply: bool, *, failure: str | None = None) -> TurnOutcome:
         async with self._store.transaction() as tx:
             conv = await tx.conversations.get(ctx.conversation.id, for_update=True)
             assert conv is not None
-            if (conv.state, conv.bot_muted_until) != (ctx.conversation.state,
-                                                       ctx.conversation.bot_muted_until):
+            if failure is None and (conv.state, conv.bot_muted_until) != (
+                    ctx.conversation.state, ctx.conversation.bot_muted_until):
                 raise _StateMoved
             now = await tx.now()
             first_key = self._turn_key(conv.id, messages)
@@ -108,7 +119,9 @@ class TurnProcessor:
                         instance_id=messages[-1].instance_id if messages else None,
                         branch_id=conv.branch_id), f"reply:{first_key}")
             claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
-            if claims:
+            if claims and failure is not None:
+                await tx.inbox.mark_failed(claims, failure)
+            elif claims:
                 await tx.inbox.mark_done(claims)
             final = await tx.conversations.get(conv.id)
             assert final is not None

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from core.desk import Action, Actor, Desk
 from core.models import Handover, HandoverStatus, Resolution, Role
-from core.outbound import CustomerMedia, CustomerText, TopicMessage
+from core.outbound import CustomerMedia, CustomerText, Purpose, TopicMessage
 from core.ports import AuditEntry, Store
 from core.texts import DESK
 
@@ -79,12 +79,15 @@ class Relay:
             if message.media is None:
                 item = CustomerText(conv.id, customer.remote_jid, message.text,
                                     branch_id=conv.branch_id,
-                                    on_failed=_not_delivered(conv.id, message.text))
+                                    on_failed=_not_delivered(conv.id, message.text),
+                                    purpose=Purpose.RELAY,
+                                    handover_id=handover.id if handover else None)
             else:
                 item = CustomerMedia(
                     conv.id, customer.remote_jid, message.media.media_type, message.media.url,
                     caption=message.text or " ", branch_id=conv.branch_id,
-                    on_failed=_not_delivered(conv.id, message.text or message.media.media_type))
+                    on_failed=_not_delivered(conv.id, message.text or message.media.media_type),
+                    handover_id=handover.id if handover else None)
             if not await tx.outbox.enqueue(conv.client_id, item, key):
                 return RelayOutcome(False, "duplicate")
             content = message.text if message.media is None else \

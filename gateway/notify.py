@@ -22,6 +22,7 @@ class Wakeup:
         self._dsn = dsn
         self._channels = channels
         self.event = asyncio.Event()
+        self.connected = False  # listening: no need to poll for new work
         self._task: asyncio.Task[None] | None = None
 
     def _on_notify(self, *_: object) -> None:
@@ -50,6 +51,7 @@ class Wakeup:
                 conn = await connect(self._dsn)
                 for channel in self._channels:
                     await conn.add_listener(channel, self._on_notify)
+                self.connected = True
                 delay = 1.0
                 while not conn.is_closed():
                     await asyncio.sleep(5)
@@ -59,6 +61,7 @@ class Wakeup:
                 log.warning("notification listener lost, polling meanwhile",
                             extra={"error": type(exc).__name__})
             finally:
+                self.connected = False
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close()
@@ -67,6 +70,9 @@ class Wakeup:
             delay = min(delay * 2, 30)
 
 
+# How long an idle worker sleeps at most: while notifications arrive it only wakes for the next
+# item due (the queue knows when), otherwise it polls.
+IDLE_LISTENING_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
 
 
@@ -74,15 +80,16 @@ async def work_loop(name: str, work: Callable[[], Awaitable[bool]],
                     next_due_in: Callable[[], Awaitable[float | None]], wakeup: Wakeup,
                     running: Callable[[], bool] = lambda: True) -> None:
     """The loop of a queue worker: do work while there is some; otherwise sleep until the next
-    item is due (at most IDLE_POLL_SECONDS) or a notification arrives. A database outage or a
-    bug in one round is logged and retried, never ends the loop."""
+    item is due or a notification arrives (polling every IDLE_POLL_SECONDS while notifications
+    cannot be received). A database outage or a bug in one round is logged and retried, never
+    ends the loop."""
     while running():
         try:
             if await work():
                 continue
             due_in = await next_due_in()
-            await wakeup.wait(IDLE_POLL_SECONDS if due_in is None
-                              else min(IDLE_POLL_SECONDS, max(due_in, 0.05)))
+            cap = IDLE_LISTENING_SECONDS if wakeup.connected else IDLE_POLL_SECONDS
+            await wakeup.wait(cap if due_in is None else min(cap, max(due_in, 0.01)))
         except asyncio.CancelledError:
             raise
         except UNAVAILABLE as exc:

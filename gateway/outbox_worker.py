@@ -1,96 +1,84 @@
-"""The delivery worker: claims due outbox rows and hands each to its channel's sender, with
-persisted exponential backoff, a maximum number of attempts, then `failed` and an alert.
+"""The delivery worker: claims due outbox rows and hands each to its channel's sender, with a
+persisted exponential backoff (at most every 10 minutes) until the row's deadline
+(`core.delivery`: while its request is open, an hour for a bot reply, a day otherwise), then
+`failed`, its follow-ups (`core.undelivered`), an alert and a metric.
 
-A claimed row is leased: while the lease runs no other worker takes it; when it runs out the row is
-taken again (its worker is presumed dead). So one delivery must end well within its lease, or a
-live but slow worker and the next one would send the same message twice. Each delivery therefore
-runs under DEADLINE, with LEASE comfortably beyond it. The worst cases:
+A claimed row is leased for LEASE and the lease is renewed every few seconds while the delivery
+runs, so a row whose process died is taken over within one LEASE. One delivery is cut at
+DEADLINE (a stuck peer must not hold a slot for ever); its worst cases:
 
-- Telegram, one message (escalation_card, card_repost: the most requests of any kind): create
-  the topic, send, on "topic gone" create and send again, pin = 5 requests × 20 s
-  (channels.telegram.bots.REQUEST_TIMEOUT) = 100 s, plus ≤ 1 s of send-limit wait per send and
-  ≤ ~4 s per recorded step (storage.retry: topic, card id) ≈ 110 s.
+- Telegram, one message (RequestCard, CardRepost: the most requests of any kind): create the
+  topic, send, on "topic gone" create and send again, pin = 5 requests × 20 s
+  (channels.telegram.bots.REQUEST_TIMEOUT) = 100 s, plus the send-limit waits and the writes
+  that record each step (~4 s each when the database blinks) ≈ 110 s.
 - Telegram, a text in several pieces: ≤ 3 requests (60 s) per piece, so a long one can go past
   DEADLINE; it is cut there and, as each piece posted is recorded, the retry resumes after the
   last piece posted.
 - WhatsApp media: 3 tries × 90 s (channels.chatflow.client.MEDIA_TIMEOUT) + ~1 s ≈ 271 s; cut at
-  DEADLINE it ends like a third timeout (retried later; ChatFlow's msg_id drops a double).
-
-DEADLINE (240 s) covers every single-message delivery with room to spare; LEASE (300 s) leaves
-another minute for recording the outcome (storage.retry: ~4 s) and for clock drift between the
-worker and the database."""
+  DEADLINE it ends like a third timeout (retried later; ChatFlow's msg_id drops a double)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from core.delivery import Delivery, DeliveryOutcome, backoff
-from core.ports import Sender
+from core.delivery import Delivery, DeliveryOutcome, backoff, expired
+from core.ports import Sender, Store, Tenants
+from core.undelivered import after_give_up
 from gateway import metrics
-from gateway.notify import Wakeup, work_loop
+from gateway.notify import Wakeup
+from gateway.queue_worker import QueueWorker
 from storage.repositories import outbox
-from storage.repositories.outbox import OutboxRepo
 from storage.retry import record
 
 log = logging.getLogger(__name__)
 
 DEADLINE = timedelta(minutes=4)  # one delivery, at most (see above)
-LEASE = timedelta(minutes=5)  # comfortably beyond DEADLINE
+LEASE = timedelta(seconds=30)  # renewed every LEASE / 3 while the delivery runs
+
+# Told when a delivery is given up (the alert sender, when configured).
+GivenUp = Callable[[Delivery, str], Awaitable[None]]
 
 
 class OutboxWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, senders: dict[str, Sender], *,
-                 concurrency: int = 4, deadline: timedelta = DEADLINE) -> None:
+                 store: Store, tenants: Tenants, concurrency: int = 4,
+                 deadline: timedelta = DEADLINE, lease: timedelta = LEASE,
+                 on_given_up: GivenUp | None = None) -> None:
         self._pool = pool
         self._senders = senders
-        self._concurrency = concurrency
+        self._store = store
+        self._tenants = tenants
         self._deadline = deadline.total_seconds()
-        self._wakeup = Wakeup(dsn, (outbox.NOTIFY_CHANNEL,))
-        self._task: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._lease = lease
+        self._on_given_up = on_given_up
+        self._queue = QueueWorker(
+            "outbox worker", Wakeup(dsn, (outbox.NOTIFY_CHANNEL,)), concurrency=concurrency,
+            claim=self._claim, handle=self.deliver, next_due_in=lambda: outbox.next_due_in(pool),
+            renew=self._renew, heartbeat_seconds=lease.total_seconds() / 3)
 
     async def start(self) -> None:
-        await self._wakeup.start()
-        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+        await self._queue.start()
 
     async def stop(self) -> None:
-        """Stop claiming, let deliveries in flight finish (a cut one is retried after its lease)."""
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=10)
-        await self._wakeup.stop()
+        """Stop claiming, let deliveries in flight finish (a cut one is taken over after its
+        lease)."""
+        await self._queue.stop(timeout=10)
 
     async def run_once(self) -> int:
-        """Deliver what is due now; returns how many rows were handled (tests and CLI)."""
-        batch = await outbox.claim_due(self._pool, limit=self._concurrency, lease=LEASE,
-                                       channels=tuple(self._senders))
-        await asyncio.gather(*(self.deliver(d) for d in batch))
-        return len(batch)
+        """Deliver what is due now; returns how many rows were handled (tests and tools)."""
+        return await self._queue.run_once()
 
-    async def _run(self) -> None:
-        await work_loop("outbox worker", self._claim_and_start,
-                        lambda: outbox.next_due_in(self._pool), self._wakeup)
+    async def _claim(self, limit: int) -> list[Delivery]:
+        return await outbox.claim_due(self._pool, limit=limit, lease=self._lease,
+                                      channels=tuple(self._senders))
 
-    async def _claim_and_start(self) -> bool:
-        free = self._concurrency - len(self._in_flight)
-        if free <= 0:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return True
-        batch = await outbox.claim_due(self._pool, limit=free, lease=LEASE,
-                                       channels=tuple(self._senders))
-        for delivery in batch:
-            task = asyncio.create_task(self.deliver(delivery))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-        return bool(batch)
+    async def _renew(self, deliveries: Sequence[Delivery]) -> None:
+        await outbox.renew(self._pool, deliveries, self._lease)
 
     async def deliver(self, delivery: Delivery) -> None:
         """Send one row and record the outcome. Never raises (it runs as a bare task): a failure
@@ -124,7 +112,7 @@ class OutboxWorker:
                    "attempt": delivery.attempts,
                    "conversation_id": str(delivery.conversation_id or "")}
         if outcome.ok:
-            await record(lambda: outbox.mark_sent(self._pool, delivery.id, outcome.result),
+            await record(lambda: outbox.mark_sent(self._pool, delivery, outcome.result),
                          what="outbox sent")
             metrics.DELIVERIES.labels(delivery.channel, "sent").inc()
             log.info("delivered", extra=context)
@@ -132,28 +120,35 @@ class OutboxWorker:
         error = outcome.error or "unknown error"
         if not outcome.consume_attempt:  # deferred (e.g. a Telegram chat's send limit)
             delay = timedelta(seconds=max(outcome.retry_after or 0.0, 0.5))
-            await record(lambda: outbox.mark_retry(self._pool, delivery.id, error, delay,
+            await record(lambda: outbox.mark_retry(self._pool, delivery, error, delay,
                                                    refund_attempt=True), what="outbox deferred")
             metrics.DELIVERIES.labels(delivery.channel, "deferred").inc()
             log.info("delivery deferred",
                      extra={**context, "reason": error, "retry_in": delay.total_seconds()})
             return
-        if outcome.retryable and delivery.attempts < delivery.max_attempts:
+        if outcome.retryable and not expired(delivery, datetime.now(UTC)):
             delay = backoff(delivery.attempts, retry_after=outcome.retry_after)
-            await record(lambda: outbox.mark_retry(self._pool, delivery.id, error, delay),
+            await record(lambda: outbox.mark_retry(self._pool, delivery, error, delay),
                          what="outbox retry")
             metrics.DELIVERIES.labels(delivery.channel, "retry").inc()
             log.warning("delivery failed, will retry",
                         extra={**context, "error": error, "retry_in": delay.total_seconds()})
             return
-        await record(lambda: self._give_up(delivery, error), what="outbox failed")
+        given_up = await record(lambda: self._give_up(delivery, error), what="outbox failed")
+        if not given_up:
+            return  # taken over meanwhile: the other worker decides
         metrics.DELIVERIES.labels(delivery.channel, "failed").inc()
         log.error("delivery failed for good", extra={**context, "error": error})
+        if self._on_given_up is not None:
+            await self._on_given_up(delivery, error)
 
-    async def _give_up(self, delivery: Delivery, error: str) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await outbox.mark_failed(conn, delivery.id, error)
-            follow_up = getattr(delivery.message, "on_failed", None)
-            if follow_up is not None:
-                await OutboxRepo(conn).enqueue(delivery.client_id, follow_up,
-                                               f"{delivery.idempotency_key}:failed")
+    async def _give_up(self, delivery: Delivery, error: str) -> bool:
+        client = await self._tenants.client(delivery.client_id)
+        message_branch = getattr(delivery.message, "branch_id", None)
+        branch = await self._tenants.branch(message_branch) if message_branch else None
+        async with self._store.transaction() as tx:
+            if not await tx.outbox.fail(delivery, error):
+                return False
+            if client is not None:
+                await after_give_up(tx, delivery, client, branch)
+        return True

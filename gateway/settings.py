@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     # Not in WIRE.md §5, operational knobs with safe defaults.
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(4, ge=1, le=64)
-    turn_lease_seconds: float = Field(120, ge=1, le=3600)
+    turn_lease_seconds: float = Field(15, ge=1, le=3600)
+    reply_retry_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
     demo_seed: bool = True
     telegram_rescan_seconds: float = Field(15.0, gt=0, le=3600)
     telegram_poll_timeout: int = Field(25, ge=1, le=50)

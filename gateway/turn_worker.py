@@ -1,12 +1,15 @@
-"""The inbound worker: claims stored events one conversation turn at a time (after the debounce
-window), runs the pipeline, and releases the events for a retry if the turn fails. Several
-workers per process and several processes share the queue through PostgreSQL leases."""
+"""The inbound worker: claims due conversation turns from the turn queue (after the debounce
+window), runs the pipeline, and puts the events back for a retry if the turn fails. Several
+workers per process and several processes share the queue through PostgreSQL leases, renewed
+while a turn runs, so a turn cut by a crash is taken over within one lease. A turn that fails
+(or dies) MAX_TURN_ATTEMPTS times still answers: the customer gets the fallback text once and
+the operator is told (`on_failed`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -17,14 +20,17 @@ from core.pipeline import TurnProcessor
 from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
-from gateway.notify import Wakeup, work_loop
+from gateway.notify import Wakeup
+from gateway.queue_worker import QueueWorker
 from storage.repositories import inbox
-from storage.repositories.inbox import InboundEvent
+from storage.repositories.inbox import ClaimedTurn, InboundEvent
 
 log = logging.getLogger(__name__)
 
-TURN_LEASE = timedelta(minutes=2)
-MAX_TURN_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
+TURN_LEASE = timedelta(seconds=15)
+
+# Told when a turn is given up: (conversation id, error).
+TurnFailed = Callable[[ClaimedTurn, str], Awaitable[None]]
 
 
 def to_message(event: InboundEvent) -> InboundMessage:
@@ -34,67 +40,84 @@ def to_message(event: InboundEvent) -> InboundMessage:
 
 class TurnWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, processor: TurnProcessor, *,
-                 concurrency: int = 4, lease: timedelta = TURN_LEASE) -> None:
+                 concurrency: int = 4, lease: timedelta = TURN_LEASE,
+                 on_failed: TurnFailed | None = None) -> None:
         self._pool = pool
         self._processor = processor
-        self._concurrency = concurrency
         self._lease = lease
-        self._wakeup = Wakeup(dsn, (inbox.NOTIFY_CHANNEL,))
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
+        self._on_failed = on_failed
+        self._queue = QueueWorker(
+            "turn worker", Wakeup(dsn, (inbox.NOTIFY_CHANNEL,)), concurrency=concurrency,
+            claim=self._claim, handle=self._handle, next_due_in=lambda: inbox.next_due_in(pool),
+            renew=self._renew, heartbeat_seconds=lease.total_seconds() / 3)
 
     async def start(self) -> None:
-        await self._wakeup.start()
-        self._tasks = [asyncio.create_task(self._loop(), name=f"turn-worker-{i}")
-                       for i in range(self._concurrency)]
+        await self._queue.start()
 
     async def stop(self, timeout: float = 20) -> None:
-        """Finish turns in progress (up to `timeout`), then stop; a cut turn is retried after its
-        lease by whichever process is running then."""
-        self._stopping.set()
-        self._wakeup.event.set()
-        _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._wakeup.stop()
+        """Finish turns in progress (up to `timeout`), then stop; a cut turn is taken over
+        after its lease by whichever process is running then."""
+        await self._queue.stop(timeout)
 
-    async def _loop(self) -> None:
-        await work_loop(
-            "turn worker", self.run_once,
-            lambda: inbox.seconds_until_ready(self._pool, max_wait=MAX_TURN_WAIT_SECONDS),
-            self._wakeup, running=lambda: not self._stopping.is_set())
+    async def run_once(self) -> int:
+        return await self._queue.run_once()
 
-    async def run_once(self) -> bool:
-        """Claim and process one ready turn; False when none is ready."""
-        claimed = await inbox.claim_turn(self._pool, lease=self._lease,
-                                         max_wait=MAX_TURN_WAIT_SECONDS)
-        if claimed is None:
-            return False
-        conversation_id, events = claimed
-        token = conversation_id_var.set(str(conversation_id))
+    async def _claim(self, limit: int) -> list[ClaimedTurn]:
+        return await inbox.claim_turns(self._pool, limit=limit, lease=self._lease)
+
+    async def _renew(self, turns: Sequence[ClaimedTurn]) -> None:
+        await inbox.renew(self._pool, turns, self._lease)
+
+    async def _handle(self, turn: ClaimedTurn) -> None:
+        """Run one claimed turn. Never raises (it runs as a bare task)."""
+        token = conversation_id_var.set(str(turn.conversation_id))
+        try:
+            await self._process(turn)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("turn bookkeeping failed; the turn is retried after its lease")
+        finally:
+            conversation_id_var.reset(token)
+
+    async def _process(self, turn: ClaimedTurn) -> None:
+        if not turn.events:  # nothing waits (rows written around the queue): end the turn
+            await inbox.reschedule(self._pool, turn.conversation_id, turn.token)
+            return
+        attempt = max(e.attempts for e in turn.events)
+        if attempt > MAX_TURN_ATTEMPTS:  # claimed that often and never finished: it kills us
+            await self._give_up(turn, f"claimed {attempt} times without finishing")
+            return
         try:
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
-                    conversation_id, [to_message(e) for e in events])
+                    turn.conversation_id, [to_message(e) for e in turn.events])
             metrics.TURNS.labels(outcome.act).inc()
             for code in outcome.degraded:
                 metrics.LLM_ERRORS.labels(code).inc()
             log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
-                                         "messages": len(events)})
-        except asyncio.CancelledError:
-            raise
+                                         "messages": len(turn.events)})
         except LostClaim:
             log.warning("turn outlived its lease and was taken over; its result is dropped",
-                        extra={"events": len(events)})
+                        extra={"events": len(turn.events)})
         except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if attempt >= MAX_TURN_ATTEMPTS:
+                log.exception("turn failed for good", extra={"events": len(turn.events)})
+                await self._give_up(turn, error)
+                return
             log.exception("turn failed; events go back to the queue",
-                          extra={"events": len(events), "attempt": events[0].attempts})
-            await inbox.release(self._pool, [(e.id, e.attempts) for e in events],
-                                f"{type(exc).__name__}: {exc}", max_attempts=MAX_TURN_ATTEMPTS,
-                                retry_in=timedelta(seconds=2 ** min(events[0].attempts, 6)))
-        finally:
-            conversation_id_var.reset(token)
-        return True
+                          extra={"events": len(turn.events), "attempt": attempt})
+            await inbox.release(self._pool, turn, error,
+                                retry_in=timedelta(seconds=2 ** min(attempt, 6)))
+
+    async def _give_up(self, turn: ClaimedTurn, error: str) -> None:
+        """The customer gets the fallback text once, the events are kept as failed, the
+        operator hears of it. If even that fails, the turn comes back after its lease."""
+        await self._processor.give_up(turn.conversation_id,
+                                      [to_message(e) for e in turn.events], error)
+        metrics.TURNS.labels("failed").inc()
+        log.error("turn given up; the customer got the fallback text",
+                  extra={"events": len(turn.events), "error": error})
+        if self._on_failed is not None:
+            await self._on_failed(turn, error)

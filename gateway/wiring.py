@@ -99,7 +99,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
 
 
 def _core_parts(settings: Settings, database: Database) -> System:
-    store = PgStore(database.pool)
+    store = PgStore(database.pool, reply_retry=timedelta(minutes=settings.reply_retry_minutes))
     tenants = PgTenants(database.pool)
     desk = Desk(store)
     return System(settings=settings, database=database, store=store, tenants=tenants,
@@ -153,7 +153,8 @@ async def _start_serving(stack: AsyncExitStack, system: System) -> None:
     await system.telegram.start()
     stack.push_async_callback(system.telegram.stop)
 
-    outbox = OutboxWorker(pool, dsn, senders, concurrency=settings.workers)
+    outbox = OutboxWorker(pool, dsn, senders, store=system.store, tenants=system.tenants,
+                          concurrency=settings.workers)
     await outbox.start()
     stack.push_async_callback(outbox.stop)
 

@@ -14,7 +14,6 @@ from uuid import UUID
 from core import reminders
 from core.desk import Actor, Desk
 from core.heal import Repair, repair
-from core.inbound import MAX_TURN_ATTEMPTS
 from core.models import ClientSettings, HandoverStatus, Resolution, State
 from core.outbound import TopicMessage
 from core.ports import Leadership, Maintenance, Store, Tenants
@@ -24,9 +23,6 @@ from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 
-# An inbound event claimed this many times without finishing is poison: it is marked failed (the
-# turn worker's own limit for turns that fail cleanly).
-INBOUND_MAX_ATTEMPTS = MAX_TURN_ATTEMPTS
 # Delivered rows are kept a month for support questions ("was it sent?"); failed rows stay.
 SENT_OUTBOX_RETENTION = timedelta(days=30)
 
@@ -44,13 +40,6 @@ class ReminderReport:
 class HealReport:
     repairs: list[Repair] = field(default_factory=list)
     failed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SweepReport:
-    inbound_requeued: int
-    inbound_failed: int
-    outbox_requeued: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,21 +143,13 @@ async def heal_pass(ports: SchedulerPorts) -> HealReport:
     return report
 
 
-async def sweep_pass(maintenance: Maintenance) -> SweepReport:
-    """Put rows whose worker died (lease expired) back into their queue."""
-    inbound = await maintenance.requeue_stuck_inbound(INBOUND_MAX_ATTEMPTS)
-    for row in inbound:
-        log.warning("stuck inbound event " + ("failed" if row["status"] == "failed" else "re-queued"),
-                    extra={"event_id": row["id"], "conversation_id": str(row["conversation_id"]),
-                           "attempts": row["attempts"]})
-    outbox_rows = await maintenance.requeue_stuck_outbox()
-    for row in outbox_rows:
-        log.warning("stuck outbox row re-queued", extra={
-            "delivery": row["id"], "channel": row["channel"], "kind": row["kind"],
-            "conversation_id": str(row["conversation_id"] or ""), "attempts": row["attempts"]})
-    failed = sum(1 for row in inbound if row["status"] == "failed")
-    return SweepReport(inbound_requeued=len(inbound) - failed, inbound_failed=failed,
-                       outbox_requeued=len(outbox_rows))
+async def sweep_pass(maintenance: Maintenance) -> int:
+    """Put conversations whose events wait outside the turn queue back in it (the queues take
+    back rows whose worker died by themselves, through their leases)."""
+    requeued = await maintenance.requeue_orphan_events()
+    if requeued:
+        log.warning("waiting events put back in the turn queue", extra={"conversations": requeued})
+    return requeued
 
 
 async def prune_pass(maintenance: Maintenance) -> int:

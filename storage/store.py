@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,16 +20,16 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
 from storage.repositories.handovers import HandoversRepo
 from storage.repositories.inbox import InboxRepo
-from storage.repositories.outbox import OutboxRepo
+from storage.repositories.outbox import DEFAULT_REPLY_RETRY, OutboxRepo
 
 
 class PgTx:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *, reply_retry: timedelta) -> None:
         self._conn = conn
         self.conversations = ConversationsRepo(conn)
         self.messages = MessagesRepo(conn)
         self.handovers = HandoversRepo(conn)
-        self.outbox = OutboxRepo(conn)
+        self.outbox = OutboxRepo(conn, reply_retry=reply_retry)
         self.audit = AuditRepo(conn)
         self.inbox = InboxRepo(conn)
 
@@ -39,13 +39,15 @@ class PgTx:
 
 
 class PgStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, reply_retry: timedelta = DEFAULT_REPLY_RETRY) -> None:
+        """`reply_retry`: how long a bot reply's delivery is retried (REPLY_RETRY_MINUTES)."""
         self._pool = pool
+        self._reply_retry = reply_retry
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield PgTx(conn)
+            yield PgTx(conn, reply_retry=self._reply_retry)
 
 
 class PgTenants:
@@ -73,31 +75,17 @@ class PgTenants:
         return await clients.active_prompt(self._pool, client_id)
 
 
-class _Duplicate(Exception):
-    """Roll the transaction back: the message was stored before."""
-
-
 class PgInbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def accept(self, client: Client, branch: Branch | None, message: InboundMessage,
                      raw: Any = None) -> Accepted:
-        branch_id = branch.id if branch else None
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                _, conversation_id = await upsert_customer(
-                    conn, client.id, message.remote_jid, message.sender_name,
-                    branch_id=branch_id, channel=message.channel)
-                event_id = await inbox.store(
-                    conn, client_id=client.id, channel=message.channel,
-                    provider_message_id=message.provider_message_id,
-                    conversation_id=conversation_id, branch_id=branch_id,
-                    payload=record(message, raw))
-                if event_id is None:  # only last_message_at was touched: store nothing
-                    raise _Duplicate(conversation_id)
-        except _Duplicate as duplicate:
-            return Accepted(duplicate.args[0], None)
+        conversation_id, event_id = await inbox.accept(
+            self._pool, client_id=client.id, branch_id=branch.id if branch else None,
+            channel=message.channel, remote_jid=message.remote_jid, name=message.sender_name,
+            provider_message_id=message.provider_message_id, payload=record(message, raw),
+            debounce=client.settings.debounce_seconds)
         return Accepted(conversation_id, event_id)
 
 

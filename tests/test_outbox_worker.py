@@ -14,7 +14,7 @@ from core.outbound import CustomerText
 from gateway.outbox_worker import OutboxWorker
 from storage import retry
 from storage.repositories import outbox
-from storage.store import PgStore
+from storage.store import PgStore, PgTenants
 from tests.factories import make_client
 
 
@@ -60,7 +60,8 @@ async def test_a_failed_mark_sent_is_retried_and_the_row_is_sent_once(
     row = await queue_one(db)
     failures = failing_once(monkeypatch, "mark_sent")
     sender = RecordingSender()
-    worker = OutboxWorker(db, database_dsn, {"whatsapp": sender})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": sender}, store=PgStore(db),
+                          tenants=PgTenants(db))
     assert await worker.run_once() == 1
     assert failures == [0]
     assert await db.fetchval("SELECT status FROM outbox WHERE id = $1", row) == "sent"
@@ -77,7 +78,8 @@ async def test_retry_and_failed_outcomes_are_recorded_through_a_blip(
         outcome: DeliveryOutcome, status: str) -> None:
     row = await queue_one(db)
     failing_once(monkeypatch, "mark_retry" if status == "pending" else "mark_failed")
-    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender(outcome)})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender(outcome)},
+                          store=PgStore(db), tenants=PgTenants(db))
     assert await worker.run_once() == 1
     assert await db.fetchval("SELECT status FROM outbox WHERE id = $1", row) == status
 
@@ -87,7 +89,8 @@ async def test_an_outcome_that_cannot_be_recorded_is_logged_not_lost_in_the_task
         caplog: pytest.LogCaptureFixture) -> None:
     row = await queue_one(db)
     failing_once(monkeypatch, "mark_sent", times=100)
-    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender()})
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": RecordingSender()},
+                          store=PgStore(db), tenants=PgTenants(db))
     loop_errors: list[dict] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: loop_errors.append(ctx))
     await worker.start()

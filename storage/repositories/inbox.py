@@ -1,5 +1,10 @@
-"""The durable inbox: inbound events stored before they are acknowledged, then claimed one
-conversation turn at a time, in arrival order, after the debounce window."""
+"""The durable inbox: inbound events stored before they are acknowledged, and the turn queue
+(`turn_queue`, migration 0005) that hands them out one conversation turn at a time, in arrival
+order, after the debounce window.
+
+Every statement here touches a bounded number of rows through an index (the queue's due time,
+the conversation's waiting events), so a claim costs the same with 100 events waiting or 20,000
+and whatever the table statistics say."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import asyncpg
 from core.ports import LostClaim
 
 NOTIFY_CHANNEL = "truffles_inbox"
+MAX_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,13 @@ class InboundEvent:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedTurn:
+    conversation_id: UUID
+    token: int  # the claim's fencing token (the turn's attempt number)
+    events: list[InboundEvent]
+
+
 def _event(row: asyncpg.Record) -> InboundEvent:
     return InboundEvent(
         id=row["id"], client_id=row["client_id"], conversation_id=row["conversation_id"],
@@ -36,86 +49,110 @@ def _event(row: asyncpg.Record) -> InboundEvent:
     )
 
 
-async def store(conn: asyncpg.Connection, *, client_id: UUID, channel: str, provider_message_id: str,
-                conversation_id: UUID, branch_id: UUID | None, payload: dict[str, Any]) -> int | None:
-    """The new event's id, or None for a duplicate of (client, channel, provider id)."""
-    event_id = await conn.fetchval(
-        """INSERT INTO inbound_events (client_id, channel, provider_message_id, conversation_id,
-                                       branch_id, payload)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (client_id, channel, provider_message_id) DO NOTHING RETURNING id""",
-        client_id, channel, provider_message_id, conversation_id, branch_id, payload,
+async def accept(db: asyncpg.Connection | asyncpg.Pool, *, client_id: UUID, branch_id: UUID | None,
+                 channel: str, remote_jid: str, name: str | None, provider_message_id: str,
+                 payload: dict[str, Any], debounce: float) -> tuple[UUID, int | None]:
+    """Customer, conversation, event and queue entry in one round trip (migration 0005's
+    `accept_inbound_event`); the event id is None for a duplicate."""
+    row = await db.fetchrow(
+        "SELECT * FROM accept_inbound_event($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        client_id, branch_id, channel, remote_jid, name, provider_message_id, payload, debounce,
+        MAX_WAIT_SECONDS,
     )
-    if event_id is not None:
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(conversation_id))
-    return event_id
+    return row["conversation_id"], row["event_id"]
 
 
-_READY = """
-    SELECT e.conversation_id, min(e.id) AS first_id
-      FROM inbound_events e
-      JOIN client_settings s ON s.client_id = e.client_id
-     WHERE (e.status = 'queued' OR (e.status = 'processing' AND e.locked_until < now()))
-       AND NOT EXISTS (
-           SELECT 1 FROM inbound_events p
-            WHERE p.conversation_id = e.conversation_id AND p.status = 'processing'
-              AND p.locked_until >= now())
-     GROUP BY e.conversation_id, s.debounce_seconds
-    HAVING max(e.received_at) <= now() - make_interval(secs => s.debounce_seconds::float8)
-        OR min(e.received_at) <= now() - make_interval(secs => $1::float8)
-"""
-
-_TURN_IN_PROGRESS = """
-    SELECT EXISTS (SELECT 1 FROM inbound_events
-                    WHERE conversation_id = $1 AND status = 'processing' AND locked_until >= now())
-"""
-
-
-async def claim_turn(pool: asyncpg.Pool, *, lease: timedelta, max_wait: float
-                     ) -> tuple[UUID, list[InboundEvent]] | None:
-    """Lease the waiting events of one conversation that is ready (quiet for its debounce window,
-    or waiting longer than `max_wait` seconds in all) and has no turn in progress.
-
-    The conversation row lock serialises claimers; the in-progress check is repeated after
-    taking it because the first statement's snapshot may predate another worker's claim that
-    committed just before the lock was free."""
+async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta) -> list[ClaimedTurn]:
+    """Lease up to `limit` due conversations with their waiting events (oldest due first)."""
     async with pool.acquire() as conn, conn.transaction():
-        conversation_id = await conn.fetchval(
-            f"""WITH ready AS ({_READY})
-                SELECT c.id FROM conversations c JOIN ready r ON r.conversation_id = c.id
-                 ORDER BY r.first_id
-                 LIMIT 1
-                 FOR UPDATE OF c SKIP LOCKED""",
-            max_wait,
-        )
-        if conversation_id is None or await conn.fetchval(_TURN_IN_PROGRESS, conversation_id):
-            return None
+        due = await conn.fetch(
+            """WITH due AS (
+                   SELECT conversation_id FROM turn_queue WHERE due_at <= now()
+                    ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+               UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1,
+                                       due_at = now() + $2
+                 FROM due WHERE q.conversation_id = due.conversation_id
+               RETURNING q.conversation_id, q.attempts""",
+            limit, lease)
+        if not due:
+            return []
         rows = await conn.fetch(
             """UPDATE inbound_events SET status = 'processing', attempts = attempts + 1,
                                          locked_until = now() + $2
-                WHERE conversation_id = $1
-                  AND (status = 'queued' OR (status = 'processing' AND locked_until < now()))
+                WHERE conversation_id = ANY($1::uuid[]) AND status IN ('queued', 'processing')
             RETURNING *""",
-            conversation_id, lease,
-        )
-    if not rows:
-        return None
-    return conversation_id, sorted((_event(r) for r in rows), key=lambda e: e.id)
+            [r["conversation_id"] for r in due], lease)
+    events: dict[UUID, list[InboundEvent]] = {}
+    for row in rows:
+        events.setdefault(row["conversation_id"], []).append(_event(row))
+    return [ClaimedTurn(r["conversation_id"], r["attempts"],
+                        sorted(events.get(r["conversation_id"], []), key=lambda e: e.id))
+            for r in due]
 
 
-async def seconds_until_ready(pool: asyncpg.Pool, *, max_wait: float) -> float | None:
-    """When the next waiting conversation becomes ready (0 when one is), None when none waits."""
+async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
+    """The heartbeat of turns still being worked on: their leases run `lease` from now."""
+    if not turns:
+        return
+    await pool.execute(
+        """WITH held AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS h(conversation_id, token)),
+                q AS (UPDATE turn_queue q SET due_at = now() + $3
+                        FROM held WHERE q.conversation_id = held.conversation_id
+                         AND q.attempts = held.token AND q.leased
+                      RETURNING q.conversation_id)
+           UPDATE inbound_events e SET locked_until = now() + $3
+             FROM q WHERE e.conversation_id = q.conversation_id AND e.status = 'processing'""",
+        [t.conversation_id for t in turns], [t.token for t in turns], lease)
+
+
+async def next_due_in(pool: asyncpg.Pool) -> float | None:
+    """Seconds until the next turn is due (0 when one is), None when the queue is empty."""
     return await pool.fetchval(
-        """SELECT greatest(0, extract(epoch FROM min(least(
-                      last_at + make_interval(secs => debounce::float8),
-                      first_at + make_interval(secs => $1::float8))) - now()))::float8
-             FROM (SELECT max(e.received_at) AS last_at, min(e.received_at) AS first_at,
-                          s.debounce_seconds AS debounce
-                     FROM inbound_events e JOIN client_settings s ON s.client_id = e.client_id
-                    WHERE e.status = 'queued'
-                    GROUP BY e.conversation_id, s.debounce_seconds) w""",
-        max_wait,
-    )
+        """SELECT greatest(0, extract(epoch FROM due_at - now()))::float8
+             FROM turn_queue ORDER BY due_at LIMIT 1""")
+
+
+_RESCHEDULE = """
+    WITH rest AS (SELECT min(received_at) AS first_at, max(received_at) AS last_at
+                    FROM inbound_events WHERE conversation_id = $1 AND status = 'queued'),
+         gone AS (DELETE FROM turn_queue q USING rest
+                   WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
+                     AND rest.first_at IS NULL
+                  RETURNING 1)
+    UPDATE turn_queue q
+       SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
+           due_at = greatest(now() + $3,
+                             least(rest.last_at + make_interval(secs => s.debounce_seconds::float8),
+                                   rest.first_at + make_interval(secs => $4::float8)))
+      FROM rest, client_settings s
+     WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
+       AND rest.first_at IS NOT NULL
+       AND s.client_id = q.client_id
+"""
+
+
+async def reschedule(db: asyncpg.Connection | asyncpg.Pool, conversation_id: UUID,
+                     token: int | None, *, not_before: timedelta = timedelta(0)) -> None:
+    """End the turn's lease: the conversation leaves the queue, or, when events arrived during
+    the turn, waits for its next turn (their debounce window, at least `not_before` from now).
+    A claim that was taken over meanwhile (another token) changes nothing; `token` None: the
+    caller has fenced the turn already (its events were still its own)."""
+    await db.execute(_RESCHEDULE, conversation_id, token, not_before, MAX_WAIT_SECONDS)
+
+
+async def enqueue_missing(db: asyncpg.Connection | asyncpg.Pool) -> int:
+    """Put conversations with waiting events but no queue entry back in the queue (rows written
+    around the queue: an old backup, a hand edit). Returns how many were added."""
+    result = await db.execute(
+        """INSERT INTO turn_queue (conversation_id, client_id, first_at, last_at, due_at)
+           SELECT e.conversation_id, min(e.client_id::text)::uuid, min(e.received_at),
+                  max(e.received_at), now()
+             FROM inbound_events e
+            WHERE e.status IN ('queued', 'processing') AND e.conversation_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM turn_queue q WHERE q.conversation_id = e.conversation_id)
+            GROUP BY e.conversation_id
+           ON CONFLICT DO NOTHING""")
+    return int(result.split()[-1])
 
 
 class InboxRepo:
@@ -124,36 +161,50 @@ class InboxRepo:
 
     async def mark_done(self, claims: Sequence[tuple[int, int]]) -> None:
         """The attempt number is the fencing token: a worker whose lease ran out and whose events
-        were claimed again (attempts incremented) cannot complete them."""
+        were claimed again (attempts incremented) cannot complete them. The turn ends with them
+        (`reschedule`): its conversation leaves the queue or waits for the events that came
+        during the turn."""
+        await self._end(claims, "done", None)
+
+    async def mark_failed(self, claims: Sequence[tuple[int, int]], error: str) -> None:
+        """The same for a turn given up: its events are kept as `failed`, with the error."""
+        await self._end(claims, "failed", error[:2000])
+
+    async def _end(self, claims: Sequence[tuple[int, int]], status: str, error: str | None) -> None:
         ids = [event_id for event_id, _ in claims]
         attempts = [attempt for _, attempt in claims]
         done = await self._conn.fetchval(
             """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
                     updated AS (
                         UPDATE inbound_events e
-                           SET status = 'done', processed_at = now(), locked_until = NULL
+                           SET status = $3, processed_at = now(), locked_until = NULL,
+                               last_error = coalesce($4, e.last_error)
                           FROM claimed
                          WHERE e.id = claimed.id AND e.attempts = claimed.attempts
                            AND e.status = 'processing'
                         RETURNING 1)
                SELECT count(*) FROM updated""",
-            ids, attempts,
+            ids, attempts, status, error,
         )
         if done != len(claims):
             raise LostClaim(f"{len(claims) - done} of {len(claims)} events were claimed again")
+        conversations = await self._conn.fetch(
+            "SELECT DISTINCT conversation_id FROM inbound_events WHERE id = ANY($1::bigint[])", ids)
+        for row in conversations:
+            await reschedule(self._conn, row["conversation_id"], None)
 
 
-async def release(pool: asyncpg.Pool, claims: Sequence[tuple[int, int]], error: str, *,
-                  max_attempts: int, retry_in: timedelta) -> None:
-    """A turn failed: its events (still as claimed: same attempt) go back to the queue after
-    `retry_in`, or to `failed` once they have been tried `max_attempts` times."""
-    await pool.execute(
-        """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts))
-           UPDATE inbound_events e
-              SET status = CASE WHEN e.attempts >= $4 THEN 'failed' ELSE 'processing' END,
-                  locked_until = CASE WHEN e.attempts >= $4 THEN NULL ELSE now() + $5 END,
-                  last_error = $3
-             FROM claimed
-            WHERE e.id = claimed.id AND e.attempts = claimed.attempts AND e.status = 'processing'""",
-        [i for i, _ in claims], [a for _, a in claims], error[:2000], max_attempts, retry_in,
-    )
+async def release(pool: asyncpg.Pool, turn: ClaimedTurn, error: str, *,
+                  retry_in: timedelta) -> None:
+    """A turn failed: its events (still as claimed: same attempt) go back to the queue, their
+    conversation due again after `retry_in`."""
+    claims = [(e.id, e.attempts) for e in turn.events]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts))
+               UPDATE inbound_events e SET status = 'queued', locked_until = NULL, last_error = $3
+                 FROM claimed
+                WHERE e.id = claimed.id AND e.attempts = claimed.attempts
+                  AND e.status = 'processing'""",
+            [i for i, _ in claims], [a for _, a in claims], error[:2000])
+        await reschedule(conn, turn.conversation_id, turn.token, not_before=retry_in)

@@ -1,20 +1,18 @@
 """The scheduler's queries over every tenant (`Maintenance`): handovers due a reminder or an
-auto-close, conversations that break an invariant (for the self-heal), and queue housekeeping.
-
-Housekeeping statements are each one conditional UPDATE/DELETE: two sweepers (or a sweeper and a
-worker claiming the same row) serialise on the row lock and the second no longer matches, so a
-stuck row is re-queued exactly once. Telegram's de-duplication rows are the desk's own
-(`PgUpdateLog.prune`)."""
+auto-close, conversations that break an invariant (for the self-heal), and queue housekeeping
+(the queues recover stuck rows by themselves through their leases: what is left is putting back
+events written around the turn queue, and pruning delivered rows). Telegram's de-duplication
+rows are the desk's own (`PgUpdateLog.prune`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from core.ports import WaitingHandover
+from storage.repositories import inbox
 from storage.repositories.handovers import handover_from_row
 
 
@@ -66,32 +64,8 @@ class PgMaintenance:
         )
         return [r["id"] for r in rows]
 
-    async def requeue_stuck_inbound(self, max_attempts: int) -> list[dict[str, Any]]:
-        """Inbound events whose lease ran out go back to 'queued'; those already claimed
-        `max_attempts` times (a turn that keeps dying) become 'failed'. Returns (id, status,
-        conversation_id, attempts) of each row changed."""
-        return [dict(r) for r in await self._pool.fetch(
-            """UPDATE inbound_events
-                  SET status = CASE WHEN attempts >= $1 THEN 'failed' ELSE 'queued' END,
-                      locked_until = NULL,
-                      last_error = CASE WHEN attempts >= $1
-                                   THEN coalesce(last_error || '; ', '')
-                                        || 'lease expired, attempts exhausted'
-                                   ELSE last_error END
-                WHERE status = 'processing' AND locked_until < now()
-            RETURNING id, status, conversation_id, attempts""",
-            max_attempts,
-        )]
-
-    async def requeue_stuck_outbox(self) -> list[dict[str, Any]]:
-        """Outbox rows whose lease ran out go back to 'pending', due now. Their attempt count
-        stays, so the delivery worker's own limit still ends a row that keeps failing (with its alert)."""
-        return [dict(r) for r in await self._pool.fetch(
-            """UPDATE outbox
-                  SET status = 'pending', locked_until = NULL, next_attempt_at = now()
-                WHERE status = 'processing' AND locked_until < now()
-            RETURNING id, channel, kind, conversation_id, attempts"""
-        )]
+    async def requeue_orphan_events(self) -> int:
+        return await inbox.enqueue_missing(self._pool)
 
     async def prune_sent_outbox(self, older_than: timedelta) -> int:
         """Delivered rows only: failed ones stay for the operator."""

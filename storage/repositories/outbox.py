@@ -1,21 +1,30 @@
 """The outbox: outbound deliveries, claimed with leases so that several workers and replicas never
-deliver one row twice at the same time, and a crash only delays a row."""
+deliver one row twice at the same time, and a crash only delays a row.
+
+A row is due when `next_attempt_at` has passed. A claim leases it by moving `next_attempt_at` to
+the end of the lease (renewed by the worker's heartbeat), so a row whose worker died becomes due
+again by itself. Rows of one conversation and channel go out in order: a row waits while an older
+one of its lane is still pending. The claim reads the due rows on their own index and checks each
+one's lane with an index probe (a per-row sub-plan that cannot be turned into a scan of the whole
+queue), so its cost does not grow with the backlog or depend on the table statistics."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from core.delivery import Delivery
+from core.delivery import Delivery, retry_window
 from core.outbound import OutboundMessage, UndecodableMessage, decode, encode
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "truffles_outbox"
+DEFAULT_REPLY_RETRY = timedelta(hours=1)
 
 
 def _delivery(row: asyncpg.Record) -> Delivery:
@@ -24,54 +33,60 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         channel=row["channel"], kind=row["kind"],
         message=decode(row["channel"], row["kind"], row["payload"]),
         idempotency_key=row["idempotency_key"], attempts=row["attempts"],
-        max_attempts=row["max_attempts"], progress=row["result"],
+        deliver_until=row["deliver_until"], handover_open=bool(row["handover_open"]),
+        progress=row["result"],
     )
 
 
 class OutboxRepo:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *,
+                 reply_retry: timedelta = DEFAULT_REPLY_RETRY) -> None:
         self._conn = conn
+        self._reply_retry = reply_retry
 
-    async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str, *,
-                      max_attempts: int = 8) -> bool:
+    async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str) -> bool:
         """False when a row with this idempotency key exists already (nothing is written)."""
         channel, kind, payload = encode(message)
+        window = retry_window(message, self._reply_retry)
         row_id = await self._conn.fetchval(
             """INSERT INTO outbox (client_id, conversation_id, channel, kind, payload,
-                                   idempotency_key, max_attempts)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                   idempotency_key, handover_id, deliver_until)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            client_id, message.conversation_id, channel, kind, payload, key, max_attempts,
+            client_id, message.conversation_id, channel, kind, payload, key,
+            window.handover_id, window.max_age,
         )
         if row_id is not None:
             await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, channel)
         return row_id is not None
 
+    async def fail(self, delivery: Delivery, error: str) -> bool:
+        """Give the delivery up (as claimed: same attempt); False when it was taken over."""
+        return await mark_failed(self._conn, delivery, error)
+
 
 async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
                     channels: tuple[str, ...] | None = None) -> list[Delivery]:
-    """Due rows, oldest first, leased to the caller. A row whose lease ran out (its worker died) is
-    due again. Rows of one conversation and channel go out in order: a row waits while an older
-    one of the same conversation and channel is still pending."""
+    """Due rows, earliest first, leased to the caller; each with whether its request is open."""
     rows = await pool.fetch(
         """WITH due AS (
                SELECT o.id FROM outbox o
-                WHERE ((o.status = 'pending' AND o.next_attempt_at <= now())
-                       OR (o.status = 'processing' AND o.locked_until < now()))
+                WHERE o.status IN ('pending', 'processing') AND o.next_attempt_at <= now()
                   AND ($3::text[] IS NULL OR o.channel = ANY($3))
                   AND NOT EXISTS (
                       SELECT 1 FROM outbox older
                        WHERE older.conversation_id = o.conversation_id
-                         AND older.channel = o.channel
-                         AND older.id < o.id
-                         AND older.status IN ('pending', 'processing'))
-                ORDER BY o.id
+                         AND older.channel = o.channel AND older.id < o.id
+                         AND older.status IN ('pending', 'processing')
+                      OFFSET 0)
+                ORDER BY o.next_attempt_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED)
            UPDATE outbox o SET status = 'processing', attempts = o.attempts + 1,
-                               locked_until = now() + $2
+                               next_attempt_at = now() + $2, locked_until = now() + $2
              FROM due WHERE o.id = due.id
-           RETURNING o.*""",
+           RETURNING o.*, EXISTS (SELECT 1 FROM handovers h WHERE h.id = o.handover_id
+                                     AND h.status <> 'resolved') AS handover_open""",
         limit, lease, list(channels) if channels else None,
     )
     deliveries = []
@@ -81,16 +96,27 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
         except UndecodableMessage as exc:  # written by a newer version, or by hand
             log.error("outbox row cannot be read; marked failed",
                       extra={"delivery": row["id"], "error": str(exc)})
-            await mark_failed(pool, row["id"], f"cannot be read: {exc}")
+            await pool.execute("UPDATE outbox SET status = 'failed', last_error = $2 WHERE id = $1",
+                               row["id"], f"cannot be read: {exc}")
     return deliveries
 
 
-async def mark_sent(pool: asyncpg.Pool, delivery_id: int, result: dict[str, Any] | None) -> None:
+async def renew(pool: asyncpg.Pool, deliveries: Sequence[Delivery], lease: timedelta) -> None:
+    """The heartbeat of deliveries in flight: their leases run `lease` from now."""
+    if deliveries:
+        await pool.execute(
+            """UPDATE outbox o SET next_attempt_at = now() + $3, locked_until = now() + $3
+                 FROM unnest($1::bigint[], $2::int[]) AS d(id, attempts)
+                WHERE o.id = d.id AND o.attempts = d.attempts AND o.status = 'processing'""",
+            [d.id for d in deliveries], [d.attempts for d in deliveries], lease)
+
+
+async def mark_sent(pool: asyncpg.Pool, delivery: Delivery, result: dict[str, Any] | None) -> None:
     await pool.execute(
-        """UPDATE outbox SET status = 'sent', sent_at = now(), locked_until = NULL, result = $2,
+        """UPDATE outbox SET status = 'sent', sent_at = now(), locked_until = NULL, result = $3,
                              last_error = NULL
-            WHERE id = $1""",
-        delivery_id, result,
+            WHERE id = $1 AND attempts = $2 AND status = 'processing'""",
+        delivery.id, delivery.attempts, result,
     )
 
 
@@ -101,29 +127,32 @@ async def record_progress(pool: asyncpg.Pool, delivery_id: int, progress: dict[s
                        delivery_id, progress)
 
 
-async def mark_retry(pool: asyncpg.Pool, delivery_id: int, error: str, delay: timedelta, *,
+async def mark_retry(pool: asyncpg.Pool, delivery: Delivery, error: str, delay: timedelta, *,
                      refund_attempt: bool = False) -> None:
     """Back to pending, due after `delay`. `refund_attempt` gives back the attempt the claim
     counted (a deferral that sent nothing and failed nothing)."""
     await pool.execute(
-        """UPDATE outbox SET status = 'pending', locked_until = NULL, last_error = $2,
-                             next_attempt_at = now() + $3,
-                             attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END
-            WHERE id = $1""",
-        delivery_id, error[:2000], delay, refund_attempt,
+        """UPDATE outbox SET status = 'pending', locked_until = NULL, last_error = $3,
+                             next_attempt_at = now() + $4,
+                             attempts = CASE WHEN $5 THEN greatest(attempts - 1, 0) ELSE attempts END
+            WHERE id = $1 AND attempts = $2 AND status = 'processing'""",
+        delivery.id, delivery.attempts, error[:2000], delay, refund_attempt,
     )
 
 
-async def mark_failed(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: int, error: str) -> None:
-    await conn.execute(
-        "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $2 WHERE id = $1",
-        delivery_id, error[:2000],
+async def mark_failed(db: asyncpg.Connection | asyncpg.Pool, delivery: Delivery, error: str) -> bool:
+    result = await db.execute(
+        """UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $3
+            WHERE id = $1 AND attempts = $2 AND status = 'processing'""",
+        delivery.id, delivery.attempts, error[:2000],
     )
+    return result.endswith(" 1")
 
 
 async def next_due_in(pool: asyncpg.Pool) -> float | None:
-    """Seconds until the next pending row is due (None when there is none)."""
+    """Seconds until the next row is due (None when none waits)."""
     return await pool.fetchval(
-        """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
-             FROM outbox WHERE status = 'pending'"""
+        """SELECT greatest(0, extract(epoch FROM next_attempt_at - now()))::float8
+             FROM outbox WHERE status IN ('pending', 'processing')
+            ORDER BY next_attempt_at LIMIT 1"""
     )

@@ -13,10 +13,10 @@ from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client
 from core.outbound import TopicMessage, encode
 from gateway.outbox_worker import OutboxWorker
-from scheduler.jobs import INBOUND_MAX_ATTEMPTS, prune_pass, sweep_pass
+from scheduler.jobs import prune_pass, sweep_pass
 from storage.repositories import inbox
 from storage.repositories.maintenance import PgMaintenance
-from storage.store import PgStore
+from storage.store import PgStore, PgTenants
 from tests.factories import make_conversation
 
 
@@ -53,43 +53,37 @@ async def add_event(db: asyncpg.Pool, client: Client, conv: object, pid: str, *,
         client.id, pid, conv, attempts, lease_minutes)
 
 
-async def test_a_stuck_outbox_row_is_requeued_and_delivered_once(
+async def test_a_row_whose_worker_died_is_taken_over_after_its_lease(
         db: asyncpg.Pool, database_dsn: str, store: PgStore, salon: Client) -> None:
+    """The outbox needs no sweeper: a claimed row's lease is its due time, so a row whose worker
+    died is due again once the lease has run out, and only then."""
     stuck = await add_outbox(db, salon, "stuck", status="processing", lease_minutes=-1)
-    busy = await add_outbox(db, salon, "busy", status="processing", lease_minutes=5)
-
-    reports = await asyncio.gather(*(sweep_pass(PgMaintenance(db)) for _ in range(3)))
-
-    assert sum(r.outbox_requeued for r in reports) == 1
-    rows = {r["id"]: r for r in await db.fetch("SELECT * FROM outbox")}
-    assert (rows[stuck]["status"], rows[stuck]["locked_until"]) == ("pending", None)
-    assert rows[busy]["status"] == "processing"  # its worker is still within its lease
+    await add_outbox(db, salon, "busy", status="processing", lease_minutes=5)
+    await db.execute("UPDATE outbox SET next_attempt_at = locked_until")
     sender = RecordingSender()
-    worker = OutboxWorker(db, database_dsn, {"telegram": sender})
+    worker = OutboxWorker(db, database_dsn, {"telegram": sender}, store=store,
+                          tenants=PgTenants(db))
     assert await worker.run_once() == 1
     assert await worker.run_once() == 0
     assert sender.delivered == ["stuck"]
     assert await db.fetchval("SELECT status FROM outbox WHERE id = $1", stuck) == "sent"
 
 
-async def test_a_stuck_inbound_event_is_requeued_once_and_a_poison_one_fails(
+async def test_events_waiting_outside_the_turn_queue_are_put_back_once(
         db: asyncpg.Pool, store: PgStore, salon: Client) -> None:
     conv = await make_conversation(db, salon.id, "77010000001@s.whatsapp.net")
     other = await make_conversation(db, salon.id, "77010000002@s.whatsapp.net")
-    third = await make_conversation(db, salon.id, "77010000003@s.whatsapp.net")
-    stuck = await add_event(db, salon, conv, "m1", attempts=1, lease_minutes=-1)
-    poison = await add_event(db, salon, other, "m2", attempts=INBOUND_MAX_ATTEMPTS, lease_minutes=-1)
-    busy = await add_event(db, salon, third, "m3", attempts=1, lease_minutes=5)
+    first = await add_event(db, salon, conv, "m1", attempts=1, lease_minutes=-1)
+    second = await add_event(db, salon, other, "m2", attempts=0, lease_minutes=-1)
 
-    reports = await asyncio.gather(*(sweep_pass(PgMaintenance(db)) for _ in range(3)))
+    requeued = await asyncio.gather(*(sweep_pass(PgMaintenance(db)) for _ in range(3)))
 
-    assert sum(r.inbound_requeued for r in reports) == 1
-    assert sum(r.inbound_failed for r in reports) == 1
-    statuses = {r["id"]: r["status"] for r in await db.fetch("SELECT id, status FROM inbound_events")}
-    assert statuses == {stuck: "queued", poison: "failed", busy: "processing"}
-    claimed = await inbox.claim_turn(db, lease=timedelta(minutes=2), max_wait=0)
-    assert claimed is not None and [e.id for e in claimed[1]] == [stuck]
-    assert await inbox.claim_turn(db, lease=timedelta(minutes=2), max_wait=0) is None
+    assert sum(requeued) == 2
+    turns = await inbox.claim_turns(db, limit=10, lease=timedelta(seconds=30))
+    assert {t.conversation_id: [e.id for e in t.events] for t in turns} == {
+        conv: [first], other: [second]}
+    assert await inbox.claim_turns(db, limit=10, lease=timedelta(seconds=30)) == []
+    assert await sweep_pass(PgMaintenance(db)) == 0
 
 
 async def test_old_sent_outbox_rows_are_pruned_failed_ones_kept(

@@ -90,7 +90,8 @@ async def desk(db, database_dsn: str, tg: FakeTelegram):
     bots = BotRegistry(tg.base)
     sender = TelegramSender(bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db),
                             ChatRateLimiter(FAST))
-    worker = OutboxWorker(db, database_dsn, {"telegram": sender})
+    worker = OutboxWorker(db, database_dsn, {"telegram": sender}, store=PgStore(db),
+                          tenants=PgTenants(db))
 
     class Desk:
         async def run(self) -> int:

@@ -12,7 +12,7 @@ from channels.telegram.sender import TelegramSender
 from core.outbound import Mirror
 from gateway.outbox_worker import OutboxWorker
 from storage.repositories.desk import PgDeskRecords
-from storage.store import PgDeliveryProgress, PgTenants
+from storage.store import PgDeliveryProgress, PgStore, PgTenants
 from tests.factories import make_conversation
 from tests.telegram.conftest import open_request, outbox_rows
 from tests.telegram.fakes import GROUP_A
@@ -34,7 +34,8 @@ async def flood_desk(db, database_dsn: str, tg):
     bots = BotRegistry(tg.base)
     limiter = ChatRateLimiter(RateLimits(min_interval=0, per_minute=10_000), clock=clock)
     worker = OutboxWorker(db, database_dsn, {"telegram": TelegramSender(
-        bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db), limiter)})
+        bots, PgDeskRecords(db), PgDeliveryProgress(db), PgTenants(db), limiter)},
+        store=PgStore(db), tenants=PgTenants(db))
 
     class FloodDesk:
         async def run(self) -> int:

@@ -118,13 +118,15 @@ async def test_chatflow_success_false_is_a_failure_and_is_given_up_loudly(start_
     client = await start_app(wa_settings)
     await post(client, text_payload("Привет", "CF-2"))
     await wait_for(lambda: chatflow.calls)
-    await db.execute("UPDATE outbox SET max_attempts = 2")
     caplog.set_level(logging.ERROR)
-    # The app's own worker retries after its backoff; make the retry due now instead of waiting.
+    # The app's own worker retries after its backoff; make the retry due now, and the reply's
+    # retry window over, instead of waiting an hour.
     await wait_for(lambda: db.fetchval("SELECT status = 'pending' FROM outbox WHERE attempts = 1"))
-    await db.execute("UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending'")
-    await wait_for(lambda: db.fetchval("SELECT status = 'failed' FROM outbox"), timeout=15)
-    row = await db.fetchrow("SELECT attempts, last_error FROM outbox")
+    await db.execute("""UPDATE outbox SET next_attempt_at = now(), deliver_until = now()
+                         WHERE status = 'pending'""")
+    await wait_for(lambda: db.fetchval(
+        "SELECT status = 'failed' FROM outbox WHERE idempotency_key LIKE 'reply:%'"), timeout=15)
+    row = await db.fetchrow("SELECT attempts, last_error FROM outbox WHERE idempotency_key LIKE 'reply:%'")
     assert row["attempts"] == 2 and "instance offline" in row["last_error"]
     assert any(r.getMessage() == "delivery failed for good" and r.levelno == logging.ERROR
                for r in caplog.records)

@@ -12,7 +12,7 @@ from core.pipeline import TurnProcessor
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
 from tests.fakes import wait_for
-from tests.whatsapp.conftest import post, text_payload
+from tests.whatsapp.conftest import JID, post, text_payload
 
 
 async def test_three_messages_half_a_second_apart_are_one_turn(start_app, wa_settings, demo, db,
@@ -95,9 +95,11 @@ async def test_a_crash_after_the_reply_was_committed_sends_it_once(db, demo, cha
     client = await start_app(wa_settings)
     await post(client, text_payload("Привет", "AFTER-1"))
     await wait_for(lambda: chatflow.delivered())
-    # Pretend the sender died after ChatFlow accepted but before we marked it sent.
-    await db.execute("UPDATE outbox SET status = 'processing', locked_until = now() - interval '1 s'")
     await client.close()
+    # Pretend the sender died after ChatFlow accepted but before we marked it sent: the row is
+    # still leased to it, and its lease has run out.
+    await db.execute("""UPDATE outbox SET status = 'processing',
+                               next_attempt_at = now() - interval '1 s'""")
     second = await start_app(wa_settings)
     await wait_for(lambda: len(chatflow.calls) == 2, timeout=10)
     assert chatflow.calls[0]["msg_id"] == chatflow.calls[1]["msg_id"]
@@ -135,7 +137,7 @@ async def test_concurrent_claimers_never_overlap_a_conversation(db, demo) -> Non
     from storage.repositories import inbox
     from tests.factories import make_conversation
 
-    conv = await make_conversation(db, demo.id)
+    await make_conversation(db, demo.id)
     stop = asyncio.Event()
     active: set = set()
     problems: list[str] = []
@@ -144,19 +146,19 @@ async def test_concurrent_claimers_never_overlap_a_conversation(db, demo) -> Non
     async def producer() -> None:
         n = 0
         while not stop.is_set():
-            async with db.acquire() as conn, conn.transaction():
-                await inbox.store(conn, client_id=demo.id, channel="whatsapp", provider_message_id=f"r{n}",
-                                  conversation_id=conv, branch_id=None, payload={"message": {"text": "x"}})
+            await inbox.accept(db, client_id=demo.id, branch_id=None, channel="whatsapp",
+                               remote_jid=JID, name=None, provider_message_id=f"r{n}",
+                               payload={"inbound": {"text": "x"}}, debounce=0)
             n += 1
             await asyncio.sleep(random.random() * 0.005)
 
     async def worker() -> None:
         while not stop.is_set():
-            got = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
-            if got is None:
+            turns = await inbox.claim_turns(db, limit=1, lease=timedelta(seconds=60))
+            if not turns:
                 await asyncio.sleep(0.001)
                 continue
-            conversation_id, events = got
+            conversation_id, events = turns[0].conversation_id, turns[0].events
             if not events:
                 problems.append("empty claim")
             if conversation_id in active:
@@ -185,12 +187,12 @@ async def test_a_turn_that_outlived_its_lease_is_not_applied(db, demo) -> None:
     from tests.factories import make_conversation
 
     conv = await make_conversation(db, demo.id)
-    async with db.acquire() as conn, conn.transaction():
-        await inbox.store(conn, client_id=demo.id, channel="whatsapp", provider_message_id="late-1",
-                          conversation_id=conv, branch_id=None, payload={"message": {"text": "привет"}})
-    _, first = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
-    await db.execute("UPDATE inbound_events SET locked_until = now() - interval '1 s'")
-    _, second = await inbox.claim_turn(db, lease=timedelta(seconds=60), max_wait=10)
+    await inbox.accept(db, client_id=demo.id, branch_id=None, channel="whatsapp", remote_jid=JID,
+                       name=None, provider_message_id="late-1",
+                       payload={"inbound": {"text": "привет"}}, debounce=0)
+    (first,) = [t.events for t in await inbox.claim_turns(db, limit=1, lease=timedelta(seconds=60))]
+    await db.execute("UPDATE turn_queue SET due_at = now() - interval '1 s'")  # the lease ran out
+    (second,) = [t.events for t in await inbox.claim_turns(db, limit=1, lease=timedelta(seconds=60))]
     assert [e.attempts for e in first] == [1] and [e.attempts for e in second] == [2]
     store = PgStore(db)
     processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
