@@ -30,8 +30,8 @@ from core.delivery import Delivery, DeliveryOutcome, backoff, expired
 from core.ports import Sender, Store, Tenants
 from core.undelivered import after_give_up
 from gateway import metrics
-from gateway.notify import Wakeup
 from gateway.queue_worker import QueueWorker
+from storage.notify import Wakeup
 from storage.repositories import outbox
 from storage.retry import record
 

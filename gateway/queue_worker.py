@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from gateway.notify import Wakeup, work_loop
+from storage.database import UNAVAILABLE
+from storage.notify import Wakeup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,3 +107,32 @@ class QueueWorker(Generic[T]):
     def busy(self) -> int:
         return len(self._in_flight)
 
+
+# How long an idle worker sleeps at most: while notifications arrive it only wakes for the next
+# item due (the queue knows when), otherwise it polls.
+IDLE_LISTENING_SECONDS = 30.0
+IDLE_POLL_SECONDS = 1.0
+
+
+async def work_loop(name: str, work: Callable[[], Awaitable[bool]],
+                    next_due_in: Callable[[], Awaitable[float | None]], wakeup: Wakeup,
+                    running: Callable[[], bool] = lambda: True) -> None:
+    """The loop of a queue worker: do work while there is some; otherwise sleep until the next
+    item is due or a notification arrives (polling every IDLE_POLL_SECONDS while notifications
+    cannot be received). A database outage or a bug in one round is logged and retried, never
+    ends the loop."""
+    while running():
+        try:
+            if await work():
+                continue
+            due_in = await next_due_in()
+            cap = IDLE_LISTENING_SECONDS if wakeup.connected else IDLE_POLL_SECONDS
+            await wakeup.wait(cap if due_in is None else min(cap, max(due_in, 0.01)))
+        except asyncio.CancelledError:
+            raise
+        except UNAVAILABLE as exc:
+            log.warning("%s: database unavailable", name, extra={"error": type(exc).__name__})
+            await asyncio.sleep(2)
+        except Exception:
+            log.exception("%s: loop error", name)
+            await asyncio.sleep(1)

@@ -20,8 +20,8 @@ from core.pipeline import TurnProcessor
 from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
-from gateway.notify import Wakeup
 from gateway.queue_worker import QueueWorker
+from storage.notify import Wakeup
 from storage.repositories import inbox
 from storage.repositories.inbox import ClaimedTurn, InboundEvent
 

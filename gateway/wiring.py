@@ -28,7 +28,7 @@ from core.answers import Answerer
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
-from core.ports import Sender
+from core.ports import Sender, Tenants
 from core.relay import Relay
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.outbox_worker import OutboxWorker
@@ -43,6 +43,7 @@ from storage.repositories.desk import PgDeskRecords, PgUpdateLog
 from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
 from storage.store import PgDeliveryProgress, PgInbox, PgStore, PgTenants
+from storage.tenant_cache import CachedTenants
 from storage.vectors import build_vector_store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class System:
     settings: Settings
     database: Database
     store: PgStore
-    tenants: PgTenants
+    tenants: Tenants
     inbox: PgInbox
     desk: Desk
     relay: Relay
@@ -78,7 +79,13 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
     demo = settings.demo_seed and (demo or serving)
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings.database))
-        system = _core_parts(settings, database)
+        tenants: Tenants = PgTenants(database.pool)
+        if serving:  # a long-running process: settings cached, dropped on every change
+            cached = CachedTenants(PgTenants(database.pool), database.dsn)
+            await cached.start()
+            stack.push_async_callback(cached.stop)
+            tenants = cached
+        system = _core_parts(settings, database, tenants)
         system.readiness.add("database", lambda: _database_check(database))
         if demo:
             await seed_demo_client(database.pool)
@@ -98,12 +105,12 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         yield system
 
 
-def _core_parts(settings: Settings, database: Database) -> System:
+def _core_parts(settings: Settings, database: Database, tenants: Tenants) -> System:
     store = PgStore(database.pool, reply_retry=timedelta(minutes=settings.reply_retry_minutes))
-    tenants = PgTenants(database.pool)
     desk = Desk(store)
     return System(settings=settings, database=database, store=store, tenants=tenants,
-                  inbox=PgInbox(database.pool), desk=desk, relay=Relay(store, desk),
+                  inbox=PgInbox(database.pool, group_commit=True), desk=desk,
+                  relay=Relay(store, desk),
                   scheduler_ports=SchedulerPorts(store, tenants, PgMaintenance(database.pool),
                                                  desk, transient=TRANSIENT))
 

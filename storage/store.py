@@ -15,11 +15,12 @@ from core.inbound import record
 from core.models import Branch, Client, InboundMessage
 from core.ports import Accepted
 from storage import retry
+from storage.group_commit import GroupCommit
 from storage.repositories import clients, inbox, outbox
 from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
 from storage.repositories.handovers import HandoversRepo
-from storage.repositories.inbox import InboxRepo
+from storage.repositories.inbox import InboxRepo, NewEvent
 from storage.repositories.outbox import DEFAULT_REPLY_RETRY, OutboxRepo
 
 
@@ -76,16 +77,20 @@ class PgTenants:
 
 
 class PgInbox:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, group_commit: bool = False) -> None:
+        """`group_commit`: webhooks arriving together share one commit (a serving process)."""
         self._pool = pool
+        self._group = GroupCommit(pool) if group_commit else None
 
     async def accept(self, client: Client, branch: Branch | None, message: InboundMessage,
                      raw: Any = None) -> Accepted:
-        conversation_id, event_id = await inbox.accept(
-            self._pool, client_id=client.id, branch_id=branch.id if branch else None,
-            channel=message.channel, remote_jid=message.remote_jid, name=message.sender_name,
-            provider_message_id=message.provider_message_id, payload=record(message, raw),
-            debounce=client.settings.debounce_seconds)
+        event = NewEvent(client.id, branch.id if branch else None, message.channel,
+                         message.remote_jid, message.sender_name, message.provider_message_id,
+                         record(message, raw), client.settings.debounce_seconds)
+        if self._group is not None:
+            conversation_id, event_id = await self._group.accept(event)
+        else:
+            ((conversation_id, event_id),) = await inbox.accept_many(self._pool, [event])
         return Accepted(conversation_id, event_id)
 
 

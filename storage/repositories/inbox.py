@@ -49,17 +49,47 @@ def _event(row: asyncpg.Record) -> InboundEvent:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    client_id: UUID
+    branch_id: UUID | None
+    channel: str
+    remote_jid: str
+    name: str | None
+    provider_message_id: str
+    payload: dict[str, Any]
+    debounce: float
+
+
 async def accept(db: asyncpg.Connection | asyncpg.Pool, *, client_id: UUID, branch_id: UUID | None,
                  channel: str, remote_jid: str, name: str | None, provider_message_id: str,
                  payload: dict[str, Any], debounce: float) -> tuple[UUID, int | None]:
     """Customer, conversation, event and queue entry in one round trip (migration 0005's
     `accept_inbound_event`); the event id is None for a duplicate."""
-    row = await db.fetchrow(
-        "SELECT * FROM accept_inbound_event($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        client_id, branch_id, channel, remote_jid, name, provider_message_id, payload, debounce,
-        MAX_WAIT_SECONDS,
+    (result,) = await accept_many(db, [NewEvent(client_id, branch_id, channel, remote_jid, name,
+                                                provider_message_id, payload, debounce)])
+    return result
+
+
+async def accept_many(db: asyncpg.Connection | asyncpg.Pool,
+                      events: Sequence[NewEvent]) -> list[tuple[UUID, int | None]]:
+    """Several events in one statement (one round trip, one commit), in order."""
+    rows = await db.fetch(
+        """SELECT r.conversation_id, r.event_id
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::jsonb[], $8::float8[])
+                  WITH ORDINALITY AS e(client_id, branch_id, channel, jid, name, provider_id,
+                                       payload, debounce, n)
+            CROSS JOIN LATERAL accept_inbound_event(e.client_id, e.branch_id, e.channel, e.jid,
+                                                    e.name, e.provider_id, e.payload, e.debounce,
+                                                    $9) AS r
+            ORDER BY e.n""",
+        [e.client_id for e in events], [e.branch_id for e in events],
+        [e.channel for e in events], [e.remote_jid for e in events], [e.name for e in events],
+        [e.provider_message_id for e in events], [e.payload for e in events],
+        [e.debounce for e in events], MAX_WAIT_SECONDS,
     )
-    return row["conversation_id"], row["event_id"]
+    return [(r["conversation_id"], r["event_id"]) for r in rows]
 
 
 async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta) -> list[ClaimedTurn]:
