@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from core.knowledge_types import Passage
+from core.language import detect_language
 from core.ports import AnswerRequest, KnowledgeSearch, LanguageModel
 from core.prompting import build_messages
 from core.texts import customer_text
@@ -51,7 +52,7 @@ class Answerer:
             messages = build_messages(
                 request.system_prompt or DEFAULT_SYSTEM_PROMPT.format(client_name=client.name),
                 passages, [{"role": h.role, "content": h.content} for h in request.history],
-                request.question,
+                request.question, request.language,
             )
             completion = await self._llm.complete(messages)
             if completion.ok and completion.value:
@@ -59,14 +60,19 @@ class Answerer:
             degraded.append(completion.error_code or "ai_error")
             log.error("llm failed; falling back", extra={"error_code": completion.error_code})
 
-        best = self._best(passages, request.question)
+        best = self._best(passages, request.question, request.language)
         if best:
             return Answer(best, "knowledge", tuple(degraded))
-        if self._llm is not None:
-            return Answer(customer_text(client, "fallback"), "fallback", tuple(degraded))
-        return Answer(customer_text(client, "no_answer"), "no_answer", tuple(degraded))
+        key = "fallback" if self._llm is not None else "no_answer"
+        return Answer(customer_text(client, key, language=request.language), key, tuple(degraded))
 
-    def _best(self, passages: list[Passage], question: str) -> str | None:
+    def _best(self, passages: list[Passage], question: str, language: str | None) -> str | None:
+        """The no-LLM answer: from the passages in the customer's language first, when the
+        knowledge has any that answer, else from all of them."""
         if self._knowledge is None or not passages:
             return None
+        in_language = [p for p in passages if language and detect_language(p.content) == language]
+        if in_language and len(in_language) < len(passages) and (
+                best := self._knowledge.best_answer(in_language, question)):
+            return best
         return self._knowledge.best_answer(passages, question)

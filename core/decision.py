@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core import rating
 from core.answers import Answerer
+from core.hours import WorkingHours, schedule_for
+from core.hours_text import when_text
 from core.intents import (
     Classification,
     classify_by_rules,
@@ -17,6 +20,7 @@ from core.intents import (
     declines_manager,
     is_bot_question,
 )
+from core.language import DEFAULT_LANGUAGE
 from core.models import (
     Branch,
     Client,
@@ -46,6 +50,7 @@ class Act(StrEnum):
     FORWARD = "forward"  # pending / manager_active: mirrored to the manager, no bot reply
     SILENT = "silent"  # muted or suspended: stored only
     GIVE_UP = "give_up"  # the turn failed for good: stored, and the fallback text once
+    RATE = "rate"  # the customer's 1–5 for a manager's help (core.rating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +61,27 @@ class TurnContext:
     customer: Customer
     history: Sequence[HistoryLine]
     now: datetime
+    language: str = DEFAULT_LANGUAGE  # what the customer writes in (core.language)
 
     @property
     def desk_enabled(self) -> bool:
         return has_desk(self.client, self.branch)
+
+    @property
+    def hours(self) -> WorkingHours | None:
+        return schedule_for(self.client.settings, self.branch)
+
+    def text(self, key: str, **values: str) -> str:
+        """A customer text in the customer's language."""
+        return customer_text(self.client, key, language=self.language, **values)
+
+    def desk_text(self, key: str) -> str:
+        """"A manager will answer" (`escalated`, `pending_notice`); outside working hours its
+        `_closed` form, which says when."""
+        hours = self.hours
+        if hours is None or hours.is_open(self.now):
+            return self.text(key)
+        return self.text(f"{key}_closed", when=when_text(hours, self.now, self.language))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +93,7 @@ class Decision:
     reply: str | None = None
     answer_source: str | None = None
     degraded: tuple[str, ...] = ()
+    rating: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +117,8 @@ class Decider:
             return Decision(Act.SILENT)
         if conv.state in (State.PENDING, State.MANAGER_ACTIVE):
             return self._while_with_manager(ctx, text)
+        if rating.awaiting(conv, ctx.now) and (score := rating.parse_rating(text)) is not None:
+            return Decision(Act.RATE, Intent.OTHER, reply=ctx.text("rating_thanks"), rating=score)
         muted = conv.bot_muted_until is not None and conv.bot_muted_until > ctx.now
         if muted:
             # A muted bot stays silent, except that a customer asking for a person reaches one.
@@ -101,9 +126,9 @@ class Decider:
             if ruled is None or ruled.intent != Intent.HUMAN_REQUEST:
                 return Decision(Act.SILENT)
         if not text:
-            return Decision(Act.SMALL_TALK, Intent.OTHER, reply=customer_text(client, "media_received"))
+            return Decision(Act.SMALL_TALK, Intent.OTHER, reply=ctx.text("media_received"))
         if is_bot_question(text):
-            return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=customer_text(client, "bot_identity"))
+            return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=ctx.text("bot_identity"))
 
         classification = await self._classify(ctx, text)
         intent = classification.intent
@@ -113,15 +138,16 @@ class Decider:
             trigger = TriggerType.LLM if classification.source == "llm" else TriggerType.INTENT
             return self._escalation(ctx, intent, trigger, intent.value)
         if intent == Intent.REJECTION:
-            return Decision(Act.MUTE, intent, reply=customer_text(client, "muted"))
+            return Decision(Act.MUTE, intent, reply=ctx.text("muted"))
         if intent == Intent.GREETING:
-            return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "greeting"))
+            return Decision(Act.SMALL_TALK, intent, reply=ctx.text("greeting"))
         if intent == Intent.THANKS:
-            return Decision(Act.SMALL_TALK, intent, reply=customer_text(client, "thanks"))
+            return Decision(Act.SMALL_TALK, intent, reply=ctx.text("thanks"))
         answer = await self._answerer.answer(AnswerRequest(
             client=client, system_prompt=await self._tenants.system_prompt(client.id),
             question=text, history=ctx.history,
             knowledge_tag=ctx.branch.knowledge_tag if ctx.branch else None,
+            language=ctx.language,
         ))
         return Decision(Act.ANSWER, intent, reply=answer.text, answer_source=answer.source,
                         degraded=answer.degraded)
@@ -130,27 +156,26 @@ class Decider:
     def _while_with_manager(ctx: TurnContext, text: str) -> Decision:
         """pending / manager_active: the manager answers; the bot only forwards, cancels a pending
         request the customer no longer wants, and says "a manager will answer" now and then."""
-        conv, client = ctx.conversation, ctx.client
+        conv = ctx.conversation
         ruled = classify_by_rules(text) if text else None
         if conv.state == State.PENDING and text and (
             declines_manager(text) or (ruled is not None and ruled.intent == Intent.REJECTION)
         ):
             return Decision(Act.OPT_OUT, Intent.REJECTION,
-                            reply=customer_text(client, "opt_out_pending"))
+                            reply=ctx.text("opt_out_pending"))
         notice = None
         if conv.state == State.PENDING and (
             conv.pending_notice_at is None or ctx.now - conv.pending_notice_at >= PENDING_NOTICE_INTERVAL
         ):
-            notice = customer_text(client, "pending_notice")
+            notice = ctx.desk_text("pending_notice")
         return Decision(Act.FORWARD, ruled.intent if ruled else None, reply=notice)
 
     @staticmethod
     def _escalation(ctx: TurnContext, intent: Intent, trigger: TriggerType,
                     value: str | None) -> Decision:
         if not ctx.desk_enabled:
-            return Decision(Act.NO_DESK, intent, trigger, value, reply=customer_text(ctx.client, "no_desk"))
-        return Decision(Act.ESCALATE, intent, trigger, value,
-                        reply=customer_text(ctx.client, "escalated"))
+            return Decision(Act.NO_DESK, intent, trigger, value, reply=ctx.text("no_desk"))
+        return Decision(Act.ESCALATE, intent, trigger, value, reply=ctx.desk_text("escalated"))
 
     async def _classify(self, ctx: TurnContext, text: str) -> Classification:
         """Rules for the obvious cases; then the client's escalation policy (so that a complaint

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from core import rating
 from core.models import Handover, HandoverStatus, Resolution, State
 from core.outbound import CardUpdate, LearnOffer, OutboundMessage, TopicMessage, UnpinCard
-from core.ports import AuditEntry, Store, Tx
+from core.ports import AuditEntry, Store, Tenants, Tx
 from core.texts import DESK
 
 
@@ -66,8 +67,11 @@ class Desk:
     """The desk actions, over the Store port. Telegram buttons, `POST /callback` and the scheduler
     all come through here."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, tenants: Tenants | None = None) -> None:
+        """`tenants`: the clients' settings, for what depends on them (the rating question
+        after resolve); without it none is asked."""
         self._store = store
+        self._tenants = tenants
 
     async def act(self, action: Action, handover_id: UUID, actor: Actor, *,
                   client_id: UUID | None = None) -> ActionOutcome:
@@ -131,6 +135,8 @@ class Desk:
                          note=DESK["resolved_note"].format(name=actor.name))
         if h.manager_response:
             await tx.outbox.enqueue(h.client_id, LearnOffer(h.conversation_id, h.id), f"learn:{h.id}")
+        if self._tenants is not None:
+            await rating.ask(tx, self._tenants, h)
         return ActionOutcome(True, "ok", DESK["resolved"], state, State.BOT_ACTIVE, h,
                              h.conversation_id)
 

@@ -73,8 +73,11 @@ class ClientSettings:
     enable_owner_escalation: bool = True
     debounce_seconds: float = 3.0
     timezone: str = "Asia/Almaty"
-    templates: dict[str, str] = field(default_factory=dict)
+    # customer texts: {key: text} (Russian) and/or {language: {key: text}} (core.texts)
+    templates: dict[str, Any] = field(default_factory=dict)
     escalation_policy: list[dict[str, Any]] | None = None
+    working_hours: dict[str, Any] | None = None  # core.hours document; None: always open
+    ask_rating: bool = False  # ask the customer to rate a manager's help after resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class Branch:
     telegram_chat_id: int | None
     knowledge_tag: str | None
     is_active: bool
+    working_hours: dict[str, Any] | None = None  # overrides the client's (core.hours)
 
 
 def has_desk(client: Client, branch: Branch | None) -> bool:
@@ -132,6 +136,10 @@ class Conversation:
     telegram_chat_id: int | None
     pending_notice_at: datetime | None
     last_message_at: datetime | None
+    language: str | None = None  # "ru" | "kk" | "en": what the customer writes in (core.language)
+    # the handover whose rating question awaits an answer, and until when (core.rating)
+    rating_handover_id: UUID | None = None
+    rating_due_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +162,9 @@ class Handover:
     resolved_at: datetime | None
     reminder_1_sent_at: datetime | None
     reminder_2_sent_at: datetime | None
+    rating: int | None = None  # the customer's 1–5 for a manager's help (core.rating)
+    rating_asked_at: datetime | None = None
+    rated_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from core import rating
 from core.answers import Answerer
 from core.decision import Act, Decider, Decision, TurnContext
 from core.desk import Actor, Desk
 from core.escalation import escalate
+from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
-from core.ports import AuditEntry, LanguageModel, Store, Tenants, Tx
-from core.texts import DESK, customer_text
+from core.ports import AuditEntry, Clock, LanguageModel, Store, Tenants, Tx
+from core.texts import DESK
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,14 @@ class _StateMoved(Exception):
 
 class TurnProcessor:
     def __init__(self, store: Store, tenants: Tenants, answerer: Answerer,
-                 classifier: LanguageModel | None, desk: Desk) -> None:
+                 classifier: LanguageModel | None, desk: Desk, *, clock: Clock | None = None) -> None:
+        """`clock`: what "now" is for a turn (working hours, mutes, rating windows); the
+        database's own when None. Tests inject one."""
         self._store = store
         self._tenants = tenants
         self._decider = Decider(tenants, answerer, classifier)
         self._desk = desk
+        self._clock = clock
 
     async def process(self, conversation_id: UUID, messages: Sequence[InboundMessage], *,
                       deliver_reply: bool = True) -> TurnOutcome:
@@ -55,7 +60,7 @@ class TurnProcessor:
         `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
         caller delivers it (console chat, the legacy synchronous /message)."""
         for _ in range(MAX_DECISION_ROUNDS):
-            context = await self._load(conversation_id)
+            context = await self._load(conversation_id, messages)
             started = time.perf_counter()
             decision = await self._decider.decide(context, messages)
             log.info("turn decided", extra={"act": decision.act, "intent": decision.intent,
@@ -71,25 +76,28 @@ class TurnProcessor:
         """A turn that failed for good still answers: the customer's messages are kept in the
         history, the customer gets the fallback text once (while the bot has the conversation),
         and the events are marked failed with the error."""
-        context = await self._load(conversation_id)
+        context = await self._load(conversation_id, messages)
         with_bot = context.conversation.state == State.BOT_ACTIVE and not context.client.suspended
-        decision = Decision(Act.GIVE_UP, reply=customer_text(context.client, "fallback")
-                            if with_bot else None)
+        decision = Decision(Act.GIVE_UP, reply=context.text("fallback") if with_bot else None)
         return await self._apply(context, decision, messages, True, failure=error)
 
-    async def _load(self, conversation_id: UUID) -> TurnContext:
+    async def _now(self, tx: Tx) -> datetime:
+        return self._clock.now() if self._clock else await tx.now()
+
+    async def _load(self, conversation_id: UUID, messages: Sequence[InboundMessage]) -> TurnContext:
         async with self._store.transaction() as tx:
             conversation = await tx.conversations.get(conversation_id)
             if conversation is None:
                 raise LookupError(f"conversation {conversation_id} does not exist")
             customer = await tx.conversations.customer(conversation_id)
             history = await tx.messages.history(conversation_id, HISTORY_LINES)
-            now = await tx.now()
+            now = await self._now(tx)
         client = await self._tenants.client(conversation.client_id)
         if client is None:
             raise LookupError(f"client of conversation {conversation_id} does not exist")
         branch = await self._tenants.branch(conversation.branch_id) if conversation.branch_id else None
-        return TurnContext(client, branch, conversation, customer, history, now)
+        language = turn_language(conversation.language, " ".join(m.text for m in messages if m.text))
+        return TurnContext(client, branch, conversation, customer, history, now, language)
 
     async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
                      deliver_reply: bool, *, failure: str | None = None) -> TurnOutcome:
@@ -99,14 +107,18 @@ class TurnProcessor:
             if failure is None and (conv.state, conv.bot_muted_until) != (
                     ctx.conversation.state, ctx.conversation.bot_muted_until):
                 raise _StateMoved
-            now = await tx.now()
+            now = await self._now(tx)
             first_key = self._turn_key(conv.id, messages)
             for message in messages:
                 await tx.messages.add(conv.id, Role.USER, message.text or f"[{message.message_type}]",
                                       provider_message_id=message.provider_message_id,
                                       metadata={"type": message.message_type, "media": message.media}
                                       if message.media else None)
-            await tx.conversations.update(conv.id, last_message_at=now)
+            fields: dict[str, object] = {"last_message_at": now, "language": ctx.language}
+            if conv.rating_handover_id is not None and decision.act != Act.RATE \
+                    and not rating.keeps_question_open(decision.intent):
+                fields.update(rating.CLOSED)  # the customer moved on: the question is closed
+            await tx.conversations.update(conv.id, **fields)
             handover_id = await self._act(tx, ctx, conv, decision, messages, first_key, now)
             reply = decision.reply
             if reply:
@@ -166,6 +178,8 @@ class TurnProcessor:
                                        note=DESK["opted_out_note"])
                 return handover.id
             return None
+        if decision.act == Act.RATE and decision.rating is not None:
+            return await rating.record(tx, conv, decision.rating)
         if decision.act == Act.FORWARD:
             if ctx.desk_enabled:
                 await self._forward(tx, conv, messages, key)

@@ -250,13 +250,16 @@ class UpdateLog(Protocol):
 class WaitingHandover:
     handover: Handover
     has_topic: bool  # reminders are replies in the customer's topic: none without one
+    branch_id: UUID | None = None  # whose working hours apply (else the client's)
 
 
 class Maintenance(Protocol):
     """The scheduler's queries over every tenant."""
 
-    async def waiting_handovers(self, limit: int) -> tuple[datetime, list[WaitingHandover]]:
-        """The database's now and the pending handovers due something now, oldest first."""
+    async def waiting_handovers(self, limit: int, now: datetime | None = None
+                                ) -> tuple[datetime, list[WaitingHandover]]:
+        """The clock's now (the database's unless `now` is given: an injected clock) and the
+        pending handovers that may be due something then, oldest first."""
         ...
 
     async def heal_suspects(self, limit: int = 1000) -> list[UUID]: ...
@@ -344,6 +347,7 @@ class AnswerRequest:
     history: Sequence[HistoryLine]
     knowledge_tag: str | None
     query_vector: Sequence[float] | None = None  # the question's embedding, when known already
+    language: str | None = None  # the customer's (core.language): the answer's language
 
 
 class LanguageModel(Protocol):

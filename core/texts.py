@@ -1,15 +1,23 @@
-"""Every text the gateway writes: to customers (per-client templates, client settings
-`templates`, with these Russian defaults) and to managers at the desk."""
+"""Every text the gateway writes: to customers (in Russian, Kazakh and English, chosen by the
+conversation's language; per-client templates, client settings `templates`, override them) and
+to managers at the desk."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from core.language import DEFAULT_LANGUAGE, ENGLISH, KAZAKH, RUSSIAN
 from core.models import Client
+from core.translations import ENGLISH_TEXTS, KAZAKH_TEXTS
 
 CUSTOMER_DEFAULTS: dict[str, str] = {
     "escalated": "Передал ваш вопрос менеджеру, он скоро ответит.",
+    # outside working hours; {when}: "завтра с 10:00" (core.hours_text)
+    "escalated_closed": "Сейчас мы не работаем. Передал ваш вопрос менеджеру, он ответит {when}.",
     "no_desk": "К сожалению, сейчас не получится подключить менеджера в этом чате. Пожалуйста, "
                "позвоните нам или напишите позже, а пока я постараюсь помочь сам.",
     "pending_notice": "Менеджер скоро ответит, пожалуйста, подождите.",
+    "pending_notice_closed": "Менеджер ответит {when}, пожалуйста, подождите.",
     "muted": "Хорошо, не буду беспокоить. Напишите, когда понадоблюсь.",
     "opt_out_pending": "Хорошо, отменил запрос менеджеру. Напишите, если понадоблюсь.",
     "greeting": "Здравствуйте! Это {client_name}, на связи виртуальный помощник. Чем могу помочь?",
@@ -23,16 +31,71 @@ CUSTOMER_DEFAULTS: dict[str, str] = {
     "media_received": "Спасибо, получил ваше вложение. Напишите, пожалуйста, вопрос текстом "
                       "или «менеджер», чтобы связаться с человеком.",
     "delivery_apology": "Извините за задержку с ответом. Менеджер напишет вам в ближайшее время.",
+    # after a manager resolved a request, when the client asks for ratings (core.rating)
+    "rating_request": "Оцените, пожалуйста, помощь менеджера от 1 до 5 (просто отправьте цифру).",
+    "rating_thanks": "Спасибо за оценку!",
 }
+CUSTOMER_TEXTS: dict[str, dict[str, str]] = {
+    RUSSIAN: CUSTOMER_DEFAULTS, KAZAKH: KAZAKH_TEXTS, ENGLISH: ENGLISH_TEXTS}
+# Placeholders a template may use besides {client_name}.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {"escalated_closed": ("when",),
+                                            "pending_notice_closed": ("when",)}
 
 
-def customer_text(client: Client, key: str, **values: str) -> str:
-    template = client.settings.templates.get(key) or CUSTOMER_DEFAULTS[key]
+def customer_text(client: Client, key: str, *, language: str | None = None, **values: str) -> str:
+    """The text `key` in the customer's language: the client's template for that language, else
+    ours. Client templates come as {language: {key: text}}; the flat {key: text} form (from before
+    languages) is the Russian one."""
+    language = language if language in CUSTOMER_TEXTS else DEFAULT_LANGUAGE
+    default = CUSTOMER_TEXTS[language].get(key) or CUSTOMER_DEFAULTS[key]
+    template = _client_template(client.settings.templates, language, key) or default
     try:
         return template.format(client_name=client.name, **values)
     except (KeyError, IndexError, ValueError):
         # A client's template with a bad placeholder must not silence the bot.
-        return CUSTOMER_DEFAULTS[key].format(client_name=client.name, **values)
+        return default.format(client_name=client.name, **values)
+
+
+def _client_template(templates: dict[str, Any], language: str, key: str) -> str | None:
+    own = templates.get(language)
+    if isinstance(own, dict) and isinstance(own.get(key), str) and own[key].strip():
+        return own[key]
+    flat = templates.get(key)
+    if language == DEFAULT_LANGUAGE and isinstance(flat, str) and flat.strip():
+        return flat
+    return None
+
+
+def check_templates(templates: Any) -> dict[str, Any]:
+    """A client's `templates`, validated (ValueError with the reason): known keys, non-empty
+    texts, only the placeholders each text has."""
+    if not isinstance(templates, dict):
+        raise ValueError("templates must be an object: {key: text} or {language: {key: text}}")
+    for key, value in templates.items():
+        if key in CUSTOMER_TEXTS:
+            if not isinstance(value, dict):
+                raise ValueError(f"templates.{key} must be an object of texts")
+            for inner, text in value.items():
+                _check_template(f"templates.{key}.{inner}", inner, text)
+        else:
+            _check_template(f"templates.{key}", key, value)
+    return templates
+
+
+def _check_template(where: str, key: str, text: Any) -> None:
+    if key not in CUSTOMER_DEFAULTS:
+        raise ValueError(f"{where}: unknown text; known: {', '.join(CUSTOMER_DEFAULTS)} "
+                         f"(or a language: {', '.join(CUSTOMER_TEXTS)})")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where} must be a non-empty text")
+    allowed = ("client_name", *PLACEHOLDERS.get(key, ()))
+    try:
+        text.format(**dict.fromkeys(allowed, ""))
+    except KeyError as exc:
+        raise ValueError(f"{where}: unknown placeholder {{{exc.args[0]}}}; available: "
+                         + ", ".join(f"{{{name}}}" for name in allowed)) from None
+    except (IndexError, ValueError):
+        raise ValueError(f"{where}: a brace that is not a placeholder must be doubled ({{{{ }}}})") from None
 
 
 REASONS: dict[str, str] = {
@@ -78,4 +141,7 @@ DESK: dict[str, str] = {
     "owner_mention": '<a href="tg://user?id={owner}">владелец</a>',
     "auto_closed_note": "⏱ Заявка закрыта автоматически: никто не взял за {minutes} мин",
     "healed_note": "🛠 Заявка закрыта автоматически: состояние диалога было нарушено и восстановлено",
+    # reminders of a request that waited partly outside working hours count working time only
+    "working_time": " рабочего времени (пришла {created})",
+    "rating_note": "⭐ Оценка клиента: {score} из 5",
 }

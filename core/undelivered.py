@@ -21,11 +21,13 @@ async def after_give_up(tx: Tx, delivery: Delivery, client: Client, branch: Bran
     if not is_bot_reply(message) or message.conversation_id is None:
         return
     assert isinstance(message, CustomerText)
+    conversation = await tx.conversations.get(message.conversation_id, for_update=True)
+    apology = customer_text(client, "delivery_apology",
+                            language=conversation.language if conversation else None)
     await tx.outbox.enqueue(client.id, CustomerText(
-        message.conversation_id, message.jid, customer_text(client, "delivery_apology"),
+        message.conversation_id, message.jid, apology,
         instance_id=message.instance_id, branch_id=message.branch_id, purpose=Purpose.APOLOGY),
         f"{delivery.idempotency_key}:apology")
-    conversation = await tx.conversations.get(message.conversation_id, for_update=True)
     if conversation is None or conversation.state != State.BOT_ACTIVE or not has_desk(client, branch):
         return
     history = await tx.messages.history(conversation.id, 10)

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from core.hours import canonical
 from core.models import Branch, Client
 from core.policy import effective_policy, parse_policy
 from core.ports import AuditEntry
+from core.texts import check_templates
 from gateway.settings import Settings
 from storage.repositories import clients
 from storage.repositories.audit import AuditRepo
@@ -66,14 +68,16 @@ def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
         "enable_reminders": s.enable_reminders,
         "enable_owner_escalation": s.enable_owner_escalation,
         "debounce_seconds": s.debounce_seconds, "timezone": s.timezone,
-        "templates": s.templates,
+        "templates": s.templates, "working_hours": s.working_hours,
+        "ask_rating": s.ask_rating,
     }
 
 
 def branch_summary(branch: Branch) -> dict[str, Any]:
     return {"slug": branch.slug, "name": branch.name, "instance_id": branch.instance_id,
             "telegram_chat_id": branch.telegram_chat_id, "knowledge_tag": branch.knowledge_tag,
-            "phone": branch.phone, "active": branch.is_active}
+            "phone": branch.phone, "active": branch.is_active,
+            "working_hours": branch.working_hours}
 
 
 def _refusal(exc: asyncpg.IntegrityConstraintViolationError) -> TenantError:
@@ -98,10 +102,19 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
                 raise TenantError(f"{key} must be a whole number")
         if key == "timezone" and value is not None:
             _check_timezone(value)
+        if value is not None and key in _DOCUMENT_CHECKS:
+            try:
+                value = _DOCUMENT_CHECKS[key](value)
+            except ValueError as exc:
+                raise TenantError(str(exc)) from None
         typed[key] = value
     if "escalation_policy" in typed and typed["escalation_policy"] is not None:
         typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]
     return typed
+
+
+# Settings that are documents: validated, and stored in their checked (canonical) form.
+_DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical}
 
 
 def _check_timezone(name: str) -> None:
@@ -174,6 +187,27 @@ async def add_branch(pool: asyncpg.Pool, slug: str, branch_slug: str, name: str,
         raise _refusal(exc) from None
     await _audit(pool, client.id, actor, "branch_add", {"branch": branch_slug})
     return branch
+
+
+async def require_branch(pool: asyncpg.Pool, client: Client, branch_slug: str) -> Branch:
+    branch = next((b for b in await clients.branches(pool, client.id) if b.slug == branch_slug), None)
+    if branch is None:
+        raise NotFound(f"client {client.slug!r} has no branch {branch_slug!r}")
+    return branch
+
+
+async def set_branch_hours(pool: asyncpg.Pool, slug: str, branch_slug: str,
+                           document: dict[str, Any] | None, *, actor: str) -> Branch:
+    """A branch's own working hours (core.hours), or None to follow the client's."""
+    client = await require_client(pool, slug)
+    branch = await require_branch(pool, client, branch_slug)
+    try:
+        hours = canonical(document) if document is not None else None
+    except ValueError as exc:
+        raise TenantError(str(exc)) from None
+    await clients.set_branch_hours(pool, branch.id, hours)
+    await _audit(pool, client.id, actor, "branch_hours", {"branch": branch_slug, "set": hours is not None})
+    return await require_branch(pool, client, branch_slug)
 
 
 async def set_prompt(pool: asyncpg.Pool, slug: str, text: str, *, actor: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from gateway import tenant_admin
+from gateway import hours_admin, tenant_admin
 from gateway.settings import Settings
 from gateway.wiring import build_system
 from storage.repositories import clients
@@ -89,10 +89,7 @@ async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
     async with build_system(settings) as system:
         pool = system.database.pool
         if args.set:
-            try:
-                document = yaml.safe_load(Path(args.set).read_text("utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise ValueError(f"cannot read policy file {args.set}: {exc}") from None
+            document = _read_yaml(args.set, "policy")
             topics = tenant_admin.policy_topics(document)
             await tenant_admin.update_client(pool, args.slug, {"escalation_policy": topics},
                                              actor=ACTOR)
@@ -104,6 +101,29 @@ async def client_policy(args: argparse.Namespace, settings: Settings) -> int:
     else:
         sys.stdout.write(yaml.safe_dump({"topics": document}, allow_unicode=True, sort_keys=False))
     return 0
+
+
+async def client_hours(args: argparse.Namespace, settings: Settings) -> int:
+    async with build_system(settings) as system:
+        pool = system.database.pool
+        if args.set or args.clear:
+            document = _read_yaml(args.set, "working hours") if args.set else None
+            summary = await hours_admin.set_hours(pool, args.slug, document, branch_slug=args.branch,
+                                                  actor=ACTOR)
+        else:
+            summary = await hours_admin.show_hours(pool, args.slug, args.branch)
+    if args.json:
+        _print_json(summary)
+    else:
+        sys.stdout.write(yaml.safe_dump(summary, allow_unicode=True, sort_keys=False))
+    return 0
+
+
+def _read_yaml(path: str, what: str) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read {what} file {path}: {exc}") from None
 
 
 async def branch_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -180,6 +200,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     policy.add_argument("--set", metavar="FILE.yaml")
     policy.add_argument("--json", action="store_true")
     policy.set_defaults(handler=client_policy)
+
+    hours = client_cmds.add_parser(
+        "hours", help="show or replace working hours (weekly schedule and dated exceptions)")
+    hours.add_argument("slug")
+    hours.add_argument("--branch", help="a branch's own hours (else the client's)")
+    change = hours.add_mutually_exclusive_group()
+    change.add_argument("--set", metavar="FILE.yaml",
+                        help="weekly: {mon-fri: '10:00-20:00', sat: '10:00-16:00'}, "
+                             "exceptions: {'2025-03-21': closed}")
+    change.add_argument("--clear", action="store_true",
+                        help="no hours: always open (a branch: the client's hours)")
+    hours.add_argument("--json", action="store_true")
+    hours.set_defaults(handler=client_hours)
 
     branch = commands.add_parser("branch", help="add and list branches")
     branch_cmds = branch.add_subparsers(dest="branch_command", required=True, metavar="ACTION")

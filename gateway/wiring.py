@@ -31,6 +31,7 @@ from core.pipeline import TurnProcessor
 from core.ports import Sender, Tenants
 from core.relay import Relay
 from gateway.demo import load_demo_knowledge, seed_demo_client
+from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
@@ -87,6 +88,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
             tenants = cached
         system = _core_parts(settings, database, tenants)
         system.readiness.add("database", lambda: _database_check(database))
+        system.readiness.add("working_hours", hours_readiness(database.pool))
         if demo:
             await seed_demo_client(database.pool)
         if knowledge:
@@ -107,7 +109,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
 
 def _core_parts(settings: Settings, database: Database, tenants: Tenants) -> System:
     store = PgStore(database.pool, reply_retry=timedelta(minutes=settings.reply_retry_minutes))
-    desk = Desk(store)
+    desk = Desk(store, tenants)
     return System(settings=settings, database=database, store=store, tenants=tenants,
                   inbox=PgInbox(database.pool, group_commit=True), desk=desk,
                   relay=Relay(store, desk),

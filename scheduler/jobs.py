@@ -14,9 +14,10 @@ from uuid import UUID
 from core import reminders
 from core.desk import Actor, Desk
 from core.heal import Repair, repair
-from core.models import ClientSettings, HandoverStatus, Resolution, State
+from core.hours import WorkingHours, schedule_for
+from core.models import Client, ClientSettings, HandoverStatus, Resolution, State
 from core.outbound import TopicMessage
-from core.ports import Leadership, Maintenance, Store, Tenants
+from core.ports import Clock, Leadership, Maintenance, Store, Tenants
 from core.reminders import Due
 from scheduler.runner import Job
 from scheduler.settings import SchedulerSettings
@@ -53,28 +54,34 @@ class SchedulerPorts:
     # the storage's errors that mean "unreachable right now": a pass stops at the first one
     # instead of counting every item as failed
     transient: tuple[type[BaseException], ...] = ()
+    # the time reminders are reckoned at: the database's own when None (it stamped the
+    # handovers' `created_at`); tests inject one
+    clock: Clock | None = None
 
 
 async def reminder_pass(ports: SchedulerPorts, *, batch: int = 500) -> ReminderReport:
     """Send every reminder due now and auto-close what waited too long (at most `batch`
-    handovers a pass, oldest first)."""
+    handovers a pass, oldest first). Waits count working time where the client (or the
+    request's branch) has working hours."""
     report = ReminderReport()
-    now, waiting = await ports.maintenance.waiting_handovers(batch)
-    settings_of: dict[UUID, ClientSettings | None] = {}
+    now, waiting = await ports.maintenance.waiting_handovers(
+        batch, ports.clock.now() if ports.clock else None)
+    rules = _ReminderRules(ports.tenants)
     for item in waiting:
         handover = item.handover
-        if handover.client_id not in settings_of:
-            client = await ports.tenants.client(handover.client_id)
-            settings_of[handover.client_id] = client.settings if client else None
-        settings = settings_of[handover.client_id]
-        step = reminders.due_step(handover, settings, now) if settings else None
+        found = await rules.of(handover.client_id, item.branch_id)
+        if found is None:
+            continue
+        settings, hours = found
+        step = reminders.due_step(handover, settings, now, hours)
         if step is None or (step is not Due.AUTO_CLOSE and not item.has_topic):
             continue
         try:
             if step is Due.AUTO_CLOSE:
-                report.auto_closed += await _auto_close(ports, handover.id, settings)
+                report.auto_closed += await _auto_close(ports, handover.id, settings, hours, now)
             else:
-                report.sent += await _send_reminder(ports.store, handover.id, step, settings, now)
+                report.sent += await _send_reminder(ports.store, handover.id, step, settings,
+                                                    hours, now)
         except ports.transient:
             raise
         except Exception:
@@ -86,13 +93,34 @@ async def reminder_pass(ports: SchedulerPorts, *, batch: int = 500) -> ReminderR
     return report
 
 
+class _ReminderRules:
+    """Each client's settings and each (client, branch)'s working hours, read once a pass."""
+
+    def __init__(self, tenants: Tenants) -> None:
+        self._tenants = tenants
+        self._clients: dict[UUID, Client | None] = {}
+        self._found: dict[tuple[UUID, UUID | None], tuple[ClientSettings, WorkingHours | None] | None] = {}
+
+    async def of(self, client_id: UUID, branch_id: UUID | None
+                 ) -> tuple[ClientSettings, WorkingHours | None] | None:
+        key = (client_id, branch_id)
+        if key not in self._found:
+            if client_id not in self._clients:
+                self._clients[client_id] = await self._tenants.client(client_id)
+            client = self._clients[client_id]
+            branch = await self._tenants.branch(branch_id) if branch_id and client else None
+            self._found[key] = (client.settings, schedule_for(client.settings, branch)) \
+                if client else None
+        return self._found[key]
+
+
 async def _send_reminder(store: Store, handover_id: UUID, step: Due, settings: ClientSettings,
-                         now: datetime) -> int:
+                         hours: WorkingHours | None, now: datetime) -> int:
     async with store.transaction() as tx:
         claimed = await tx.handovers.claim_reminder(handover_id, step)
         if claimed is None:
             return 0
-        text = reminders.reminder_text(step, claimed, settings, now)
+        text = reminders.reminder_text(step, claimed, settings, now, hours)
         await tx.outbox.enqueue(claimed.client_id, TopicMessage(
             claimed.conversation_id, text, html=True, reply_to_card=True, handover_id=claimed.id),
             f"{step}:{claimed.id}")
@@ -101,7 +129,8 @@ async def _send_reminder(store: Store, handover_id: UUID, step: Due, settings: C
     return 1
 
 
-async def _auto_close(ports: SchedulerPorts, handover_id: UUID, settings: ClientSettings) -> int:
+async def _auto_close(ports: SchedulerPorts, handover_id: UUID, settings: ClientSettings,
+                      hours: WorkingHours | None, now: datetime) -> int:
     async with ports.store.transaction() as tx:
         # Conversation row first, then the handover: the lock order of the desk and the pipeline.
         handover = await tx.handovers.get(handover_id)
@@ -113,7 +142,9 @@ async def _auto_close(ports: SchedulerPorts, handover_id: UUID, settings: Client
             return 0
         if conv is None or conv.state != State.PENDING:
             return 0  # a broken pair is the self-heal's to repair
-        if reminders.due_step(handover, settings, await tx.now()) is not Due.AUTO_CLOSE:
+        if ports.clock is None:
+            now = await tx.now()
+        if reminders.due_step(handover, settings, now, hours) is not Due.AUTO_CLOSE:
             return 0
         await ports.desk.close(tx, handover, conv.state, Resolution.AUTO_CLOSED, AUTO_CLOSER,
                          note=reminders.auto_close_note(settings))

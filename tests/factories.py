@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -42,3 +44,13 @@ def incoming(text: str, message_type: str = "text", media: dict[str, Any] | None
     return InboundMessage(provider_message_id=provider_message_id,
                           remote_jid="77011234567@s.whatsapp.net", text=text,
                           message_type=message_type, media=media)
+
+
+@dataclass
+class ManualClock:
+    """A `core.ports.Clock` the test sets (`clock.at = …`)."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at

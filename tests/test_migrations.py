@@ -46,5 +46,6 @@ async def test_concurrent_runners_apply_each_migration_once(server_dsn: str) -> 
 
 
 def test_migration_files_are_numbered_in_order() -> None:
+    # Numbers are handed out in blocks to work in parallel, so there may be gaps between them.
     versions = [m.version for m in discover()]
-    assert versions == sorted(versions) == list(range(1, len(versions) + 1))
+    assert versions[0] == 1 and versions == sorted(set(versions))

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import tenant_admin
+from gateway import hours_admin, tenant_admin
 from gateway.errors import error_response
 from gateway.keys import DB, SETTINGS
 from storage.repositories import audit, clients, handovers
@@ -106,6 +106,31 @@ async def put_policy(request: web.Request) -> web.Response:
     await tenant_admin.update_client(request.config_dict[DB], request.match_info["slug"],
                                      {"escalation_policy": topics}, actor=ACTOR)
     return await get_policy(request)
+
+
+@routes.get("/clients/{slug}/hours")
+@_refusals
+async def get_hours(request: web.Request) -> web.Response:
+    """Working hours of the client, or of `?branch=SLUG`, with whether it is open now."""
+    return web.json_response(await hours_admin.show_hours(
+        request.config_dict[DB], request.match_info["slug"], request.query.get("branch")))
+
+
+@routes.put("/clients/{slug}/hours")
+@_refusals
+async def put_hours(request: web.Request) -> web.Response:
+    """`{weekly: {...}, exceptions: {...}}` (core/hours.py), for the client or `?branch=SLUG`."""
+    return web.json_response(await hours_admin.set_hours(
+        request.config_dict[DB], request.match_info["slug"], await _object(request),
+        branch_slug=request.query.get("branch"), actor=ACTOR))
+
+
+@routes.delete("/clients/{slug}/hours")
+@_refusals
+async def delete_hours(request: web.Request) -> web.Response:
+    return web.json_response(await hours_admin.set_hours(
+        request.config_dict[DB], request.match_info["slug"], None,
+        branch_slug=request.query.get("branch"), actor=ACTOR))
 
 
 @routes.get("/clients/{slug}/branches")

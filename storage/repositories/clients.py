@@ -37,6 +37,8 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "timezone": str,
     "templates": dict,
     "escalation_policy": list,
+    "working_hours": dict,
+    "ask_rating": bool,
 }
 
 
@@ -64,6 +66,8 @@ def _client(row: asyncpg.Record) -> Client:
         timezone=row["timezone"],
         templates=row["templates"] or {},
         escalation_policy=row["escalation_policy"],
+        working_hours=row["working_hours"],
+        ask_rating=row["ask_rating"],
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)
@@ -74,7 +78,7 @@ def _branch(row: asyncpg.Record) -> Branch:
         id=row["id"], client_id=row["client_id"], slug=row["slug"], name=row["name"],
         instance_id=row["instance_id"], phone=row["phone"],
         telegram_chat_id=row["telegram_chat_id"], knowledge_tag=row["knowledge_tag"],
-        is_active=row["is_active"],
+        is_active=row["is_active"], working_hours=row["working_hours"],
     )
 
 
@@ -181,6 +185,11 @@ async def add_branch(db: Executor, client_id: UUID, slug: str, name: str, *,
         client_id, slug, name, instance_id, phone, telegram_chat_id, knowledge_tag,
     )
     return _branch(row)
+
+
+async def set_branch_hours(db: Executor, branch_id: UUID, hours: dict[str, Any] | None) -> None:
+    """Values must already be validated (`core.hours.canonical`); None: the client's hours apply."""
+    await db.execute("UPDATE branches SET working_hours = $2 WHERE id = $1", branch_id, hours)
 
 
 async def branches(db: Executor, client_id: UUID) -> list[Branch]:

@@ -14,7 +14,8 @@ from core.states import check_transition
 log = logging.getLogger(__name__)
 
 _UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "telegram_chat_id",
-              "pending_notice_at", "last_message_at", "branch_id"}
+              "pending_notice_at", "last_message_at", "branch_id", "language",
+              "rating_handover_id", "rating_due_until"}
 
 
 def conversation_from_row(row: asyncpg.Record) -> Conversation:
@@ -23,7 +24,8 @@ def conversation_from_row(row: asyncpg.Record) -> Conversation:
         channel=row["channel"], state=State(row["state"]), bot_muted_until=row["bot_muted_until"],
         no_count=row["no_count"], telegram_topic_id=row["telegram_topic_id"],
         telegram_chat_id=row["telegram_chat_id"], pending_notice_at=row["pending_notice_at"],
-        last_message_at=row["last_message_at"],
+        last_message_at=row["last_message_at"], language=row["language"],
+        rating_handover_id=row["rating_handover_id"], rating_due_until=row["rating_due_until"],
     )
 
 

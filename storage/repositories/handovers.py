@@ -12,7 +12,7 @@ from core.reminders import Due
 
 _UPDATABLE = {"status", "assigned_to", "assigned_to_name", "skipped_by", "telegram_message_id",
               "manager_response", "resolution", "taken_at", "resolved_at", "reminder_1_sent_at",
-              "reminder_2_sent_at"}
+              "reminder_2_sent_at", "rating", "rating_asked_at", "rated_at"}
 
 # A claim is a conditional UPDATE that only one transaction can win (the row lock serialises
 # them, the loser re-reads the row and no longer matches).
@@ -38,6 +38,7 @@ def handover_from_row(row: asyncpg.Record) -> Handover:
         resolution=Resolution(row["resolution"]) if row["resolution"] else None,
         created_at=row["created_at"], taken_at=row["taken_at"], resolved_at=row["resolved_at"],
         reminder_1_sent_at=row["reminder_1_sent_at"], reminder_2_sent_at=row["reminder_2_sent_at"],
+        rating=row["rating"], rating_asked_at=row["rating_asked_at"], rated_at=row["rated_at"],
     )
 
 

@@ -20,32 +20,41 @@ class PgMaintenance:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def waiting_handovers(self, limit: int) -> tuple[datetime, list[WaitingHandover]]:
-        """The database's `now()` and the pending handovers that are due something now (oldest
-        first): a reminder (reminders on, and a topic to post it in) or an auto-close
-        (regardless of the topic). Only what can be acted on is taken, so handovers that must
-        wait (no topic yet, reminder 2 not due yet) never fill the batch and starve the ones
-        behind them."""
+    async def waiting_handovers(self, limit: int, now: datetime | None = None
+                                ) -> tuple[datetime, list[WaitingHandover]]:
+        """The clock's now (the database's `now()`, unless `now` is given) and the pending
+        handovers that may be due something then (oldest first): a reminder (reminders on, and
+        a topic to post it in) or an auto-close (regardless of the topic). Only what can be acted
+        on is taken, so handovers that must wait (no topic yet, reminder 2 not due yet) never
+        fill the batch and starve the ones behind them. The ages here are wall-clock: with
+        working hours (counted by the caller) a request may have waited long enough on the
+        clock and not yet in working time."""
         rows = await self._pool.fetch(
-            """SELECT h.*, c.telegram_topic_id IS NOT NULL AS has_topic, now() AS db_now
-                 FROM handovers h
+            """WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS now)
+               SELECT h.*, c.telegram_topic_id IS NOT NULL AS has_topic, c.branch_id AS branch_id,
+                      clock.now AS clock_now
+                 FROM clock, handovers h
                  JOIN conversations c ON c.id = h.conversation_id
                  JOIN client_settings s ON s.client_id = h.client_id
                 WHERE h.status = 'pending'
                   AND ((s.auto_close_timeout IS NOT NULL
-                        AND h.created_at <= now() - make_interval(mins => s.auto_close_timeout))
+                        AND h.created_at <= clock.now - make_interval(mins => s.auto_close_timeout))
                        OR (s.enable_reminders AND c.telegram_topic_id IS NOT NULL
                            AND ((h.reminder_1_sent_at IS NULL
-                                 AND h.created_at <= now() - make_interval(mins => s.reminder_timeout_1))
+                                 AND h.created_at <= clock.now - make_interval(mins => s.reminder_timeout_1))
                                 OR (h.reminder_1_sent_at IS NOT NULL AND h.reminder_2_sent_at IS NULL
                                     AND h.created_at
-                                        <= now() - make_interval(mins => s.reminder_timeout_2)))))
+                                        <= clock.now - make_interval(mins => s.reminder_timeout_2)))))
                 ORDER BY h.created_at
                 LIMIT $1""",
-            limit,
+            limit, now,
         )
-        now = rows[0]["db_now"] if rows else await self._pool.fetchval("SELECT now()")
-        return now, [WaitingHandover(handover_from_row(r), r["has_topic"]) for r in rows]
+        if rows:
+            now = rows[0]["clock_now"]
+        elif now is None:
+            now = await self._pool.fetchval("SELECT now()")
+        return now, [WaitingHandover(handover_from_row(r), r["has_topic"], r["branch_id"])
+                     for r in rows]
 
     async def heal_suspects(self, limit: int = 1000) -> list[UUID]:
         """Conversations that break an invariant, in one consistent snapshot (oldest change
