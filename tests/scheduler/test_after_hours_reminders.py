@@ -89,7 +89,7 @@ async def test_a_branch_with_its_own_hours_is_reminded_by_them(
     ports, clock = clocked
     branch = await clients.add_branch(db, salon.id, "north", "Север")
     await clients.set_branch_hours(db, branch.id, canonical({"weekly": {"mon-sun": "08:00-23:00"}}))
-    client_conv, client_hid = await open_handover(salon)
+    _, client_hid = await open_handover(salon)
     branch_conv, branch_hid = await open_handover(salon)
     await db.execute("UPDATE conversations SET branch_id = $2 WHERE id = $1", branch_conv, branch.id)
     for hid in (client_hid, branch_hid):
@@ -104,7 +104,7 @@ async def test_after_hours_auto_close_waits_for_working_time(
         open_handover: OpenHandover) -> None:
     ports, clock = clocked
     await clients.update_settings(db, salon.id, {"enable_reminders": False, "auto_close_timeout": 90})
-    conv, hid = await open_handover(salon)
+    _, hid = await open_handover(salon)
     await _opened_at(db, hid, local(10, 21))
     clock.at = local(11, 9)
     assert (await reminder_pass(ports)).auto_closed == 0
