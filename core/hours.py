@@ -92,16 +92,6 @@ class WorkingHours:
             total += min(closed, end) - max(opened, start)
         return total.total_seconds() / 60
 
-    def after_working_minutes(self, start: datetime, minutes: float) -> datetime | None:
-        """The instant `minutes` of working time after `start` (None beyond the horizon)."""
-        left = timedelta(minutes=minutes)
-        for opened, closed in self.intervals(start):
-            begin = max(opened, start)
-            if closed - begin >= left:
-                return begin + left
-            left -= closed - begin
-        return None
-
     # --- the document -------------------------------------------------------------------------
 
     def document(self) -> dict[str, Any]:

@@ -63,7 +63,6 @@ def test_open_next_opening_and_working_minutes() -> None:
     assert HOURS.next_opening(local(11, 18, 30)) == local(13, 10)  # Saturday evening → Monday
     assert HOURS.working_minutes(FRIDAY_EVENING, local(11, 10, 30)) == 30
     assert HOURS.working_minutes(local(10, 19, 50), local(11, 10, 20)) == 30
-    assert HOURS.after_working_minutes(FRIDAY_EVENING, 30) == local(11, 10, 30)
     holiday = parse_hours(HOLIDAY, "Asia/Almaty")
     assert holiday.next_opening(FRIDAY_EVENING) == local(13, 10)
     assert holiday.working_minutes(FRIDAY_EVENING, local(13, 10, 30)) == 30
