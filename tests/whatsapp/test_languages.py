@@ -4,12 +4,19 @@ no-LLM answer taken from a passage in the customer's language, per-language clie
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import SecretStr
 
+from core.delivery import DeliveryOutcome
+from core.outbound import CustomerText
 from core.texts import CUSTOMER_TEXTS
 from gateway.keys import KNOWLEDGE
+from gateway.outbox_worker import OutboxWorker
 from storage.repositories import clients
+from storage.store import PgStore, PgTenants
+from tests.factories import make_conversation
 from tests.fakes import wait_for
 from tests.whatsapp.conftest import post, text_payload
 
@@ -114,3 +121,22 @@ async def test_a_failing_llm_falls_back_in_kazakh(start_app, llm_settings, demo,
     client = await start_app(llm_settings)
     reply = await _say(client, chatflow, "Ертең маникюр жасауға бола ма?", "L-2")
     assert reply == KK["fallback"]
+
+
+class Unreachable:
+    async def deliver(self, delivery) -> DeliveryOutcome:
+        return DeliveryOutcome.failed("ChatFlow send-text: ClientConnectorError")
+
+
+async def test_the_apology_for_an_undelivered_reply_is_in_the_customers_language(
+        db, database_dsn, demo) -> None:
+    jid = "77010000008@s.whatsapp.net"
+    conversation = await make_conversation(db, demo.id, jid, language="kk")
+    store = PgStore(db, reply_retry=timedelta(0))  # the reply's retry window is over at once
+    async with store.transaction() as tx:
+        await tx.outbox.enqueue(demo.id, CustomerText(conversation, jid, "Иә, бар"), "reply:kk")
+    worker = OutboxWorker(db, database_dsn, {"whatsapp": Unreachable()}, store=store,
+                          tenants=PgTenants(db))
+    assert await worker.run_once() == 1
+    apology = await db.fetchval("SELECT payload FROM outbox WHERE idempotency_key = 'reply:kk:apology'")
+    assert apology["text"] == KK["delivery_apology"]
