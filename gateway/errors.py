@@ -3,10 +3,11 @@ reading a JSON body with a clear 400 when it is not one."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
+
+from core import safe_json
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
@@ -23,7 +24,8 @@ class BadRequest(web.HTTPBadRequest):
 
 
 async def read_json(request: web.Request) -> Any:
+    """The body as JSON, bounded and cleaned (`core.safe_json`); a 400 naming what is wrong."""
     try:
-        return json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be JSON") from None
+        return safe_json.loads(await request.read())
+    except safe_json.InvalidJSON as exc:
+        raise BadRequest(f"the body must be JSON: {exc}") from None

@@ -100,6 +100,7 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
                                             "mute_duration_second_hours"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TenantError(f"{key} must be a whole number")
+        _check_range(key, value)
         if key == "timezone" and value is not None:
             _check_timezone(value)
         if value is not None and key in _DOCUMENT_CHECKS:
@@ -115,6 +116,19 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 # Settings that are documents: validated, and stored in their checked (canonical) form.
 _DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical}
+
+
+# The database's integer widths: Telegram ids are bigint, minutes and hours integer.
+_BIGINT_SETTINGS = {"telegram_chat_id", "owner_telegram_ids"}
+_INT_SETTINGS = {"reminder_timeout_1", "reminder_timeout_2", "auto_close_timeout",
+                 "mute_duration_first_minutes", "mute_duration_second_hours"}
+
+
+def _check_range(key: str, value: Any) -> None:
+    limit = 2**63 if key in _BIGINT_SETTINGS else 2**31 if key in _INT_SETTINGS else None
+    numbers = value if isinstance(value, list) else [value]
+    if limit is not None and any(isinstance(n, int) and not -limit <= n < limit for n in numbers):
+        raise TenantError(f"{key} is out of range")
 
 
 def _check_timezone(name: str) -> None:

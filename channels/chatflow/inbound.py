@@ -6,13 +6,13 @@ HTTP route only translates the outcome into a response."""
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from core import safe_json
 from core.inbound import accept_inbound
 from core.models import Client, InboundMessage
 from core.ports import Inbox, Tenants
@@ -21,23 +21,11 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {"image", "audio", "ptt", "document", "video", "sticker"}
 MAX_TEXT_CHARS = 4096
-_JID = re.compile(r"^(\d{5,20})(@s\.whatsapp\.net|@lid|@c\.us)?$")
+_JID = re.compile(r"^([0-9]{5,20})(@s\.whatsapp\.net|@lid|@c\.us)?$")
 
 
 class InvalidPayload(ValueError):
     """The payload cannot be accepted; the message says why (sent back with a 400)."""
-
-
-def storable(value: Any) -> Any:
-    """JSON as PostgreSQL can store it (text and jsonb refuse NUL characters and lone UTF-16
-    surrogates, which JSON escapes can carry): a message is never lost to a stray byte."""
-    if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, list):
-        return [storable(item) for item in value]
-    if isinstance(value, dict):
-        return {storable(key): storable(item) for key, item in value.items()}
-    return value
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
@@ -113,17 +101,14 @@ def parse(body: dict[str, Any], instance_id: str | None = None) -> InboundMessag
 
 
 def read_json(raw: bytes) -> Any:
-    """The body as JSON (storable), None for an empty body (ChatFlow's UI probes with one)."""
+    """The body as JSON (bounded, cleaned: `core.safe_json`), None for an empty body (ChatFlow's
+    UI probes with one)."""
     if not raw.strip():
         return None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidPayload("the body is not UTF-8") from None
-    try:
-        return storable(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise InvalidPayload(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+        return safe_json.loads(raw)
+    except safe_json.InvalidJSON as exc:
+        raise InvalidPayload(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ in. `accept_webhook` is what the HTTP route calls; `start` / `stop` bracket the 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from channels.telegram.runner import BotRunner
 from channels.telegram.sender import TelegramSender
 from channels.telegram.settings import TelegramSettings
 from channels.telegram.updates import UpdateProcessor
+from core import safe_json
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.ports import DeliveryProgress, DeskRecords, Tenants, UpdateLog
@@ -74,11 +74,16 @@ class TelegramDesk:
         if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
             return WebhookOutcome(401, "wrong Telegram secret token")
         try:
-            payload: Any = json.loads(body)
-        except ValueError:
-            return WebhookOutcome(400, "body is not JSON")
-        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
-            return WebhookOutcome(400, "not a Telegram update")
+            payload: Any = safe_json.loads(body)
+        except safe_json.InvalidJSON as exc:
+            return WebhookOutcome(400, str(exc))
+        if not isinstance(payload, dict) or not _is_update_id(payload.get("update_id")):
+            return WebhookOutcome(400, "not a Telegram update (update_id)")
         if await self.updates.accept(client, payload):
             self.updates.handle_soon(client, payload)
         return WebhookOutcome(200)
+
+
+def _is_update_id(value: Any) -> bool:
+    """Telegram's update ids are positive and fit a signed 64-bit integer (our bigint)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63

@@ -32,6 +32,7 @@ from channels.telegram.errors import describe
 from channels.telegram.media import MediaLinks
 from channels.telegram.settings import TelegramMode, TelegramSettings
 from channels.telegram.updates import UpdateProcessor
+from core import safe_json
 from core.models import Client
 from core.ports import DeskRecords, Tenants
 
@@ -160,8 +161,9 @@ class BotRunner:
                     client = await self._tenants.client(client_id)
                     if client is None:
                         return
-                    await self._updates.receive(
-                        client, update.model_dump(mode="json", by_alias=True, exclude_none=True))
+                    # cleaned: one update PostgreSQL cannot store (a NUL) must not stop the bot
+                    await self._updates.receive(client, safe_json.clean(
+                        update.model_dump(mode="json", by_alias=True, exclude_none=True)))
                     offset = update.update_id + 1
             except asyncio.CancelledError:
                 raise

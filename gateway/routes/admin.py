@@ -4,12 +4,12 @@ endpoints live in `gateway/routes/knowledge.py`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from core import safe_json
 from gateway import hours_admin, tenant_admin
 from gateway.errors import error_response
 from gateway.keys import DB, SETTINGS
@@ -38,9 +38,9 @@ def _refusals(handler: Handler) -> Handler:
 
 async def _object(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise tenant_admin.TenantError("the body must be JSON") from None
+        body = safe_json.loads(await request.read())
+    except safe_json.InvalidJSON as exc:
+        raise tenant_admin.TenantError(f"the body must be JSON: {exc}") from None
     if not isinstance(body, dict):
         raise tenant_admin.TenantError("the body must be a JSON object")
     return body

@@ -10,13 +10,13 @@ GET    /admin/knowledge/{client_slug}/search?q=&tag=&limit=
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
+from core import safe_json
 from core.knowledge_types import EmbeddingError, VectorStoreError
 from gateway.keys import KNOWLEDGE, TENANTS
 
@@ -43,10 +43,13 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 async def _read_document(request: web.Request) -> tuple[str, str | None]:
-    body = await request.text()
+    raw = await request.read()
     if request.content_type != "application/json":
-        return body, request.query.get("tag") or None
-    data: Any = json.loads(body)
+        try:
+            return safe_json.clean_text(raw.decode("utf-8")), request.query.get("tag") or None
+        except UnicodeDecodeError:
+            raise ValueError("the document must be UTF-8 text") from None
+    data: Any = safe_json.loads(raw)
     if not isinstance(data, dict) or not isinstance(data.get("content"), str):
         raise ValueError("JSON body must be an object with a string 'content'")
     tag = data.get("knowledge_tag")
@@ -61,7 +64,7 @@ async def put_document(request: web.Request) -> web.Response:
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
     try:
         content, tag = await _read_document(request)
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+    except ValueError as exc:  # safe_json.InvalidJSON is a ValueError
         return _error(400, "bad_request", str(exc))
     if not content.strip():
         return _error(400, "bad_request", "document content is empty")

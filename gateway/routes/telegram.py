@@ -45,8 +45,9 @@ def _callback_request(body: Any) -> tuple[UUID, Action, Actor] | str:
     except ValueError:
         return "action must be one of take, resolve, skip, return"
     manager_id = body.get("manager_id")
-    if isinstance(manager_id, bool) or not str(manager_id or "").lstrip("-").isdigit():
-        return "manager_id must be a numeric id"
+    if isinstance(manager_id, bool) or not str(manager_id or "").lstrip("-").isdigit() \
+            or not -2**63 <= int(str(manager_id)) < 2**63:
+        return "manager_id must be a numeric Telegram id"
     name = body.get("manager_name")
     name = name.strip() if isinstance(name, str) and name.strip() else str(manager_id)
     return conversation_id, action, Actor(int(str(manager_id)), name[:200])

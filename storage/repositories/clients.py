@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 from uuid import UUID
@@ -99,7 +100,13 @@ async def create(db: asyncpg.Connection, slug: str, name: str, **settings: Any) 
     return client
 
 
+SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
 async def by_slug(db: Executor, slug: str) -> Client | None:
+    """None for a slug that cannot name a client (whatever arrived in a URL)."""
+    if not SLUG.fullmatch(slug):
+        return None
     row = await db.fetchrow(_CLIENT_SELECT + " WHERE c.slug = $1", slug)
     return _client(row) if row else None
 

@@ -1,0 +1,330 @@
+"""The gateway's numbers, measured against the real `python -m gateway serve` (a subprocess),
+instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
+
+- start: `serve` to the first 200 on /health, on an existing database;
+- idle: RSS and CPU of an idle gateway;
+- ingest at c=1/16/64: webhook requests per second and latency (each 200 after its commit);
+- drain: turns per second while a burst of messages from many customers is answered, CPU per
+  turn in the gateway, PostgreSQL transactions per message;
+- paced: webhook → ChatFlow send-text latency at a steady 50 messages per second;
+- backlog: a claim's cost with 100 events waiting and with 20,000, the statistics taken while
+  the queue was empty.
+
+Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the gateway's own
+cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
+
+    python -m benchmarks.run [--smoke] [--profiles instant,bundled]
+
+BENCH_DATABASE_URL (default: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)
+names the server; a scratch database is made and dropped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from aiohttp import ClientSession, TCPConnector
+
+from benchmarks.peers import Peers
+from storage.database import create_pool
+from storage.migrate import apply_migrations
+from storage.repositories import inbox
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ["сколько стоит маникюр?", "где вы находитесь?", "до скольки работаете?",
+             "есть парковка?", "как записаться?", "сколько стоит педикюр?"]
+
+
+@dataclass
+class Sizes:
+    ingest: int = 3000  # requests per concurrency level
+    burst: int = 2000  # messages in the drain burst
+    customers: int = 1000
+    paced_seconds: float = 10.0
+    backlog: int = 20_000
+
+    @staticmethod
+    def smoke() -> Sizes:
+        return Sizes(ingest=200, burst=200, customers=100, paced_seconds=2.0, backlog=2000)
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, profile: str, what: str, value: str) -> None:
+        self.rows.append((profile, what, value))
+        print(f"  {what}: {value}", flush=True)
+
+    def table(self) -> str:
+        lines = ["| profile | measure | value |", "| --- | --- | --- |"]
+        lines += [f"| {p} | {w} | {v} |" for p, w, v in self.rows]
+        return "\n".join(lines)
+
+
+def pct(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Gateway:
+    """`python -m gateway serve` on a free port, against the scratch database."""
+
+    def __init__(self, dsn: str, peers: Peers, profile: str, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "LOG_LEVEL": "WARNING",
+                     "DATA_DIR": tempfile.mkdtemp(prefix="truffles-bench-"),
+                     "CHATFLOW_API_BASE": peers.url("/chatflow"), "DEMO_SEED": "true",
+                     "PYTHONPATH": str(ROOT)}
+        if profile == "instant":
+            self._env.update(EMBEDDINGS_PROVIDER="tei", EMBEDDINGS_URL=peers.url("/tei"),
+                             EMBEDDINGS_MODEL="bge-m3", OPENAI_BASE_URL=peers.url("/openai/v1"),
+                             OPENAI_API_KEY="bench")
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, http: ClientSession) -> float:
+        started = time.perf_counter()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "serve", env=self._env, cwd=ROOT)
+        while True:
+            try:
+                async with http.get(f"{self.url}/health") as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            except OSError:
+                pass
+            if self.process.returncode is not None:
+                raise RuntimeError("the gateway exited during start-up")
+            await asyncio.sleep(0.05)
+
+    async def ready(self, http: ClientSession) -> None:
+        while True:
+            async with http.get(f"{self.url}/ready") as response:
+                if response.status == 200:
+                    return
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
+async def post_all(http: ClientSession, url: str, secret: str, bodies: list[dict],
+                   concurrency: int) -> list[float]:
+    """Post the bodies with `concurrency` requests in flight; each request's latency."""
+    latencies: list[float] = []
+    queue = list(reversed(bodies))
+
+    async def worker() -> None:
+        while queue:
+            body = queue.pop()
+            started = time.perf_counter()
+            async with http.post(url, json=body, params={"webhook_secret": secret}) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"webhook answered {response.status}")
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def message(customer: int, key: str, text: str | None = None) -> dict:
+    jid = f"7702{customer:07d}@s.whatsapp.net"
+    return {"messageType": "text", "message": text or QUESTIONS[customer % len(QUESTIONS)],
+            "metadata": {"sender": "bench", "messageId": key, "remoteJid": jid, "timestamp": 0}}
+
+
+async def commits(admin: asyncpg.Connection, database: str) -> int:
+    return await admin.fetchval(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = $1", database)
+
+
+async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report) -> None:
+    print(f"profile {profile}", flush=True)
+    database = f"truffles_bench_{profile}_{os.getpid()}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{database}"))
+    conn = await asyncpg.connect(dsn)
+    await apply_migrations(conn)  # "an existing database": start-up does not migrate
+    peers = Peers()
+    await peers.start()
+    gateway = Gateway(dsn, peers, profile, 8300 + (profile == "bundled"))
+    try:
+        async with ClientSession(connector=TCPConnector(limit=0)) as http:
+            await gateway.start(http)
+            await gateway.ready(http)  # the first start seeds the demo client and its knowledge
+            await gateway.stop()
+            report.add(profile, "start to first 200 on /health", f"{await gateway.start(http):.2f} s")
+            await gateway.ready(http)
+            secret = await conn.fetchval(
+                """UPDATE client_settings SET debounce_seconds = 0, chatflow_token = 't',
+                          chatflow_instance_id = 'i'
+                    WHERE client_id = (SELECT id FROM clients WHERE slug = 'demo_salon')
+                RETURNING webhook_secret""")
+            assert gateway.process is not None
+            pid = gateway.process.pid
+            await asyncio.sleep(2)
+            cpu = proc_cpu(pid)
+            await asyncio.sleep(5)
+            report.add(profile, "idle CPU / RSS",
+                       f"{(proc_cpu(pid) - cpu) / 5 * 100:.1f} % of a core / "
+                       f"{proc_rss_mib(pid):.0f} MiB")
+            url = f"{gateway.url}/webhook/demo_salon"
+            for concurrency in (1, 16, 64):
+                bodies = [message(i % sizes.customers, f"in{concurrency}-{i}")
+                          for i in range(sizes.ingest)]
+                started = time.perf_counter()
+                latencies = await post_all(http, url, secret, bodies, concurrency)
+                elapsed = time.perf_counter() - started
+                report.add(profile, f"ingest c={concurrency}",
+                           f"{len(latencies) / elapsed:.0f} req/s, p50 {pct(latencies, .5) * 1000:.1f} ms, "
+                           f"p99 {pct(latencies, .99) * 1000:.1f} ms")
+            await drained(conn)
+
+            before_commits, before_cpu, before = await commits(admin, database), proc_cpu(pid), \
+                peers.reply_count
+            bodies = [message(10_000 + i % sizes.customers, f"burst-{i}") for i in range(sizes.burst)]
+            started = time.perf_counter()
+            await post_all(http, url, secret, bodies, 64)
+            await drained(conn)
+            elapsed = time.perf_counter() - started
+            turns = peers.reply_count - before
+            gateway_cpu = proc_cpu(pid) - before_cpu
+            transactions = await commits(admin, database) - before_commits
+            report.add(profile, "drain a burst", f"{sizes.burst} messages from {sizes.customers} "
+                       f"customers answered in {elapsed:.1f} s ({turns} turns): "
+                       f"{sizes.burst / elapsed:.0f} messages/s, {turns / elapsed:.0f} turns/s")
+            report.add(profile, "CPU per turn (gateway)", f"{gateway_cpu / max(turns, 1) * 1000:.1f} ms")
+            report.add(profile, "PostgreSQL transactions per message",
+                       f"{transactions / sizes.burst:.1f}")
+            report.add(profile, "RSS after the burst", f"{proc_rss_mib(pid):.0f} MiB")
+
+            paced = await paced_latency(http, url, secret, peers, sizes.paced_seconds)
+            report.add(profile, "webhook → send-text at 50/s",
+                       f"p50 {pct(paced, .5) * 1000:.0f} ms, p99 {pct(paced, .99) * 1000:.0f} ms")
+    finally:
+        await gateway.stop()
+        await peers.close()
+        await conn.close()
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+async def drained(conn: asyncpg.Connection, timeout: float = 900) -> None:
+    """Until every message is answered and every reply delivered."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if await conn.fetchval("""SELECT NOT EXISTS (SELECT 1 FROM turn_queue)
+                                     AND NOT EXISTS (SELECT 1 FROM outbox
+                                                      WHERE status IN ('pending', 'processing'))"""):
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError("the gateway did not drain its queues in time")
+
+
+async def paced_latency(http: ClientSession, url: str, secret: str, peers: Peers,
+                        seconds: float) -> list[float]:
+    sent: dict[str, float] = {}
+    tasks = []
+    for index in range(int(seconds * 50)):
+        customer = 50_000 + index
+        body = message(customer, f"paced-{index}")
+        sent[body["metadata"]["remoteJid"]] = time.perf_counter()
+        tasks.append(asyncio.create_task(post_all(http, url, secret, [body], 1)))
+        await asyncio.sleep(0.02)
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(2)
+    return [peers.replies[jid] - at for jid, at in sent.items() if jid in peers.replies]
+
+
+async def backlog_claims(sizes: Sizes, server_dsn: str, report: Report) -> None:
+    """A claim's cost with 100 events waiting and with the whole backlog, the statistics taken
+    while the queue was empty (as it is when idle)."""
+    database = f"truffles_bench_claims_{os.getpid()}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{database}"))
+    pool = await create_pool(dsn)
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+            client = await conn.fetchval("INSERT INTO clients (slug, name) VALUES ('b', 'B') RETURNING id")
+            await conn.execute("INSERT INTO client_settings (client_id, webhook_secret) "
+                               "VALUES ($1, repeat('s', 24))", client)
+            await conn.execute("ANALYZE")
+        for waiting in (100, sizes.backlog):
+            await fill_backlog(pool, client, waiting)
+            timings = []
+            for _ in range(200):
+                started = time.perf_counter()
+                await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5))
+                timings.append(time.perf_counter() - started)
+            report.add("queue", f"claim with {waiting} events waiting",
+                       f"p50 {pct(timings, .5) * 1000:.2f} ms, p99 {pct(timings, .99) * 1000:.2f} ms")
+    finally:
+        await pool.close()
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+async def fill_backlog(pool: asyncpg.Pool, client: object, events: int) -> None:
+    customers = max(events // 5, 1)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("TRUNCATE users, conversations, inbound_events, turn_queue CASCADE")
+        await conn.execute("""INSERT INTO users (client_id, remote_jid, phone)
+                              SELECT $1, (7701000000 + n)::text || '@s.whatsapp.net', n::text
+                                FROM generate_series(1, $2) AS n""", client, customers)
+        await conn.execute("INSERT INTO conversations (client_id, user_id) SELECT client_id, id FROM users")
+        await conn.execute("""INSERT INTO inbound_events (client_id, channel, provider_message_id,
+                                                          conversation_id, payload)
+                              SELECT $1, 'whatsapp', n || '-' || c.id, c.id, '{}'
+                                FROM generate_series(1, 5) AS n CROSS JOIN conversations c""", client)
+        await conn.execute("""INSERT INTO turn_queue (conversation_id, client_id, first_at, last_at, due_at)
+                              SELECT id, client_id, now(), now(), now() FROM conversations""")
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--profiles", default="instant,bundled")
+    args = parser.parse_args(argv)
+    sizes = Sizes.smoke() if args.smoke else Sizes()
+    server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
+        "postgresql://postgres@127.0.0.1:5432/postgres"
+    report = Report()
+    print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}", flush=True)
+    await backlog_claims(sizes, server_dsn, report)
+    for profile in args.profiles.split(","):
+        await run_profile(profile, sizes, server_dsn, report)
+    print()
+    print(report.table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
