@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import openai
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -208,6 +207,8 @@ class OpenAIEmbedder(_RemoteEmbedder):
         attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         super().__init__("openai", model)
+        import openai  # the SDK loads only for this provider
+
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "not-needed",  # local OpenAI-compatible servers need no key
             base_url=openai_base_url(base_url) if base_url else None,
@@ -219,6 +220,8 @@ class OpenAIEmbedder(_RemoteEmbedder):
     async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for batch in _batches(texts, self._batch_size):
+            import openai
+
             try:
                 response = await self._client.embeddings.create(
                     model=self._model, input=batch, encoding_format="float"

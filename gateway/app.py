@@ -35,11 +35,10 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
         app[keys.READINESS] = system.readiness
         app[keys.SCHEDULER_PORTS] = system.scheduler_ports
         app[keys.CHATFLOW] = ChatFlowInbound(system.tenants, system.inbox)
-        assert system.processor is not None and system.knowledge is not None
+        assert system.processor and system.knowledge and system.serving
+        assert system.serving.scheduler is not None
         app[keys.PROCESSOR] = system.processor
         app[keys.KNOWLEDGE] = system.knowledge
-        if system.telegram is not None:
-            app[keys.TELEGRAM] = system.telegram
-        if system.scheduler is not None:
-            app[keys.SCHEDULER] = system.scheduler
+        app[keys.SERVING] = system.serving
+        app[keys.SCHEDULER] = system.serving.scheduler
         yield

@@ -75,8 +75,8 @@ async def handle(args: argparse.Namespace, settings: Settings) -> int:
         client = getattr(args, "client", None)
         if client is not None and await system.tenants.client_by_slug(client) is None:
             raise ValueError(f"no client with slug {client!r}")
-        assert system.knowledge is not None
-        return await run(args, system.knowledge)
+        assert system.knowledge is not None and system.knowledge.current is not None
+        return await run(args, system.knowledge.current)
 
 
 async def run(args: argparse.Namespace, kb: KnowledgeBase) -> int:

@@ -42,13 +42,15 @@ LEASE = timedelta(seconds=30)  # renewed every LEASE / 3 while the delivery runs
 
 # Told when a delivery is given up (the alert sender, when configured).
 GivenUp = Callable[[Delivery, str], Awaitable[None]]
+# Told of every outcome (what the senders see of their peers: `gateway.sender_health`).
+Outcome = Callable[[Delivery, DeliveryOutcome], None]
 
 
 class OutboxWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, senders: dict[str, Sender], *,
                  store: Store, tenants: Tenants, concurrency: int = 4,
                  deadline: timedelta = DEADLINE, lease: timedelta = LEASE,
-                 on_given_up: GivenUp | None = None) -> None:
+                 on_given_up: GivenUp | None = None, on_outcome: Outcome | None = None) -> None:
         self._pool = pool
         self._senders = senders
         self._store = store
@@ -56,6 +58,7 @@ class OutboxWorker:
         self._deadline = deadline.total_seconds()
         self._lease = lease
         self._on_given_up = on_given_up
+        self._on_outcome = on_outcome
         self._queue = QueueWorker(
             "outbox worker", Wakeup(dsn, (outbox.NOTIFY_CHANNEL,)), concurrency=concurrency,
             claim=self._claim, handle=self.deliver, next_due_in=lambda: outbox.next_due_in(pool),
@@ -99,6 +102,8 @@ class OutboxWorker:
                 else:  # a sender bug must not lose the row
                     log.exception("sender raised", extra={"delivery": delivery.id})
                     outcome = DeliveryOutcome.failed(f"{type(exc).__name__}: {exc}")
+            if self._on_outcome is not None:
+                self._on_outcome(delivery, outcome)
             await self._record(delivery, outcome)
         except Exception:
             log.exception("delivery outcome not recorded; the row goes out again after its lease",

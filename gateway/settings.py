@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     workers: int = Field(4, ge=1, le=64)
     turn_lease_seconds: float = Field(15, ge=1, le=3600)
     reply_retry_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
+    database_start_timeout_seconds: float = Field(60, ge=0, le=3600)
     demo_seed: bool = True
     telegram_rescan_seconds: float = Field(15.0, gt=0, le=3600)
     telegram_poll_timeout: int = Field(25, ge=1, le=50)
@@ -118,7 +119,8 @@ class Settings(BaseSettings):
     @property
     def database(self) -> DatabaseSettings:
         return DatabaseSettings(url=self.database_url, data_dir=self.data_dir,
-                                pool_size=max(10, self.workers + 6))
+                                pool_size=max(10, self.workers + 6),
+                                start_timeout_seconds=self.database_start_timeout_seconds)
 
     @property
     def vectors(self) -> VectorSettings:

@@ -17,35 +17,29 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import aiohttp
-
-from ai.embeddings import build_embedder, check_embedder
-from ai.llm import OpenAIChat
-from channels.chatflow.client import ChatFlowClient, WhatsAppSender
-from channels.telegram.desk import TelegramDesk
 from core.answers import Answerer
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
-from core.ports import Sender, Tenants
+from core.ports import Tenants
 from core.relay import Relay
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
-from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
-from gateway.turn_worker import TurnWorker
-from scheduler.jobs import SchedulerPorts, default_jobs
-from scheduler.runner import ScheduledWork
+from gateway.supervised import KnowledgeHandle, Supervised
+from scheduler.jobs import SchedulerPorts
 from storage.database import Database, open_database
-from storage.leader import Leadership
-from storage.repositories.desk import PgDeskRecords, PgUpdateLog
 from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
-from storage.store import PgDeliveryProgress, PgInbox, PgStore, PgTenants
+from storage.store import PgInbox, PgStore, PgTenants
 from storage.tenant_cache import CachedTenants
-from storage.vectors import build_vector_store
+
+if TYPE_CHECKING:  # imported when a part is built: a mode that does not use them loads none
+    from ai.llm import OpenAIChat
+    from gateway.serving import Serving
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +55,10 @@ class System:
     relay: Relay
     scheduler_ports: SchedulerPorts
     readiness: Readiness = field(default_factory=Readiness)
-    knowledge: KnowledgeBase | None = None
+    knowledge: KnowledgeHandle | None = None
     llm: OpenAIChat | None = None
     processor: TurnProcessor | None = None
-    telegram: TelegramDesk | None = None
-    scheduler: ScheduledWork | None = None
+    serving: Serving | None = None
 
 
 @asynccontextmanager
@@ -92,10 +85,8 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         if demo:
             await seed_demo_client(database.pool)
         if knowledge:
-            system.knowledge = await _open_knowledge(stack, settings, knowledge_snapshot)
-            system.readiness.add("knowledge", _knowledge_check(system.knowledge))
-            if demo:
-                await load_demo_knowledge(database.pool, system.knowledge)
+            system.knowledge = await _knowledge(stack, system, snapshot=knowledge_snapshot,
+                                                background=serving, demo=demo)
         if pipeline:
             system.llm = _open_llm(stack, settings)
             system.readiness.add("llm", _llm_check(settings, system.llm))
@@ -103,7 +94,9 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
                                              Answerer(system.knowledge, system.llm), system.llm,
                                              system.desk)
         if serving:
-            await _start_serving(stack, system)
+            from gateway.serving import start_serving
+
+            system.serving = await start_serving(stack, system)
         yield system
 
 
@@ -117,69 +110,59 @@ def _core_parts(settings: Settings, database: Database, tenants: Tenants) -> Sys
                                                  desk, transient=TRANSIENT))
 
 
-async def _open_knowledge(stack: AsyncExitStack, settings: Settings,
-                          snapshot: bool) -> KnowledgeBase:
+async def open_knowledge(settings: Settings, *, snapshot: bool = False) -> KnowledgeBase:
     """The configured embedder and store, checked: raises EmbeddingError / VectorStoreError
     with one line when the embedder is unreachable or its dimension does not fit."""
+    from ai.embeddings import build_embedder, check_embedder
+    from storage.vectors import build_vector_store
+
     embedder = build_embedder(settings.embeddings)
-    stack.push_async_callback(embedder.aclose)
-    dim = await check_embedder(embedder)
-    store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot)
-    stack.push_async_callback(store.aclose)
-    await store.ensure_collection(dim)
+    try:
+        dim = await check_embedder(embedder)
+        store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot)
+        try:
+            await store.ensure_collection(dim)
+        except BaseException:
+            await store.aclose()
+            raise
+    except BaseException:
+        await embedder.aclose()
+        raise
     return KnowledgeBase(embedder, store)
+
+
+async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, background: bool,
+                     demo: bool) -> KnowledgeHandle:
+    """A command opens the knowledge base before it goes on (and fails with one line when it
+    cannot); a serving gateway opens it in the background and answers without it meanwhile."""
+    async def ready(kb: KnowledgeBase) -> None:
+        if demo:
+            await load_demo_knowledge(system.database.pool, kb)
+
+    supervised: Supervised[KnowledgeBase] = Supervised(
+        "knowledge base", lambda: open_knowledge(system.settings, snapshot=snapshot),
+        KnowledgeBase.aclose, on_ready=ready)
+    if background:
+        await supervised.start()
+    else:
+        supervised.current = await open_knowledge(system.settings, snapshot=snapshot)
+        await ready(supervised.current)
+    stack.push_async_callback(supervised.stop)
+    system.readiness.add("knowledge", _knowledge_check(supervised))
+    return KnowledgeHandle(supervised)
 
 
 def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
     llm_settings = settings.llm
     if not llm_settings.enabled:
         return None
+    from ai.llm import OpenAIChat
+
     key = llm_settings.api_key.get_secret_value() if llm_settings.api_key else None
     llm = OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,
                      timeout=llm_settings.timeout_seconds)
     stack.push_async_callback(llm.aclose)
     return llm
-
-
-async def _start_serving(stack: AsyncExitStack, system: System) -> None:
-    """Senders, the Telegram desk, the workers and the scheduler, started in that order (the
-    outbox worker needs every sender; the turn worker goes last, when everything it feeds is
-    there) and stopped in reverse."""
-    settings, pool, dsn = system.settings, system.database.pool, system.database.dsn
-    http = await stack.enter_async_context(
-        aiohttp.ClientSession(headers={"User-Agent": "truffles-gateway"}))
-    chatflow = settings.chatflow
-    senders: dict[str, Sender] = {"whatsapp": WhatsAppSender(
-        ChatFlowClient(http, chatflow.api_base), system.tenants,
-        chatflow.token.get_secret_value() if chatflow.token else None)}
-
-    system.telegram = TelegramDesk(
-        settings.telegram, tenants=system.tenants, records=PgDeskRecords(pool),
-        update_log=PgUpdateLog(pool), progress=PgDeliveryProgress(pool), desk=system.desk,
-        relay=system.relay, knowledge=lambda: system.knowledge, transient=TRANSIENT)
-    senders["telegram"] = system.telegram.sender
-    system.readiness.add("telegram", system.telegram.readiness)
-    await system.telegram.start()
-    stack.push_async_callback(system.telegram.stop)
-
-    outbox = OutboxWorker(pool, dsn, senders, store=system.store, tenants=system.tenants,
-                          concurrency=settings.workers)
-    await outbox.start()
-    stack.push_async_callback(outbox.stop)
-
-    leadership = Leadership(dsn)
-    system.scheduler = ScheduledWork(leadership, default_jobs(
-        system.scheduler_ports, leadership, settings.scheduler), transient=TRANSIENT)
-    system.readiness.add("scheduler", _scheduler_check(leadership))
-    await leadership.check()
-    await system.scheduler.start()
-    stack.push_async_callback(system.scheduler.stop)
-
-    assert system.processor is not None
-    turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
-                       lease=timedelta(seconds=settings.turn_lease_seconds))
-    await turns.start()
-    stack.push_async_callback(turns.stop)
 
 
 # --------------------------------------------------------------------------- readiness checks
@@ -190,8 +173,12 @@ async def _database_check(database: Database) -> dict[str, object]:
     return {"status": "ok"}
 
 
-def _knowledge_check(kb: KnowledgeBase) -> Check:
+def _knowledge_check(supervised: Supervised[KnowledgeBase]) -> Check:
+    """Degraded (not down) while it is not up: the bot answers without it meanwhile."""
     async def check() -> dict[str, object]:
+        kb = supervised.current
+        if kb is None:
+            return supervised.status()
         return {"status": "ok", "embedder": kb.embedder.name, "collection": kb.store.collection,
                 "points": await kb.store.count()}
     return check
@@ -205,11 +192,4 @@ def _llm_check(settings: Settings, llm: OpenAIChat | None) -> Check:
         probe = await llm.probe()
         return {"status": "ok" if probe.ok else "degraded", "model": settings.llm_model,
                 **({} if probe.ok else {"error": probe.error})}
-    return check
-
-
-def _scheduler_check(leadership: Leadership) -> Check:
-    async def check() -> dict[str, object]:
-        # A follower is ready too: it takes over when the leader goes away.
-        return {"status": "ok", "leader": leadership.is_leader}
     return check

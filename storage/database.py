@@ -83,11 +83,30 @@ async def migrate(dsn: str) -> list[str]:
         await conn.close()
 
 
+async def migrate_when_reachable(dsn: str, timeout: float) -> list[str]:
+    """Migrate, waiting up to `timeout` seconds for the database to answer (a server still
+    starting, a failover): the one dependency the gateway cannot start without."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    pause = 0.5
+    while True:
+        try:
+            return await migrate(dsn)
+        except UNAVAILABLE as exc:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise ConnectionError(f"the database is not reachable ({type(exc).__name__}); "
+                                      f"gave up after {timeout:g} s") from None
+            log.warning("database not reachable yet, retrying",
+                        extra={"error": type(exc).__name__, "seconds_left": round(left)})
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 5.0)
+
+
 @asynccontextmanager
 async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
     """Connect (starting the embedded server when needed), migrate, and hold a pool."""
     async with database_dsn(settings) as dsn:
-        applied = await migrate(dsn)
+        applied = await migrate_when_reachable(dsn, settings.start_timeout_seconds)
         if applied:
             log.info("migrations applied", extra={"applied": ",".join(applied)})
         pool = await create_pool(dsn, max_size=settings.pool_size)

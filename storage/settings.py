@@ -14,6 +14,8 @@ class DatabaseSettings(BaseModel):
     url: SecretStr | None = None
     data_dir: Path = Path("./.data")
     pool_size: int = 10
+    # how long to keep trying to reach the database at start-up before giving up
+    start_timeout_seconds: float = 60.0
 
 
 class VectorSettings(BaseModel):

@@ -8,11 +8,12 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.whatsapp.conftest import started
 
 
 @pytest.fixture
 async def client(aiohttp_client, settings: Settings, db) -> TestClient:
-    return await aiohttp_client(create_app(settings))
+    return await started(await aiohttp_client(create_app(settings)))
 
 
 async def test_health(client: TestClient) -> None:
@@ -37,7 +38,9 @@ async def test_ready_lists_dependencies(client: TestClient) -> None:
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["knowledge"]["status"] == "ok"
     assert body["checks"]["llm"] == {"status": "disabled"}
-    assert body["checks"]["telegram"]["status"] == "ok"
+    assert body["checks"]["telegram"] == {"status": "disabled",
+                                          "reason": "no client has a Telegram bot"}
+    assert body["checks"]["whatsapp"] == {"status": "ok"}
     assert body["checks"]["scheduler"]["leader"] in (True, False)
 
 

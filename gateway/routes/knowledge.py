@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from core import safe_json
+from core.knowledge import KnowledgeBase
 from core.knowledge_types import EmbeddingError, VectorStoreError
 from gateway.keys import KNOWLEDGE, TENANTS
 
@@ -36,6 +37,13 @@ async def known_client(request: web.Request, handler: Handler) -> web.StreamResp
     if slug is not None and await request.config_dict[TENANTS].client_by_slug(slug) is None:
         return _error(404, "unknown_client", f"no client {slug!r}")
     return await handler(request)
+
+
+def _knowledge(request: web.Request) -> KnowledgeBase:
+    kb = request.config_dict[KNOWLEDGE].current
+    if kb is None:  # still starting, or its embedder / vector store is unreachable
+        raise web.HTTPServiceUnavailable(text="the knowledge base is not ready yet; retry later")
+    return kb
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -60,7 +68,7 @@ async def _read_document(request: web.Request) -> tuple[str, str | None]:
 
 @routes.put(DOCUMENT_PATH)
 async def put_document(request: web.Request) -> web.Response:
-    kb = request.config_dict[KNOWLEDGE]
+    kb = _knowledge(request)
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
     try:
         content, tag = await _read_document(request)
@@ -81,7 +89,7 @@ async def put_document(request: web.Request) -> web.Response:
 
 @routes.delete(DOCUMENT_PATH)
 async def delete_document(request: web.Request) -> web.Response:
-    kb = request.config_dict[KNOWLEDGE]
+    kb = _knowledge(request)
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
     try:
         removed = await kb.delete_document(client_slug, doc_name)
@@ -94,7 +102,7 @@ async def delete_document(request: web.Request) -> web.Response:
 
 @routes.get("/knowledge/{client_slug}/documents")
 async def list_documents(request: web.Request) -> web.Response:
-    kb = request.config_dict[KNOWLEDGE]
+    kb = _knowledge(request)
     client_slug = request.match_info["client_slug"]
     try:
         documents = await kb.list_documents(client_slug)
@@ -107,7 +115,7 @@ async def list_documents(request: web.Request) -> web.Response:
 
 @routes.get("/knowledge/{client_slug}/search")
 async def search(request: web.Request) -> web.Response:
-    kb = request.config_dict[KNOWLEDGE]
+    kb = _knowledge(request)
     client_slug = request.match_info["client_slug"]
     query = request.query.get("q", "").strip()
     if not query:

@@ -11,7 +11,7 @@ from aiohttp import web
 from core.desk import Action, Actor
 from gateway.auth import admin_only
 from gateway.errors import error_response, read_json
-from gateway.keys import DESK, TELEGRAM
+from gateway.keys import DESK, SERVING
 
 routes = web.RouteTableDef()
 
@@ -20,9 +20,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 @routes.post("/telegram-webhook/{client_slug}")
 async def telegram_webhook(request: web.Request) -> web.Response:
-    desk = request.app.get(TELEGRAM)
+    desk = request.config_dict[SERVING].desk
     if desk is None:
-        return error_response(404, "not_found", "the Telegram desk is not running")
+        return error_response(404, "not_found", "no client has a Telegram desk")
     outcome = await desk.accept_webhook(request.match_info["client_slug"],
                                         request.headers.get(SECRET_HEADER, ""),
                                         await request.read())
@@ -76,7 +76,7 @@ async def manager_callback(request: web.Request) -> web.Response:
 
 @routes.get("/media/{token}")
 async def signed_media(request: web.Request) -> web.StreamResponse:
-    desk = request.app.get(TELEGRAM)
+    desk = request.config_dict[SERVING].desk
     path = desk.media.resolve(request.match_info["token"]) if desk is not None else None
     if path is None:
         return error_response(404, "not_found", "no such file, or the link has expired")

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 from storage.settings import VectorSettings
 from storage.vectors.base import collection_name
 from storage.vectors.edge import EdgeVectorStore
-from storage.vectors.server import QdrantServerStore
 
 if TYPE_CHECKING:
     from core.ports import Embedder, VectorStore
 
-__all__ = ["EdgeVectorStore", "QdrantServerStore", "build_vector_store", "collection_name"]
+__all__ = ["EdgeVectorStore", "build_vector_store", "collection_name"]
 
 
 def build_vector_store(settings: VectorSettings, embedder: Embedder, *,
@@ -25,6 +24,8 @@ def build_vector_store(settings: VectorSettings, embedder: Embedder, *,
     name = collection_name(settings.collection, embedder.name,
                            keep_base=settings.keep_collection_name)
     if settings.qdrant_url:
+        from storage.vectors.server import QdrantServerStore  # qdrant-client: only for a server
+
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantServerStore.connect(settings.qdrant_url, api_key, name)
     return EdgeVectorStore(settings.data_dir / "vectors", name, snapshot_if_busy=snapshot_if_busy)

@@ -16,10 +16,15 @@ from gateway import knowledge_cli
 from gateway.admin import create_admin_app
 from gateway.keys import KNOWLEDGE, SETTINGS, TENANTS
 from gateway.settings import Settings
+from gateway.supervised import KnowledgeHandle, Supervised
 from tests.conftest import ADMIN_TOKEN
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
 DOCS = "/admin/knowledge/{}/documents"
+
+
+async def _never() -> KnowledgeBase:
+    raise AssertionError("the test's knowledge base is open already")
 
 
 class KnownSlugs:
@@ -33,7 +38,9 @@ class KnownSlugs:
 async def client(aiohttp_client: ClientFactory, kb: KnowledgeBase) -> TestClient:
     app = web.Application()
     app[SETTINGS] = Settings(_env_file=None, admin_token=ADMIN_TOKEN)
-    app[KNOWLEDGE] = kb
+    supervised: Supervised[KnowledgeBase] = Supervised("knowledge base", _never, KnowledgeBase.aclose)
+    supervised.current = kb
+    app[KNOWLEDGE] = KnowledgeHandle(supervised)
     app[TENANTS] = KnownSlugs()  # type: ignore[assignment]
     app.add_subapp("/admin", create_admin_app())
     return await aiohttp_client(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})

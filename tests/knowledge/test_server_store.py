@@ -8,7 +8,8 @@ from qdrant_client import AsyncQdrantClient, models
 from ai.embeddings import LocalE5Embedder
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import RetrievalMode
-from storage.vectors import QdrantServerStore, collection_name
+from storage.vectors import collection_name
+from storage.vectors.server import QdrantServerStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 

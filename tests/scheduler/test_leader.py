@@ -21,7 +21,8 @@ async def kill_lock_holder(db: asyncpg.Pool) -> None:
     """Terminate the session holding the scheduler lock, as a crash or network cut would."""
     pid = await db.fetchval(
         """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-              AND classid = $1 AND objid = $2""",
+              AND classid = $1 AND objid = $2
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
         SCHEDULER_LOCK_KEY >> 32, SCHEDULER_LOCK_KEY & 0xFFFFFFFF)
     assert pid is not None
     assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)

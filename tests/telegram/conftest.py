@@ -16,6 +16,7 @@ from channels.telegram.sender import TelegramSender
 from core.escalation import Escalation, escalate
 from core.models import Client, Role, TriggerType
 from gateway.app import create_app
+from gateway.keys import SERVING
 from gateway.outbox_worker import OutboxWorker
 from gateway.settings import Settings
 from storage.repositories.desk import PgDeskRecords
@@ -23,6 +24,7 @@ from storage.store import PgDeliveryProgress, PgStore, PgTenants
 from tests.factories import make_client, make_conversation
 from tests.fakes import FakeChatFlow, wait_for
 from tests.telegram.fakes import GROUP_A, GROUP_B, OWNER, TOKEN_A, TOKEN_B, FakeTelegram
+from tests.whatsapp.conftest import started
 
 JID = "77011234567@s.whatsapp.net"
 FAST = RateLimits(min_interval=0, per_minute=10_000)
@@ -113,7 +115,7 @@ async def desk(db, database_dsn: str, tg: FakeTelegram):
 def start_app(tg, chatflow, db, aiohttp_client) -> Callable[..., Any]:
     """Starts the app; the fake peers are set up first so that they outlive it."""
     async def start(settings: Settings) -> TestClient:
-        return await aiohttp_client(create_app(settings))
+        return await started(await aiohttp_client(create_app(settings)))
     return start
 
 
@@ -121,3 +123,8 @@ async def outbox_rows(db, channel: str | None = None) -> list[dict[str, Any]]:
     rows = await db.fetch("SELECT * FROM outbox WHERE $1::text IS NULL OR channel = $1 ORDER BY id",
                           channel)
     return [dict(r) for r in rows]
+
+
+async def running_desk(client: TestClient) -> Any:
+    """The app's Telegram desk, once started (it starts when a client has a bot)."""
+    return await wait_for(lambda: client.app[SERVING].desk)

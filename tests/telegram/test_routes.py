@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from channels.telegram.media import MediaLinks
-from gateway.keys import TELEGRAM
 from gateway.settings import TelegramMode
 from tests.factories import make_conversation
 from tests.fakes import wait_for
-from tests.telegram.conftest import JID, open_request
+from tests.telegram.conftest import JID, open_request, running_desk
 from tests.telegram.fakes import GROUP_A, TOKEN_A, TOKEN_B, callback, topic_message
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -146,7 +145,7 @@ async def test_manager_photo_reaches_whatsapp_through_a_signed_link(start_app, t
     assert served.status == 200 and await served.read() == b"\xff\xd8jpeg-bytes"
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert (await client.get(f"/media/{forged}")).status == 404
-    media = client.app[TELEGRAM].media
+    media = (await running_desk(client)).media
     path = media.resolve(token)
     assert path is not None
     assert media.resolve(token, now=10**11) is None  # expired

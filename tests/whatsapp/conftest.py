@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.knowledge import KnowledgeBase
 from gateway.app import create_app
+from gateway.keys import KNOWLEDGE
 from gateway.settings import Settings
 from tests.factories import WEBHOOK_SECRET, make_client
-from tests.fakes import FakeChatFlow
+from tests.fakes import FakeChatFlow, wait_for
 
 JID = "77011234567@s.whatsapp.net"
 
@@ -31,7 +33,7 @@ def wa_settings(settings: Settings, chatflow: FakeChatFlow) -> Settings:
 @pytest.fixture
 def start_app(db, aiohttp_client) -> Callable[..., Any]:
     async def start(settings: Settings) -> TestClient:
-        return await aiohttp_client(create_app(settings))
+        return await started(await aiohttp_client(create_app(settings)))
     return start
 
 
@@ -39,6 +41,19 @@ def start_app(db, aiohttp_client) -> Callable[..., Any]:
 async def demo(db) -> Any:
     return await make_client(db, "demo_salon", debounce_seconds=0, telegram_bot_token="1:test",
                              telegram_chat_id=-1001)
+
+
+async def started(client: TestClient) -> TestClient:
+    """The app once its knowledge base is open (the gateway opens it in the background and
+    answers without it meanwhile; the tests want it from the first message)."""
+    await wait_for(lambda: client.app[KNOWLEDGE].current, timeout=60)
+    return client
+
+
+def knowledge_of(client: TestClient) -> KnowledgeBase:
+    kb = client.app[KNOWLEDGE].current
+    assert kb is not None
+    return kb
 
 
 def text_payload(text: str, message_id: str, jid: str = JID, sender: str = "Айгерим") -> dict:

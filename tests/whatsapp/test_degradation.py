@@ -7,9 +7,9 @@ import pytest
 from pydantic import SecretStr
 
 from core.result import Result
-from gateway.keys import DB, KNOWLEDGE
+from gateway.keys import DB
 from tests.fakes import wait_for
-from tests.whatsapp.conftest import post, text_payload
+from tests.whatsapp.conftest import knowledge_of, post, text_payload
 
 SALON_FACTS = """# Цены на маникюр
 Маникюр с покрытием гель-лак стоит 9 000 тенге. Маникюр без покрытия стоит 5 000 тенге.
@@ -32,7 +32,7 @@ async def _ask(client, chatflow, text: str, message_id: str) -> str:
 
 async def test_llm_answer_is_grounded_in_passages(start_app, llm_settings, demo, chatflow, openai_fake) -> None:
     client = await start_app(llm_settings)
-    await client.app[KNOWLEDGE].ingest_document("demo_salon", "prices", SALON_FACTS)
+    await knowledge_of(client).ingest_document("demo_salon", "prices", SALON_FACTS)
     reply = await _ask(client, chatflow, "сколько стоит маникюр с гель-лаком?", "G-1")
     assert reply == openai_fake.reply
     system = openai_fake.answer_requests()[-1]["messages"][0]["content"]
@@ -42,7 +42,7 @@ async def test_llm_answer_is_grounded_in_passages(start_app, llm_settings, demo,
 async def test_llm_500_falls_back_to_the_best_passage(start_app, llm_settings, demo, chatflow, openai_fake) -> None:
     openai_fake.fail_with = 500
     client = await start_app(llm_settings)
-    await client.app[KNOWLEDGE].ingest_document("demo_salon", "prices", SALON_FACTS)
+    await knowledge_of(client).ingest_document("demo_salon", "prices", SALON_FACTS)
     reply = await _ask(client, chatflow, "сколько стоит маникюр с покрытием гель-лак?", "L-1")
     assert "9 000" in reply
     # tenacity retried the 500s (1 try + 2 retries) for the answer
@@ -71,7 +71,7 @@ async def test_llm_500_without_a_confident_passage_offers_a_manager(start_app, l
 async def test_llm_timeout_degrades_too(start_app, llm_settings, demo, chatflow, openai_fake) -> None:
     openai_fake.delay = 1.5  # over LLM_TIMEOUT_SECONDS=1
     client = await start_app(llm_settings.model_copy(update={"turn_lease_seconds": 30}))
-    await client.app[KNOWLEDGE].ingest_document("demo_salon", "prices", SALON_FACTS)
+    await knowledge_of(client).ingest_document("demo_salon", "prices", SALON_FACTS)
     reply = await _ask(client, chatflow, "сколько стоит маникюр с покрытием гель-лак?", "T-1")
     assert "9 000" in reply
 
@@ -79,7 +79,7 @@ async def test_llm_timeout_degrades_too(start_app, llm_settings, demo, chatflow,
 async def test_knowledge_search_error_answers_with_the_llm_alone(start_app, llm_settings, demo, chatflow,
                                                                  openai_fake, caplog) -> None:
     client = await start_app(llm_settings)
-    kb = client.app[KNOWLEDGE]
+    kb = knowledge_of(client)
 
     async def broken_search(*args, **kwargs):
         return Result.failure("rag_error", "qdrant is down")
@@ -95,7 +95,7 @@ async def test_knowledge_search_error_answers_with_the_llm_alone(start_app, llm_
 
 async def test_no_llm_answers_from_knowledge_or_hints_at_a_manager(start_app, wa_settings, demo, chatflow) -> None:
     client = await start_app(wa_settings)
-    await client.app[KNOWLEDGE].ingest_document("demo_salon", "prices", SALON_FACTS)
+    await knowledge_of(client).ingest_document("demo_salon", "prices", SALON_FACTS)
     assert "9 000" in await _ask(client, chatflow, "сколько стоит маникюр с покрытием гель-лак?", "N-1")
     assert "«менеджер»" in await _ask(client, chatflow, "какая сегодня погода в Астане?", "N-2")
 

@@ -12,13 +12,12 @@ from pydantic import SecretStr
 from core.delivery import DeliveryOutcome
 from core.outbound import CustomerText
 from core.texts import CUSTOMER_TEXTS
-from gateway.keys import KNOWLEDGE
 from gateway.outbox_worker import OutboxWorker
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
 from tests.factories import make_conversation
 from tests.fakes import wait_for
-from tests.whatsapp.conftest import post, text_payload
+from tests.whatsapp.conftest import knowledge_of, post, text_payload
 
 KK = CUSTOMER_TEXTS["kk"]
 
@@ -90,7 +89,7 @@ PRICES = """# Маникюр
 async def test_the_no_llm_answer_prefers_a_passage_in_the_customers_language(
         start_app, wa_settings, demo, chatflow) -> None:
     client = await start_app(wa_settings)
-    await client.app[KNOWLEDGE].ingest_document("demo_salon", "prices", PRICES)
+    await knowledge_of(client).ingest_document("demo_salon", "prices", PRICES)
     # Russian words in a Kazakh question: the Russian passage ranks first, the Kazakh one answers
     kazakh = await _say(client, chatflow, "Маникюр с покрытием қанша тұрады?", "P-1",
                         jid="77010000006@s.whatsapp.net")

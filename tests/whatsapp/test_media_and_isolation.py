@@ -3,12 +3,11 @@
 from core.answers import Answerer
 from core.desk import Desk
 from core.pipeline import TurnProcessor
-from gateway.keys import KNOWLEDGE
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
 from tests.factories import incoming, make_client, make_conversation
 from tests.fakes import wait_for
-from tests.whatsapp.conftest import post
+from tests.whatsapp.conftest import knowledge_of, post
 
 
 def image_payload(message_id: str, caption: str = "") -> dict:
@@ -56,7 +55,7 @@ async def test_tenants_never_see_each_others_knowledge_through_the_pipeline(star
     alpha = await make_client(db, "alpha", debounce_seconds=0)
     beta = await make_client(db, "beta", debounce_seconds=0)
     client = await start_app(wa_settings)
-    kb = client.app[KNOWLEDGE]
+    kb = knowledge_of(client)
     await kb.ingest_document("alpha", "prices", "# Цены\nМаникюр с покрытием гель-лак стоит 7 000 тенге.")
     await kb.ingest_document("beta", "prices", "# Цены\nМаникюр с покрытием гель-лак стоит 12 000 тенге.")
     store = PgStore(db)
