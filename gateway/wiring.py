@@ -12,6 +12,7 @@ A part that fails to start unwinds the parts already started (an `AsyncExitStack
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,8 +29,10 @@ from core.answers import Answerer
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
+from core.policy import DEFAULT_POLICY
 from core.ports import Sender, Tenants
 from core.relay import Relay
+from core.semantic import SemanticMatcher
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.outbox_worker import OutboxWorker
@@ -63,6 +66,7 @@ class System:
     readiness: Readiness = field(default_factory=Readiness)
     knowledge: KnowledgeBase | None = None
     llm: OpenAIChat | None = None
+    semantic: SemanticMatcher | None = None
     processor: TurnProcessor | None = None
     telegram: TelegramDesk | None = None
     scheduler: ScheduledWork | None = None
@@ -99,9 +103,10 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         if pipeline:
             system.llm = _open_llm(stack, settings)
             system.readiness.add("llm", _llm_check(settings, system.llm))
+            system.semantic = SemanticMatcher(system.knowledge.embedder) if system.knowledge else None
             system.processor = TurnProcessor(system.store, system.tenants,
                                              Answerer(system.knowledge, system.llm), system.llm,
-                                             system.desk)
+                                             system.desk, semantic=system.semantic)
         if serving:
             await _start_serving(stack, system)
         yield system
@@ -175,11 +180,23 @@ async def _start_serving(stack: AsyncExitStack, system: System) -> None:
     await system.scheduler.start()
     stack.push_async_callback(system.scheduler.stop)
 
+    if system.semantic is not None and system.semantic.thresholds is not None:
+        # The default policy's example vectors, ready before the first customer writes.
+        warm_up = asyncio.create_task(_prepare_examples(system.semantic))
+        stack.callback(warm_up.cancel)
+
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds))
     await turns.start()
     stack.push_async_callback(turns.stop)
+
+
+async def _prepare_examples(semantic: SemanticMatcher) -> None:
+    try:
+        await semantic.prepare(DEFAULT_POLICY)
+    except Exception as exc:  # the first turn computes them (or decides by rules) instead
+        log.warning("example vectors not prepared: %s", exc)
 
 
 # --------------------------------------------------------------------------- readiness checks
