@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
-from core.hours import canonical
 from core.calibration import MAX_OFFSET
+from core.hours import canonical
 from core.models import Branch, Client
 from core.policy import effective_policy, parse_policy
 from core.ports import AuditEntry
