@@ -360,9 +360,7 @@ class LanguageModel(Protocol):
 
     async def classify(self, text: str, topics: Sequence[PolicyTopic]
                        ) -> Result[tuple[Intent, str | None]]:
-        """Intent, and the name of a policy topic the text is about (or None); a failure (with
-        the reason) when the model's answer cannot be trusted."""
-        ...
+        """Intent and the policy topic it is about (or None); a failure with the reason if untrusted."""
 
 
 # --------------------------------------------------------------------------- delivery, time
