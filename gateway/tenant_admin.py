@@ -120,6 +120,8 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 # Settings that are documents: validated, and stored in their checked (canonical) form.
 _DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical}
+
+
 def _threshold_offset(value: Any) -> float:
     """The semantic layer's sensitivity: a number within ±MAX_OFFSET (unset means 0)."""
     if value is None:
