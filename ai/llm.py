@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.models import Intent
+from core.policy import PolicyTopic
 from core.result import Result
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,46 @@ def _retryable(exc: BaseException) -> bool:
 
 
 _CLASSIFY_PROMPT = """You classify one customer message sent to a business on WhatsApp.
-Intents: human_request (asks for a person/manager/operator), frustration (angry, unhappy,
-complaining), rejection (asks the bot to stop writing), greeting, thanks, question, other.
-"Are you a bot?" is a question. Topics that must reach a person:
+Intents: human_request (asks for a person: manager, operator, administrator, a call back),
+frustration (angry or unhappy, complaining, annoyed with the bot), rejection (asks the bot to
+stop writing), greeting, thanks, question (anything the bot can answer: prices, hours, address,
+services, a new booking), other. "Are you a bot?" is a question. A polite word ("пожалуйста")
+or a compliment is never frustration. Messages may be Russian, Kazakh, English or mixed.
+Topics that must reach a person (name: description; examples):
 {topics}
 Answer with JSON only: {{"intent": "<intent>", "topic": "<topic name or null>"}}"""
+PROMPT_EXAMPLES = 6  # examples per topic in the prompt
+_JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.DOTALL)
+
+
+def topics_listing(topics: Sequence[PolicyTopic]) -> str:
+    lines = []
+    for topic in topics:
+        examples = "; ".join(f"«{e}»" for e in topic.examples[:PROMPT_EXAMPLES])
+        lines.append(f"- {topic.name}: {topic.description or topic.name}"
+                     + (f"; e.g. {examples}" if examples else ""))
+    return "\n".join(lines) or "- none"
+
+
+def parse_classification(raw: str, topic_names: set[str]) -> tuple[Intent, str | None]:
+    """The model's answer, validated: one JSON object (alone, in a code fence or inside prose)
+    with a known intent and a known topic or none; ValueError with the reason otherwise."""
+    found = _JSON_OBJECT.search(raw)
+    if found is None:
+        raise ValueError(f"no JSON object in the answer: {raw[:80]!r}")
+    try:
+        document = json.loads(found.group(0))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc.msg}") from None
+    label = document.get("intent")
+    if label not in {i.value for i in Intent}:
+        raise ValueError(f"unknown intent {label!r}")
+    topic = document.get("topic")
+    if topic in (None, "", "null", "none"):
+        return Intent(label), None
+    if topic not in topic_names:
+        raise ValueError(f"unknown topic {topic!r}")
+    return Intent(label), topic
 
 
 class OpenAIChat:
@@ -63,9 +100,11 @@ class OpenAIChat:
             with attempt:
                 response = await self._client.chat.completions.create(
                     model=self._model, messages=messages, timeout=timeout, **options)
-        content = response.choices[0].message.content if response.choices else None
+        message = response.choices[0].message if response.choices else None
+        content = message.content if message else None
         if not content or not content.strip():
-            raise ValueError("empty completion")
+            refusal = getattr(message, "refusal", None)
+            raise ValueError(f"the model refused: {refusal[:80]}" if refusal else "empty completion")
         return content.strip()
 
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
@@ -78,23 +117,20 @@ class OpenAIChat:
             log.warning("llm completion failed", extra={"error": _describe(exc)})
             return Result.failure("ai_error", _describe(exc))
 
-    async def classify(self, text: str, topics: Sequence[tuple[str, str]]
+    async def classify(self, text: str, topics: Sequence[PolicyTopic]
                        ) -> Result[tuple[Intent, str | None]]:
-        """A short timeout and no retries: classification must not hold up the answer."""
-        listing = "\n".join(f"- {name}: {description}" for name, description in topics) or "- none"
-        messages = [{"role": "system", "content": _CLASSIFY_PROMPT.format(topics=listing)},
+        """A short timeout and no retries: classification must not hold up the answer. Any
+        failure (timeout, refusal, an answer that is not the JSON asked for) is a `classify_error`
+        with the reason, and the caller's rules decide."""
+        messages = [{"role": "system", "content": _CLASSIFY_PROMPT.format(topics=topics_listing(topics))},
                     {"role": "user", "content": text[:2000]}]
         try:
             raw = await self._create(messages, timeout=min(self._timeout, CLASSIFY_TIMEOUT_SECONDS),
-                                     retries=0, max_tokens=40, temperature=0)
-            document = json.loads(raw.strip().removeprefix("```json").strip("`"))
-            intent = Intent(document.get("intent"))
-            topic = document.get("topic")
-            names = {name for name, _ in topics}
-            return Result.success((intent, topic if topic in names else None))
+                                     retries=0, max_tokens=60, temperature=0)
+            return Result.success(parse_classification(raw, {t.name for t in topics}))
         except Exception as exc:
-            log.info("llm classification unavailable", extra={"error": _describe(exc)})
-            return Result.failure("classify_error", _describe(exc))
+            return Result.failure("classify_error", str(exc) if isinstance(exc, ValueError)
+                                  else _describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

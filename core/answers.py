@@ -33,6 +33,11 @@ class Answerer:
         self._knowledge = knowledge
         self._llm = llm
 
+    @property
+    def knowledge(self) -> KnowledgeSearch | None:
+        """The knowledge base, which also embeds the turn for the decision layer."""
+        return self._knowledge
+
     async def answer(self, request: AnswerRequest) -> Answer:
         client = request.client
         degraded: list[str] = []

@@ -4,22 +4,19 @@ Pure of writes: `core.pipeline` applies the decision in one transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from core import rating
 from core.answers import Answerer
+from core.classifier import QUESTION, by_llm, by_rules, by_similarity
 from core.hours import WorkingHours, schedule_for
 from core.hours_text import when_text
-from core.intents import (
-    Classification,
-    classify_by_rules,
-    classify_frustration,
-    declines_manager,
-    is_bot_question,
-)
+from core.intents import Classification, cancels_request, classify_by_rules, is_bot_question
 from core.language import DEFAULT_LANGUAGE
 from core.models import (
     Branch,
@@ -33,9 +30,12 @@ from core.models import (
     TriggerType,
     has_desk,
 )
-from core.policy import effective_policy, match_policy
+from core.policy import PolicyTopic, effective_policy
 from core.ports import AnswerRequest, LanguageModel, Tenants
+from core.semantic import SemanticMatcher
 from core.texts import customer_text
+
+log = logging.getLogger(__name__)
 
 PENDING_NOTICE_INTERVAL = timedelta(minutes=10)
 
@@ -94,20 +94,43 @@ class Decision:
     answer_source: str | None = None
     degraded: tuple[str, ...] = ()
     rating: int | None = None
+    # What decided an escalation: {"source": "rules" | "semantic" | "llm", "matched", "score"}.
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class _PolicyHit(Classification):
-    """The text is about one of the client's escalation-policy topics."""
-
-    topic: str = ""
+class _Classified:
+    classification: Classification
+    vector: list[float] | None = None  # the turn's embedding, when it was computed
+    degraded: tuple[str, ...] = ()
 
 
 class Decider:
-    def __init__(self, tenants: Tenants, answerer: Answerer, classifier: LanguageModel | None) -> None:
+    """`semantic`: the example matcher of the embedder the knowledge base uses; the turn is
+    embedded once (by the knowledge base) for it and for retrieval. Without it, or for an
+    embedder with no calibrated thresholds, rules and the LLM decide alone."""
+
+    def __init__(self, tenants: Tenants, answerer: Answerer, classifier: LanguageModel | None,
+                 semantic: SemanticMatcher | None = None) -> None:
         self._tenants = tenants
         self._answerer = answerer
         self._classifier = classifier
+        self._knowledge = answerer.knowledge
+        self._semantic: SemanticMatcher | None = None
+        if semantic is not None:
+            self.use_semantic(semantic)
+
+    def use_semantic(self, semantic: SemanticMatcher) -> None:
+        """Decide by similarity too, from now on (the matcher comes with the embedder, which a
+        serving gateway may open after it has started answering)."""
+        if self._knowledge is None:
+            return
+        if semantic.thresholds is None:
+            log.warning("no calibrated decision thresholds for this embedder: escalations are "
+                        "decided by rules (and the LLM) only; run `eval decisions --calibrate`",
+                        extra={"embedder": semantic.embedder.name})
+            return
+        self._semantic = semantic
 
     async def decide(self, ctx: TurnContext, messages: Sequence[InboundMessage]) -> Decision:
         text = "\n".join(m.text for m in messages if m.text).strip()
@@ -130,13 +153,14 @@ class Decider:
         if is_bot_question(text):
             return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=ctx.text("bot_identity"))
 
-        classification = await self._classify(ctx, text)
+        topics = effective_policy(client.settings.escalation_policy)
+        turn = await self._classify(ctx, text, topics)
+        classification = turn.classification
         intent = classification.intent
-        if isinstance(classification, _PolicyHit):
-            return self._escalation(ctx, intent, TriggerType.POLICY, classification.topic)
+        if classification.topic is not None:
+            return self._escalation(ctx, intent, TriggerType.POLICY, classification)
         if intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
-            trigger = TriggerType.LLM if classification.source == "llm" else TriggerType.INTENT
-            return self._escalation(ctx, intent, trigger, intent.value)
+            return self._escalation(ctx, intent, TriggerType.INTENT, classification)
         if intent == Intent.REJECTION:
             return Decision(Act.MUTE, intent, reply=ctx.text("muted"))
         if intent == Intent.GREETING:
@@ -148,9 +172,10 @@ class Decider:
             question=text, history=ctx.history,
             knowledge_tag=ctx.branch.knowledge_tag if ctx.branch else None,
             language=ctx.language,
+            query_vector=turn.vector,
         ))
         return Decision(Act.ANSWER, intent, reply=answer.text, answer_source=answer.source,
-                        degraded=answer.degraded)
+                        degraded=(*turn.degraded, *answer.degraded))
 
     @staticmethod
     def _while_with_manager(ctx: TurnContext, text: str) -> Decision:
@@ -159,7 +184,7 @@ class Decider:
         conv = ctx.conversation
         ruled = classify_by_rules(text) if text else None
         if conv.state == State.PENDING and text and (
-            declines_manager(text) or (ruled is not None and ruled.intent == Intent.REJECTION)
+            cancels_request(text) or (ruled is not None and ruled.intent == Intent.REJECTION)
         ):
             return Decision(Act.OPT_OUT, Intent.REJECTION,
                             reply=ctx.text("opt_out_pending"))
@@ -172,26 +197,39 @@ class Decider:
 
     @staticmethod
     def _escalation(ctx: TurnContext, intent: Intent, trigger: TriggerType,
-                    value: str | None) -> Decision:
+                    classification: Classification) -> Decision:
+        if classification.source == "llm" and classification.topic is None:
+            trigger = TriggerType.LLM
+        value = classification.topic or intent.value
+        detail = {"source": classification.source,
+                  **({"matched": classification.matched} if classification.matched else {}),
+                  **({"score": round(classification.score, 3)} if classification.score else {})}
         if not ctx.desk_enabled:
-            return Decision(Act.NO_DESK, intent, trigger, value, reply=ctx.text("no_desk"))
-        return Decision(Act.ESCALATE, intent, trigger, value, reply=ctx.desk_text("escalated"))
+            return Decision(Act.NO_DESK, intent, trigger, value, detail=detail,
+                            reply=ctx.text("no_desk"))
+        return Decision(Act.ESCALATE, intent, trigger, value, detail=detail,
+                        reply=ctx.desk_text("escalated"))
 
-    async def _classify(self, ctx: TurnContext, text: str) -> Classification:
-        """Rules for the obvious cases; then the client's escalation policy (so that a complaint
-        is reported as the `complaint` topic); then frustration; then the LLM when configured."""
-        if ruled := classify_by_rules(text):
-            return ruled
-        topics = effective_policy(ctx.client.settings.escalation_policy)
-        if hit := match_policy(topics, text):
-            return _PolicyHit(Intent.QUESTION, "rules", hit[1], topic=hit[0].name)
-        if ruled := classify_frustration(text):
-            return ruled
-        if self._classifier is not None:
-            result = await self._classifier.classify(text, [(t.name, t.description) for t in topics])
-            if result.ok and result.value is not None:
-                intent, topic = result.value
-                if topic is not None:
-                    return _PolicyHit(intent, "llm", None, topic=topic)
-                return Classification(intent, "llm")
-        return Classification(Intent.QUESTION, "fallback")
+    async def _classify(self, ctx: TurnContext, text: str,
+                        topics: Sequence[PolicyTopic]) -> _Classified:
+        """Rules for the obvious cases and for negation; then similarity to the examples (the
+        turn embedded once, the vector handed on to retrieval); then the LLM when configured;
+        else a question for the answer stage."""
+        stage = by_rules(text, topics)
+        if stage.decided is not None:
+            return _Classified(stage.decided)
+        vector: list[float] | None = None
+        degraded: tuple[str, ...] = ()
+        semantic = self._semantic
+        if semantic is not None and semantic.thresholds is not None and self._knowledge:
+            try:
+                vector = await self._knowledge.embed_query(text)
+                thresholds = semantic.thresholds.shifted(ctx.client.settings.policy_threshold_offset)
+                if found := await by_similarity(semantic, vector, topics, stage, thresholds):
+                    return _Classified(found, vector)
+            except Exception as exc:  # the rules' answer stands; the answer stage retries the search
+                log.warning("semantic decision unavailable: %s", exc)
+                vector, degraded = None, ("embedding_error",)
+        if self._classifier is not None and (found := await by_llm(self._classifier, text, topics)):
+            return _Classified(found, vector, degraded)
+        return _Classified(QUESTION, vector, degraded)

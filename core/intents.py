@@ -1,95 +1,154 @@
-"""Intent classification: a fast rule layer first (Russian, Kazakh, English), the LLM for the rest."""
+"""The rule layer for intents (Russian, Kazakh, English, Russian in Latin letters): the obvious
+cases decided without embeddings or an LLM. What the rules do not settle goes to the semantic
+layer (`core.semantic`), then to the LLM when one is configured."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.matching import Patterns, compile_patterns, normalize
+from core.guards import negated
+from core.matching import Hit, Patterns, compile_patterns, normalize
 from core.models import Intent
 
+# An explicit request for a person: asked for by role or in so many words, or a call back.
 HUMAN_REQUEST = compile_patterns(
     phrases=("живой человек", "живого человека", "живым человеком", "с человеком",
-             "реальный человек", "тірі адам", "адаммен", "real person", "real human",
-             "talk to a human", "speak to a human", "live agent", "someone real",
-             "talk to a person", "speak to a person"),
+             "с живым", "кто живой", "кто нибудь живой", "есть кто", "кто нибудь из людей",
+             "из людей", "реальный человек", "тірі адам", "адаммен", "адамға", "адам керек",
+             "real person", "real human", "a human", "to a human", "live agent", "someone real",
+             "talk to a person", "speak to a person", "talk to someone", "speak to someone",
+             "speak with someone", "talk with someone", "someone from", "call me",
+             "call me back", "give me a ring", "ring me", "phone me", "a call", "video call",
+             "phone call", "кто нибудь из", "из сотрудников", "из ваших", "s chelovekom",
+             "zhivym chelovekom", "zhivoy chelovek", "representative", "an agent", "customer service",
+             "actual person", "someone who can help", "колл центр", "call center", "с сотрудником",
+             "с консультантом", "со специалистом", "с владельцем", "с директором", "с руководителем",
+             "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен"),
     stems=("менеджер", "менеджр", "менежер", "манагер", "манеджер", "менаджер", "оператор",
-           "оператр", "администратор", "позовите", "позови", "соедините", "свяжите меня",
-           "переключите", "manager", "operator"),
+           "оператр", "администратор", "админстратор", "админ", "әкімші", "позовите", "позови",
+           "позавите", "соедините", "соединить", "свяжите", "свяжитесь", "переключите",
+           "перезвон", "позвоните", "позвонить мне", "наберите", "поговор",
+           "набери меня", "звякни", "поговорить с", "пообщаться с", "напишите мне в личку",
+           "дайте номер", "пусть позвонит", "пусть напишет", "пусть свяжется", "кто у вас главный",
+           "хабарлас", "байланыстыр", "қоңырау шал", "сөйлескім", "сөйлесуге", "связаться",
+           "manager", "operator", "speak to", "speak with", "talk to", "call back",
+           "menedzher", "menedjer", "operatora", "pozvonite", "perezvonite", "naberite",
+           "svyazhite", "soedinite", "pozovite"),
 )
 REJECTION = compile_patterns(
-    phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "не надо", "не нужно",
-             "unsubscribe", "жазбаңыз", "жазба", "керек емес", "не беспокойте"),
-    stems=("не пишите", "не пиши", "больше не пиш", "перестаньте писать", "отпиш",
-           "не присылайте", "don t write", "stop writing", "leave me alone"),
+    phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "unsubscribe", "отписка",
+             "не беспокойте", "hvatit", "болды"),
+    stems=("не пишите", "не пиши", "не пишити", "больше не пиш", "перестаньте писать", "отпиш",
+           "не присылайте", "ничего не присылайте", "не надо мне больше", "хватит мне писать",
+           "хватит писать", "хватит спам", "прекратите рассылк", "удалите мой номер",
+           "оставьте меня в покое", "жазбаңыз", "жазбаңдар", "жазбаңыздар", "жазба",
+           "жібермеңіз", "мазаламаңыз", "жазуды доғар", "жазуды тоқтат", "don t write",
+           "don t text", "do not text", "dont text", "stop writing", "stop texting",
+           "leave me alone", "remove me from", "ne pishite", "ne pishi", "ostavte menya",
+           "otpishite", "ne nado mne pisat"),
 )
+# Short "стоп"-like words count only in a short message ("стоп, а сколько стоит…" is a question).
+_SHORT_REJECTIONS = {"стоп", "stop", "хватит", "hvatit", "болды"}
 FRUSTRATION = compile_patterns(
     phrases=("ужас", "кошмар", "безобразие", "достали", "бесит", "надоело", "тупой бот",
-             "вы издеваетесь", "wtf", "terrible", "awful", "useless", "ridiculous"),
+             "вы издеваетесь", "издеваетесь", "wtf", "terrible", "awful", "useless",
+             "ridiculous", "тупой", "тупая", "сколько можно", "третий раз", "второй раз пишу"),
     stems=("бесполезн", "отвратительн", "возмутительн", "не помогаете", "не помогает",
-           "не понимаешь", "не понимаете", "сколько можно", "хамств", "обманул", "обман",
-           "жалоб", "пожалу", "недовол", "нашар", "ашулан"),
+           "не понимаешь", "не понимаете", "ничего не понима", "хамств", "обманул", "обман",
+           "жалоб", "пожаловат", "пожалуюсь", "недовол", "нашар", "ашулан", "түсінбей",
+           "жүйкем", "зачем этот бот", "бот тупой", "ботың"),
 )
 GREETING = compile_patterns(
     phrases=("привет", "приветствую", "здравствуйте", "здраствуйте", "здрасте", "здравствуй",
              "добрый день", "добрый вечер", "доброе утро", "доброго дня", "салем", "сәлем",
              "салам", "сәлеметсіз бе", "салеметсиз бе", "ассалаумағалейкум", "асалаумағалейкум",
-             "қайырлы күн", "hello", "hi", "hey", "good morning", "good afternoon", "добрый"),
+             "ассалаумалейкум", "қайырлы күн", "қайырлы таң", "қайырлы кеш", "hello", "hi",
+             "hey", "good morning", "good afternoon", "good evening", "добрый", "privet"),
 )
 THANKS = compile_patterns(
     phrases=("спасибо", "спс", "пасиб", "благодарю", "спасибочки", "рахмет", "рақмет",
-             "көп рахмет", "thanks", "thank you", "thx", "большое спасибо", "огромное спасибо"),
+             "көп рахмет", "thanks", "thank you", "thx", "большое спасибо", "огромное спасибо",
+             "spasibo"),
 )
 BOT_QUESTION = compile_patterns(
     phrases=("вы бот", "ты бот", "это бот", "вы робот", "ты робот", "бот отвечает", "вы человек",
              "ты человек", "вы живой", "ты живой", "вы живой человек", "это живой человек",
-             "это человек", "are you a bot", "are you a robot", "are you human",
-             "are you a real person", "are you a human", "are you real", "is this a bot",
-             "is this a real person", "сен ботсың ба", "сіз ботсыз ба", "бот па",
-             "сіз адамсыз ба"),
+             "это человек", "живые люди", "вы живые", "или робот", "или бот", "ты нейросеть",
+             "вы нейросеть", "это нейросеть", "автоответчик", "are you a bot", "are you a robot",
+             "are you human", "are you a real person", "are you a human", "are you real",
+             "is this a bot", "is this a real person", "is this an ai", "is this ai",
+             "an ai answering", "talking to a bot", "is this chat automated", "automated",
+             "сен ботсың ба", "сіз ботсыз ба", "бот па", "бот ба", "ботсың ба", "ботсыз ба",
+             "сіз адамсыз ба", "жасанды интеллект", "автоматты жауап", "ботпен сөйлесіп",
+             "ty bot", "eto bot", "vy bot", "chatgpt"),
 )
-# "Менеджер не нужен": the customer declines a person (an opt-out while a request is pending),
-# which must not be read as a request for one.
-DECLINES_MANAGER = compile_patterns(
-    phrases=("не нужен", "не нужна", "не нужно", "не надо", "не зовите", "не надо звать",
-             "без менеджера", "уже не нужно", "don t need", "no need", "керек емес"),
+# While a request is open, a short "не надо" cancels it (in any other state it is a polite no).
+CANCELS_REQUEST = compile_patterns(
+    phrases=("не надо", "не нужно", "уже не нужно", "уже не надо", "не нужен", "керек емес",
+             "отбой", "no need", "not needed", "don t need", "never mind"),
 )
 # Words that may surround a greeting or a thanks without making it a question.
 _FILLER = {"вам", "вас", "тебе", "большое", "огромное", "всем", "там", "ну", "ок", "ok", "да",
-           "хорошо", "понятно", "ясно", "you", "very", "much", "so", "there", "all", "көп", "сізге"}
+           "хорошо", "понятно", "ясно", "you", "very", "much", "so", "there", "all", "көп", "сізге",
+           "девочки", "девушки", "қалайсыздар", "түсінікті", "всё", "все", "a", "lot", "супер",
+           "super", "bolshoe", "понял", "поняла"}
 
 
 @dataclass(frozen=True, slots=True)
 class Classification:
+    """The intent of a turn, where it came from, and what decided it (for the audit and the
+    request card): a rule pattern, an example phrase and its cosine, or the LLM."""
+
     intent: Intent
-    source: str  # "rules" | "llm" | "fallback"
+    source: str  # "rules" | "semantic" | "llm" | "fallback"
     matched: str | None = None
+    topic: str | None = None  # an escalation-policy topic the message is about
+    score: float | None = None  # the example's cosine, for semantic matches
 
 
-def _is_only(patterns: Patterns, normalized: str) -> str | None:
+def only(patterns: Patterns, words: list[str]) -> str | None:
     """A greeting or thanks counts only when the message is little more than that."""
-    found = patterns.find(normalized)
-    if found is None:
+    hits = patterns.hits(words, fuzzy=False)
+    if not hits:
         return None
-    rest = f" {normalized} ".replace(f" {found} ", " ").split()
-    rest = [w for w in rest if w not in _FILLER and patterns.find(w) is None]
-    return found if not rest else None
+    covered = {i for hit in hits for i in range(hit.start, hit.end)}
+    rest = [w for i, w in enumerate(words) if i not in covered and w not in _FILLER]
+    return hits[0].pattern if not rest else None
+
+
+def first_affirmed(patterns: Patterns, words: list[str]) -> Hit | None:
+    """The first mention that is not negated ("менеджер не нужен" asks for nobody)."""
+    for fuzzy in (False, True):
+        hits = patterns.hits(words, fuzzy=fuzzy)
+        if affirmed := [h for h in hits if not negated(words, h)]:
+            return min(affirmed, key=lambda h: h.start)
+        if hits:
+            return None
+    return None
 
 
 def classify_by_rules(text: str) -> Classification | None:
-    """The obvious cases, with no LLM; None when the rules are not sure."""
-    normalized = normalize(text)
+    """The obvious intents, with no LLM; None when the rules are not sure."""
+    words = normalize(text).split()
     # Questions about the bot and "no manager needed" mention people without asking for one.
-    if not normalized or is_bot_question(text) or declines_manager(text):
+    if not words or is_bot_question(text):
         return None
-    if matched := HUMAN_REQUEST.find(normalized):
-        return Classification(Intent.HUMAN_REQUEST, "rules", matched)
-    # "стоп" inside a longer question ("стоп, а сколько стоит…") is not an opt-out.
-    if (matched := REJECTION.find(normalized)) and len(normalized.split()) <= 6:
-        return Classification(Intent.REJECTION, "rules", matched)
-    if matched := _is_only(GREETING, normalized):
+    if hit := first_affirmed(HUMAN_REQUEST, words):
+        return Classification(Intent.HUMAN_REQUEST, "rules", hit.pattern)
+    if rejection := rejects_the_bot(words):
+        return Classification(Intent.REJECTION, "rules", rejection)
+    if matched := only(GREETING, words):
         return Classification(Intent.GREETING, "rules", matched)
-    if matched := _is_only(THANKS, normalized):
+    if matched := only(THANKS, words):
         return Classification(Intent.THANKS, "rules", matched)
+    return None
+
+
+def rejects_the_bot(words: list[str]) -> str | None:
+    hits = REJECTION.hits(words, fuzzy=False)
+    for hit in hits:
+        if hit.pattern not in _SHORT_REJECTIONS or len(words) <= 6:
+            return hit.pattern
     return None
 
 
@@ -99,11 +158,13 @@ def is_bot_question(text: str) -> bool:
 
 
 def declines_manager(text: str) -> bool:
-    normalized = normalize(text)
-    return bool(HUMAN_REQUEST.find(normalized) and DECLINES_MANAGER.find(normalized, fuzzy=False))
+    """A person is mentioned, and only in the negative ("менеджер не нужен")."""
+    words = normalize(text).split()
+    hits = HUMAN_REQUEST.hits(words, fuzzy=False)
+    return bool(hits) and all(negated(words, h) for h in hits)
 
 
-def classify_frustration(text: str) -> Classification | None:
-    """Checked after the escalation policy, so that a complaint is reported as a policy topic."""
-    matched = FRUSTRATION.find(normalize(text))
-    return Classification(Intent.FRUSTRATION, "rules", matched) if matched else None
+def cancels_request(text: str) -> bool:
+    """While a request is open: "менеджер не нужен", or a short "не надо, спасибо"."""
+    words = normalize(text).split()
+    return declines_manager(text) or (len(words) <= 5 and bool(CANCELS_REQUEST.hits(words)))

@@ -2,7 +2,8 @@
 
 Russian, Kazakh and English customer text is full of typos, doubled letters and missing
 punctuation, so both the text and the patterns are normalised the same way, and long stems
-also match with one typo."""
+also match with one typo. A match knows where it is (word positions), so that a negation next
+to it ("менеджер не нужен", "без претензий") can be told apart from a request."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _REPEATS = re.compile(r"(\w)\1+", re.UNICODE)
 # Customers rarely type «ё»; the patterns are written with «е».
 _YO = str.maketrans({"ё": "е"})
+# Stems shorter than this match exactly only: a typo in a short stem makes another word
+# ("опоздаю" → "опоздает", Kazakh "беремін" next to "беремен").
+FUZZY_MIN_LENGTH = 8
 
 
 def normalize(text: str) -> str:
@@ -43,41 +47,79 @@ def _within_one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1:]
 
 
-@dataclass(frozen=True, slots=True)
-class Patterns:
-    """Phrases match whole words in sequence; stems match the start of a word (with one typo when
-    the stem is long enough that a typo cannot make it another word)."""
+def _typo_of(word: str, stem: str) -> bool:
+    """The word starts with the stem spelt with one typo after its first letter (a different
+    first letter is another word: "поговорить" is not "договор")."""
+    if len(word) < len(stem) - 1 or word[0] != stem[0]:
+        return False
+    return any(_within_one_edit(word[:n], stem) for n in (len(stem) - 1, len(stem), len(stem) + 1))
 
-    phrases: tuple[str, ...] = ()
-    stems: tuple[str, ...] = ()
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A pattern found in normalised text: words `start` … `end - 1`."""
+
+    pattern: str
+    start: int
+    end: int
+
+
+class Patterns:
+    """Phrases match whole words in sequence; stems match the start of a word (the last word of
+    a several-word stem); stems of FUZZY_MIN_LENGTH letters and more also match with one typo.
+    Patterns are indexed by their first word (or first two letters, for one-word stems), so a
+    message is matched in one pass over its words."""
+
+    def __init__(self, phrases: tuple[tuple[str, ...], ...] = (),
+                 stems: tuple[tuple[str, ...], ...] = ()) -> None:
+        self.phrases = phrases
+        self.stems = stems
+        self._by_word: dict[str, list[tuple[tuple[str, ...], bool]]] = {}
+        self._typo_stems: dict[str, list[str]] = {}
+        for pattern, prefix in [*((p, False) for p in phrases), *((s, True) for s in stems)]:
+            key = f"~{pattern[0][:2]}" if prefix and len(pattern) == 1 else pattern[0]
+            self._by_word.setdefault(key, []).append((pattern, prefix))
+            if prefix and len(pattern) == 1 and len(pattern[0]) >= FUZZY_MIN_LENGTH:
+                self._typo_stems.setdefault(pattern[0][0], []).append(pattern[0])
+
+    def hits(self, words: list[str], *, fuzzy: bool = True) -> list[Hit]:
+        """Every occurrence of every pattern in already-normalised, split text; typo matches
+        only on words no exact match covers."""
+        found: list[Hit] = []
+        for i, word in enumerate(words):
+            for pattern, prefix in [*self._by_word.get(word, ()), *self._by_word.get(f"~{word[:2]}", ())]:
+                if _matches_at(words, i, pattern, prefix):
+                    found.append(Hit(" ".join(pattern), i, i + len(pattern)))
+        if fuzzy and self._typo_stems:
+            taken = {i for hit in found for i in range(hit.start, hit.end)}
+            for i, word in enumerate(words):
+                if i not in taken:
+                    found += [Hit(stem, i, i + 1) for stem in self._typo_stems.get(word[:1], ())
+                              if _typo_of(word, stem)]
+        return found
 
     def find(self, normalized_text: str, *, fuzzy: bool = True) -> str | None:
         """The first pattern found in already-normalised text, or None. Exact matches win over
         fuzzy ones; pass fuzzy=False to look for exact matches only."""
-        padded = f" {normalized_text} "
-        for phrase in self.phrases:
-            if f" {phrase} " in padded:
-                return phrase
         words = normalized_text.split()
-        for stem in self.stems:
-            if (" " in stem and f" {stem}" in padded) or any(w.startswith(stem) for w in words):
-                return stem
-        if not fuzzy:
-            return None
-        for stem in self.stems:
-            if len(stem) < 6 or " " in stem:
-                continue
-            for word in words:
-                if len(word) >= len(stem) - 1 and any(
-                    _within_one_edit(word[:n], stem) for n in (len(stem) - 1, len(stem), len(stem) + 1)
-                ):
-                    return stem
-        return None
+        exact = self.hits(words, fuzzy=False)
+        if exact:
+            return exact[0].pattern
+        typos = self.hits(words, fuzzy=True) if fuzzy else []
+        return typos[0].pattern if typos else None
+
+
+def _matches_at(words: list[str], i: int, pattern: tuple[str, ...], prefix: bool) -> bool:
+    n = len(pattern)
+    if i + n > len(words) or words[i:i + n - 1] != list(pattern[:-1]):
+        return False
+    last = words[i + n - 1]
+    return last == pattern[-1] or (prefix and last.startswith(pattern[-1]))
 
 
 @lru_cache(maxsize=512)
 def compile_patterns(phrases: tuple[str, ...] = (), stems: tuple[str, ...] = ()) -> Patterns:
     return Patterns(
-        phrases=tuple(p for p in (normalize(x) for x in phrases) if p),
-        stems=tuple(s for s in (normalize(x) for x in stems) if s),
+        phrases=tuple(tuple(p.split()) for p in (normalize(x) for x in phrases) if p),
+        stems=tuple(tuple(s.split()) for s in (normalize(x) for x in stems) if s),
     )

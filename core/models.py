@@ -78,6 +78,7 @@ class ClientSettings:
     escalation_policy: list[dict[str, Any]] | None = None
     working_hours: dict[str, Any] | None = None  # core.hours document; None: always open
     ask_rating: bool = False  # ask the customer to rate a manager's help after resolve
+    policy_threshold_offset: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,8 @@ class Handover:
     rating: int | None = None  # the customer's 1–5 for a manager's help (core.rating)
     rating_asked_at: datetime | None = None
     rated_at: datetime | None = None
+    # What decided the escalation: {"source": "rules" | "semantic" | "llm", "matched", "score"}.
+    trigger_detail: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:

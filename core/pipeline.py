@@ -20,6 +20,7 @@ from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
 from core.ports import AuditEntry, Clock, LanguageModel, Store, Tenants, Tx
+from core.semantic import SemanticMatcher
 from core.texts import DESK
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,19 @@ class _StateMoved(Exception):
 
 class TurnProcessor:
     def __init__(self, store: Store, tenants: Tenants, answerer: Answerer,
-                 classifier: LanguageModel | None, desk: Desk, *, clock: Clock | None = None) -> None:
-        """`clock`: what "now" is for a turn (working hours, mutes, rating windows); the
-        database's own when None. Tests inject one."""
+                 classifier: LanguageModel | None, desk: Desk, *,
+                 semantic: SemanticMatcher | None = None, clock: Clock | None = None) -> None:
+        """`semantic`: the example matcher of the knowledge base's embedder (None: rules and
+        the LLM decide alone). `clock`: what "now" is for a turn (working hours, mutes, rating
+        windows); the database's own when None. Tests inject one."""
         self._store = store
         self._tenants = tenants
-        self._decider = Decider(tenants, answerer, classifier)
+        self._decider = Decider(tenants, answerer, classifier, semantic)
         self._desk = desk
         self._clock = clock
+
+    def use_semantic(self, semantic: SemanticMatcher) -> None:
+        self._decider.use_semantic(semantic)
 
     async def process(self, conversation_id: UUID, messages: Sequence[InboundMessage], *,
                       deliver_reply: bool = True) -> TurnOutcome:
@@ -64,6 +70,8 @@ class TurnProcessor:
             started = time.perf_counter()
             decision = await self._decider.decide(context, messages)
             log.info("turn decided", extra={"act": decision.act, "intent": decision.intent,
+                                            "trigger": decision.trigger_value,
+                                            "matched": decision.detail,
                                             "ms": round((time.perf_counter() - started) * 1000)})
             try:
                 return await self._apply(context, decision, messages, deliver_reply)
@@ -146,7 +154,8 @@ class TurnProcessor:
         if decision.act == Act.ESCALATE:
             escalation = await escalate(
                 tx, conv.id, trigger_type=decision.trigger_type or TriggerType.INTENT,
-                trigger_value=decision.trigger_value, user_message=text[:4000])
+                trigger_value=decision.trigger_value, user_message=text[:4000],
+                trigger_detail=decision.detail)
             # The customer was just told a manager will answer: no "soon" notice right after it;
             # asking for a person also ends a mute.
             await tx.conversations.update(conv.id, pending_notice_at=now, bot_muted_until=None)
@@ -156,7 +165,8 @@ class TurnProcessor:
                         extra={"trigger": decision.trigger_value})
             await tx.audit.record(conv.client_id, AuditEntry(
                 actor_type="system", action="escalation_without_desk", conversation_id=conv.id,
-                details={"trigger_type": decision.trigger_type, "trigger_value": decision.trigger_value}))
+                details={"trigger_type": decision.trigger_type, "trigger_value": decision.trigger_value,
+                         "matched": decision.detail}))
             return None
         if decision.act == Act.SILENT:
             if not ctx.client.suspended and conv.telegram_topic_id is not None and ctx.desk_enabled:

@@ -39,6 +39,7 @@ from core.models import (
     TriggerType,
 )
 from core.outbound import OutboundMessage
+from core.policy import PolicyTopic
 from core.reminders import Due
 from core.result import Result
 
@@ -81,7 +82,8 @@ class HandoversRepo(Protocol):
     async def get(self, handover_id: UUID, *, for_update: bool = False) -> Handover | None: ...
     async def latest_for(self, conversation_id: UUID) -> Handover | None: ...
     async def create(self, conversation_id: UUID, client_id: UUID, trigger_type: TriggerType,
-                     trigger_value: str | None, user_message: str | None) -> Handover: ...
+                     trigger_value: str | None, user_message: str | None,
+                     trigger_detail: dict[str, Any] | None = None) -> Handover: ...
     async def update(self, handover_id: UUID, **fields: Any) -> None: ...
 
     async def claim_reminder(self, handover_id: UUID, step: Due) -> Handover | None:
@@ -356,10 +358,9 @@ class LanguageModel(Protocol):
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
                        temperature: float = 0.3) -> Result[str]: ...
 
-    async def classify(self, text: str, topics: Sequence[tuple[str, str]]
+    async def classify(self, text: str, topics: Sequence[PolicyTopic]
                        ) -> Result[tuple[Intent, str | None]]:
-        """Intent, and the name of a policy topic the text is about (or None)."""
-        ...
+        """Intent and the policy topic it is about (or None); a failure with the reason if untrusted."""
 
 
 # --------------------------------------------------------------------------- delivery, time

@@ -114,6 +114,30 @@ def reason_text(trigger_value: str | None) -> str:
     return REASONS.get(trigger_value or "", trigger_value or "Запрос менеджера")
 
 
+# What decided an escalation (handover `trigger_detail`), as the card's "Почему: …" line.
+WHY: dict[str, str] = {
+    "rules": "правило «{matched}»",
+    "semantic": "похоже на «{matched}» ({score:.2f})",
+    "llm": "решила языковая модель",
+}
+WHY_LIMIT = 120
+
+
+def why_text(detail: dict[str, Any] | None) -> str | None:
+    """One short line, or None when nothing is recorded (older handovers, manual take-overs)."""
+    template = WHY.get((detail or {}).get("source", ""))
+    if template is None or detail is None:
+        return None
+    matched = str(detail.get("matched") or "")
+    if len(matched) > 60:
+        matched = matched[:59] + "…"
+    try:
+        line = template.format(matched=matched, score=float(detail.get("score") or 0))
+    except (TypeError, ValueError):
+        return None
+    return line[:WHY_LIMIT]
+
+
 # What the desk tells managers: toasts of button presses and notes in the customer's topic.
 DESK: dict[str, str] = {
     "not_found": "Заявка не найдена",

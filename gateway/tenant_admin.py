@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from core.calibration import MAX_OFFSET
 from core.hours import canonical
 from core.models import Branch, Client
 from core.policy import effective_policy, parse_policy
@@ -22,6 +23,7 @@ _CONSTRAINTS = {
     "auto_close_after_reminder_2": "auto_close_timeout must be greater than reminder_timeout_2",
     "client_settings_webhook_secret_check": "webhook_secret must be at least 16 characters",
     "client_settings_debounce_seconds_check": "debounce_seconds must be between 0 and 10",
+    "client_settings_policy_threshold_offset_check": "policy_threshold_offset must be between -0.1 and 0.1",
     "clients_slug_check": "slug must be lowercase letters, digits, - or _ (up to 63)",
     "branches_slug_check": "branch slug must be lowercase letters, digits, - or _",
 }
@@ -69,7 +71,7 @@ def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
         "enable_owner_escalation": s.enable_owner_escalation,
         "debounce_seconds": s.debounce_seconds, "timezone": s.timezone,
         "templates": s.templates, "working_hours": s.working_hours,
-        "ask_rating": s.ask_rating,
+        "ask_rating": s.ask_rating, "policy_threshold_offset": s.policy_threshold_offset,
     }
 
 
@@ -108,6 +110,8 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
                 value = _DOCUMENT_CHECKS[key](value)
             except ValueError as exc:
                 raise TenantError(str(exc)) from None
+        if key == "policy_threshold_offset":
+            value = _threshold_offset(value)
         typed[key] = value
     if "escalation_policy" in typed and typed["escalation_policy"] is not None:
         typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]
@@ -116,6 +120,18 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 # Settings that are documents: validated, and stored in their checked (canonical) form.
 _DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical}
+
+
+def _threshold_offset(value: Any) -> float:
+    """The semantic layer's sensitivity: a number within ±MAX_OFFSET (unset means 0)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TenantError("policy_threshold_offset must be a number")
+    if not -MAX_OFFSET <= value <= MAX_OFFSET:
+        raise TenantError(f"policy_threshold_offset must be between -{MAX_OFFSET} and {MAX_OFFSET} "
+                          "(positive: fewer escalations on similarity, negative: more)")
+    return round(float(value), 3)
 
 
 # The database's integer widths: Telegram ids are bigint, minutes and hours integer.

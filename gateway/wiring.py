@@ -23,8 +23,10 @@ from core.answers import Answerer
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
+from core.policy import DEFAULT_POLICY
 from core.ports import Tenants
 from core.relay import Relay
+from core.semantic import SemanticMatcher
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.readiness import Check, Readiness
@@ -57,6 +59,7 @@ class System:
     readiness: Readiness = field(default_factory=Readiness)
     knowledge: KnowledgeHandle | None = None
     llm: OpenAIChat | None = None
+    semantic: SemanticMatcher | None = None
     processor: TurnProcessor | None = None
     serving: Serving | None = None
 
@@ -93,6 +96,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
             system.processor = TurnProcessor(system.store, system.tenants,
                                              Answerer(system.knowledge, system.llm), system.llm,
                                              system.desk)
+            await _use_semantic(system)
         if serving:
             from gateway.serving import start_serving
 
@@ -136,6 +140,7 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
     """A command opens the knowledge base before it goes on (and fails with one line when it
     cannot); a serving gateway opens it in the background and answers without it meanwhile."""
     async def ready(kb: KnowledgeBase) -> None:
+        await _use_semantic(system)
         if demo:
             await load_demo_knowledge(system.database.pool, kb)
 
@@ -150,6 +155,21 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
     stack.push_async_callback(supervised.stop)
     system.readiness.add("knowledge", _knowledge_check(supervised))
     return KnowledgeHandle(supervised)
+
+
+async def _use_semantic(system: System) -> None:
+    """Once both the turn processor and the embedder are there: decisions by similarity to the
+    examples too, with the default policy's example vectors computed ahead of the first turn."""
+    kb = system.knowledge.current if system.knowledge else None
+    if system.processor is None or kb is None or system.semantic is not None:
+        return
+    system.semantic = SemanticMatcher(kb.embedder)
+    system.processor.use_semantic(system.semantic)
+    if system.semantic.thresholds is not None:
+        try:
+            await system.semantic.prepare(DEFAULT_POLICY)
+        except Exception as exc:  # the first turn computes them (or decides by rules) instead
+            log.warning("example vectors not prepared: %s", exc)
 
 
 def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:

@@ -58,7 +58,9 @@ class FakeOpenAI:
 
     def __init__(self, reply: str = "Маникюр стоит 5000 ₸.") -> None:
         self.reply = reply
-        self.classification: dict[str, Any] = {"intent": "question", "topic": None}
+        # A classification request gets this: a dict as JSON, a str as it is, None as a refusal.
+        self.classification: dict[str, Any] | str | None = {"intent": "question", "topic": None}
+        self.classification_delay = 0.0
         self.requests: list[dict[str, Any]] = []
         self.intervals: list[tuple[float, float]] = []  # (start, end) of each answer request
         self.fail_with: int | None = None
@@ -86,12 +88,17 @@ class FakeOpenAI:
         is_classification = "You classify one customer message" in system
         if not is_classification:
             self.intervals.append((started, time.monotonic()))
-        content = json.dumps(self.classification) if is_classification else self.reply
+        message: dict[str, Any] = {"role": "assistant", "content": self.reply}
+        if is_classification:
+            await asyncio.sleep(self.classification_delay)
+            scripted = self.classification
+            message["content"] = json.dumps(scripted) if isinstance(scripted, dict) else scripted
+            if scripted is None:
+                message["refusal"] = "I'm sorry, I can't help with that."
         return web.json_response({
             "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "gpt-4o-mini"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
 

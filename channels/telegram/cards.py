@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from channels.telegram.callbacks import Learn, Resolve, Return, Skip, Take
 from core.models import Handover, HandoverStatus, HistoryLine, Role
-from core.texts import reason_text
+from core.texts import reason_text, why_text
 
 MESSAGE_LIMIT = 4096  # Telegram's limit for one message's text
 TOPIC_NAME_LIMIT = 128
@@ -47,6 +47,7 @@ def card_text(handover: Handover, customer_name: str | None, phone: str | None,
     lines = [
         "🔔 <b>Новая заявка</b>",
         f"<b>Причина:</b> {escape(reason_text(handover.trigger_value))}",
+        *([f"<b>Почему:</b> {escape(why)}"] if (why := why_text(handover.trigger_detail)) else []),
         f"<b>Клиент:</b> {escape(customer_name or '—')}",
         f"<b>Телефон:</b> {escape(display_phone(phone))}",
     ]

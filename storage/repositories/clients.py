@@ -40,6 +40,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "escalation_policy": list,
     "working_hours": dict,
     "ask_rating": bool,
+    "policy_threshold_offset": float,
 }
 
 
@@ -69,6 +70,7 @@ def _client(row: asyncpg.Record) -> Client:
         escalation_policy=row["escalation_policy"],
         working_hours=row["working_hours"],
         ask_rating=row["ask_rating"],
+        policy_threshold_offset=float(row["policy_threshold_offset"]),
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)

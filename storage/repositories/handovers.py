@@ -39,6 +39,7 @@ def handover_from_row(row: asyncpg.Record) -> Handover:
         created_at=row["created_at"], taken_at=row["taken_at"], resolved_at=row["resolved_at"],
         reminder_1_sent_at=row["reminder_1_sent_at"], reminder_2_sent_at=row["reminder_2_sent_at"],
         rating=row["rating"], rating_asked_at=row["rating_asked_at"], rated_at=row["rated_at"],
+        trigger_detail=row["trigger_detail"],
     )
 
 
@@ -70,12 +71,13 @@ class HandoversRepo:
         return handover_from_row(row) if row else None
 
     async def create(self, conversation_id: UUID, client_id: UUID, trigger_type: TriggerType,
-                     trigger_value: str | None, user_message: str | None) -> Handover:
+                     trigger_value: str | None, user_message: str | None,
+                     trigger_detail: dict[str, Any] | None = None) -> Handover:
         row = await self._conn.fetchrow(
             """INSERT INTO handovers (conversation_id, client_id, trigger_type, trigger_value,
-                                      user_message)
-               VALUES ($1, $2, $3, $4, $5) RETURNING *""",
-            conversation_id, client_id, trigger_type, trigger_value, user_message,
+                                      user_message, trigger_detail)
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+            conversation_id, client_id, trigger_type, trigger_value, user_message, trigger_detail,
         )
         return handover_from_row(row)
 

@@ -203,8 +203,8 @@ def test_policy_validation_rejects_bad_documents() -> None:
         parse_policy({"name": "x"})
     with pytest.raises(ValueError, match="needs a name"):
         parse_policy([{"stems": ["x"]}])
-    with pytest.raises(ValueError, match="at least one phrase or stem"):
+    with pytest.raises(ValueError, match="at least one phrase, stem or example"):
         parse_policy([{"name": "empty"}])
     with pytest.raises(ValueError, match="twice"):
         parse_policy([{"name": "a", "stems": ["x"]}, {"name": "a", "stems": ["y"]}])
-    assert match_policy(DEFAULT_POLICY, "хочу перенести запись")[0].name == "booking_change"
+    assert match_policy(DEFAULT_POLICY, ["хочу", "перенести", "запись"]).topic.name == "booking_change"

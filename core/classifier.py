@@ -1,0 +1,105 @@
+"""Classifying a turn (PRODUCT.md §4 step 5): rules for the unambiguous cases and for negation,
+then the semantic layer (the turn's one embedding against example messages), then the LLM when
+one is configured. Every result says what decided it: the rule pattern, the example and its
+cosine, or the LLM."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.calibration import DecisionThresholds
+from core.guards import asks_for_information, just_asking
+from core.intents import (
+    FRUSTRATION,
+    GREETING,
+    HUMAN_REQUEST,
+    THANKS,
+    Classification,
+    declines_manager,
+    first_affirmed,
+    is_bot_question,
+    only,
+    rejects_the_bot,
+)
+from core.matching import normalize
+from core.models import Intent
+from core.policy import PolicyTopic, match_policy
+from core.ports import LanguageModel
+from core.semantic import SemanticMatcher
+
+log = logging.getLogger(__name__)
+
+QUESTION = Classification(Intent.QUESTION, "fallback")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStage:
+    """What the rules settled, and what they tell the semantic layer: labels it must not pick
+    (named only in the negative) and whether the customer is "just asking" (says so, asks for
+    a price, or says what they do not need): then similarity alone escalates nothing."""
+
+    decided: Classification | None = None
+    excluded: frozenset[str] = frozenset()
+    just_asking: bool = False
+
+
+def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
+    """Rejection, a bare greeting or thanks, a policy topic named in the affirmative (unless the
+    message asks for a price or says it is just asking: "сколько стоит массаж для беременных?"),
+    a request for a person, frustration."""
+    words = normalize(text).split()
+    if not words or is_bot_question(text):
+        return RuleStage()
+    if rejection := rejects_the_bot(words):
+        return RuleStage(Classification(Intent.REJECTION, "rules", rejection))
+    for intent, patterns in ((Intent.GREETING, GREETING), (Intent.THANKS, THANKS)):
+        if matched := only(patterns, words):
+            return RuleStage(Classification(intent, "rules", matched))
+    policy = match_policy(topics, words)
+    # A price question outside the topic's own words ("сколько стоит" may be a client's topic).
+    unmatched = [w for i, w in enumerate(words)
+                 if policy.hit is None or not policy.hit.start <= i < policy.hit.end]
+    says_just_asking = just_asking(words)
+    casual = says_just_asking or asks_for_information(unmatched)
+    if policy.topic is not None and not casual:
+        return RuleStage(Classification(Intent.QUESTION, "rules", policy.matched,
+                                        topic=policy.topic.name))
+    if hit := first_affirmed(HUMAN_REQUEST, words):
+        return RuleStage(Classification(Intent.HUMAN_REQUEST, "rules", hit.pattern))
+    # "вы издеваетесь? опять прайс присылаете": a price word does not soften frustration.
+    if not says_just_asking and (hit := first_affirmed(FRUSTRATION, words)):
+        return RuleStage(Classification(Intent.FRUSTRATION, "rules", hit.pattern))
+    declined = policy.declined | ({Intent.HUMAN_REQUEST.value} if declines_manager(text) else set())
+    # "Менеджер не нужен, просто…", "шағым емес, …": who says what they do not need is asking.
+    return RuleStage(excluded=frozenset(declined), just_asking=casual or bool(declined))
+
+
+async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
+                        topics: Sequence[PolicyTopic], stage: RuleStage,
+                        thresholds: DecisionThresholds) -> Classification | None:
+    """An escalation when the nearest escalation example is close enough and clearly nearer
+    than anything the bot answers itself; None otherwise."""
+    if stage.just_asking:
+        return None
+    verdict = await matcher.verdict(vector, topics, stage.excluded)
+    best = verdict.escalation
+    if best is None or best.score < thresholds.similarity or verdict.margin < thresholds.margin:
+        return None
+    if best.label in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
+        return Classification(Intent(best.label), "semantic", best.example, score=best.score)
+    return Classification(Intent.QUESTION, "semantic", best.example, topic=best.label,
+                          score=best.score)
+
+
+async def by_llm(llm: LanguageModel, text: str, topics: Sequence[PolicyTopic]) -> Classification | None:
+    """The model's intent and topic, validated by the adapter; None (and the reason logged)
+    when it fails in any way, so that the rules' answer stands."""
+    result = await llm.classify(text, topics)
+    if not result.ok or result.value is None:
+        log.warning("llm classification failed; the rules decide",
+                    extra={"error_code": result.error_code, "reason": result.error})
+        return None
+    intent, topic = result.value
+    return Classification(intent, "llm", topic=topic)

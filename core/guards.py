@@ -1,0 +1,73 @@
+"""Guards of the rule layers: words that turn a mention into its opposite.
+
+- negation next to a mention: "менеджер не нужен", "без претензий", "шағым емес", "no need for
+  a manager", "рассрочка не нужна" name a topic without asking for it;
+- an information question: "сколько стоит массаж для беременных?", "анестезия входит в цену
+  или оплачивается отдельно?" mention a topic's word while asking for a price;
+- "just asking": "просто на будущее спрашиваю", "жай сұрақ", "just curious".
+
+Embeddings do not see a negation, so these stay rules (PRODUCT.md §4)."""
+
+from __future__ import annotations
+
+from core.matching import Hit, compile_patterns
+
+# How far from a mention a negation still belongs to it (in words).
+WORDS_AFTER = 3
+WORDS_BEFORE = 4
+
+NEGATION_AFTER = compile_patterns(
+    phrases=("не нужен", "не нужна", "не нужно", "не нужны", "не надо", "не требуется",
+             "не обязательно", "не обязателен", "не имею", "керек емес", "жоқ", "нет", "ne nado",
+             "ne nuzhen", "ne nuzhno", "not needed", "not necessary"),
+)
+# Kazakh «емес» negates the word right before it only ("шағым емес"; "адам керек, бот емес"
+# asks for a person).
+RIGHT_AFTER = compile_patterns(phrases=("емес",))
+NEGATION_BEFORE = compile_patterns(
+    phrases=("без", "bez", "no", "not", "не надо", "не нужно", "не нужен", "ne nado",
+             "don t need", "dont need", "do not need", "no need", "without", "не жалуюсь",
+             "не жалуемся", "не в претензии"),
+)
+# "есть или нет?", "бар ма жоқ па?": a question, not a negation.
+_QUESTION_AFTER = {"ма", "ме", "ба", "бе", "па", "пе", "ли"}
+
+INFO_QUESTION = compile_patterns(
+    phrases=("сколько стоит", "сколько стоят", "скок стоит", "скока стоит", "сколько будет",
+             "сколько по времени", "сколько длится", "почем", "по чем", "цена", "цену", "цены",
+             "ценник", "прайс", "прайз", "стоимость", "бағасы", "баға", "бағасы қанша",
+             "қанша тұрады", "қанша стоит", "how much", "price", "prices", "cost",
+             "skolko stoit", "cena", "tsena", "sk stoit", "больно ли", "это больно", "не больно",
+             "ауырмай ма", "ауыра ма", "is it painful", "does it hurt"),
+)
+JUST_ASKING = compile_patterns(
+    phrases=("просто спрашиваю", "просто спросить", "просто спросила", "просто интересно",
+             "просто вопрос", "просто сұрақ", "на будущее", "чисто спросить", "жай сұрақ", "жай сұрайын",
+             "жай ғана сұрақ", "just asking", "just curious", "just wondering", "just a question"),
+)
+
+
+def negated(words: list[str], hit: Hit) -> bool:
+    """A negation right after the mention ("менеджер не нужен") or right before it ("без
+    менеджера", "no need for a manager")."""
+    after = words[hit.end:hit.end + WORDS_AFTER + 1]
+    for found in NEGATION_AFTER.hits(after, fuzzy=False):
+        if found.end > WORDS_AFTER + 1:
+            continue
+        following = after[found.end:found.end + 1]
+        previous = after[found.start - 1:found.start] if found.start else words[hit.end - 1:hit.end]
+        if (following and following[0] in _QUESTION_AFTER) or previous == ["или"]:
+            continue
+        return True
+    if RIGHT_AFTER.hits(words[hit.end:hit.end + 1], fuzzy=False):
+        return True
+    before = words[max(hit.start - WORDS_BEFORE, 0):hit.start]
+    return bool(NEGATION_BEFORE.hits(before, fuzzy=False))
+
+
+def asks_for_information(words: list[str]) -> bool:
+    return bool(INFO_QUESTION.hits(words, fuzzy=False))
+
+
+def just_asking(words: list[str]) -> bool:
+    return bool(JUST_ASKING.hits(words, fuzzy=False))

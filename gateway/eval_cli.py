@@ -1,0 +1,49 @@
+"""`python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate]`: the decision
+layer measured on the labelled set with the configured embedder (EMBEDDINGS_PROVIDER), the
+default policy and no LLM. No database is needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ai.embeddings import build_embedder, check_embedder
+from core.calibration import thresholds_for
+from gateway.decision_eval import SPLITS, PreloadedEmbedder, calibrate, load_set, run_decisions
+from gateway.decision_report import format_report, report
+from gateway.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    evaluation = subparsers.add_parser("eval", help="measure the gateway on labelled sets")
+    sets = evaluation.add_subparsers(dest="eval_set", required=True, metavar="SET")
+    decisions = sets.add_parser(
+        "decisions", help="who needs a person: accuracy, escalation precision / recall / F1, errors")
+    decisions.add_argument("--split", choices=SPLITS, help="one split (default: both)")
+    decisions.add_argument("--json", action="store_true", help="print one JSON document")
+    decisions.add_argument("--calibrate", action="store_true",
+                           help="first choose the semantic thresholds on the dev split, then use them")
+    decisions.set_defaults(handler=eval_decisions)
+
+
+async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
+    embedder = build_embedder(settings.embeddings)
+    try:
+        await check_embedder(embedder)
+        preloaded = PreloadedEmbedder(embedder)  # dev messages embedded once for both passes
+        thresholds = None
+        if args.calibrate:
+            thresholds, recall = await calibrate(preloaded, load_set("dev"))
+            print(f"calibrated on dev for {embedder.name}: similarity={thresholds.similarity:.3f} "
+                  f"margin={thresholds.margin:.3f} (similarity alone: recall {recall:.3f}); to keep "
+                  "them, add them to core/calibration.py CALIBRATED", file=sys.stderr)
+        messages = load_set(args.split)
+        outcomes = await run_decisions(preloaded, messages, thresholds)
+    finally:
+        await embedder.aclose()
+    data = report(outcomes, split=args.split or "all", embedder=embedder.name,
+                  thresholds=thresholds or thresholds_for(embedder.name))
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_report(data))
+    return 0

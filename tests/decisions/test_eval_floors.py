@@ -1,0 +1,98 @@
+"""The decision layer measured on the held-out split (never tuned on) with the bundled embedder
+and no LLM, through the production Decider; the examples of the issue; the eval command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from ai.embeddings import LocalE5Embedder
+from core.calibration import thresholds_for
+from gateway import eval_cli
+from gateway.decision_eval import Labelled, Outcome, run_decisions
+from gateway.decision_report import floors, format_report, report
+from gateway.settings import Settings
+from tests.knowledge.test_embedders import FakeEmbeddingServer, fake
+
+
+def _failing(outcomes: list[Outcome]) -> list[str]:
+    return [f"{f.text}: {f.value:.3f} (bound {f.bound})" for f in floors(outcomes) if not f.met]
+
+
+@pytest.mark.xfail(strict=True, reason="not met yet: held-out escalation recall 91.2 %, false "
+                   "escalations 6.5 %, requests for a person 93.5 %, one bot question escalated "
+                   "(README, 'Who needs a person'); strict, so that reaching them fails this mark")
+async def test_held_out_floors_of_the_issue(held_out: list[Outcome]) -> None:
+    assert _failing(held_out) == []
+
+
+async def test_held_out_does_not_fall_below_what_it_reaches(held_out: list[Outcome]) -> None:
+    """The levels reached when the layer was built (README), so that a change that makes the
+    decisions worse fails here rather than in front of a customer."""
+    reached = {f.name: f.value for f in floors(held_out)}
+    assert reached["escalation_recall"] >= 0.90
+    assert reached["false_escalation_rate"] <= 0.07
+    assert reached["small_talk_escalated"] == 0
+    assert reached["human_requests_escalated"] >= 0.93
+    assert reached["bot_questions_escalated"] <= 1
+
+
+def test_the_report_has_every_figure(held_out: list[Outcome]) -> None:
+    data = report(held_out, split="held-out", embedder="local-e5-small-384",
+                  thresholds=thresholds_for("local-e5-small-384"))
+    assert data["messages"] == 370
+    assert set(data["topics"]) == {"human_request", "payment", "booking_change", "medical",
+                                   "complaint", "legal"}
+    assert {"precision", "recall", "f1", "support"} <= set(data["escalation"])
+    assert len(data["errors"]) == sum(not o.correct for o in held_out)
+    text = format_report(data)
+    assert "escalation" in text and "floors:" in text and f"errors ({len(data['errors'])})" in text
+
+
+def _message(text: str, label: str, topic: str | None = None) -> Labelled:
+    return Labelled(text[:20], text, label, (topic,) if topic else (), "issue", "plain", "issue")
+
+
+# The issue's examples, in words written for this test.
+ANSWERED = ["пожалуйста", "спасибо большое, всё очень понравилось", "сколько стоит маникюр, пожалуйста?",
+            "Пожалуйста, подскажите адрес", "спасибо, мастер Айгерим просто золото"]
+ESCALATED = {
+    "payment": ["Kaspi Red можно оформить?", "оплачу через каспи голд, на какой номер?",
+                "Kaspi QR есть на кассе?", "наличными можно расплатиться?", "безналом от ТОО можно?",
+                "скиньте реквизиты для оплаты", "пришлите IBAN пожалуйста", "выставите счёт на компанию",
+                "терминал у вас есть? картой хочу", "перевела вам 5000, проверьте", "рассрочка есть?"],
+    "complaint": ["качество ужасное, я недовольна", "покрытие слезло на следующий день",
+                  "после воска ожог на ноге", "порезали палец на маникюре", "после пилинга раздражение",
+                  "мастер хамила весь сеанс", "мастер опоздал на полчаса", "мастер вообще не пришла",
+                  "ждала сорок минут, никто не вышел", "я очень разочарована", "бесполезный бот, ты тупой"],
+    "booking_change": ["можно сдвинуть мою запись на час позже?", "не смогу прийти завтра",
+                       "давайте я приду в другой день, завтра никак", "опаздываю на 10 минут"],
+    "human_request": ["можно поговорить с живым человеком?", "перезвоните мне пожалуйста",
+                      "дайте номер администратора", "адаммен сөйлескім келеді"],
+}
+
+
+async def test_the_issues_examples(e5: LocalE5Embedder) -> None:
+    messages = [_message(t, "reply") for t in ANSWERED] + [
+        _message(t, "escalate", topic) for topic, texts in ESCALATED.items() for t in texts]
+    wrong = [(o.message.text, o.label, o.topic) for o in await run_decisions(e5, messages)
+             if not o.correct]
+    assert wrong == []
+
+
+async def test_eval_decisions_runs_with_tei_against_a_fake(fake: tuple[FakeEmbeddingServer, str], settings: Settings,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    server, url = fake
+    tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_url": url,
+                                      "embeddings_model": "test-model"})
+    args = argparse.Namespace(split="held-out", json=True, calibrate=False)
+    assert await eval_cli.eval_decisions(args, tei) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["messages"] == 370 and data["embedder"].startswith("tei-")
+    assert data["thresholds"] is None  # not calibrated: rules only
+    assert 0 < data["escalation"]["recall"] <= 1 and server.requests
+
+
+__all__ = ["fake"]

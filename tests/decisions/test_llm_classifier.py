@@ -1,0 +1,124 @@
+"""The LLM path against a scripted fake OpenAI server answering the way real models do: each
+intent, a policy topic, JSON in a code fence or inside prose, malformed JSON, an unknown label,
+a refusal, a timeout. Every failure leaves the decision to the rules, with the reason logged."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+
+from ai.llm import OpenAIChat
+from core.answers import Answerer
+from core.desk import Desk
+from core.models import Intent
+from core.pipeline import TurnProcessor
+from core.policy import DEFAULT_POLICY
+from storage.store import PgStore, PgTenants
+from tests.factories import incoming, make_conversation
+from tests.fakes import FakeOpenAI
+
+# Nothing in it for the rules, and no knowledge base (so no semantic layer): the LLM decides.
+UNDECIDED = "слушайте, тут такое дело, не знаю с чего начать"
+_ids = itertools.count()
+
+
+@pytest.fixture
+def llm(openai_fake: FakeOpenAI) -> OpenAIChat:
+    return OpenAIChat(api_key="sk-test", base_url=str(openai_fake.server.make_url("/v1")),
+                      model="gpt-4o-mini", timeout=0.5)
+
+
+@pytest.mark.parametrize(("scripted", "expected"), [
+    ({"intent": "human_request", "topic": None}, (Intent.HUMAN_REQUEST, None)),
+    ({"intent": "frustration", "topic": None}, (Intent.FRUSTRATION, None)),
+    ({"intent": "rejection", "topic": None}, (Intent.REJECTION, None)),
+    ({"intent": "greeting", "topic": None}, (Intent.GREETING, None)),
+    ({"intent": "thanks", "topic": None}, (Intent.THANKS, None)),
+    ({"intent": "question", "topic": None}, (Intent.QUESTION, None)),
+    ({"intent": "other", "topic": None}, (Intent.OTHER, None)),
+    ({"intent": "question", "topic": "payment"}, (Intent.QUESTION, "payment")),
+    ('```json\n{"intent": "question", "topic": "medical"}\n```', (Intent.QUESTION, "medical")),
+    ('Sure! The answer is {"intent": "frustration", "topic": "complaint"}. Hope this helps.',
+     (Intent.FRUSTRATION, "complaint")),
+    ('{"intent": "question", "topic": "null"}', (Intent.QUESTION, None)),
+])
+async def test_answers_a_model_might_give_are_read(llm, openai_fake, scripted, expected) -> None:
+    openai_fake.classification = scripted
+    result = await llm.classify("текст", DEFAULT_POLICY)
+    assert result.ok and result.value == expected
+
+
+@pytest.mark.parametrize(("scripted", "reason"), [
+    ('{"intent": "question", "topic": ', "no JSON object"),
+    ("{intent: question, topic: none}", "malformed JSON"),
+    ({"intent": "angry", "topic": None}, "unknown intent 'angry'"),
+    ({"intent": "question", "topic": "weather"}, "unknown topic 'weather'"),
+    ("I'm sorry, but I can't help with classifying this message.", "no JSON object"),
+    (None, "the model refused"),
+    ("", "empty completion"),
+])
+async def test_answers_that_cannot_be_trusted_are_failures_with_a_reason(llm, openai_fake, scripted,
+                                                                          reason) -> None:
+    openai_fake.classification = scripted
+    result = await llm.classify("текст", DEFAULT_POLICY)
+    assert not result.ok and result.error_code == "classify_error" and reason in result.error
+
+
+async def test_a_slow_model_times_out(llm, openai_fake) -> None:
+    openai_fake.classification_delay = 2.0
+    result = await llm.classify("текст", DEFAULT_POLICY)
+    assert not result.ok and "Timeout" in result.error
+    openai_fake.classification_delay = 0.0
+
+
+async def test_the_prompt_lists_the_topics_with_descriptions_and_examples(llm, openai_fake) -> None:
+    await llm.classify("текст", DEFAULT_POLICY)
+    system = openai_fake.requests[-1]["messages"][0]["content"]
+    for topic in DEFAULT_POLICY:
+        assert f"- {topic.name}: {topic.description}" in system
+        assert f"«{topic.examples[0]}»" in system
+
+
+@pytest.fixture
+async def turn(db, desk_client, llm):
+    store = PgStore(db)
+    processor = TurnProcessor(store, PgTenants(db), Answerer(None, llm), llm, Desk(store))
+
+    async def run(text: str):
+        conv = await make_conversation(db, desk_client.id, f"7702{next(_ids):07d}@s.whatsapp.net")
+        return await processor.process(conv, [incoming(text, provider_message_id=f"l{next(_ids)}")])
+    return run
+
+
+async def test_the_llm_names_a_topic_and_the_handover_says_so(turn, openai_fake, db) -> None:
+    openai_fake.classification = {"intent": "question", "topic": "payment"}
+    outcome = await turn(UNDECIDED)
+    assert outcome.act == "escalate"
+    row = await db.fetchrow("SELECT trigger_type, trigger_value, trigger_detail FROM handovers")
+    assert (row["trigger_type"], row["trigger_value"]) == ("policy", "payment")
+    assert row["trigger_detail"] == {"source": "llm"}
+
+
+async def test_the_llm_finds_a_request_for_a_person(turn, openai_fake, db) -> None:
+    openai_fake.classification = {"intent": "human_request", "topic": None}
+    outcome = await turn(UNDECIDED)
+    assert outcome.act == "escalate" and outcome.intent == Intent.HUMAN_REQUEST
+    assert await db.fetchval("SELECT trigger_type FROM handovers") == "llm"
+
+
+@pytest.mark.parametrize("scripted", ["not json at all", {"intent": "escalate_now"}, None])
+async def test_when_the_llm_fails_the_rules_decide_and_the_reason_is_logged(turn, openai_fake, db,
+                                                                            caplog, scripted) -> None:
+    openai_fake.classification = scripted
+    with caplog.at_level(logging.WARNING, logger="core.classifier"):
+        outcome = await turn(UNDECIDED)
+    assert outcome.act == "answer" and outcome.state == "bot_active"
+    failed = [r for r in caplog.records if r.getMessage() == "llm classification failed; the rules decide"]
+    assert failed and failed[0].error_code == "classify_error" and failed[0].reason
+    # The rules still decide what they are sure of, with the model failing.
+    kaspi = await turn("Kaspi Red есть у вас?")
+    assert kaspi.act == "escalate"
+    assert await db.fetchval("SELECT trigger_detail FROM handovers") == {"source": "rules",
+                                                                          "matched": "kaspi"}

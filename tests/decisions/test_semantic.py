@@ -1,0 +1,122 @@
+"""The semantic layer's machinery: example vectors computed once per (examples, embedder) and
+recomputed when either changes; the nearest examples; the rule stage's guards."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.calibration import DecisionThresholds, thresholds_for
+from core.classifier import by_rules, by_similarity
+from core.models import Intent
+from core.policy import DEFAULT_POLICY, parse_policy
+from core.semantic import ExampleVectors, SemanticMatcher, intent_examples
+from tests.decisions.conftest import WordsEmbedder
+
+TOPICS = parse_policy([
+    {"name": "delivery", "description": "доставка", "examples": ["где мой курьер с заказом"]},
+    {"name": "refunds", "stems": ["возврат"], "examples": ["верните мои деньги за заказ"]},
+])
+
+
+async def test_example_vectors_are_computed_once_per_policy_and_embedder() -> None:
+    embedder, vectors = WordsEmbedder(), ExampleVectors()
+    matcher = SemanticMatcher(embedder, vectors, DecisionThresholds(0.5, 0.0))
+    await matcher.prepare(TOPICS)
+    assert vectors.computed == 2  # the intents' examples and the policy's
+    await matcher.verdict(embedder.vector("где курьер"), TOPICS)
+    await asyncio.gather(*(matcher.prepare(TOPICS) for _ in range(5)))
+    assert vectors.computed == 2
+
+    edited = parse_policy([*[t.as_dict() for t in TOPICS][:1],
+                           {"name": "refunds", "examples": ["хочу вернуть деньги"]}])
+    await matcher.prepare(edited)
+    assert vectors.computed == 3  # only the edited policy's examples
+
+    other = SemanticMatcher(WordsEmbedder("words-64-v2"), vectors, DecisionThresholds(0.5, 0.0))
+    await other.prepare(TOPICS)
+    assert vectors.computed == 5  # another embedder: both sets again
+
+
+async def test_concurrent_turns_of_a_new_policy_embed_its_examples_once() -> None:
+    embedder, vectors = WordsEmbedder(), ExampleVectors()
+    matcher = SemanticMatcher(embedder, vectors, DecisionThresholds(0.5, 0.0))
+    await asyncio.gather(*(matcher.prepare(TOPICS) for _ in range(10)))
+    assert vectors.computed == 2
+    embedded = sum(len(call) for call in embedder.calls)
+    assert embedded == len(intent_examples()) + sum(len(t.examples) for t in TOPICS)
+
+
+async def test_a_failed_computation_is_not_cached() -> None:
+    class Failing(WordsEmbedder):
+        fail = True
+
+        async def embed_queries(self, texts):
+            if self.fail:
+                raise RuntimeError("embedder down")
+            return await super().embed_queries(texts)
+
+    embedder, vectors = Failing(), ExampleVectors()
+    matcher = SemanticMatcher(embedder, vectors, DecisionThresholds(0.5, 0.0))
+    with pytest.raises(RuntimeError):
+        await matcher.prepare(TOPICS)
+    embedder.fail = False
+    await matcher.prepare(TOPICS)
+    assert vectors.computed == 2
+
+
+async def test_the_nearest_example_decides_and_says_which() -> None:
+    embedder = WordsEmbedder()
+    matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.6, 0.05))
+    stage = by_rules("где мой курьер", TOPICS)
+    assert stage.decided is None
+    found = await by_similarity(matcher, embedder.vector("где мой курьер"), TOPICS, stage,
+                                matcher.thresholds)
+    assert found is not None and found.topic == "delivery" and found.source == "semantic"
+    assert found.matched == "где мой курьер с заказом" and 0.6 <= found.score <= 1.0
+    # A stricter client (a positive offset) needs a closer match.
+    strict = matcher.thresholds.shifted(0.1)
+    assert strict == DecisionThresholds(0.7, 0.05)
+    assert await by_similarity(matcher, embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
+                               strict) is None
+
+
+async def test_a_topic_named_in_the_negative_is_not_matched_by_similarity() -> None:
+    embedder = WordsEmbedder()
+    matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.3, 0.0))
+    text = "возврат не нужен, верните заказ"
+    stage = by_rules(text, TOPICS)
+    assert stage.decided is None and "refunds" in stage.excluded and stage.just_asking
+    assert await by_similarity(matcher, embedder.vector(text), TOPICS, stage, matcher.thresholds) is None
+
+
+def test_uncalibrated_embedders_get_no_thresholds() -> None:
+    assert thresholds_for("local-e5-small-384") is not None
+    assert thresholds_for("tei-bge-m3-1024") is None
+    assert SemanticMatcher(WordsEmbedder()).thresholds is None
+
+
+@pytest.mark.parametrize(("text", "topic"), [
+    ("можно оплатить через Kaspi Red?", "payment"),
+    ("каспийге скинула, проверьте", "payment"),
+    ("хочу перенести запись на пятницу", "booking_change"),
+    ("я беременна, можно шугаринг?", "medical"),
+    ("подам в суд", "legal"),
+    ("после маникюра покрытие облезло", "complaint"),
+])
+def test_rules_name_the_topic_and_the_word(text: str, topic: str) -> None:
+    decided = by_rules(text, DEFAULT_POLICY).decided
+    assert decided is not None and decided.topic == topic and decided.source == "rules"
+    assert decided.matched
+
+
+@pytest.mark.parametrize("text", [
+    "менеджер не нужен, просто скажите цену", "рассрочка не нужна, сколько стоит маникюр?",
+    "шағым емес, жай сұрақ: нешеге дейін ашықсыздар?", "no need for a manager, just the price",
+    "сколько стоит массаж для беременных?", "пожалуйста", "спасибо большое, всё очень понравилось",
+    "сколько стоит маникюр, пожалуйста?", "без претензий, просто спросить: гель-лак снимаете?",
+])
+def test_rules_do_not_escalate_negations_and_price_questions(text: str) -> None:
+    stage = by_rules(text, DEFAULT_POLICY)
+    assert stage.decided is None or stage.decided.intent in (Intent.THANKS, Intent.GREETING)
