@@ -4,7 +4,7 @@ implement them; `gateway/wiring.py` plugs them in. Nothing here knows SQL, HTTP 
 - persistence: `Store` (a transaction with its repositories), `Tenants`, `Inbox` (accepting
   inbound messages), `DeskRecords` and `UpdateLog` (the manager desk's lookups and its queue of
   received updates), `Maintenance` (the scheduler's queries);
-- knowledge: `Embedder`, `VectorStore`, `KnowledgeSearch`;
+- knowledge: `Embedder`, `VectorStore`, `Reranker`, `KnowledgeSearch`;
 - the LLM: `LanguageModel`; delivery: `Sender`, `DeliveryProgress`; time: `Clock`."""
 
 from __future__ import annotations
@@ -213,6 +213,10 @@ class DeskRecords(Protocol):
     async def ensure_webhook_secret(self, client_id: UUID) -> str: ...
     async def learned_before(self, handover_id: UUID) -> bool: ...
 
+    async def knowledge_tag(self, conversation_id: UUID) -> str | None:
+        """The knowledge tag of the conversation's branch (what a learned answer is kept for)."""
+        ...
+
     async def record(self, client_id: UUID, *, audit: AuditEntry | None = None,
                      message: OutboundMessage | None = None, key: str | None = None) -> None:
         """An audit entry and/or one delivery, in one transaction."""
@@ -317,9 +321,24 @@ class VectorStore(Protocol):
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
 
+    async def metadata(self, client_slug: str) -> list[dict[str, Any]]:
+        """The `metadata` of every point of a client (the synonyms ingestion learnt)."""
+        ...
+
     async def count(self, client_slug: str | None = None) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+class Reranker(Protocol):
+    """An optional second ranking stage over the hybrid search's fact-sized hits (a
+    cross-encoder, an LLM). Returns the same hits, best first; it may drop the ones it judges
+    irrelevant, and it must never raise for a peer's failure (it answers the input order)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def rerank(self, question: str, hits: Sequence[SearchHit]) -> list[SearchHit]: ...
 
 
 class KnowledgeSearch(Protocol):
@@ -330,7 +349,7 @@ class KnowledgeSearch(Protocol):
 
     async def search(
         self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5,
-        query_vector: Sequence[float] | None = None,
+        query_vector: Sequence[float] | None = None, synonyms: Sequence[Sequence[str]] = (),
     ) -> Result[list[Passage]]: ...
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...

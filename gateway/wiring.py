@@ -22,6 +22,8 @@ import aiohttp
 
 from ai.embeddings import build_embedder, check_embedder
 from ai.llm import OpenAIChat
+from ai.rerank import LLMReranker, TeiReranker
+from ai.settings import RerankProvider
 from channels.chatflow.client import ChatFlowClient, WhatsAppSender
 from channels.telegram.desk import TelegramDesk
 from core.answers import Answerer
@@ -30,6 +32,7 @@ from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
 from core.ports import Sender, Tenants
 from core.relay import Relay
+from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.outbox_worker import OutboxWorker
@@ -127,7 +130,24 @@ async def _open_knowledge(stack: AsyncExitStack, settings: Settings,
     store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot)
     stack.push_async_callback(store.aclose)
     await store.ensure_collection(dim)
-    return KnowledgeBase(embedder, store)
+    return KnowledgeBase(embedder, store, reranker=_open_reranker(stack, settings))
+
+
+def _open_reranker(stack: AsyncExitStack, settings: Settings) -> TeiReranker | LLMReranker | None:
+    """The re-ranking stage RERANK_PROVIDER names (none by default)."""
+    provider = settings.rerank.provider
+    if provider == RerankProvider.TEI:
+        if not settings.rerank.url:
+            raise ValueError("RERANK_PROVIDER=tei needs RERANK_URL")
+        reranker = TeiReranker(settings.rerank.url)
+        stack.push_async_callback(reranker.aclose)
+        return reranker
+    if provider == RerankProvider.LLM:
+        llm = _open_llm(stack, settings)
+        if llm is None:
+            raise ValueError("RERANK_PROVIDER=llm needs OPENAI_API_KEY or OPENAI_BASE_URL")
+        return LLMReranker(llm)
+    return None
 
 
 def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
@@ -136,7 +156,7 @@ def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
         return None
     key = llm_settings.api_key.get_secret_value() if llm_settings.api_key else None
     llm = OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,
-                     timeout=llm_settings.timeout_seconds)
+                     timeout=llm_settings.timeout_seconds, observer=metrics.record_llm_call)
     stack.push_async_callback(llm.aclose)
     return llm
 

@@ -40,6 +40,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "escalation_policy": list,
     "working_hours": dict,
     "ask_rating": bool,
+    "knowledge_synonyms": list,
 }
 
 
@@ -69,6 +70,7 @@ def _client(row: asyncpg.Record) -> Client:
         escalation_policy=row["escalation_policy"],
         working_hours=row["working_hours"],
         ask_rating=row["ask_rating"],
+        knowledge_synonyms=tuple(tuple(group) for group in row["knowledge_synonyms"] or ()),
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)
