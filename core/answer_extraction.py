@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from core.answer_types import asked_kinds, kind_match
 from core.chunking import HEADING_SEPARATOR, split_heading
 from core.knowledge_types import SOURCE_LEARNED, Passage
-from core.lexical import char_ngrams, lexical_coverage
+from core.lexical import char_ngrams
 from core.query_text import content_words, normalize_for_embedding
 
 LEARNED_QUESTION = "Вопрос: "
@@ -25,9 +25,9 @@ MATCH_BONUS = 0.15
 OVERVIEW_COVERAGE = 0.9
 OVERVIEW_LINES = 3
 # "… и …", "… а …", "… and …", "…? …", "… және …": where a question asks a second thing.
-_PARTS = re.compile(r"\?\s+|\s+(?:и|а|also|and|және|мен|плюс|ещё|еще)\s+|,\s+(?:а|и)?\s*",
-                    re.IGNORECASE)
-MIN_PART_CHARS = 8
+_PARTS = re.compile(r"\?\s+|\s+(?:и|а|или|also|and|or|және|мен|плюс|ещё|еще)\s+|"
+                    r",\s+(?:а|и)?\s*", re.IGNORECASE)
+MIN_PART_CHARS = 5
 
 
 def learned_content(question: str, answer: str) -> str:
@@ -59,10 +59,10 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     chosen = [first]
     if len(parts) > 1:
         second, _ = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1])
-        if second is not None and lexical_coverage(parts[1], second[1]) > \
-                lexical_coverage(parts[1], first[1]):
-            chosen.append(second)
-    return "\n".join(_titled(passage, line) for passage, line in chosen[:MAX_LINES])
+        chosen.append(second)
+    lines = [_titled(passage, line) if passage is not chosen[0][0] or i == 0 else line
+             for i, (passage, line) in enumerate(chosen[:MAX_LINES])]
+    return "\n".join(lines)
 
 
 def _overview(passage: Passage, question: str) -> str | None:

@@ -61,7 +61,9 @@ class Answerer:
             )
             completion = await self._llm.complete(messages)
             if completion.ok and completion.value:
-                if passages or grounded(completion.value, [request.question]):
+                # Found nothing (not: could not search, PRODUCT.md §4) and figures all the same:
+                # the model made them up.
+                if passages or degraded or grounded(completion.value, [request.question]):
                     return Answer(completion.value, "llm", tuple(degraded))
                 log.warning("llm answer states figures nothing backs; falling back")
                 return Answer(customer_text(client, "fallback", language=request.language),

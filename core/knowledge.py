@@ -175,8 +175,8 @@ class KnowledgeBase:
         ingestion (cached a few minutes; another process may ingest), and `synonyms`."""
         cached = self._lexicons.get(client_slug)
         if cached is None or time.monotonic() - cached[0] > LEXICON_TTL_SECONDS:
-            learned = {tuple(pair) for metadata in await self.store.metadata(client_slug)
-                       for pair in metadata.get("aliases") or ()}
+            learned = {pair for document in await self.store.list_documents(client_slug)
+                       for pair in document.aliases}
             cached = (time.monotonic(), Lexicon.for_client(sorted(learned)))
             self._lexicons[client_slug] = cached
         return Lexicon([*cached[1].groups, *synonyms]) if synonyms else cached[1]

@@ -94,6 +94,7 @@ class DocumentInfo:
     chunks: int
     updated_at: str | None
     knowledge_tag: str | None = None
+    aliases: tuple[tuple[str, ...], ...] = ()  # name pairs ingestion learnt from its headings
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,10 +213,7 @@ class DeskRecords(Protocol):
     async def ensure_webhook_secret(self, client_id: UUID) -> str: ...
     async def learned_before(self, handover_id: UUID) -> bool: ...
 
-    async def knowledge_tag(self, conversation_id: UUID) -> str | None:
-        """The knowledge tag of the conversation's branch (what a learned answer is kept for)."""
-        ...
-
+    async def knowledge_tag(self, conversation_id: UUID) -> str | None: ...  # of its branch
     async def record(self, client_id: UUID, *, audit: AuditEntry | None = None,
                      message: OutboundMessage | None = None, key: str | None = None) -> None:
         """An audit entry and/or one delivery, in one transaction."""
@@ -282,14 +279,9 @@ class Embedder(Protocol):
     """An embedding model. `name` identifies model and dimension (it names collections);
     `thresholds` are the model's calibrated cosine thresholds."""
 
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def thresholds(self) -> ScoreThresholds: ...
+    name: str
+    dim: int
+    thresholds: ScoreThresholds
 
     async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -301,12 +293,10 @@ class Embedder(Protocol):
 class VectorStore(Protocol):
     """Tenant-filtered chunk storage. Every method that reads or deletes takes the client."""
 
-    @property
-    def collection(self) -> str: ...
+    collection: str
 
     async def ensure_collection(self, dim: int) -> None:
-        """Create the collection (and payload indexes) or check an existing one's dimension;
-        raise VectorStoreError with a clear message on a mismatch."""
+        """Create the collection and payload indexes; VectorStoreError on a dimension mismatch."""
 
     async def upsert(self, points: Sequence[PointRecord]) -> None: ...
 
@@ -321,22 +311,14 @@ class VectorStore(Protocol):
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
 
-    async def metadata(self, client_slug: str) -> list[dict[str, Any]]:
-        """The `metadata` of every point of a client (the synonyms ingestion learnt)."""
-        ...
-
     async def count(self, client_slug: str | None = None) -> int: ...
 
     async def aclose(self) -> None: ...
 
 
 class Reranker(Protocol):
-    """An optional second ranking stage over the hybrid search's fact-sized hits (a
-    cross-encoder, an LLM). Returns the same hits, best first; it may drop the ones it judges
-    irrelevant, and it must never raise for a peer's failure (it answers the input order)."""
-
-    @property
-    def name(self) -> str: ...
+    """A second ranking of a search's hits (cross-encoder, LLM); the input order on failure."""
+    name: str
 
     async def rerank(self, question: str, hits: Sequence[SearchHit]) -> list[SearchHit]: ...
 

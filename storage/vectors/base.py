@@ -83,19 +83,22 @@ def rescore(query: SearchQuery, points: Iterable[tuple[Any, Any, Any]],
 
 
 def summarize_documents(payloads: Iterable[dict[str, Any]]) -> list[DocumentInfo]:
-    """Group chunk payloads into one row per (doc_name, source)."""
+    """Group chunk payloads into one row per (doc_name, source), with the name pairs its
+    chunks taught (`metadata.aliases`)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for payload in payloads:
         metadata = payload.get("metadata") or {}
         key = (str(metadata.get("doc_name", "")), str(metadata.get("source", "document")))
-        row = rows.setdefault(key, {"chunks": 0, "updated_at": None, "tag": None})
+        row = rows.setdefault(key, {"chunks": 0, "updated_at": None, "tag": None, "aliases": {}})
         row["chunks"] += 1
+        row["aliases"].update(dict.fromkeys(tuple(pair) for pair in metadata.get("aliases") or ()))
         updated = metadata.get("updated_at")
         if updated and (row["updated_at"] is None or str(updated) > row["updated_at"]):
             row["updated_at"] = str(updated)
         row["tag"] = row["tag"] or metadata.get("knowledge_tag")
     return [
         DocumentInfo(doc_name=name, source=source, chunks=row["chunks"],
-                     updated_at=row["updated_at"], knowledge_tag=row["tag"])
+                     updated_at=row["updated_at"], knowledge_tag=row["tag"],
+                     aliases=tuple(row["aliases"]))
         for (name, source), row in sorted(rows.items())
     ]

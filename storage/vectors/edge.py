@@ -186,9 +186,9 @@ class EdgeVectorStore:
                        dense={str(p.id): p.score for p in nearest})
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
-        return summarize_documents({"metadata": m} for m in await self.metadata(client_slug))
+        return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
 
-    async def metadata(self, client_slug: str) -> list[dict[str, Any]]:
+    async def _metadata(self, client_slug: str) -> list[dict[str, Any]]:
         tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)])
         records = await asyncio.to_thread(_scroll, self._open_shard, tenant, ["metadata"])
         return [(record.payload or {}).get("metadata") or {} for record in records]

@@ -137,9 +137,9 @@ class QdrantServerStore:
                        dense={str(p.id): p.score for p in nearest.points})
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
-        return summarize_documents({"metadata": m} for m in await self.metadata(client_slug))
+        return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
 
-    async def metadata(self, client_slug: str) -> list[dict[str, Any]]:
+    async def _metadata(self, client_slug: str) -> list[dict[str, Any]]:
         records = await self._scroll(_tenant_filter(client_slug), ["metadata"])
         return [(record.payload or {}).get("metadata") or {} for record in records]
 
