@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -70,15 +72,32 @@ def parse_classification(raw: str, topic_names: set[str]) -> tuple[Intent, str |
     return Intent(label), topic
 
 
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """One completion as measured: what it was for ("answer", "classify"), its wall time
+    (retries included), and the tokens the server reported (0 when it reported none)."""
+
+    purpose: str
+    seconds: float
+    prompt_tokens: int
+    completion_tokens: int
+    ok: bool
+
+
 class OpenAIChat:
+    """`observer` is told of every completion (`LLMCall`): the composition root turns that
+    into metrics."""
+
     def __init__(self, *, api_key: str | None, base_url: str | None, model: str,
-                 timeout: float, max_retries: int = 2) -> None:
+                 timeout: float, max_retries: int = 2,
+                 observer: Callable[[LLMCall], None] | None = None) -> None:
         # The SDK's own retries are off: tenacity does them, so that the timeout bounds each try.
         self._client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
                                           timeout=timeout, max_retries=0)
         self._model = model
         self._timeout = timeout
         self._max_retries = max_retries
+        self._observer = observer
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -91,27 +110,44 @@ class OpenAIChat:
             return Result.failure("ai_unreachable", _describe(exc))
         return Result.success(None)
 
-    async def _create(self, messages: list[dict[str, str]], *, timeout: float, retries: int,
-                      **options: object) -> str:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.5, max=4),
-            retry=retry_if_exception(_retryable), reraise=True,
-        ):
-            with attempt:
-                response = await self._client.chat.completions.create(
-                    model=self._model, messages=messages, timeout=timeout, **options)
-        message = response.choices[0].message if response.choices else None
-        content = message.content if message else None
+    async def _create(self, purpose: str, messages: list[dict[str, str]], *, timeout: float,
+                      retries: int, **options: object) -> str:
+        started = time.monotonic()
+        usage = message = content = None
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.5, max=4),
+                retry=retry_if_exception(_retryable), reraise=True,
+            ):
+                with attempt:
+                    response = await self._client.chat.completions.create(
+                        model=self._model, messages=messages, timeout=timeout, **options)
+            usage = response.usage
+            message = response.choices[0].message if response.choices else None
+            content = message.content if message else None
+        finally:
+            self._observe(purpose, time.monotonic() - started, usage, bool(content))
         if not content or not content.strip():
             refusal = getattr(message, "refusal", None)
             raise ValueError(f"the model refused: {refusal[:80]}" if refusal else "empty completion")
         return content.strip()
 
+    def _observe(self, purpose: str, seconds: float, usage: object, ok: bool) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(LLMCall(
+                purpose=purpose, seconds=seconds, ok=ok,
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0)))
+        except Exception:  # a metrics hiccup must not fail an answer
+            log.exception("llm observer failed")
+
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 500,
-                       temperature: float = 0.3) -> Result[str]:
+                       temperature: float = 0.3, purpose: str = "answer") -> Result[str]:
         try:
             return Result.success(await self._create(
-                messages, timeout=self._timeout, retries=self._max_retries,
+                purpose, messages, timeout=self._timeout, retries=self._max_retries,
                 max_tokens=max_tokens, temperature=temperature))
         except Exception as exc:
             log.warning("llm completion failed", extra={"error": _describe(exc)})
@@ -125,7 +161,8 @@ class OpenAIChat:
         messages = [{"role": "system", "content": _CLASSIFY_PROMPT.format(topics=topics_listing(topics))},
                     {"role": "user", "content": text[:2000]}]
         try:
-            raw = await self._create(messages, timeout=min(self._timeout, CLASSIFY_TIMEOUT_SECONDS),
+            raw = await self._create("classify", messages,
+                                     timeout=min(self._timeout, CLASSIFY_TIMEOUT_SECONDS),
                                      retries=0, max_tokens=60, temperature=0)
             return Result.success(parse_classification(raw, {t.name for t in topics}))
         except Exception as exc:

@@ -37,3 +37,16 @@ class EmbeddingSettings(BaseModel):
     # the OpenAI provider's credentials (the LLM's, unless EMBEDDINGS_URL names another server)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+
+
+class RerankProvider(StrEnum):
+    NONE = "none"
+    TEI = "tei"
+    LLM = "llm"
+
+
+class RerankSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    provider: RerankProvider = RerankProvider.NONE
+    url: str | None = None  # the TEI cross-encoder server (RERANK_URL)

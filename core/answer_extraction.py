@@ -1,41 +1,108 @@
-"""The customer-facing part of a passage (no-LLM mode), and the shape of learned entries."""
+"""The no-LLM answer: the line that states the fact (a table row, a list item, a sentence) with
+the title it sits under, not a whole chunk; for a question asking two things, a line for each.
+Also the shape of learned entries."""
 
 from __future__ import annotations
 
-from core.chunking import HEADING_SEPARATOR
+import re
+from collections.abc import Sequence
+
+from core.answer_types import asked_kinds, kind_match
+from core.chunking import HEADING_SEPARATOR, split_heading
 from core.knowledge_types import SOURCE_LEARNED, Passage
+from core.lexical import char_ngrams
+from core.query_text import content_words, normalize_for_embedding
 
 LEARNED_QUESTION = "Вопрос: "
 LEARNED_ANSWER = "Ответ: "
-MAX_ANSWER_CHARS = 700
-# Dense scores of small models do not separate unrelated questions well (e5: 0.78-0.84 for
-# "расскажи анекдот"), so the no-LLM answer also needs this much lexical overlap.
-MIN_ANSWER_COVERAGE = 0.3
+MAX_LINES = 2
+SECOND_PART_PASSAGES = 2  # where the line answering the second part of a question may come from
+# Line choice: the share of the question's n-grams in the line, + KIND_WEIGHT per kind of fact
+# asked for that it states, + MATCH_BONUS for the search's best line (calibrated on dev).
+KIND_WEIGHT = 0.15
+MATCH_BONUS = 0.15
+# A question whose words are all in the title of the best passage gets its first lines.
+OVERVIEW_COVERAGE = 0.9
+OVERVIEW_LINES = 3
+# "… и …", "… а …", "… and …", "…? …", "… және …": where a question asks a second thing.
+_PARTS = re.compile(r"\?\s+|\s+(?:и|а|или|also|and|or|және|мен|плюс|ещё|еще)\s+|"
+                    r",\s+(?:а|и)?\s*", re.IGNORECASE)
+MIN_PART_CHARS = 5
 
 
 def learned_content(question: str, answer: str) -> str:
     return f"{LEARNED_QUESTION}{question.strip()}\n{LEARNED_ANSWER}{answer.strip()}"
 
 
-def extract_answer(passage: Passage) -> str:
-    """The customer-facing part of a passage: a learned entry's answer, or a chunk whose
-    heading path is shortened to its last title, cut at a line boundary to MAX_ANSWER_CHARS."""
-    content = passage.content.strip()
-    if passage.source == SOURCE_LEARNED and LEARNED_ANSWER in content:
-        return content.split(LEARNED_ANSWER, 1)[1].strip()
-    first, _, rest = content.partition("\n")
-    if rest.strip() and _looks_like_heading_path(first):
-        title = first.split(HEADING_SEPARATOR)[-1].strip()
-        content = f"{title}\n{rest.strip()}"
-    if len(content) <= MAX_ANSWER_CHARS:
-        return content
-    cut = content[:MAX_ANSWER_CHARS]
-    return (cut.rsplit("\n", 1)[0] if "\n" in cut else cut.rsplit(" ", 1)[0]).rstrip() + " …"
+def learned_answer(content: str) -> str:
+    return content.split(LEARNED_ANSWER, 1)[1].strip() if LEARNED_ANSWER in content else content
 
 
-def _looks_like_heading_path(line: str) -> bool:
-    """chunk_document's first line: a "A > B" path, or one short title (no "key: value",
-    no sentence punctuation)."""
-    if HEADING_SEPARATOR in line:
-        return True
-    return len(line) <= 80 and ":" not in line and not line.endswith((".", "!", "?"))
+def question_parts(question: str) -> list[str]:
+    """The parts of a question that asks more than one thing (one part otherwise)."""
+    parts = [p.strip() for p in _PARTS.split(question) if p and len(p.strip()) >= MIN_PART_CHARS]
+    return parts if len(parts) > 1 else [question]
+
+
+def compose_answer(passages: Sequence[Passage], question: str) -> str:
+    """The line of the best passage that answers the question, with the passage's title; for
+    a two-part question, also the line of the best passages that answers the other part (when
+    it is another line)."""
+    best = passages[0]
+    if best.source == SOURCE_LEARNED:
+        return learned_answer(best.content)
+    overview = _overview(best, question)
+    if overview:
+        return overview
+    parts = question_parts(question)
+    first, _ = _best_line(passages[:1], parts[0] if len(parts) > 1 else question)
+    chosen = [first]
+    if len(parts) > 1:
+        second, _ = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1])
+        chosen.append(second)
+    lines = [_titled(passage, line) if passage is not chosen[0][0] or i == 0 else line
+             for i, (passage, line) in enumerate(chosen[:MAX_LINES])]
+    return "\n".join(lines)
+
+
+def _overview(passage: Passage, question: str) -> str | None:
+    """A question that names only what the section is about ("сколько стоит маникюр?") has no
+    one line for an answer: it gets the section's first lines under its title."""
+    words = set(char_ngrams(content_words(normalize_for_embedding(question))))
+    heading, body = split_heading(passage.content)
+    title = heading.split(HEADING_SEPARATOR)[-1] if heading else ""
+    if not words or not title or \
+            len(words & set(char_ngrams(title))) / len(words) < OVERVIEW_COVERAGE:
+        return None
+    return "\n".join([title, *body.split("\n")[:OVERVIEW_LINES]])
+
+
+def _best_line(passages: Sequence[Passage], question: str, exclude: str | None = None
+               ) -> tuple[tuple[Passage, str], float]:
+    """The line that covers the question's words most and states the kind of fact it asks
+    for, the search's own best line winning ties (MATCH_BONUS)."""
+    words = set(char_ngrams(content_words(normalize_for_embedding(question))))
+    asked = asked_kinds(question)
+    scored = []
+    for passage in passages:
+        body = split_heading(passage.content)[1]
+        lines = dict.fromkeys([*passage.matched[:1], *body.split("\n")])
+        for line in lines:
+            if not line.strip() or line == exclude:
+                continue
+            grams = set(char_ngrams(line))
+            score = (len(words & grams) / len(words) if words else 0.0) \
+                + KIND_WEIGHT * kind_match(asked, line) \
+                + (MATCH_BONUS if passage.matched and line == passage.matched[0] else 0.0)
+            scored.append((score, (passage, line)))
+    if not scored:
+        return (passages[0], passages[0].content), 0.0
+    score, pick = max(scored, key=lambda item: item[0])
+    return pick, score
+
+
+def _titled(passage: Passage, line: str) -> str:
+    """"Title: line" (the last heading of the passage), unless the line is the whole text."""
+    heading, _ = split_heading(passage.content)
+    title = heading.split(HEADING_SEPARATOR)[-1].strip() if heading else ""
+    return f"{title}\n{line}" if title and title not in line else line

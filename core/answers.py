@@ -5,6 +5,8 @@ manager."""
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.knowledge_types import Passage
@@ -19,6 +21,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "Ты вежливый администратор компании «{client_name}». Отвечаешь клиентам в WhatsApp: "
     "коротко, дружелюбно, по существу."
 )
+# Figures an answer may state: prices, times, dates, phone numbers, counts.
+_FIGURE = re.compile(r"\d+(?:[\s\u00a0\u202f:.,–-]\d+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,8 @@ class Answerer:
         if self._knowledge is not None:
             found = await self._knowledge.search(client.slug, request.question,
                                                  knowledge_tag=request.knowledge_tag,
-                                                 query_vector=request.query_vector)
+                                                 query_vector=request.query_vector,
+                                                 synonyms=client.settings.knowledge_synonyms)
             if found.ok:
                 passages = found.value or []
             else:
@@ -61,7 +66,13 @@ class Answerer:
             )
             completion = await self._llm.complete(messages)
             if completion.ok and completion.value:
-                return Answer(completion.value, "llm", tuple(degraded))
+                # Found nothing (not: could not search, PRODUCT.md §4) and figures all the same:
+                # the model made them up.
+                if passages or degraded or grounded(completion.value, [request.question]):
+                    return Answer(completion.value, "llm", tuple(degraded))
+                log.warning("llm answer states figures nothing backs; falling back")
+                return Answer(customer_text(client, "fallback", language=request.language),
+                              "fallback", tuple(degraded))
             degraded.append(completion.error_code or "ai_error")
             log.error("llm failed; falling back", extra={"error_code": completion.error_code})
 
@@ -81,3 +92,12 @@ class Answerer:
                 best := self._knowledge.best_answer(in_language, question)):
             return best
         return self._knowledge.best_answer(passages, question)
+
+
+def grounded(answer: str, sources: Sequence[str]) -> bool:
+    """Whether every figure the answer states (a price, a time, a date, a phone number) is
+    in one of the sources: with no passages found, a model that quotes figures made them up."""
+    known = " ".join(sources)
+    digits_of = lambda text: re.sub(r"\D", "", text)  # noqa: E731
+    known_figures = {digits_of(f) for f in _FIGURE.findall(known)}
+    return all(digits_of(figure) in known_figures for figure in _FIGURE.findall(answer))

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from core.answer_extraction import (
-    LEARNED_ANSWER,
-    LEARNED_QUESTION,
-    MIN_ANSWER_COVERAGE,
-    extract_answer,
-    learned_content,
-)
-from core.chunking import chunk_document
+from core.answer_extraction import compose_answer, learned_content
+from core.chunking import Chunk, chunk_document, split_heading
+from core.fusion import fuse
 from core.knowledge_types import (
     LEARNED_DOC_NAME,
     SOURCE_DOCUMENT,
@@ -31,9 +27,11 @@ from core.knowledge_types import (
     SearchHit,
     SearchQuery,
 )
-from core.lexical import lexical_coverage
-from core.ports import Embedder, VectorStore
+from core.passages import passages_from_hits
+from core.ports import Embedder, Reranker, VectorStore
+from core.query_text import normalize_for_embedding, normalize_query, shares_a_word
 from core.result import Result
+from core.synonyms import Lexicon, learn_aliases
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +40,30 @@ MAX_QUERY_CHARS = 1000
 POINT_ID_NAMESPACE = uuid.UUID("5b1f6c2e-7f43-4d0e-9d55-2f1c8a7e4b10")
 
 
+# Fact-sized chunks each retrieval branch hands to the fusion before they are grouped into
+# passages, and how many of the best the confidence margin is measured against.
+CANDIDATES = 30
+MARGIN_POOL = 20
+LEXICON_TTL_SECONDS = 300.0
+
+
 def point_id(
     client_slug: str, doc_name: str, source: str, index: int, text: str, knowledge_tag: str | None
 ) -> str:
-    """Stable id: the same chunk of the same document always lands on the same point."""
+    """Stable id: the same chunk of the same document always lands on the same point. `text`
+    is everything stored with the chunk (its line and its section), so an edit anywhere in a
+    section replaces the section's points."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
     key = "\x1f".join((client_slug, source, doc_name, str(index), knowledge_tag or "", digest))
     return str(uuid.uuid5(POINT_ID_NAMESPACE, key))
 
 
 def make_payload(
-    content: str, client_slug: str, doc_name: str, source: str, knowledge_tag: str | None
+    content: str, client_slug: str, doc_name: str, source: str, knowledge_tag: str | None,
+    *, section: str | None = None, aliases: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
+    """WIRE.md §3's payload; a document chunk also carries its section (handed over by a
+    search) and the name pairs learnt from its heading (`metadata.aliases`)."""
     metadata: dict[str, Any] = {
         "client_slug": client_slug,
         "doc_name": doc_name,
@@ -62,22 +72,24 @@ def make_payload(
     }
     if knowledge_tag:
         metadata["knowledge_tag"] = knowledge_tag
-    return {"content": content, "metadata": metadata}
+    if aliases:
+        metadata["aliases"] = [list(pair) for pair in aliases]
+    payload: dict[str, Any] = {"content": content, "metadata": metadata}
+    if section and section != content:
+        payload["section"] = section
+    return payload
 
 
-def passage_from_hit(hit: SearchHit) -> Passage:
-    metadata = hit.payload.get("metadata") or {}
-    return Passage(
-        content=str(hit.payload.get("content", "")),
-        doc_name=str(metadata.get("doc_name", "")),
-        source=str(metadata.get("source", SOURCE_DOCUMENT)),
-        score=hit.score,
-        knowledge_tag=metadata.get("knowledge_tag"),
-    )
+def chunk_aliases(chunk: Chunk) -> list[tuple[str, str]]:
+    """Name pairs of a chunk's heading path and of its row or item name."""
+    heading, unit = split_heading(chunk.text)
+    return learn_aliases([*heading.split(" > "), unit.split(" — ")[0]])
+
 
 
 class KnowledgeBase:
-    """Ingestion, retrieval and learned answers over one embedder and one vector store."""
+    """Ingestion, retrieval and learned answers over one embedder and one vector store, with
+    an optional re-ranking stage."""
 
     def __init__(
         self,
@@ -86,15 +98,20 @@ class KnowledgeBase:
         *,
         thresholds: ScoreThresholds | None = None,
         mode: RetrievalMode = RetrievalMode.HYBRID,
+        reranker: Reranker | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.thresholds = thresholds or embedder.thresholds
         self.mode = mode
+        self.reranker = reranker
+        self._lexicons: dict[str, tuple[float, Lexicon]] = {}
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
         await self.store.aclose()
+        if self.reranker is not None:
+            await self.reranker.aclose()
 
     async def ingest_document(
         self,
@@ -112,19 +129,22 @@ class KnowledgeBase:
         """
         chunks = chunk_document(text)
         wanted = {
-            point_id(client_slug, doc_name, source, c.index, c.text, knowledge_tag): c
+            point_id(client_slug, doc_name, source, c.index, f"{c.text}\x1e{c.section}",
+                     knowledge_tag): c
             for c in chunks
         }
         existing = await self.store.point_ids(client_slug, doc_name, source)
         new_ids = [pid for pid in wanted if pid not in existing]
         if new_ids:
-            vectors = await self.embedder.embed_passages([wanted[pid].text for pid in new_ids])
+            vectors = await self.embedder.embed_passages(
+                [wanted[pid].embedding_text for pid in new_ids])
             await self.store.upsert([
                 PointRecord(
                     id=pid,
                     vector=vector,
                     payload=make_payload(
-                        wanted[pid].text, client_slug, doc_name, source, knowledge_tag
+                        wanted[pid].text, client_slug, doc_name, source, knowledge_tag,
+                        section=wanted[pid].section, aliases=chunk_aliases(wanted[pid]),
                     ),
                 )
                 for pid, vector in zip(new_ids, vectors, strict=True)
@@ -132,10 +152,13 @@ class KnowledgeBase:
         stale = sorted(existing - wanted.keys())
         if stale:
             await self.store.delete_points(stale)
+        if new_ids or stale:
+            self._lexicons.pop(client_slug, None)
         return IngestReport(doc_name, len(chunks), added=len(new_ids), removed=len(stale))
 
     async def delete_document(self, client_slug: str, doc_name: str) -> int:
         """Remove a document's `document` chunks (learned entries are never touched)."""
+        self._lexicons.pop(client_slug, None)
         return await self.store.delete_document(client_slug, doc_name, SOURCE_DOCUMENT)
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
@@ -146,7 +169,19 @@ class KnowledgeBase:
         a caller embedding the turn once (the decision layer) gets the vector search expects.
         A query is cut to MAX_QUERY_CHARS: a question is short, and the model's time grows with
         its input (one customer pasting pages must not hold the embedder for everyone)."""
-        return (await self.embedder.embed_queries([text[:MAX_QUERY_CHARS]]))[0]
+        return (await self.embedder.embed_queries(
+            [normalize_for_embedding(text[:MAX_QUERY_CHARS])]))[0]
+
+    async def lexicon(self, client_slug: str, synonyms: Sequence[Sequence[str]] = ()) -> Lexicon:
+        """The client's synonym list: built-in groups, the pairs its documents taught at
+        ingestion (cached a few minutes; another process may ingest), and `synonyms`."""
+        cached = self._lexicons.get(client_slug)
+        if cached is None or time.monotonic() - cached[0] > LEXICON_TTL_SECONDS:
+            learned = {pair for document in await self.store.list_documents(client_slug)
+                       for pair in document.aliases}
+            cached = (time.monotonic(), Lexicon.for_client(sorted(learned)))
+            self._lexicons[client_slug] = cached
+        return Lexicon([*cached[1].groups, *synonyms]) if synonyms else cached[1]
 
     async def search(
         self,
@@ -157,96 +192,116 @@ class KnowledgeBase:
         limit: int = 5,
         mode: RetrievalMode | None = None,
         query_vector: Sequence[float] | None = None,
+        synonyms: Sequence[Sequence[str]] = (),
     ) -> Result[list[Passage]]:
         """KnowledgeSearch: never raises; embedder or store trouble is `rag_error`.
+
+        Fact-sized chunks are ranked (hybrid, then the re-ranker when there is one), a learned
+        answer to this question goes first, and the chunks are grouped into passages of their
+        sections. Nothing is found when the best chunk is not confident (`confident`).
         `query_vector`: the query's embedding when the caller has it already (one embedding per
-        turn serves the decision layer and retrieval)."""
+        turn serves the decision layer and retrieval); `synonyms`: the client's own groups."""
         if not query.strip():
             return Result.success([])
         try:
+            normalized = normalize_query(query[:MAX_QUERY_CHARS],
+                                         await self.lexicon(client_slug, synonyms))
             vector = list(query_vector) if query_vector is not None else \
                 await self.embed_query(query)
             hits = await self.store.search(SearchQuery(
                 vector=vector,
-                text=query,
+                text=normalized.lexical,
                 client_slug=client_slug,
                 knowledge_tag=knowledge_tag,
-                limit=limit,
+                limit=CANDIDATES,
                 score_threshold=self.thresholds.search,
                 mode=mode or self.mode,
             ))
+            if (mode or self.mode) is RetrievalMode.HYBRID:
+                hits = fuse(hits, query, normalized.lexical, self.thresholds)
+            if self.reranker is not None and len(hits) > 1:
+                hits = await self.reranker.rerank(query, hits)
         except Exception as exc:  # the answer stage degrades on any retrieval failure
             log.warning("knowledge search failed: %s", exc, extra={"client_slug": client_slug})
             return Result.failure("rag_error", _one_line(exc))
-        return Result.success([passage_from_hit(hit) for hit in hits])
+        hits = self._learned_first(hits)
+        if not hits or not self.confident(hits, normalized.lexical):
+            return Result.success([])
+        return Result.success(passages_from_hits(hits, limit))
+
+    def _learned_first(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """An approved answer to this very question (or a paraphrase: its stored question is
+        this close) beats any document passage."""
+        learned = [h for h in hits if _source(h) == SOURCE_LEARNED and
+                   h.score >= self.thresholds.learned]
+        return [*learned, *(h for h in hits if h not in learned)] if learned else hits
+
+    def confident(self, hits: Sequence[SearchHit], lexical_query: str) -> bool:
+        """Whether the best chunk answers at all (see ScoreThresholds): a learned answer to this
+        question, or a chunk at the answer threshold that stands out of the candidates. Dense
+        scores of small models are compressed (e5: 0.78-0.88 for questions the base cannot
+        answer as for those it can), the margin separates them better (knowledge/README.md)."""
+        best = hits[0]
+        if _source(best) == SOURCE_LEARNED and best.score >= self.thresholds.learned:
+            return True
+        if best.score < self.thresholds.answer:
+            return False
+        if best.score < self.thresholds.anchored and \
+                not shares_a_word(lexical_query, str(best.payload.get("content", ""))):
+            return False
+        pool = sorted((hit.score for hit in hits), reverse=True)[:MARGIN_POOL]
+        if len(pool) < MARGIN_POOL:
+            return True  # too few chunks for the margin to mean anything
+        return max(pool) - sum(pool) / len(pool) >= self.thresholds.margin
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None:
-        """No-LLM mode: the answer from the top-ranked passage when it is confident (dense
-        score at the answer threshold and, given the question, enough lexical overlap)."""
+        """No-LLM mode: the lines that state the fact (see `compose_answer`), or None when
+        nothing was found."""
         if not passages:
             return None
-        best = passages[0]
-        if best.score < self.thresholds.answer:
-            return None
-        if question is not None and lexical_coverage(question, best.content) < MIN_ANSWER_COVERAGE:
-            return None
-        return extract_answer(best) or None
+        return compose_answer(passages, question or "") or None
 
-    async def learn(self, client_slug: str, question: str, answer: str) -> str:
-        """Store a manager's answer as `source=learned`; return its point id.
+    async def learn(self, client_slug: str, question: str, answer: str,
+                    knowledge_tag: str | None = None) -> str:
+        """Store a manager's answer as `source=learned` (for one branch's tag, or the whole
+        client); return its point id. The point's vector is the question's, so a search ranks
+        it by how close the customer's question is to this one.
 
-        Learned entries whose question is near-identical to this one (cosine of the two
-        questions at or above the duplicate threshold) are replaced, so a question asked
-        again and answered again does not pile up copies.
+        Learned entries whose question is near-identical to this one (cosine at or above the
+        duplicate threshold) are replaced, so a question asked again and answered again does
+        not pile up copies.
         """
         question, answer = question.strip(), answer.strip()
         if not question or not answer:
             raise ValueError("question and answer must not be empty")
-        content = learned_content(question, answer)
-        content_vector, question_vector = await self.embedder.embed_passages([content, question])
+        question_vector, = await self.embedder.embed_passages([normalize_for_embedding(question)])
         candidates = await self.store.search(SearchQuery(
-            vector=content_vector,
+            vector=question_vector,
             text=question,
             client_slug=client_slug,
+            knowledge_tag=knowledge_tag,
             source=SOURCE_LEARNED,
             limit=5,
             mode=RetrievalMode.DENSE,
         ))
-        new_id = point_id(client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED, 0, question.lower(), None)
-        duplicates = await self._duplicate_questions(question_vector, candidates, new_id)
+        new_id = point_id(client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED, 0, question.lower(),
+                          knowledge_tag)
+        duplicates = [hit.id for hit in candidates if hit.id != new_id and
+                      hit.score >= self.thresholds.duplicate and
+                      (hit.payload.get("metadata") or {}).get("knowledge_tag") == knowledge_tag]
         await self.store.upsert([PointRecord(
             id=new_id,
-            vector=content_vector,
-            payload=make_payload(content, client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED, None),
+            vector=question_vector,
+            payload=make_payload(learned_content(question, answer), client_slug,
+                                 LEARNED_DOC_NAME, SOURCE_LEARNED, knowledge_tag),
         )])
         if duplicates:
             await self.store.delete_points(duplicates)
         return new_id
 
-    async def _duplicate_questions(
-        self, question_vector: list[float], candidates: list[SearchHit], new_id: str
-    ) -> list[str]:
-        others = [hit for hit in candidates if hit.id != new_id]
-        questions = [_learned_question(str(hit.payload.get("content", ""))) for hit in others]
-        if not others:
-            return []
-        vectors = await self.embedder.embed_passages(questions)
-        return [
-            hit.id
-            for hit, vector in zip(others, vectors, strict=True)
-            if _cosine(question_vector, vector) >= self.thresholds.duplicate
-        ]
 
-
-def _learned_question(content: str) -> str:
-    first = content.split(f"\n{LEARNED_ANSWER}", 1)[0]
-    return first.removeprefix(LEARNED_QUESTION).strip() or content
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = (sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5
-    return dot / norm if norm else 0.0
+def _source(hit: SearchHit) -> str:
+    return str((hit.payload.get("metadata") or {}).get("source", SOURCE_DOCUMENT))
 
 
 def _one_line(exc: BaseException) -> str:

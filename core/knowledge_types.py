@@ -31,25 +31,43 @@ class RetrievalMode(StrEnum):
 class ScoreThresholds:
     """Cosine thresholds of one embedding model (each embedder adapter carries its own).
 
-    search: passages below are dropped; answer: the no-LLM mode answers with the best
-    passage only at or above it; duplicate: a learned entry this close replaces the old one.
+    search: chunks below are dropped; answer and margin: a search finds something only when
+    its best chunk is at or above `answer` *and* stands out of the candidates by `margin`
+    (its cosine minus the mean of the best MARGIN_POOL candidates'; a question the base cannot
+    answer scores flat) and, below `anchored`, shares a word with the question; otherwise the
+    question counts as one the base cannot answer; learned: a
+    learned answer whose question is at least this close to the customer's ranks first;
+    duplicate: a learned entry this close replaces the old one.
     """
 
     search: float
     answer: float
     duplicate: float
+    margin: float = 0.0
+    anchored: float = 0.0
+    learned: float = 0.9  # a learned answer whose question is this close goes first
+    # Fusion of the hybrid candidates (core.fusion): dense cosine + lexical_weight x the
+    # lexical score relative to the best one + coverage_weight x the share of the question's
+    # n-grams found + kind_weight x the kinds of fact asked for that the line states.
+    lexical_weight: float = 0.05
+    coverage_weight: float = 0.05
+    kind_weight: float = 0.03
 
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """A retrieved chunk. `score` is the dense cosine similarity to the query, comparable
-    with the embedder's thresholds whatever the ranking (dense, lexical or fused) was."""
+    """A retrieved section. `content` is what is handed over: the heading path and the lines of
+    the section around the chunks that matched (a learned entry whole); `matched` are those
+    fact-sized chunks' own lines, best first (what a no-LLM answer quotes). `score` is the best
+    matched chunk's dense cosine similarity to the query, comparable with the embedder's
+    thresholds whatever the ranking (dense, lexical, fused or re-ranked) was."""
 
     content: str
     doc_name: str
     source: str  # "document" | "learned"
     score: float
     knowledge_tag: str | None = None
+    matched: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +84,7 @@ class SearchHit:
     id: str
     score: float  # dense cosine similarity (see Passage.score)
     payload: dict[str, Any]
+    lexical: float = 0.0  # the lexical branch's score (0 when it did not return the point)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +94,15 @@ class DocumentInfo:
     chunks: int
     updated_at: str | None
     knowledge_tag: str | None = None
+    aliases: tuple[tuple[str, ...], ...] = ()  # name pairs ingestion learnt from its headings
 
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
+    """`limit`: points per retrieval branch. A hybrid search answers the candidates of both
+    branches (dense nearest and lexical best), each with both scores, for the caller to fuse
+    (`core.fusion`); dense and lexical searches answer their own ranking."""
+
     vector: list[float]
     text: str
     client_slug: str

@@ -79,6 +79,8 @@ class ClientSettings:
     working_hours: dict[str, Any] | None = None  # core.hours document; None: always open
     ask_rating: bool = False  # ask the customer to rate a manager's help after resolve
     policy_threshold_offset: float = 0.0
+    # groups of names for one thing, added to knowledge search queries (core.synonyms)
+    knowledge_synonyms: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

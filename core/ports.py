@@ -4,7 +4,8 @@ implement them; `gateway/wiring.py` plugs them in. Nothing here knows SQL, HTTP 
 - persistence: `Store` (a transaction with its repositories), `Tenants`, `Inbox` (accepting
   inbound messages), `DeskRecords` and `UpdateLog` (the manager desk's lookups and its queue of
   received updates), `Maintenance` (the scheduler's queries);
-- knowledge: `Embedder`, `VectorStore`, `KnowledgeSearch`;
+- knowledge: `Embedder`, `VectorStore`, `Reranker`, `KnowledgeSearch` (defined in
+  `core/knowledge_ports.py`);
 - the LLM: `LanguageModel`; delivery: `Sender`, `DeliveryProgress`; time: `Clock`."""
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from core.delivery import Delivery, DeliveryOutcome
-from core.knowledge_types import (
-    DocumentInfo,
-    Passage,
-    PointRecord,
-    ScoreThresholds,
-    SearchHit,
-    SearchQuery,
-)
+
+# the knowledge base's ports live in their own module (this one would outgrow the size limit)
+from core.knowledge_ports import Embedder as Embedder
+from core.knowledge_ports import KnowledgeSearch as KnowledgeSearch
+from core.knowledge_ports import Reranker as Reranker
+from core.knowledge_ports import VectorStore as VectorStore
 from core.models import (
     Branch,
     Client,
@@ -215,6 +214,7 @@ class DeskRecords(Protocol):
     async def ensure_webhook_secret(self, client_id: UUID) -> str: ...
     async def learned_before(self, handover_id: UUID) -> bool: ...
 
+    async def knowledge_tag(self, conversation_id: UUID) -> str | None: ...  # of its branch
     async def record(self, client_id: UUID, *, audit: AuditEntry | None = None,
                      message: OutboundMessage | None = None, key: str | None = None) -> None:
         """An audit entry and/or one delivery, in one transaction."""
@@ -271,71 +271,6 @@ class Maintenance(Protocol):
         ...
 
     async def prune_sent_outbox(self, older_than: timedelta) -> int: ...
-
-
-# --------------------------------------------------------------------------- knowledge
-
-
-class Embedder(Protocol):
-    """An embedding model. `name` identifies model and dimension (it names collections);
-    `thresholds` are the model's calibrated cosine thresholds."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def thresholds(self) -> ScoreThresholds: ...
-
-    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-    async def aclose(self) -> None: ...
-
-
-class VectorStore(Protocol):
-    """Tenant-filtered chunk storage. Every method that reads or deletes takes the client."""
-
-    @property
-    def collection(self) -> str: ...
-
-    async def ensure_collection(self, dim: int) -> None:
-        """Create the collection (and payload indexes) or check an existing one's dimension;
-        raise VectorStoreError with a clear message on a mismatch."""
-
-    async def upsert(self, points: Sequence[PointRecord]) -> None: ...
-
-    async def delete_points(self, ids: Sequence[str]) -> None: ...
-
-    async def delete_document(self, client_slug: str, doc_name: str, source: str) -> int:
-        """Delete one document's chunks of the given source; return how many there were."""
-
-    async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]: ...
-
-    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
-
-    async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
-
-    async def count(self, client_slug: str | None = None) -> int: ...
-
-    async def aclose(self) -> None: ...
-
-
-class KnowledgeSearch(Protocol):
-    """What the answer stage needs: passages of one tenant (and branch tag), best first, and
-    the no-LLM answer taken from them."""
-
-    async def embed_query(self, text: str) -> list[float]: ...
-
-    async def search(
-        self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5,
-        query_vector: Sequence[float] | None = None,
-    ) -> Result[list[Passage]]: ...
-
-    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...
 
 
 # --------------------------------------------------------------------------- the LLM

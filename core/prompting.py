@@ -1,12 +1,18 @@
-"""Chat-completion messages for a grounded answer (PRODUCT.md §7)."""
+"""Chat-completion messages for a grounded answer (PRODUCT.md §7).
+
+The passages go in whole lines (a table row, a list item, a sentence: never cut inside a fact)
+within a character budget: CONTEXT_CHARS, about 1,500-2,000 tokens of Russian or Kazakh text
+for gpt-4o-mini-class tokenizers (≈ 3-4 characters a token), which keeps a turn cheap and
+leaves the model room to answer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from core.knowledge_types import Passage
+from core.knowledge_types import SOURCE_LEARNED, Passage
 
 HISTORY_TURNS = 10
+CONTEXT_CHARS = 6000
 GROUNDING_RULES = """Правила ответа:
 - Отвечай только на основе фрагментов базы знаний ниже. Не придумывай цены, адреса, \
 время работы, имена и условия, которых там нет.
@@ -28,12 +34,30 @@ LANGUAGE_RULES = {
 ROLE_OF = {"user": "user", "assistant": "assistant", "manager": "assistant"}
 
 
-def format_passages(passages: Sequence[Passage]) -> str:
+def source_label(passage: Passage) -> str:
+    return "ответ менеджера" if passage.source == SOURCE_LEARNED else passage.doc_name
+
+
+def context_block(passages: Sequence[Passage], budget: int = CONTEXT_CHARS) -> str:
+    """The passages as numbered blocks with their sources, best first, in whole lines, until
+    `budget` characters; a line that does not fit ends the block (nothing is cut mid-line)."""
     if not passages:
         return NO_PASSAGES
-    return "\n\n".join(
-        f"[{i}] ({p.doc_name})\n{p.content.strip()}" for i, p in enumerate(passages, 1)
-    )
+    blocks: list[str] = []
+    used = 0
+    for number, passage in enumerate(passages, 1):
+        lines = [f"[{number}] ({source_label(passage)})"]
+        size = len(lines[0]) + (2 if blocks else 0)
+        for line in passage.content.strip().split("\n"):
+            if used + size + len(line) + 1 > budget:
+                break
+            lines.append(line)
+            size += len(line) + 1
+        if len(lines) == 1:
+            break
+        blocks.append("\n".join(lines))
+        used += size
+    return "\n\n".join(blocks) if blocks else NO_PASSAGES
 
 
 def build_messages(
@@ -42,17 +66,19 @@ def build_messages(
     history: Sequence[Mapping[str, str]],
     question: str,
     language: str | None = None,
+    *,
+    budget: int = CONTEXT_CHARS,
 ) -> list[dict[str, str]]:
-    """System prompt of the client + grounding rules (+ the customer's language) + passages,
-    the last HISTORY_TURNS turns of the conversation (roles user / assistant / manager; a
-    manager's words are the business speaking, so they go in as assistant turns), then the
-    question."""
+    """System prompt of the client + grounding rules (+ the customer's language) + passages
+    within `budget` characters, the last HISTORY_TURNS turns of the conversation (roles user /
+    assistant / manager; a manager's words are the business speaking, so they go in as
+    assistant turns), then the question."""
     system = "\n\n".join(
         part for part in (
             system_prompt.strip(),
             GROUNDING_RULES,
             LANGUAGE_RULES.get(language or ""),
-            f"Фрагменты базы знаний:\n{format_passages(passages)}",
+            f"Фрагменты базы знаний:\n{context_block(passages, budget)}",
         ) if part
     )
     messages = [{"role": "system", "content": system}]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.knowledge import KnowledgeBase
+from gateway.knowledge_eval import BASES
 from gateway.settings import Settings
 from gateway.wiring import build_system
 
@@ -44,7 +45,14 @@ def register(subparsers: Any) -> None:
     delete.add_argument("--client", required=True, help="client slug")
     delete.add_argument("doc_name", metavar="DOC_NAME")
 
-    _action(actions, "eval", "hit@1 / hit@5 / MRR of the demo set per retrieval mode")
+    evaluation = _action(actions, "eval", "retrieval and no-LLM answer quality on the "
+                         "labelled sets (knowledge/eval/retrieval), per base and question kind")
+    evaluation.add_argument("--split", choices=("dev", "held-out", "all"), default="held-out",
+                            help="which questions (default held-out)")
+    evaluation.add_argument("--base", action="append", choices=BASES,
+                            help="only this base (repeatable; default all three)")
+    evaluation.add_argument("--cache", type=Path, metavar="FILE",
+                            help="keep the embeddings in FILE between runs (.npz)")
     knowledge.set_defaults(handler=handle)
 
 
@@ -175,13 +183,26 @@ async def _delete(args: argparse.Namespace, kb: KnowledgeBase) -> int:
 
 
 async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
-    from gateway.knowledge_eval import evaluate_embedder, format_table
+    """The configured embedder and re-ranker on the labelled sets (a scratch store: the
+    client's own knowledge is not touched)."""
+    from ai.embedding_cache import CachedEmbedder
+    from core.texts import CUSTOMER_DEFAULTS
+    from gateway.knowledge_eval import evaluate, format_report, report
 
-    results = await evaluate_embedder(kb.embedder)
+    split = None if args.split == "all" else args.split
+    embedder = CachedEmbedder(kb.embedder, args.cache) if args.cache else kb.embedder
+    try:
+        outcomes = await evaluate(embedder, split=split, bases=args.base or BASES,
+                                  reranker=kb.reranker, no_answer_text=CUSTOMER_DEFAULTS["no_answer"])
+    finally:
+        if isinstance(embedder, CachedEmbedder):
+            embedder.save()
+    result = report(outcomes)
     if args.json:
-        _print_json({"embedder": kb.embedder.name, "results": results})
+        _print_json({"embedder": kb.embedder.name, "split": args.split,
+                     "reranker": kb.reranker.name if kb.reranker else None, **result})
     else:
-        print(format_table(kb.embedder.name, results))
+        print(format_report(kb.embedder.name, split, result))
     return 0
 
 

@@ -1,14 +1,32 @@
-"""Retrieval quality check: hit@1, hit@5 and MRR of labelled questions, per retrieval mode.
+"""Retrieval and no-LLM answer quality on the labelled sets (knowledge/eval/retrieval/*.yaml,
+labelling guide GUIDE.md next to them), per base and per question kind.
 
-`python -m gateway knowledge eval` ingests knowledge/demo_salon into a temporary embedded store
-and prints the numbers for dense, lexical and hybrid retrieval.
+`python -m gateway knowledge eval [--split held-out] [--json]` ingests each base of
+knowledge/bases/ into a scratch embedded store with the configured embedder and asks every
+question as served (thresholds, normalisation and re-ranking included). Figures, over the
+questions the base can answer unless said otherwise:
+
+- recall@1 / @3 / @5: the share of the needed facts found in the first k passages (a question
+  needing two facts counts half when one is there); `all@k` in the JSON counts a question only
+  when every fact is there;
+- recall@1500ch: the same within the first 1,500 characters of context as the LLM prompt lays
+  the passages out (whole lines only, `core.prompting.context_block`);
+- reply: the share of questions whose no-LLM reply (`KnowledgeBase.best_answer`, else the
+  no-answer text) holds every needed fact;
+- no-answer precision: of the questions the search found nothing for, the share the base
+  really cannot answer; no-answer recall: of those the base cannot answer, the share that got
+  nothing (no passage above the threshold).
+
+A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,57 +34,66 @@ from typing import Any
 import yaml
 
 from core.knowledge import KnowledgeBase
-from core.knowledge_types import RetrievalMode
-from core.ports import Embedder
+from core.ports import Embedder, Reranker
+from core.prompting import context_block
 from storage.vectors import EdgeVectorStore, collection_name
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-DEMO_DOCUMENTS = REPOSITORY / "knowledge" / "demo_salon"
-DEMO_CASES = REPOSITORY / "knowledge" / "eval" / "demo_salon.yaml"
+BASES_DIR = REPOSITORY / "knowledge" / "bases"
+CASES_DIR = REPOSITORY / "knowledge" / "eval" / "retrieval"
+BASES = ("salon_almaty", "clinic_astana", "shop_delivery")
+SPLITS = ("dev", "held-out")
+NO_ANSWER = "no_answer"
+CONTEXT_CHARS = 1500
 TOP_K = 5
+_SPACES = re.compile(r"[\s\u00a0\u202f]+")
 
 
 @dataclass(frozen=True, slots=True)
-class EvalCase:
+class Case:
+    id: str
+    base: str
     question: str
-    expect: str  # a distinctive substring of the chunk that answers the question
+    facts: tuple[str, ...]
+    kind: str
+    style: str
+    split: str
 
 
-def load_cases(path: Path = DEMO_CASES) -> tuple[str, list[EvalCase]]:
-    """The client slug and the cases of a labelled set (knowledge/eval/*.yaml)."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    cases = [EvalCase(str(item["q"]), str(item["expect"])) for item in data["cases"]]
-    return str(data["client"]), cases
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    case: Case
+    ranks: tuple[int | None, ...]  # per fact: the smallest k whose top-k passages hold it
+    in_context: tuple[bool, ...]  # per fact: within the context budget
+    found_nothing: bool
+    reply: str
+    reply_has_facts: bool
+
+    def recall(self, k: int) -> float:
+        return sum(1 for r in self.ranks if r is not None and r <= k) / len(self.ranks)
+
+    def all_at(self, k: int) -> bool:
+        return all(r is not None and r <= k for r in self.ranks)
 
 
-async def evaluate(
-    kb: KnowledgeBase,
-    client_slug: str,
-    cases: Sequence[EvalCase],
-    *,
-    mode: RetrievalMode | None = None,
-) -> dict[str, float]:
-    """hit@1, hit@5 and MRR (over the top 5) of `kb.search` as served, thresholds included.
-    A failed search counts as a miss."""
-    hits_at_1 = hits_at_5 = 0
-    reciprocal_ranks = 0.0
-    for case in cases:
-        result = await kb.search(client_slug, case.question, limit=TOP_K, mode=mode)
-        passages = result.value if result.ok and result.value else []
-        rank = next(
-            (i for i, p in enumerate(passages, 1) if case.expect.lower() in p.content.lower()),
-            None,
-        )
-        if rank is not None:
-            hits_at_1 += rank == 1
-            hits_at_5 += 1
-            reciprocal_ranks += 1 / rank
-    total = max(len(cases), 1)
-    return {
-        "hit@1": round(hits_at_1 / total, 3),
-        "hit@5": round(hits_at_5 / total, 3),
-        "mrr": round(reciprocal_ranks / total, 3),
-    }
+def fold(text: str) -> str:
+    return _SPACES.sub(" ", text).strip().casefold()
+
+
+def has_facts(text: str, facts: Iterable[str]) -> bool:
+    folded = fold(text)
+    return all(fold(fact) in folded for fact in facts)
+
+
+def load_cases(base: str, split: str | None = None, folder: Path = CASES_DIR) -> list[Case]:
+    document: dict[str, Any] = yaml.safe_load((folder / f"{base}.yaml").read_text("utf-8"))
+    cases = [
+        Case(id=str(item["id"]), base=base, question=str(item["q"]),
+             facts=tuple(str(f) for f in item.get("facts") or ()), kind=str(item["kind"]),
+             style=str(item["style"]), split=str(item["split"]))
+        for item in document["cases"]
+    ]
+    return [c for c in cases if split is None or c.split == split]
 
 
 async def ingest_folder(kb: KnowledgeBase, client_slug: str, folder: Path) -> int:
@@ -81,31 +108,98 @@ def _read_markdown(folder: Path) -> list[tuple[str, str]]:
     return [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.md"))]
 
 
-async def evaluate_embedder(
+async def ask(kb: KnowledgeBase, client_slug: str, case: Case, no_answer_text: str) -> Outcome:
+    """One question as served; a failed search counts as finding nothing."""
+    result = await kb.search(client_slug, case.question, limit=TOP_K)
+    passages = result.value if result.ok and result.value else []
+    reply = kb.best_answer(passages, case.question) or no_answer_text
+    context = context_block(passages, CONTEXT_CHARS)
+    return Outcome(
+        case=case,
+        ranks=tuple(next((k for k, p in enumerate(passages, 1) if has_facts(p.content, [fact])),
+                         None) for fact in case.facts),
+        in_context=tuple(has_facts(context, [fact]) for fact in case.facts),
+        found_nothing=not passages,
+        reply=reply,
+        reply_has_facts=bool(case.facts) and has_facts(reply, case.facts),
+    )
+
+
+def metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    answerable = [o for o in outcomes if o.case.facts]
+    unanswerable = [o for o in outcomes if not o.case.facts]
+    declined = [o for o in outcomes if o.found_nothing]
+
+    def share(items: Sequence[Outcome], hit: Any) -> float | None:
+        return round(sum(float(hit(o)) for o in items) / len(items), 3) if items else None
+
+    return {
+        "questions": len(outcomes),
+        **{f"recall@{k}": share(answerable, lambda o, k=k: o.recall(k)) for k in (1, 3, 5)},
+        f"recall@{CONTEXT_CHARS}ch": share(answerable,
+                                           lambda o: sum(o.in_context) / len(o.in_context)),
+        "reply": share(answerable, lambda o: o.reply_has_facts),
+        "no_answer_precision": share(declined, lambda o: not o.case.facts),
+        "no_answer_recall": share(unanswerable, lambda o: o.found_nothing),
+        **{f"all@{k}": share(answerable, lambda o, k=k: o.all_at(k)) for k in (1, 3, 5)},
+        f"all@{CONTEXT_CHARS}ch": share(answerable, lambda o: all(o.in_context)),
+    }
+
+
+def report(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    by_base: dict[str, list[Outcome]] = defaultdict(list)
+    by_kind: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_base[outcome.case.base].append(outcome)
+        by_kind[outcome.case.kind].append(outcome)
+    return {
+        "all": metrics(outcomes),
+        "bases": {base: metrics(items) for base, items in by_base.items()},
+        "kinds": {kind: metrics(items) for kind, items in sorted(by_kind.items())},
+    }
+
+
+async def evaluate(
     embedder: Embedder,
     *,
-    documents: Path = DEMO_DOCUMENTS,
-    cases_file: Path = DEMO_CASES,
-    modes: Sequence[RetrievalMode] = tuple(RetrievalMode),
-) -> dict[str, dict[str, float]]:
-    """Ingest `documents` into a scratch embedded store and evaluate every mode."""
-    client_slug, cases = load_cases(cases_file)
+    split: str | None = None,
+    bases: Sequence[str] = BASES,
+    reranker: Reranker | None = None,
+    no_answer_text: str = "",
+) -> list[Outcome]:
+    """Ingest each base into a scratch embedded store (one client per base) and ask its
+    questions of `split` (every question when None)."""
     with tempfile.TemporaryDirectory(prefix="truffles-eval-") as scratch:
-        collection = collection_name("eval", embedder.name, keep_base=False)
-        store = EdgeVectorStore(Path(scratch), collection)
+        store = EdgeVectorStore(Path(scratch), collection_name("eval", embedder.name,
+                                                               keep_base=False))
         await store.ensure_collection(embedder.dim)
-        kb = KnowledgeBase(embedder, store)
+        kb = KnowledgeBase(embedder, store, reranker=reranker)
         try:
-            await ingest_folder(kb, client_slug, documents)
-            return {mode.value: await evaluate(kb, client_slug, cases, mode=mode) for mode in modes}
+            outcomes: list[Outcome] = []
+            for base in bases:
+                await ingest_folder(kb, base, BASES_DIR / base)
+                for case in load_cases(base, split):
+                    outcomes.append(await ask(kb, base, case, no_answer_text))
+            return outcomes
         finally:
             await store.aclose()
 
 
-def format_table(embedder_name: str, results: dict[str, dict[str, float]]) -> str:
-    lines = [f"embedder {embedder_name}", f"{'mode':<8} {'hit@1':>6} {'hit@5':>6} {'mrr':>6}"]
-    for mode, metrics in results.items():
-        lines.append(
-            f"{mode:<8} {metrics['hit@1']:>6.3f} {metrics['hit@5']:>6.3f} {metrics['mrr']:>6.3f}"
-        )
+COLUMNS = ("recall@1", "recall@3", "recall@5", f"recall@{CONTEXT_CHARS}ch", "reply",
+           "no_answer_precision", "no_answer_recall")
+
+
+def format_report(embedder_name: str, split: str | None, result: dict[str, Any]) -> str:
+    header = ["", "n", "R@1", "R@3", "R@5", f"R@{CONTEXT_CHARS}ch", "reply", "noans P", "noans R"]
+    lines = [f"embedder {embedder_name}, split {split or 'all'}",
+             f"{header[0]:<16}" + "".join(f"{h:>9}" for h in header[1:])]
+
+    def row(name: str, values: dict[str, Any]) -> str:
+        cells = "".join("        -" if values[c] is None else f"{values[c]:>9.3f}"
+                        for c in COLUMNS)
+        return f"{name:<16}{values['questions']:>9}{cells}"
+
+    lines.append(row("all", result["all"]))
+    lines.extend(row(base, values) for base, values in result["bases"].items())
+    lines.extend(row(f"kind {kind}", values) for kind, values in result["kinds"].items())
     return "\n".join(lines)

@@ -11,7 +11,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ai.settings import EmbeddingSettings, EmbeddingsProvider, LLMSettings
+from ai.settings import (
+    EmbeddingSettings,
+    EmbeddingsProvider,
+    LLMSettings,
+    RerankProvider,
+    RerankSettings,
+)
 from channels.chatflow.settings import ChatFlowSettings
 from channels.telegram.ratelimit import RateLimits
 from channels.telegram.settings import TelegramMode, TelegramSettings
@@ -57,6 +63,8 @@ class Settings(BaseSettings):
     embeddings_provider: EmbeddingsProvider = EmbeddingsProvider.LOCAL
     embeddings_url: str | None = None
     embeddings_model: str | None = None
+    rerank_provider: RerankProvider = RerankProvider.NONE
+    rerank_url: str | None = None
 
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
@@ -91,7 +99,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_api_base", "chatflow_api_base", "public_base_url", "openai_base_url",
-        "embeddings_url", "qdrant_url",
+        "embeddings_url", "qdrant_url", "rerank_url",
     )
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
@@ -133,6 +141,10 @@ class Settings(BaseSettings):
         return EmbeddingSettings(provider=self.embeddings_provider, url=self.embeddings_url,
                                  model=self.embeddings_model, openai_api_key=self.openai_api_key,
                                  openai_base_url=self.openai_base_url)
+
+    @property
+    def rerank(self) -> RerankSettings:
+        return RerankSettings(provider=self.rerank_provider, url=self.rerank_url)
 
     @property
     def llm(self) -> LLMSettings:

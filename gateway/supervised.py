@@ -93,13 +93,13 @@ class KnowledgeHandle:
         return await kb.embed_query(text)
 
     async def search(self, client_slug: str, query: str, *, knowledge_tag: str | None = None,
-                     limit: int = 5, query_vector: Sequence[float] | None = None
-                     ) -> Result[list[Passage]]:
+                     limit: int = 5, query_vector: Sequence[float] | None = None,
+                     synonyms: Sequence[Sequence[str]] = ()) -> Result[list[Passage]]:
         kb = self._supervised.current
         if kb is None:
             return Result.failure("rag_error", "the knowledge base is not ready yet")
         return await kb.search(client_slug, query, knowledge_tag=knowledge_tag, limit=limit,
-                               query_vector=query_vector)
+                               query_vector=query_vector, synonyms=synonyms)
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None:
         kb = self._supervised.current

@@ -118,8 +118,29 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
     return typed
 
 
+MAX_SYNONYM_GROUPS = 500
+MAX_SYNONYM_CHARS = 60
+
+
+def synonym_groups(value: Any) -> list[list[str]]:
+    """knowledge_synonyms: a list of groups, each a list of at least two names (1-60 chars)."""
+    if not isinstance(value, list) or len(value) > MAX_SYNONYM_GROUPS:
+        raise TenantError(f"knowledge_synonyms must be a list of at most {MAX_SYNONYM_GROUPS} "
+                          'groups, e.g. [["УЗИ", "УДЗ", "ultrasound"]]')
+    groups = []
+    for group in value:
+        if not isinstance(group, list) or len(group) < 2 or not all(
+                isinstance(name, str) and 0 < len(name.strip()) <= MAX_SYNONYM_CHARS
+                for name in group):
+            raise TenantError("each knowledge_synonyms group must list at least two names of "
+                              f"1-{MAX_SYNONYM_CHARS} characters: {group!r}")
+        groups.append([name.strip() for name in group])
+    return groups
+
+
 # Settings that are documents: validated, and stored in their checked (canonical) form.
-_DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical}
+_DOCUMENT_CHECKS = {"templates": check_templates, "working_hours": canonical,
+                    "knowledge_synonyms": synonym_groups}
 
 
 def _threshold_offset(value: Any) -> float:

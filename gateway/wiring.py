@@ -24,9 +24,10 @@ from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
 from core.policy import DEFAULT_POLICY
-from core.ports import Tenants
+from core.ports import Reranker, Tenants
 from core.relay import Relay
 from core.semantic import SemanticMatcher
+from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.readiness import Check, Readiness
@@ -132,7 +133,26 @@ async def open_knowledge(settings: Settings, *, snapshot: bool = False) -> Knowl
     except BaseException:
         await embedder.aclose()
         raise
-    return KnowledgeBase(embedder, store)
+    return KnowledgeBase(embedder, store, reranker=_open_reranker(settings))
+
+
+def _open_reranker(settings: Settings) -> Reranker | None:
+    """The re-ranking stage RERANK_PROVIDER names (none by default); the knowledge base closes
+    it with itself."""
+    from ai.rerank import LLMReranker, TeiReranker
+    from ai.settings import RerankProvider
+
+    provider = settings.rerank.provider
+    if provider == RerankProvider.TEI:
+        if not settings.rerank.url:
+            raise ValueError("RERANK_PROVIDER=tei needs RERANK_URL")
+        return TeiReranker(settings.rerank.url)
+    if provider == RerankProvider.LLM:
+        llm = _new_llm(settings)
+        if llm is None:
+            raise ValueError("RERANK_PROVIDER=llm needs OPENAI_API_KEY or OPENAI_BASE_URL")
+        return LLMReranker(llm)
+    return None
 
 
 async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, background: bool,
@@ -173,16 +193,21 @@ async def _use_semantic(system: System) -> None:
 
 
 def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
+    llm = _new_llm(settings)
+    if llm is not None:
+        stack.push_async_callback(llm.aclose)
+    return llm
+
+
+def _new_llm(settings: Settings) -> OpenAIChat | None:
     llm_settings = settings.llm
     if not llm_settings.enabled:
         return None
     from ai.llm import OpenAIChat
 
     key = llm_settings.api_key.get_secret_value() if llm_settings.api_key else None
-    llm = OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,
-                     timeout=llm_settings.timeout_seconds)
-    stack.push_async_callback(llm.aclose)
-    return llm
+    return OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,
+                      timeout=llm_settings.timeout_seconds, observer=metrics.record_llm_call)
 
 
 # --------------------------------------------------------------------------- readiness checks

@@ -65,6 +65,7 @@ class FakeOpenAI:
         self.intervals: list[tuple[float, float]] = []  # (start, end) of each answer request
         self.fail_with: int | None = None
         self.delay = 0.0
+        self.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self._completions)
         self.app.router.add_get("/v1/models", self._models)
@@ -99,7 +100,7 @@ class FakeOpenAI:
             "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "gpt-4o-mini"),
             "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": self.usage,
         })
 
     def answer_requests(self) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "working_hours": dict,
     "ask_rating": bool,
     "policy_threshold_offset": float,
+    "knowledge_synonyms": list,
 }
 
 
@@ -71,6 +72,7 @@ def _client(row: asyncpg.Record) -> Client:
         working_hours=row["working_hours"],
         ask_rating=row["ask_rating"],
         policy_threshold_offset=float(row["policy_threshold_offset"]),
+        knowledge_synonyms=tuple(tuple(group) for group in row["knowledge_synonyms"] or ()),
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)

@@ -113,6 +113,12 @@ class PgDeskRecords:
             client_id, secrets.token_urlsafe(32),
         )
 
+    async def knowledge_tag(self, conversation_id: UUID) -> str | None:
+        return await self._pool.fetchval(
+            "SELECT b.knowledge_tag FROM conversations c JOIN branches b ON b.id = c.branch_id "
+            "WHERE c.id = $1", conversation_id,
+        )
+
     async def learned_before(self, handover_id: UUID) -> bool:
         return bool(await self._pool.fetchval(
             "SELECT true FROM audit_log WHERE handover_id = $1 AND action = 'learn' LIMIT 1",

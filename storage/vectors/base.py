@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from core.knowledge_types import DocumentInfo, SearchHit, SearchQuery
 
 DENSE = ""  # the unnamed default vector, as the n8n Knowledge Sync collection has it
@@ -16,12 +18,6 @@ DOC_KEY = "metadata.doc_name"
 SOURCE_KEY = "metadata.source"
 INDEXED_KEYS = (CLIENT_KEY, TAG_KEY, DOC_KEY, SOURCE_KEY)
 
-# Candidates each retrieval branch hands to the fusion; the dense threshold is applied after.
-PREFETCH_LIMIT = 30
-# RRF constant (Qdrant's default is 2) and branch weights [dense, lexical]: the best of
-# k in {2, 10, 30, 60} x weights on the demo eval set (knowledge/README.md).
-RRF_K = 2
-RRF_WEIGHTS = [1.0, 1.5]
 SCROLL_PAGE = 512
 
 
@@ -45,41 +41,64 @@ def dense_part(vector: Any) -> list[float] | None:
     return list(vector) if vector is not None else None
 
 
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = (sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5
-    return dot / norm if norm else 0.0
+def cosines(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Cosine of the query with each vector, in one matrix product."""
+    if not vectors:
+        return []
+    matrix = np.asarray(vectors, dtype=np.float32)
+    q = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
+    return [float(v) for v in np.divide(matrix @ q, norms, out=np.zeros(len(vectors),
+                                                                        dtype=np.float32),
+                                        where=norms > 0)]
 
 
-def rescore(query: SearchQuery, points: Iterable[tuple[Any, Any, Any]]) -> list[SearchHit]:
-    """Turn ranked (id, vector, payload) points into hits scored by dense cosine, keep the
-    ranking, drop those under the threshold, cut to the limit."""
-    hits: list[SearchHit] = []
+def rescore(query: SearchQuery, points: Iterable[tuple[Any, Any, Any]],
+            lexical: dict[str, float] | None = None, *, cut: bool = True,
+            dense: dict[str, float] | None = None) -> list[SearchHit]:
+    """Turn ranked (id, vector, payload) points into hits scored by dense cosine (taken from
+    `dense`, the dense branch's own scores, when there; computed otherwise) with their lexical
+    score when known; keep the ranking, drop those under the threshold and repeats, cut to the
+    limit unless told not to."""
+    unique: dict[str, tuple[Any, Any]] = {}
     for point_id, vector, payload in points:
-        dense = dense_part(vector)
-        score = cosine(query.vector, dense) if dense else 0.0
+        unique.setdefault(str(point_id), (vector, payload))
+    scores = dict(dense or {})
+    missing = [(key, dense_part(vector)) for key, (vector, _) in unique.items()
+               if key not in scores]
+    with_vectors = [(key, values) for key, values in missing if values]
+    scores.update(zip((key for key, _ in with_vectors),
+                      cosines(query.vector, [values for _, values in with_vectors]),
+                      strict=True))
+    hits: list[SearchHit] = []
+    for key, (_, payload) in unique.items():
+        score = scores.get(key, 0.0)
         if query.score_threshold is not None and score < query.score_threshold:
             continue
-        hits.append(SearchHit(id=str(point_id), score=score, payload=payload or {}))
-        if len(hits) == query.limit:
+        hits.append(SearchHit(id=key, score=score, payload=payload or {},
+                              lexical=(lexical or {}).get(key, 0.0)))
+        if cut and len(hits) == query.limit:
             break
     return hits
 
 
 def summarize_documents(payloads: Iterable[dict[str, Any]]) -> list[DocumentInfo]:
-    """Group chunk payloads into one row per (doc_name, source)."""
+    """Group chunk payloads into one row per (doc_name, source), with the name pairs its
+    chunks taught (`metadata.aliases`)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for payload in payloads:
         metadata = payload.get("metadata") or {}
         key = (str(metadata.get("doc_name", "")), str(metadata.get("source", "document")))
-        row = rows.setdefault(key, {"chunks": 0, "updated_at": None, "tag": None})
+        row = rows.setdefault(key, {"chunks": 0, "updated_at": None, "tag": None, "aliases": {}})
         row["chunks"] += 1
+        row["aliases"].update(dict.fromkeys(tuple(pair) for pair in metadata.get("aliases") or ()))
         updated = metadata.get("updated_at")
         if updated and (row["updated_at"] is None or str(updated) > row["updated_at"]):
             row["updated_at"] = str(updated)
         row["tag"] = row["tag"] or metadata.get("knowledge_tag")
     return [
         DocumentInfo(doc_name=name, source=source, chunks=row["chunks"],
-                     updated_at=row["updated_at"], knowledge_tag=row["tag"])
+                     updated_at=row["updated_at"], knowledge_tag=row["tag"],
+                     aliases=tuple(row["aliases"]))
         for (name, source), row in sorted(rows.items())
     ]

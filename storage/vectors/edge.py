@@ -34,9 +34,6 @@ from storage.vectors.base import (
     DOC_KEY,
     INDEXED_KEYS,
     LEXICAL,
-    PREFETCH_LIMIT,
-    RRF_K,
-    RRF_WEIGHTS,
     SCROLL_PAGE,
     SOURCE_KEY,
     TAG_KEY,
@@ -167,17 +164,34 @@ class EdgeVectorStore:
         return {str(record.id) for record in records}
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
-        request = _query_request(query)
+        dense, sparse = _queries(query)
         try:
-            points = self._open_shard.query(request)
+            if query.mode is RetrievalMode.DENSE or sparse is None:
+                points = self._open_shard.query(_request(query, dense, _over_fetch(query),
+                                                         vectors=False))
+                return rescore(query, ((p.id, None, p.payload) for p in points),
+                               dense={str(p.id): p.score for p in points})
+            if query.mode is RetrievalMode.LEXICAL:
+                lexical = self._open_shard.query(_request(query, sparse, query.limit))
+                return rescore(query, ((p.id, p.vector, p.payload) for p in lexical))
+            # the dense branch's own scores are the cosines: only the lexical branch's points
+            # need their vectors (to score those the dense branch did not return)
+            nearest, lexical = self._open_shard.query_batch(qe.QueryBatchRequest([
+                _request(query, dense, query.limit, vectors=False),
+                _request(query, sparse, query.limit)]))
         except Exception as exc:
             raise VectorStoreError(f"embedded vector search failed: {_first_line(exc)}") from exc
-        return rescore(query, ((p.id, p.vector, p.payload) for p in points))
+        return rescore(query, ((p.id, p.vector, p.payload) for p in [*nearest, *lexical]),
+                       {str(p.id): p.score for p in lexical}, cut=False,
+                       dense={str(p.id): p.score for p in nearest})
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
+        return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
+
+    async def _metadata(self, client_slug: str) -> list[dict[str, Any]]:
         tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)])
         records = await asyncio.to_thread(_scroll, self._open_shard, tenant, ["metadata"])
-        return summarize_documents(record.payload or {} for record in records)
+        return [(record.payload or {}).get("metadata") or {} for record in records]
 
     async def count(self, client_slug: str | None = None) -> int:
         tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)]) if client_slug else None
@@ -207,27 +221,22 @@ def _filter(query: SearchQuery) -> qe.Filter:
     return qe.Filter(must=must)
 
 
-def _query_request(query: SearchQuery) -> qe.QueryRequest:
-    flt = _filter(query)
-    # Over-fetch: the dense threshold is applied to the fused ranking afterwards.
-    limit = max(query.limit * 3, 10)
+def _over_fetch(query: SearchQuery) -> int:
+    """A single-branch search over-fetches: the dense threshold is applied afterwards."""
+    return max(query.limit * 3, 10)
+
+
+def _queries(query: SearchQuery) -> tuple[qe.Query, qe.Query | None]:
     dense = qe.Query.Nearest(query.vector)
     indices, values = lexical.sparse_query(query.text)
-    sparse = qe.Query.Nearest(qe.SparseVector(indices, values), using=LEXICAL)
-    common: dict[str, Any] = {"filter": flt, "with_payload": True, "with_vector": [DENSE]}
-    if query.mode is RetrievalMode.DENSE or not indices:
-        return qe.QueryRequest(limit=limit, query=dense, **common)
-    if query.mode is RetrievalMode.LEXICAL:
-        return qe.QueryRequest(limit=limit, query=sparse, **common)
-    return qe.QueryRequest(
-        limit=limit,
-        prefetches=[
-            qe.Prefetch(limit=PREFETCH_LIMIT, query=dense, filter=flt),
-            qe.Prefetch(limit=PREFETCH_LIMIT, query=sparse, filter=flt),
-        ],
-        query=qe.Fusion.Rrf(k=RRF_K, weights=RRF_WEIGHTS),
-        **common,
-    )
+    sparse = qe.Query.Nearest(qe.SparseVector(indices, values), using=LEXICAL) if indices else None
+    return dense, sparse
+
+
+def _request(query: SearchQuery, nearest: qe.Query, limit: int, *,
+             vectors: bool = True) -> qe.QueryRequest:
+    return qe.QueryRequest(limit=limit, query=nearest, filter=_filter(query), with_payload=True,
+                           with_vector=[DENSE] if vectors else False)
 
 
 def _upsert(shard: qe.EdgeShard, points: list[PointRecord]) -> None:

@@ -27,9 +27,6 @@ from storage.vectors.base import (
     DOC_KEY,
     INDEXED_KEYS,
     LEXICAL,
-    PREFETCH_LIMIT,
-    RRF_K,
-    RRF_WEIGHTS,
     SCROLL_PAGE,
     SOURCE_KEY,
     TAG_KEY,
@@ -118,36 +115,33 @@ class QdrantServerStore:
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         flt = _search_filter(query)
-        limit = max(query.limit * 3, 10)
         indices, values = lexical.sparse_query(query.text)
-        use_lexical = self._has_lexical and bool(indices)
-        sparse = models.SparseVector(indices=indices, values=values)
+        use_lexical = self._has_lexical and bool(indices) and query.mode is not RetrievalMode.DENSE
         with_vectors: Any = [DENSE] if self._has_lexical else True
-        common: dict[str, Any] = {
-            "query_filter": flt, "limit": limit, "with_payload": True, "with_vectors": with_vectors
-        }
-        if query.mode is RetrievalMode.LEXICAL and use_lexical:
-            call = self._client.query_points(
-                self._collection, query=sparse, using=LEXICAL, **common
-            )
-        elif query.mode is RetrievalMode.HYBRID and use_lexical:
-            call = self._client.query_points(
-                self._collection,
-                prefetch=[
-                    models.Prefetch(query=query.vector, filter=flt, limit=PREFETCH_LIMIT),
-                    models.Prefetch(query=sparse, using=LEXICAL, filter=flt, limit=PREFETCH_LIMIT),
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=RRF_WEIGHTS)),
-                **common,
-            )
-        else:
-            call = self._client.query_points(self._collection, query=query.vector, **common)
-        response = await self._call(call)
-        return rescore(query, ((p.id, p.vector, p.payload) for p in response.points))
+        common: dict[str, Any] = {"query_filter": flt, "with_payload": True,
+                                  "with_vectors": with_vectors}
+        if not use_lexical:
+            response = await self._call(self._client.query_points(
+                self._collection, query=query.vector, limit=max(query.limit * 3, 10), **common))
+            return rescore(query, ((p.id, p.vector, p.payload) for p in response.points))
+        sparse = models.SparseVector(indices=indices, values=values)
+        found = await self._call(self._client.query_points(
+            self._collection, query=sparse, using=LEXICAL, limit=query.limit, **common))
+        if query.mode is RetrievalMode.LEXICAL:
+            return rescore(query, ((p.id, p.vector, p.payload) for p in found.points))
+        nearest = await self._call(self._client.query_points(
+            self._collection, query=query.vector, limit=query.limit, **common))
+        return rescore(query, ((p.id, p.vector, p.payload)
+                               for p in [*nearest.points, *found.points]),
+                       {str(p.id): p.score for p in found.points}, cut=False,
+                       dense={str(p.id): p.score for p in nearest.points})
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
+        return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
+
+    async def _metadata(self, client_slug: str) -> list[dict[str, Any]]:
         records = await self._scroll(_tenant_filter(client_slug), ["metadata"])
-        return summarize_documents(record.payload or {} for record in records)
+        return [(record.payload or {}).get("metadata") or {} for record in records]
 
     async def count(self, client_slug: str | None = None) -> int:
         flt = _tenant_filter(client_slug) if client_slug else None

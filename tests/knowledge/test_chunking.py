@@ -1,8 +1,9 @@
-from core.answer_extraction import extract_answer, learned_content
-from core.chunking import MAX_CHUNK_CHARS, chunk_document
+from core.answer_extraction import compose_answer, learned_content, question_parts
+from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
 from core.knowledge_types import Passage
 from core.lexical import char_ngrams
+from core.passages import expand
 
 MARKDOWN = """# Салон
 
@@ -11,8 +12,14 @@ MARKDOWN = """# Салон
 ## Цены
 
 ### Маникюр
-- Классический — 4 000 ₸
-- Гель-лак — 9 000 ₸
+| Услуга | Мастер | Топ-мастер |
+|---|---|---|
+| Классический | 4 000 ₸ | 5 000 ₸ |
+| Гель-лак | 9 000 ₸ | — |
+
+Важно:
+- снятие входит в цену;
+- дизайн отдельно.
 
 ## Адрес
 Проспект Абая, 52.
@@ -21,36 +28,49 @@ MARKDOWN = """# Салон
 """
 
 
-def test_chunks_keep_the_heading_path_and_never_mix_sections() -> None:
-    texts = [c.text for c in chunk_document(MARKDOWN)]
-    assert texts == [
+def test_chunks_are_fact_sized_with_their_heading_path_and_section() -> None:
+    chunks = chunk_document(MARKDOWN)
+    assert [c.text for c in chunks] == [
         "Салон\nВступление.",
-        "Салон > Цены > Маникюр\n- Классический — 4 000 ₸\n- Гель-лак — 9 000 ₸",
-        "Салон > Адрес\nПроспект Абая, 52.\n\nВторой абзац адреса.",
+        "Салон > Цены > Маникюр\nКлассический — Мастер: 4 000 ₸; Топ-мастер: 5 000 ₸",
+        "Салон > Цены > Маникюр\nГель-лак — Мастер: 9 000 ₸; Топ-мастер: —",
+        "Салон > Цены > Маникюр\nВажно: снятие входит в цену;",
+        "Салон > Цены > Маникюр\nВажно: дизайн отдельно.",
+        "Салон > Адрес\nПроспект Абая, 52.",
+        "Салон > Адрес\nВторой абзац адреса.",
     ]
+    assert [c.index for c in chunks] == list(range(7))
+    # every chunk of a section carries the whole section (what a search hands over)
+    assert chunks[1].section == chunks[4].section
+    assert chunks[1].section.startswith("Салон > Цены > Маникюр\n| Услуга |")
+    assert chunks[5].section == "Салон > Адрес\nПроспект Абая, 52.\n\nВторой абзац адреса."
+    # the model reads the path without the document's title
+    assert chunks[1].embedding_text.startswith("Цены > Маникюр\nКлассический")
 
 
-def test_plain_text_is_split_by_paragraphs_within_the_size_limit() -> None:
+def test_long_paragraphs_are_cut_at_sentences() -> None:
     paragraph = "Очень длинное предложение про услуги салона и цены. " * 20
-    text = "\n\n".join([paragraph] * 4)
-    chunks = chunk_document(text)
-    assert len(chunks) > 4
-    assert all(len(c.text) <= MAX_CHUNK_CHARS for c in chunks)
-    assert [c.index for c in chunks] == list(range(len(chunks)))
-    assert "".join(c.text for c in chunks).replace(" ", "").replace("\n", "") == \
-        text.replace(" ", "").replace("\n", "")
-
-
-def test_long_price_list_is_split_at_lines() -> None:
-    lines = "\n".join(f"- Услуга номер {i} с длинным описанием — {i} 000 ₸" for i in range(60))
-    chunks = chunk_document(f"## Прайс\n{lines}")
-    assert all(c.text.startswith("Прайс\n- Услуга") for c in chunks)
-    assert all(len(c.text) <= MAX_CHUNK_CHARS for c in chunks)
+    chunks = chunk_document(f"## Услуги\n{paragraph}")
+    assert len(chunks) > 2
+    assert all(len(c.unit) <= MAX_UNIT_CHARS for c in chunks)
+    assert all(c.unit.endswith(".") for c in chunks)
+    assert " ".join(c.unit for c in chunks) == paragraph.strip()
 
 
 def test_empty_text_has_no_chunks() -> None:
     assert chunk_document("") == []
     assert chunk_document("# Только заголовок\n\n") == []
+
+
+def test_a_section_too_long_for_a_passage_keeps_the_matched_rows_and_their_neighbours() -> None:
+    rows = "\n".join(f"| Услуга {i} | {i} 000 ₸ |" for i in range(40))
+    section = f"Прайс\n| Услуга | Цена |\n|---|---|\n{rows}"
+    excerpt = expand(section, ["Услуга 30 — Цена: 30 000 ₸"], budget=200)
+    lines = excerpt.split("\n")
+    assert lines[0] == "Прайс" and len(excerpt) <= 200
+    assert "Услуга 30 — Цена: 30 000 ₸" in lines
+    assert "Услуга 29 — Цена: 29 000 ₸" in lines and "Услуга 31 — Цена: 31 000 ₸" in lines
+    assert "Услуга 0 — Цена: 0 000 ₸" not in lines
 
 
 def test_point_ids_are_stable_and_depend_on_every_part() -> None:
@@ -67,13 +87,29 @@ def test_point_ids_are_stable_and_depend_on_every_part() -> None:
     assert base not in variants and len(variants) == 6
 
 
-def test_extract_answer_shortens_the_heading_path_and_unwraps_learned() -> None:
-    chunk = Passage("Салон > Часы работы\nС 9:00 до 21:00.", "01", "document", 0.9)
-    assert extract_answer(chunk) == "Часы работы\nС 9:00 до 21:00."
-    plain = Passage("Адрес: Абая, 52.", "01", "document", 0.9)
-    assert extract_answer(plain) == "Адрес: Абая, 52."
-    learned = Passage(learned_content("Есть парковка?", "Да, во дворе."), "learned", "learned", 0.9)
-    assert extract_answer(learned) == "Да, во дворе."
+PRICES = Passage(
+    "Цены > Маникюр\nКлассический — Мастер: 4 000 ₸\nГель-лак — Мастер: 9 000 ₸\n"
+    "Френч — Мастер: + 2 200 ₸", "prices", "document", 0.9,
+    matched=("Гель-лак — Мастер: 9 000 ₸",))
+HOURS = Passage("Часы работы\nБудни: 9:00 – 21:00\nСуббота: 10:00 – 19:00", "hours",
+                "document", 0.85, matched=("Суббота: 10:00 – 19:00",))
+
+
+def test_the_no_llm_answer_is_the_line_with_its_title_not_the_section() -> None:
+    assert compose_answer([PRICES], "сколько стоит гель-лак?") == \
+        "Маникюр\nГель-лак — Мастер: 9 000 ₸"
+    learned = Passage(learned_content("Есть парковка?", "Да, во дворе."), "learned", "learned",
+                      0.95)
+    assert compose_answer([learned, PRICES], "парковка есть?") == "Да, во дворе."
+
+
+def test_a_two_part_question_gets_a_line_for_each_part() -> None:
+    assert question_parts("сколько стоит гель-лак и до скольки работаете в субботу?") == \
+        ["сколько стоит гель-лак", "до скольки работаете в субботу?"]
+    answer = compose_answer([PRICES, HOURS],
+                            "сколько стоит гель-лак и до скольки работаете в субботу?")
+    assert answer == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"
+    assert compose_answer([PRICES, HOURS], "сколько стоит гель-лак?").count("\n") == 1
 
 
 def test_char_ngrams_fold_case_yo_and_digit_groups() -> None:

@@ -90,7 +90,9 @@ async def _learn(query: CallbackQuery, button: Learn, client: Client, bot: Bot,
     if await records.learned_before(handover.id):
         return "Уже в базе"
     try:
-        await knowledge.learn(client.slug, handover.user_message, handover.manager_response)
+        # A branch's answer stays with that branch (its knowledge tag); else the whole client's.
+        await knowledge.learn(client.slug, handover.user_message, handover.manager_response,
+                              knowledge_tag=await records.knowledge_tag(handover.conversation_id))
     except Exception:
         log.exception("learning an answer failed", extra={"client": client.slug})
         return "Не удалось добавить в базу, попробуйте позже"

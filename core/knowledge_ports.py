@@ -1,0 +1,81 @@
+"""The knowledge base's ports (part of `core.ports`, which imports them from here: every port is
+reached as `core.ports.X`): the embedding model, the vector store, an optional re-ranking stage,
+and what the answer stage needs of it all (`KnowledgeSearch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from core.knowledge_types import (
+    DocumentInfo,
+    Passage,
+    PointRecord,
+    ScoreThresholds,
+    SearchHit,
+    SearchQuery,
+)
+from core.result import Result
+
+
+class Embedder(Protocol):
+    """An embedding model. `name` identifies model and dimension (it names collections);
+    `thresholds` are the model's calibrated cosine thresholds."""
+
+    name: str
+    dim: int
+    thresholds: ScoreThresholds
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class VectorStore(Protocol):
+    """Tenant-filtered chunk storage. Every method that reads or deletes takes the client."""
+
+    collection: str
+
+    async def ensure_collection(self, dim: int) -> None:
+        """Create the collection and payload indexes; VectorStoreError on a dimension mismatch."""
+
+    async def upsert(self, points: Sequence[PointRecord]) -> None: ...
+
+    async def delete_points(self, ids: Sequence[str]) -> None: ...
+
+    async def delete_document(self, client_slug: str, doc_name: str, source: str) -> int:
+        """Delete one document's chunks of the given source; return how many there were."""
+
+    async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]: ...
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+    async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
+
+    async def count(self, client_slug: str | None = None) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Reranker(Protocol):
+    """A second ranking of a search's hits (cross-encoder, LLM); the input order on failure."""
+    name: str
+
+    async def rerank(self, question: str, hits: Sequence[SearchHit]) -> list[SearchHit]: ...
+    async def aclose(self) -> None: ...
+
+
+class KnowledgeSearch(Protocol):
+    """What the answer stage needs: passages of one tenant (and branch tag), best first, and
+    the no-LLM answer taken from them."""
+
+    async def embed_query(self, text: str) -> list[float]: ...
+
+    async def search(
+        self, client_slug: str, query: str, *, knowledge_tag: str | None = None, limit: int = 5,
+        query_vector: Sequence[float] | None = None, synonyms: Sequence[Sequence[str]] = (),
+    ) -> Result[list[Passage]]: ...
+
+    def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None: ...

@@ -1,0 +1,135 @@
+"""Query normalisation before retrieval: Russian typed in Latin letters ("skolko stoit
+manikur") back to Cyrillic, tenge amounts in one spelling ("50к", "50 тыс" → "50000"), and the
+client's synonyms (Kazakh ↔ Russian ↔ English service names) added to the lexical query.
+
+The dense query gets the script and amount fixes only (a multilingual model understands Kazakh
+and English by itself); the lexical query also gets the synonyms, because character n-grams
+of "талдау" never meet "анализ"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.synonyms import Lexicon
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_WORDS = re.compile(r"[^\W\d_]+")
+ANCHOR_MIN = 4
+_CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
+# Words that make a Latin-letter message English rather than transliterated Russian.
+_ENGLISH = frozenset(
+    "the an is are am was were be does did you your me my we our can could would "
+    "how what when where which who why there this that it of for to in on at with and or "
+    "have has price much many cost open close opened book need want any please hello hi "
+    "thanks get give make time day week near from after before".split()
+)
+_TRANSLIT = (
+    ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"),
+    ("ts", "ц"), ("yu", "ю"), ("ju", "ю"), ("ya", "я"), ("ja", "я"), ("yo", "ё"), ("jo", "ё"),
+    ("iy", "ий"), ("yy", "ый"), ("ye", "е"), ("a", "а"), ("b", "б"), ("c", "ц"), ("d", "д"),
+    ("e", "е"), ("f", "ф"), ("g", "г"), ("h", "х"), ("i", "и"), ("j", "й"), ("k", "к"),
+    ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("q", "к"), ("r", "р"),
+    ("s", "с"), ("t", "т"), ("u", "у"), ("v", "в"), ("w", "в"), ("x", "кс"), ("y", "ы"),
+    ("z", "з"), ("'", "ь"),
+)
+# Question and function words: their n-grams are everywhere in a knowledge base and drown the
+# words that say what the customer wants (the dense model still reads the whole question).
+STOPWORDS = frozenset("""
+а в во на но и или у к ко с со за из от до по о об про для при без над под же ли бы то это
+этот эта эти тот там тут здесь вот как какой какая какое какие каком какую сколько скока скок
+скоко сколко почем почём стоит стоить стоимость будет будут есть нет да можно нужно надо мне меня мой
+моя мои мы нам нас вы вас вам ваш ваша ваши я он она они его ее их у вас ли чем что чтобы
+когда где куда откуда почему зачем кто который которая если еще ещё уже только просто очень
+пожалуйста подскажите скажите здравствуйте добрый день привет хочу хотела хотел хотим бы
+вообще тоже также сейчас сегодня завтра ну ой там сам сама мне-то
+мен сен сіз сіздер біз ол олар бар жоқ ма ме ба бе па пе қанша қандай қалай қай неше нешеге
+кім не үшін және мен бен пен да де та те ғой ғана бола болады керек сәлеметсіз
+the a an is are am was were be do does did you your i me my we our us can could would will
+how what when where which who why there this that it of for to in on at with and or have has
+please hi hello much many any some get
+""".split())
+_THOUSANDS = re.compile(
+    r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s?(?:к|k|тыс\.?|тысяч[аи]?|мың)(?![\w])", re.IGNORECASE
+)
+_DIGIT_GROUPS = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d{3}\b)")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedQuery:
+    dense: str  # what the embedding model reads
+    lexical: str  # what the character n-gram index reads
+
+
+def looks_transliterated(text: str) -> bool:
+    """Russian in Latin letters: Latin words, no Cyrillic, hardly any English word."""
+    words = [w.lower() for w in _LATIN_WORD.findall(text)]
+    if len(words) < 2 or _CYRILLIC.search(text):
+        return False
+    english = sum(w in _ENGLISH for w in words)
+    return english * 4 < len(words)
+
+
+def cyrillize(text: str) -> str:
+    def word(match: re.Match[str]) -> str:
+        latin = match.group(0).lower()
+        out, i = [], 0
+        while i < len(latin):
+            for source, target in _TRANSLIT:
+                if latin.startswith(source, i):
+                    out.append(target)
+                    i += len(source)
+                    break
+            else:
+                out.append(latin[i])
+                i += 1
+        return "".join(out)
+
+    return _LATIN_WORD.sub(word, text)
+
+
+def spell_amounts(text: str) -> str:
+    """"50к", "50 тыс", "1,5k" → "50000", "1500"; "5 000" → "5000"."""
+    def thousands(match: re.Match[str]) -> str:
+        value = float(match.group(1).replace(",", "."))
+        return str(round(value * 1000))
+
+    return _DIGIT_GROUPS.sub("", _THOUSANDS.sub(thousands, text))
+
+
+def normalize_for_embedding(text: str) -> str:
+    text = text.strip()
+    if looks_transliterated(text):
+        text = cyrillize(text)
+    return spell_amounts(text)
+
+
+def content_words(text: str) -> str:
+    """The text without question and function words (itself when nothing else is left)."""
+    words = [w for w in re.findall(r"[^\W_]+(?:-[^\W_]+)*", text.lower().replace("ё", "е"))
+             if w not in STOPWORDS]
+    return " ".join(words) if words else text
+
+
+def normalize_query(text: str, lexicon: Lexicon | None = None) -> NormalizedQuery:
+    dense = normalize_for_embedding(text)
+    lexical = content_words(dense)
+    if dense != text.strip() and looks_transliterated(text):
+        lexical = f"{lexical} {text}"  # the Latin spelling may match Latin names in the base
+    if lexicon is not None:
+        extra = lexicon.expansions(lexical)
+        if extra:
+            lexical = f"{lexical} {' '.join(extra)}"
+    return NormalizedQuery(dense=dense, lexical=lexical)
+
+
+def shares_a_word(query: str, text: str) -> bool:
+    """Whether a word of the query (four letters or more) appears in the text, endings aside
+    (the first letters of the word, all but its last three, and at least four)."""
+    words = set(_WORDS.findall(text.lower().replace("ё", "е")))
+    for word in _WORDS.findall(query.lower().replace("ё", "е")):
+        if len(word) >= ANCHOR_MIN:
+            stem = word[: max(ANCHOR_MIN, len(word) - 3)]
+            if any(other.startswith(stem) for other in words):
+                return True
+    return False

@@ -1,0 +1,119 @@
+"""Retrieval and no-LLM answer quality on the held-out split of the labelled sets, with the bundled
+model, and the eval command itself (also against a fake TEI, as `EMBEDDINGS_PROVIDER=tei` runs it).
+
+The bundled model's vectors of the three bases come from a cache file kept next to the sets
+(`EVAL_VECTORS`, keyed by the exact text, so a changed chunk is embedded afresh and the figures
+are the model's own): embedding the ~2,000 chunks takes minutes on 2 shared cores."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from ai.embedding_cache import CachedEmbedder
+from ai.embeddings import LocalE5Embedder
+from gateway import knowledge_cli
+from gateway.knowledge_eval import CASES_DIR, Outcome, evaluate, report
+from gateway.settings import Settings
+
+EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
+# What the held-out split must not fall below (measured figures less a small margin: see the
+# README table). The issue's targets (recall@1 0.85, recall@1500ch 0.97, no-answer precision
+# 0.90, replies 0.85) are NOT met by the bundled model without an LLM; these guard what is.
+FLOORS = {
+    "recall@1": 0.65,
+    "recall@5": 0.85,
+    "recall@1500ch": 0.80,
+    "reply": 0.56,
+    "no_answer_recall": 0.2,
+}
+
+
+@pytest_asyncio.fixture(scope="session")
+async def held_out() -> AsyncIterator[list[Outcome]]:
+    embedder = CachedEmbedder(LocalE5Embedder(), EVAL_VECTORS)
+    outcomes = await evaluate(embedder, split="held-out", no_answer_text="NO_ANSWER")
+    yield outcomes
+
+
+async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
+    result = report(held_out)
+    assert result["all"]["questions"] == 155
+    assert set(result["bases"]) == {"salon_almaty", "clinic_astana", "shop_delivery"}
+    for name, floor in FLOORS.items():
+        assert result["all"][name] >= floor, (name, result["all"])
+    for base, values in result["bases"].items():
+        assert values["recall@5"] >= 0.8, (base, values)
+
+
+async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(held_out) -> None:
+    for outcome in held_out:
+        if outcome.found_nothing:
+            assert outcome.reply == "NO_ANSWER"
+        else:
+            assert outcome.reply != "NO_ANSWER" and len(outcome.reply) <= 700, outcome.reply
+    answered = [o for o in held_out if o.reply_has_facts]
+    assert all(o.case.facts for o in answered)
+
+
+def fake_vector(text: str, dim: int = 64) -> list[float]:
+    """A deterministic embedding from hashed character trigrams (similar texts, similar
+    vectors), normalised."""
+    vector = [0.0] * dim
+    folded = f" {text.lower()} "
+    for i in range(len(folded) - 2):
+        vector[int(hashlib.md5(folded[i:i + 3].encode()).hexdigest(), 16) % dim] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+@pytest.fixture
+async def fake_tei(aiohttp_server) -> str:
+    async def embed(request: web.Request) -> web.Response:
+        return web.json_response([fake_vector(t) for t in (await request.json())["inputs"]])
+
+    app = web.Application()
+    app.router.add_post("/embed", embed)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return str(server.make_url("")).rstrip("/")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    knowledge_cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["knowledge", *argv])
+
+
+async def test_the_eval_command_runs_with_tei_embeddings(
+    settings: Settings, fake_tei: str, db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_url": fake_tei,
+                                      "embeddings_model": "fake-m3"})
+    args = parse("eval", "--split", "held-out", "--base", "shop_delivery", "--json")
+    assert await knowledge_cli.handle(args, tei) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
+    assert document["all"]["questions"] == 51 and list(document["bases"]) == ["shop_delivery"]
+    assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
+                                      "two_facts", "no_answer"}
+    for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
+        assert 0.0 <= document["all"][name] <= 1.0
+    assert document["all"]["recall@1"] <= document["all"]["recall@5"]
+
+    assert await knowledge_cli.handle(parse("eval", "--split", "dev", "--base", "salon_almaty"),
+                                      tei) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("embedder tei-fake-m3-64, split dev")
+    assert "kind two_facts" in table and "salon_almaty" in table
+
+
+def test_the_cache_file_of_the_bundled_model_is_kept_with_the_sets() -> None:
+    assert Path(EVAL_VECTORS).is_file()
