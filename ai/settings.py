@@ -50,3 +50,19 @@ class RerankSettings(BaseModel):
 
     provider: RerankProvider = RerankProvider.NONE
     url: str | None = None  # the TEI cross-encoder server (RERANK_URL)
+
+
+class TranscriptionSettings(BaseModel):
+    """Speech to text for voice notes: off without a model. The key and base URL are the
+    transcription's own when given, else the LLM's (the root decides)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str | None = None
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.model is not None

@@ -34,6 +34,7 @@ from core.policy import PolicyTopic, effective_policy
 from core.ports import AnswerRequest, LanguageModel, Tenants
 from core.semantic import SemanticMatcher
 from core.texts import customer_text
+from core.voice import is_voice
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,8 @@ class Decider:
             if ruled is None or ruled.intent != Intent.HUMAN_REQUEST:
                 return Decision(Act.SILENT)
         if not text:
-            return Decision(Act.SMALL_TALK, Intent.OTHER, reply=ctx.text("media_received"))
+            template = "voice_received" if any(is_voice(m) for m in messages) else "media_received"
+            return Decision(Act.SMALL_TALK, Intent.OTHER, reply=ctx.text(template))
         if is_bot_question(text):
             return Decision(Act.SMALL_TALK, Intent.QUESTION, reply=ctx.text("bot_identity"))
 

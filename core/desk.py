@@ -1,7 +1,8 @@
-"""Manager desk actions on a handover (PRODUCT.md §5, §6): take, resolve, return, skip, and the
-system's own closings (auto-close, customer opt-out, self-heal). Each action changes the
-conversation state and the handover in one transaction, writes its Telegram effects to the outbox
-and an audit entry; a stale or foreign action changes nothing."""
+"""Manager desk actions on a handover (PRODUCT.md §5, §6): take, resolve, return, skip, a
+manager's take-over of a conversation the bot has (`trigger_type = manual`) and the hand-back
+to the bot (`/bot`), and the system's own closings (auto-close, customer opt-out, self-heal).
+Each action changes the conversation state and the handover in one transaction, writes its
+Telegram effects to the outbox and an audit entry; a stale or foreign action changes nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from core import rating
-from core.models import Handover, HandoverStatus, Resolution, State
+from core.models import Handover, HandoverStatus, Resolution, State, TriggerType
 from core.outbound import CardUpdate, LearnOffer, OutboundMessage, TopicMessage, UnpinCard
 from core.ports import AuditEntry, Store, Tenants, Tx
 from core.texts import DESK
@@ -101,6 +102,59 @@ class Desk:
             return ActionOutcome(False, "invalid_transition", DESK["no_open_handover"],
                                  conversation.state, conversation.state, None, conversation_id)
         return await self.act(action, handover.id, actor, client_id=conversation.client_id)
+
+    async def take_over(self, conversation_id: UUID, actor: Actor, *, client_id: UUID,
+                        card_message_id: int | None) -> ActionOutcome:
+        """A manager takes a conversation from the bot ([Взять диалог] under its history in the
+        topic): a handover with `trigger_type = manual` is opened and taken at once (bot_active →
+        pending → manager_active, one transaction), and the history message becomes its card
+        (`card_message_id`: its buttons turn into [Решено]). A conversation with a request
+        already pending is taken as with [Беру]; one a manager has is refused."""
+        async with self._store.transaction() as tx:
+            conv = await tx.conversations.get(conversation_id, for_update=True)
+            if conv is None:
+                return ActionOutcome(False, "not_found", DESK["conversation_not_found"])
+            if conv.client_id != client_id:
+                return ActionOutcome(False, "foreign", DESK["foreign"])
+            existing = await tx.handovers.open_for(conv.id, for_update=True)
+            if existing is not None:
+                return await self._take(tx, existing, conv.state, conv.telegram_topic_id, actor)
+            if conv.telegram_topic_id is None:
+                return ActionOutcome(False, "no_topic", DESK["no_topic"], conv.state, conv.state,
+                                     None, conv.id)
+            h = await tx.handovers.create(conv.id, conv.client_id, TriggerType.MANUAL,
+                                          TriggerType.MANUAL.value, None)
+            await tx.conversations.set_state(conv.id, State.PENDING)
+            await tx.handovers.update(h.id, status=HandoverStatus.ACTIVE, assigned_to=actor.id,
+                                      assigned_to_name=actor.name, taken_at=await tx.now(),
+                                      telegram_message_id=card_message_id)
+            await tx.conversations.set_state(conv.id, State.MANAGER_ACTIVE)
+            key = f"take_over:{h.id}"
+            await tx.outbox.enqueue(h.client_id, CardUpdate(conv.id, h.id, HandoverStatus.ACTIVE),
+                                    f"{key}:buttons")
+            await tx.outbox.enqueue(h.client_id, TopicMessage(
+                conv.id, DESK["taken_over_note"].format(name=actor.name), handover_id=h.id),
+                f"{key}:note")
+            await self._audit(tx, h, actor, "take_over", conv.state, State.MANAGER_ACTIVE)
+            return ActionOutcome(True, "ok", DESK["taken_over"], conv.state,
+                                 State.MANAGER_ACTIVE, h, conv.id)
+
+    async def hand_back(self, conversation_id: UUID, actor: Actor, *,
+                        client_id: UUID) -> ActionOutcome:
+        """`/bot` in the customer's topic: the open request, pending or taken, is closed as
+        `returned_to_bot` and the bot answers again."""
+        async with self._store.transaction() as tx:
+            conv = await tx.conversations.get(conversation_id, for_update=True)
+            if conv is None or conv.client_id != client_id:
+                return ActionOutcome(False, "not_found", DESK["conversation_not_found"])
+            h = await tx.handovers.open_for(conv.id, for_update=True)
+            if h is None:
+                return ActionOutcome(False, "invalid_transition", DESK["with_bot_already"],
+                                     conv.state, conv.state, None, conv.id)
+            await self.close(tx, h, conv.state, Resolution.RETURNED_TO_BOT, actor,
+                             note=DESK["returned_note"].format(name=actor.name))
+            return ActionOutcome(True, "ok", DESK["returned"], conv.state, State.BOT_ACTIVE, h,
+                                 conv.id)
 
     async def _take(self, tx: Tx, h: Handover, state: State, topic: int | None,
                     actor: Actor) -> ActionOutcome:

@@ -81,6 +81,7 @@ class ClientSettings:
     policy_threshold_offset: float = 0.0
     # groups of names for one thing, added to knowledge search queries (core.synonyms)
     knowledge_synonyms: tuple[tuple[str, ...], ...] = ()
+    daily_report_time: str | None = None  # "HH:MM" local: the owner's daily summary; None: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class InboundMessage:
     truncated: bool = False  # the text was cut to the channel's limit
     channel: str = "whatsapp"
     instance_id: str | None = None  # the provider number it came in on (branch routing)
+    transcribed: bool = False  # `text` is the transcript of a voice note (`core.voice`)
     # set when the message is claimed from the inbox for a turn: its fencing token
     event_id: int | None = None
     attempt: int | None = None

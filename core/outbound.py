@@ -152,8 +152,34 @@ class LearnOffer:
     handover_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class TopicHistory:
+    """The customer's recent messages in their topic (the topic made on demand), with a
+    [Взять диалог] button while the bot has the conversation: what a manager gets after picking
+    the customer with `/find`."""
+
+    CHANNEL: ClassVar[str] = "telegram"
+    KIND: ClassVar[str] = "topic_history"
+    conversation_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerReport:
+    """A report (HTML) to an owner's private chat with the bot (`chat_id` is the owner's id), or
+    to the desk group when there is no owner. When Telegram will not deliver to the owner (they
+    never started the bot), it goes to `fallback_chat_id` (the desk group) with a mention."""
+
+    CHANNEL: ClassVar[str] = "telegram"
+    KIND: ClassVar[str] = "owner_report"
+    chat_id: int
+    text: str
+    fallback_chat_id: int | None = None
+    conversation_id: UUID | None = None  # about no conversation
+
+
 OutboundMessage = (TopicMessage | CustomerText | CustomerMedia | RequestCard | CardRepost
-                   | CardUpdate | UnpinCard | Mirror | MediaForward | LearnOffer)
+                   | CardUpdate | UnpinCard | Mirror | MediaForward | LearnOffer | TopicHistory
+                   | OwnerReport)
 _TYPES: dict[tuple[str, str], type] = {(t.CHANNEL, t.KIND): t for t in typing.get_args(OutboundMessage)}
 # Rows of earlier versions: (channel, kind) → how to read them today.
 _LEGACY_BUTTONS = {"take": HandoverStatus.PENDING, "resolve": HandoverStatus.ACTIVE,

@@ -19,9 +19,10 @@ from core.escalation import escalate
 from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
-from core.ports import AuditEntry, Clock, LanguageModel, Store, Tenants, Tx
+from core.ports import AuditEntry, Clock, LanguageModel, Store, Tenants, Transcriber, Tx
 from core.semantic import SemanticMatcher
 from core.texts import DESK
+from core.voice import mirror_line, transcribe_voices, unheard
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,18 @@ class _StateMoved(Exception):
 class TurnProcessor:
     def __init__(self, store: Store, tenants: Tenants, answerer: Answerer,
                  classifier: LanguageModel | None, desk: Desk, *,
-                 semantic: SemanticMatcher | None = None, clock: Clock | None = None) -> None:
+                 semantic: SemanticMatcher | None = None, clock: Clock | None = None,
+                 transcriber: Transcriber | None = None) -> None:
         """`semantic`: the example matcher of the knowledge base's embedder (None: rules and
         the LLM decide alone). `clock`: what "now" is for a turn (working hours, mutes, rating
-        windows); the database's own when None. Tests inject one."""
+        windows); the database's own when None. Tests inject one. `transcriber`: speech to text
+        for voice notes; without it they are forwarded or answered with "please write"."""
         self._store = store
         self._tenants = tenants
         self._decider = Decider(tenants, answerer, classifier, semantic)
         self._desk = desk
         self._clock = clock
+        self._transcriber = transcriber
 
     def use_semantic(self, semantic: SemanticMatcher) -> None:
         self._decider.use_semantic(semantic)
@@ -64,7 +68,9 @@ class TurnProcessor:
                       deliver_reply: bool = True) -> TurnOutcome:
         """Run one turn for the messages (already de-duplicated, in arrival order). With
         `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
-        caller delivers it (console chat, the legacy synchronous /message)."""
+        caller delivers it (console chat, the legacy synchronous /message). Voice notes are
+        transcribed first (once, whatever the rounds) and answered as text."""
+        messages = await transcribe_voices(self._transcriber, messages)
         for _ in range(MAX_DECISION_ROUNDS):
             context = await self._load(conversation_id, messages)
             started = time.perf_counter()
@@ -120,7 +126,8 @@ class TurnProcessor:
             for message in messages:
                 await tx.messages.add(conv.id, Role.USER, message.text or f"[{message.message_type}]",
                                       provider_message_id=message.provider_message_id,
-                                      metadata={"type": message.message_type, "media": message.media}
+                                      metadata={"type": message.message_type, "media": message.media,
+                                                "transcribed": message.transcribed}
                                       if message.media else None)
             fields: dict[str, object] = {"last_message_at": now, "language": ctx.language}
             if conv.rating_handover_id is not None and decision.act != Act.RATE \
@@ -190,6 +197,11 @@ class TurnProcessor:
             return None
         if decision.act == Act.RATE and decision.rating is not None:
             return await rating.record(tx, conv, decision.rating)
+        if decision.act == Act.SMALL_TALK and conv.telegram_topic_id is not None \
+                and ctx.desk_enabled and any(unheard(m) for m in messages):
+            # a voice note the bot cannot hear: whoever has looked after this customer may
+            await self._forward(tx, conv, [m for m in messages if unheard(m)], key)
+            return None
         if decision.act == Act.FORWARD:
             if ctx.desk_enabled:
                 await self._forward(tx, conv, messages, key)
@@ -201,8 +213,9 @@ class TurnProcessor:
 
     async def _forward(self, tx: Tx, conv: Conversation, messages: Sequence[InboundMessage],
                        key: str) -> None:
-        """Mirror the customer's burst into the topic as one message; media go as themselves."""
-        lines = tuple(m.text for m in messages if m.text and not m.media)
+        """Mirror the customer's burst into the topic as one message (a voice note's transcript
+        marked as such); media go as themselves."""
+        lines = tuple(mirror_line(m) for m in messages if m.text and (m.transcribed or not m.media))
         if lines:
             await tx.outbox.enqueue(conv.client_id, Mirror(conv.id, lines), f"mirror:{key}")
         for index, message in enumerate(m for m in messages if m.media):

@@ -3,14 +3,15 @@ implement them; `gateway/wiring.py` plugs them in. Nothing here knows SQL, HTTP 
 
 - persistence: `Store` (a transaction with its repositories), `Tenants`, `Inbox` (accepting
   inbound messages), `DeskRecords` and `UpdateLog` (the manager desk's lookups and its queue of
-  received updates), `Maintenance` (the scheduler's queries);
+  received updates; defined in `core/desk_ports.py`), `Maintenance` (the scheduler's queries);
 - knowledge: `Embedder`, `VectorStore`, `Reranker`, `KnowledgeSearch` (defined in
   `core/knowledge_ports.py`);
-- the LLM: `LanguageModel`; delivery: `Sender`, `DeliveryProgress`; time: `Clock`."""
+- the LLM: `LanguageModel`; speech: `Transcriber`; delivery: `Sender`, `DeliveryProgress`;
+  time: `Clock`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,12 @@ from uuid import UUID
 
 from core.delivery import Delivery, DeliveryOutcome
 
-# the knowledge base's ports live in their own module (this one would outgrow the size limit)
+# the desk's and the knowledge base's ports live in their own modules (this one would outgrow
+# the size limit)
+from core.desk_ports import CardContext as CardContext
+from core.desk_ports import ClaimedUpdate as ClaimedUpdate
+from core.desk_ports import DeskRecords as DeskRecords
+from core.desk_ports import UpdateLog as UpdateLog
 from core.knowledge_ports import Embedder as Embedder
 from core.knowledge_ports import KnowledgeSearch as KnowledgeSearch
 from core.knowledge_ports import Reranker as Reranker
@@ -40,6 +46,7 @@ from core.models import (
 from core.outbound import OutboundMessage
 from core.policy import PolicyTopic
 from core.reminders import Due
+from core.reports import DailyReport, ReportFigures
 from core.result import Result
 
 
@@ -168,83 +175,6 @@ class Inbox(Protocol):
         ...
 
 
-# --------------------------------------------------------------------------- the desk
-
-
-@dataclass(frozen=True, slots=True)
-class CardContext:
-    """Everything a request card shows, and where it goes."""
-
-    handover: Handover
-    conversation: Conversation
-    customer_name: str | None
-    phone: str | None
-    group_chat_id: int | None  # the branch's group, else the client's
-
-
-class DeskRecords(Protocol):
-    """What the manager desk reads and records outside the pipeline's transactions. The writes
-    that record an effect already made in Telegram (a topic, a card) ride out a short database
-    blip: losing them would make the effect again."""
-
-    async def handover(self, handover_id: UUID) -> Handover | None: ...
-    async def conversation(self, conversation_id: UUID) -> Conversation | None: ...
-    async def card_context(self, handover_id: UUID) -> CardContext | None: ...
-    async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]: ...
-
-    async def group_chat_id(self, conversation_id: UUID) -> int | None:
-        """The group a conversation's topic belongs in: its branch's, else the client's."""
-        ...
-
-    async def customer_label(self, conversation_id: UUID) -> tuple[str | None, str | None]: ...
-    async def conversation_by_topic(self, client_id: UUID, chat_id: int,
-                                    topic_id: int) -> Conversation | None: ...
-
-    async def handover_chat(self, handover_id: UUID) -> tuple[UUID, int | None] | None:
-        """(client id, the group of its topic): where a button of this handover may come from."""
-        ...
-
-    async def set_topic(self, conversation_id: UUID, chat_id: int, topic_id: int, *,
-                        repost_card: bool) -> None:
-        """Record the customer's (new) topic; with `repost_card`, queue the card of an open
-        request that was posted in the old topic again, in the same transaction."""
-        ...
-
-    async def set_card_message(self, handover_id: UUID, message_id: int) -> None: ...
-    async def ensure_webhook_secret(self, client_id: UUID) -> str: ...
-    async def learned_before(self, handover_id: UUID) -> bool: ...
-
-    async def knowledge_tag(self, conversation_id: UUID) -> str | None: ...  # of its branch
-    async def record(self, client_id: UUID, *, audit: AuditEntry | None = None,
-                     message: OutboundMessage | None = None, key: str | None = None) -> None:
-        """An audit entry and/or one delivery, in one transaction."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedUpdate:
-    client_id: UUID
-    payload: dict[str, Any]
-    attempt: int
-
-
-class UpdateLog(Protocol):
-    """Updates received from a messenger, stored before they are handled, leased while handled."""
-
-    async def remember(self, client_id: UUID, update_id: int, payload: dict[str, Any]) -> bool:
-        """Store a received update; False when it was received before."""
-        ...
-
-    async def claim(self, client_id: UUID, update_id: int, lease: timedelta) -> int | None:
-        """The attempt's number, or None when it is handled already or leased elsewhere."""
-        ...
-
-    async def mark_processed(self, client_id: UUID, update_id: int) -> None: ...
-    async def claim_stale(self, older_than: timedelta, lease: timedelta,
-                          limit: int = 100) -> list[ClaimedUpdate]: ...
-    async def prune(self, older_than: timedelta) -> int: ...
-
-
 # --------------------------------------------------------------------------- scheduled work
 
 
@@ -257,6 +187,10 @@ class WaitingHandover:
 
 class Maintenance(Protocol):
     """The scheduler's queries over every tenant."""
+
+    async def now(self) -> datetime:
+        """The database's clock: the scheduled passes' time unless a clock is injected."""
+        ...
 
     async def waiting_handovers(self, limit: int, now: datetime | None = None
                                 ) -> tuple[datetime, list[WaitingHandover]]:
@@ -271,6 +205,15 @@ class Maintenance(Protocol):
         ...
 
     async def prune_sent_outbox(self, older_than: timedelta) -> int: ...
+
+    async def claim_daily_report(
+        self, client_id: UUID, due: DailyReport,
+        compose: Callable[[ReportFigures], Sequence[tuple[OutboundMessage, str]]],
+    ) -> bool:
+        """Claim the client's daily report of `due.day` and queue the deliveries (message,
+        idempotency key) `compose` makes of the figures of its period, in one transaction;
+        False (nothing queued) when it was claimed before."""
+        ...
 
 
 # --------------------------------------------------------------------------- the LLM
@@ -296,6 +239,13 @@ class LanguageModel(Protocol):
     async def classify(self, text: str, topics: Sequence[PolicyTopic]
                        ) -> Result[tuple[Intent, str | None]]:
         """Intent and the policy topic it is about (or None); a failure with the reason if untrusted."""
+
+
+class Transcriber(Protocol):
+    """Speech to text (`ai/transcription.py`): the audio at `url` (the provider's media link)
+    as text, or a failure; never raises for the peer's errors."""
+
+    async def transcribe(self, url: str, *, mimetype: str | None = None) -> Result[str]: ...
 
 
 # --------------------------------------------------------------------------- delivery, time

@@ -34,6 +34,8 @@ CUSTOMER_DEFAULTS: dict[str, str] = {
     # after a manager resolved a request, when the client asks for ratings (core.rating)
     "rating_request": "Оцените, пожалуйста, помощь менеджера от 1 до 5 (просто отправьте цифру).",
     "rating_thanks": "Спасибо за оценку!",
+    "voice_received": "Спасибо! Голосовые сообщения я пока не слушаю. Напишите, пожалуйста, "
+                      "вопрос текстом или «менеджер», чтобы связаться с человеком.",
 }
 CUSTOMER_TEXTS: dict[str, dict[str, str]] = {
     RUSSIAN: CUSTOMER_DEFAULTS, KAZAKH: KAZAKH_TEXTS, ENGLISH: ENGLISH_TEXTS}
@@ -107,6 +109,7 @@ REASONS: dict[str, str] = {
     "complaint": "Жалоба",
     "legal": "Юридический вопрос",
     "undelivered_reply": "Ответ бота не дошёл до клиента",
+    "manual": "Менеджер взял диалог сам",
 }
 
 
@@ -168,4 +171,59 @@ DESK: dict[str, str] = {
     # reminders of a request that waited partly outside working hours count working time only
     "working_time": " рабочего времени (пришла {created})",
     "rating_note": "⭐ Оценка клиента: {score} из 5",
+    # manual take-over, /find, /bot, /t, /stats
+    "taken_over": "Диалог ваш: бот молчит до «Решено» или /bot",
+    "taken_over_note": "🙋 {name} взял диалог: бот молчит до «Решено» или /bot",
+    "conversation_gone": "Диалог не найден",
+    "foreign_conversation": "Это клиент другого бота",
+    "with_bot_already": "Диалог и так у бота",
+    "not_a_customer_topic": "Эта команда работает в теме клиента",
+    "find_usage": "Напишите: /find телефон или имя (от 2 букв или 3 цифр)",
+    "find_none": "Никого не нашёл: «{query}»",
+    "find_found": "🔎 Нашёл ({count}). Нажмите на клиента, чтобы открыть его тему с историей:",
+    "find_line": "{number}. {who} — {state}",
+    "state_bot_active": "отвечает бот",
+    "state_pending": "ждёт менеджера",
+    "state_manager_active": "у менеджера",
+    "history_sent": "История отправлена в тему клиента",
+    "history_title": "🗂 <b>История диалога</b> ({who})",
+    "history_empty": "Сообщений пока нет",
+    "history_take_hint": "Нажмите «Взять диалог», чтобы ответить самому: бот замолчит до «Решено».",
+    "canned_usage": "/t ИМЯ отправляет клиенту шаблон. Есть: {names}",
+    "canned_none": "Шаблонов ответов пока нет (их добавляет администратор: reply set)",
+    "canned_unknown": "Нет шаблона «{name}». Есть: {names}",
+    "canned_sent_note": "📨 Шаблон «{name}» отправлен клиенту",
+    "stats_usage": "Напишите /stats, /stats today или /stats week",
+    "transcript_line": "🎤 (голосовое, расшифровка) {text}",
+    "report_fallback": "{owner}, отчёт не дошёл в личные сообщения: напишите боту /start.",
+}
+
+# The owner's report (`core.reports`), HTML.
+REPORT: dict[str, str] = {
+    "title": "📊 <b>{client}</b>: {period}",
+    "today": "сегодня, {day}",
+    "week": "7 дней, {first}–{last}",
+    "daily": "сутки до {time}, {day}",
+    "customers": "👥 Клиентов: {customers}, сообщений от них: {messages}",
+    "bot": "🤖 Ответов бота: {answers}; без менеджера обошлись {alone} из {customers}",
+    "escalated": "🙋 Передано менеджерам: {count}",
+    "topic": "   • {topic}: {count}",
+    "take_time": "⏱ Время до ответа менеджера: медиана {median}, худшее {worst} (заявок: {taken})",
+    "resolutions": "✅ Закрыто: {closed}",
+    "resolution_resolved_by_manager": "решено",
+    "resolution_returned_to_bot": "возвращено боту",
+    "resolution_customer_opt_out": "клиент отказался",
+    "resolution_auto_closed": "закрыто автоматически",
+    "resolution_healed": "восстановлено",
+    "rating": "⭐ Оценка клиентов: {average} (ответов: {rated})",
+    "all_resolved": "👌 Незакрытых заявок нет",
+    "unresolved": "⏳ <b>Не закрыты: {count}</b>",
+    "unresolved_line": "   • {who}: {reason}, {status}, ждёт {waited}",
+    "status_pending": "никто не взял",
+    "status_active": "у менеджера",
+    "more": "   … и ещё {count}",
+    "customer": "Клиент",
+    "under_a_minute": "меньше минуты",
+    "minutes": "{minutes} мин",
+    "hours": "{hours} ч {minutes} мин",
 }

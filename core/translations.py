@@ -26,6 +26,8 @@ KAZAKH_TEXTS: dict[str, str] = {
     "delivery_apology": "Жауаптың кешіккені үшін кешіріңіз. Менеджер сізге жақын арада жазады.",
     "media_received": "Рахмет, файлыңызды алдым. Сұрағыңызды мәтінмен жазыңыз немесе адаммен "
                       "байланысу үшін «менеджер» деп жазыңыз.",
+    "voice_received": "Рахмет! Дауыстық хабарламаларды әзірге тыңдай алмаймын. Сұрағыңызды "
+                      "мәтінмен жазыңыз немесе адаммен байланысу үшін «менеджер» деп жазыңыз.",
     "rating_request": "Менеджердің көмегін 1-ден 5-ке дейін бағалаңызшы (тек санды жіберіңіз).",
     "rating_thanks": "Бағаңызға рахмет!",
 }
@@ -51,6 +53,8 @@ ENGLISH_TEXTS: dict[str, str] = {
     "delivery_apology": "Sorry for the delay in answering. A manager will write to you shortly.",
     "media_received": "Thanks, I got your attachment. Please write your question as text, or "
                       "\"manager\" to reach a person.",
+    "voice_received": "Thanks! I can't listen to voice messages yet. Please write your question "
+                      "as text, or \"manager\" to reach a person.",
     "rating_request": "Please rate the manager's help from 1 to 5 (just send the number).",
     "rating_thanks": "Thank you for your rating!",
 }

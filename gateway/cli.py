@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 
-from gateway import chat_cli, eval_cli, knowledge_cli, scheduler_cli, tenant_cli
+from gateway import chat_cli, desk_cli, eval_cli, knowledge_cli, scheduler_cli, tenant_cli
 from gateway.logs import setup_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat_cli.register(commands)
     scheduler_cli.register(commands)
     eval_cli.register(commands)
+    desk_cli.register(commands)
     return parser
 
 

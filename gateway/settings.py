@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ai.settings import (
@@ -17,6 +17,7 @@ from ai.settings import (
     LLMSettings,
     RerankProvider,
     RerankSettings,
+    TranscriptionSettings,
 )
 from channels.chatflow.settings import ChatFlowSettings
 from channels.telegram.ratelimit import RateLimits
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(15.0, gt=0, le=600)
 
+    # voice notes: off without a model; key and base URL fall back to the LLM's, each on its own
+    transcribe_base_url: str | None = None
+    transcribe_api_key: SecretStr | None = None
+    transcribe_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    transcribe_model: str | None = None  # after the others: its check reads them
+
     embeddings_provider: EmbeddingsProvider = EmbeddingsProvider.LOCAL
     embeddings_url: str | None = None
     embeddings_model: str | None = None
@@ -99,7 +106,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_api_base", "chatflow_api_base", "public_base_url", "openai_base_url",
-        "embeddings_url", "qdrant_url", "rerank_url",
+        "embeddings_url", "qdrant_url", "rerank_url", "transcribe_base_url",
     )
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
@@ -109,6 +116,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s):// URL")
         return value.rstrip("/")
+
+    @field_validator("transcribe_model")
+    @classmethod
+    def _check_transcription(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        peer = ("transcribe_api_key", "transcribe_base_url", "openai_api_key", "openai_base_url")
+        if all(info.data.get(name) is None for name in peer):
+            raise ValueError("needs an endpoint: TRANSCRIBE_BASE_URL / TRANSCRIBE_API_KEY, or "
+                             "the LLM's OPENAI_BASE_URL / OPENAI_API_KEY")
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
@@ -150,6 +168,13 @@ class Settings(BaseSettings):
     def llm(self) -> LLMSettings:
         return LLMSettings(api_key=self.openai_api_key, base_url=self.openai_base_url,
                            model=self.llm_model, timeout_seconds=self.llm_timeout_seconds)
+
+    @property
+    def transcription(self) -> TranscriptionSettings:
+        return TranscriptionSettings(
+            model=self.transcribe_model, api_key=self.transcribe_api_key or self.openai_api_key,
+            base_url=self.transcribe_base_url or self.openai_base_url,
+            timeout_seconds=self.transcribe_timeout_seconds)
 
     @property
     def chatflow(self) -> ChatFlowSettings:

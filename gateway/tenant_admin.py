@@ -13,6 +13,7 @@ from core.hours import canonical
 from core.models import Branch, Client
 from core.policy import effective_policy, parse_policy
 from core.ports import AuditEntry
+from core.reports import parse_report_time
 from core.texts import check_templates
 from gateway.settings import Settings
 from storage.repositories import clients
@@ -72,6 +73,7 @@ def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
         "debounce_seconds": s.debounce_seconds, "timezone": s.timezone,
         "templates": s.templates, "working_hours": s.working_hours,
         "ask_rating": s.ask_rating, "policy_threshold_offset": s.policy_threshold_offset,
+        "daily_report_time": s.daily_report_time,
     }
 
 
@@ -112,6 +114,8 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
                 raise TenantError(str(exc)) from None
         if key == "policy_threshold_offset":
             value = _threshold_offset(value)
+        if key == "daily_report_time" and value is not None:
+            value = _report_time(value)
         typed[key] = value
     if "escalation_policy" in typed and typed["escalation_policy"] is not None:
         typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]
@@ -168,6 +172,16 @@ def _check_range(key: str, value: Any) -> None:
         raise TenantError(f"{key} is out of range")
 
 
+def _report_time(value: Any) -> str:
+    """"HH:MM" of the owner's daily report, normalised ("9:30" is refused: write 09:30)."""
+    if not isinstance(value, str):
+        raise TenantError("daily_report_time must be HH:MM (24-hour), e.g. 21:00")
+    try:
+        return parse_report_time(value).strftime("%H:%M")
+    except ValueError as exc:
+        raise TenantError(str(exc)) from None
+
+
 def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
@@ -182,7 +196,9 @@ async def require_client(pool: asyncpg.Pool, slug: str) -> Client:
     return client
 
 
-async def _audit(pool: asyncpg.Pool, client_id: Any, actor: str, action: str, details: dict) -> None:
+async def audit_operator(pool: asyncpg.Pool, client_id: Any, actor: str, action: str,
+                         details: dict) -> None:
+    """An operator's change, in the audit log (`actor`: "cli", "admin-api")."""
     async with pool.acquire() as conn:
         await AuditRepo(conn).record(client_id, AuditEntry(
             actor_type="operator", actor_id=actor, action=action, details=details))
@@ -198,7 +214,7 @@ async def create_client(pool: asyncpg.Pool, slug: str, name: str, values: dict[s
             client = await clients.create(conn, slug, name, **typed)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise _refusal(exc) from None
-    await _audit(pool, client.id, actor, "client_create", {"slug": slug})
+    await audit_operator(pool, client.id, actor, "client_create", {"slug": slug})
     return client
 
 
@@ -215,7 +231,7 @@ async def update_client(pool: asyncpg.Pool, slug: str, values: dict[str, Any], *
     if status is not None:
         await clients.set_status(pool, client.id, status)
     # Never audit secret values, only which settings changed.
-    await _audit(pool, client.id, actor, "client_update",
+    await audit_operator(pool, client.id, actor, "client_update",
                  {"settings": sorted(typed), "status": status})
     updated = await clients.by_id(pool, client.id)
     assert updated is not None
@@ -236,7 +252,7 @@ async def add_branch(pool: asyncpg.Pool, slug: str, branch_slug: str, name: str,
         raise Conflict("a branch with this slug or instance id already exists") from None
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _refusal(exc) from None
-    await _audit(pool, client.id, actor, "branch_add", {"branch": branch_slug})
+    await audit_operator(pool, client.id, actor, "branch_add", {"branch": branch_slug})
     return branch
 
 
@@ -257,7 +273,8 @@ async def set_branch_hours(pool: asyncpg.Pool, slug: str, branch_slug: str,
     except ValueError as exc:
         raise TenantError(str(exc)) from None
     await clients.set_branch_hours(pool, branch.id, hours)
-    await _audit(pool, client.id, actor, "branch_hours", {"branch": branch_slug, "set": hours is not None})
+    await audit_operator(pool, client.id, actor, "branch_hours",
+                         {"branch": branch_slug, "set": hours is not None})
     return await require_branch(pool, client, branch_slug)
 
 
@@ -268,4 +285,4 @@ async def set_prompt(pool: asyncpg.Pool, slug: str, text: str, *, actor: str) ->
     client = await require_client(pool, slug)
     async with pool.acquire() as conn:
         await clients.set_prompt(conn, client.id, text)
-    await _audit(pool, client.id, actor, "prompt_set", {"characters": len(text)})
+    await audit_operator(pool, client.id, actor, "prompt_set", {"characters": len(text)})

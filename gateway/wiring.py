@@ -4,7 +4,7 @@ order, and takes it down in reverse. The app (`serve`) and the one-shot commands
 
     database → store, tenants, inbox, desk, relay          always
     embedder + vector store → knowledge base              knowledge=True
-    LLM → answerer → turn processor                       pipeline=True
+    LLM, transcriber → answerer → turn processor          pipeline=True
     ChatFlow sender, Telegram desk, outbox + turn workers,
     scheduler                                             serving=True
 
@@ -42,6 +42,7 @@ from storage.tenant_cache import CachedTenants
 
 if TYPE_CHECKING:  # imported when a part is built: a mode that does not use them loads none
     from ai.llm import OpenAIChat
+    from ai.transcription import OpenAITranscriber
     from gateway.serving import Serving
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class System:
     knowledge: KnowledgeHandle | None = None
     llm: OpenAIChat | None = None
     semantic: SemanticMatcher | None = None
+    transcriber: OpenAITranscriber | None = None
     processor: TurnProcessor | None = None
     serving: Serving | None = None
 
@@ -94,9 +96,11 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         if pipeline:
             system.llm = _open_llm(stack, settings)
             system.readiness.add("llm", _llm_check(settings, system.llm))
+            system.transcriber = _open_transcriber(stack, settings)
+            system.readiness.add("transcription", _transcription_check(system.transcriber))
             system.processor = TurnProcessor(system.store, system.tenants,
                                              Answerer(system.knowledge, system.llm), system.llm,
-                                             system.desk)
+                                             system.desk, transcriber=system.transcriber)
             await _use_semantic(system)
         if serving:
             from gateway.serving import start_serving
@@ -199,6 +203,16 @@ def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
     return llm
 
 
+def _open_transcriber(stack: AsyncExitStack, settings: Settings) -> OpenAITranscriber | None:
+    if not settings.transcription.enabled:
+        return None
+    from ai.transcription import OpenAITranscriber
+
+    transcriber = OpenAITranscriber(settings.transcription)
+    stack.push_async_callback(transcriber.aclose)
+    return transcriber
+
+
 def _new_llm(settings: Settings) -> OpenAIChat | None:
     llm_settings = settings.llm
     if not llm_settings.enabled:
@@ -237,4 +251,13 @@ def _llm_check(settings: Settings, llm: OpenAIChat | None) -> Check:
         probe = await llm.probe()
         return {"status": "ok" if probe.ok else "degraded", "model": settings.llm_model,
                 **({} if probe.ok else {"error": probe.error})}
+    return check
+
+
+def _transcription_check(transcriber: OpenAITranscriber | None) -> Check:
+    async def check() -> dict[str, object]:
+        # not probed: a voice note that cannot be transcribed is still answered
+        if transcriber is None:
+            return {"status": "disabled"}
+        return {"status": "ok", "model": transcriber.model}
     return check

@@ -1,4 +1,5 @@
-"""The scheduled passes (PRODUCT.md §6): reminders and auto-close, self-heal, queue sweeps.
+"""The scheduled passes (PRODUCT.md §6): reminders and auto-close, self-heal, queue sweeps, and
+the owners' daily reports (`scheduler/reports.py`).
 
 Each pass is safe to run from several processes at once: every item is claimed or re-checked
 under a row lock in its own transaction, so the leader lock only saves work, it is not what keeps
@@ -19,6 +20,7 @@ from core.models import Client, ClientSettings, HandoverStatus, Resolution, Stat
 from core.outbound import TopicMessage
 from core.ports import Clock, Leadership, Maintenance, Store, Tenants
 from core.reminders import Due
+from scheduler.reports import daily_report_pass
 from scheduler.runner import Job
 from scheduler.settings import SchedulerSettings
 
@@ -54,8 +56,9 @@ class SchedulerPorts:
     # the storage's errors that mean "unreachable right now": a pass stops at the first one
     # instead of counting every item as failed
     transient: tuple[type[BaseException], ...] = ()
-    # the time reminders are reckoned at: the database's own when None (it stamped the
-    # handovers' `created_at`); tests inject one
+    # what time it is for the passes that reckon with it (reminders and auto-close, the daily
+    # reports): the database's own when None, as it stamps the rows they compare with
+    # (`created_at` of handovers and messages); tests inject one
     clock: Clock | None = None
 
 
@@ -198,4 +201,6 @@ def default_jobs(ports: SchedulerPorts, leadership: Leadership,
         Job("heal", settings.heal_every, lambda: heal_pass(ports)),
         Job("sweep", settings.sweep_every, lambda: sweep_pass(ports.maintenance)),
         Job("prune", settings.prune_every, lambda: prune_pass(ports.maintenance)),
+        Job("daily_reports", settings.reports_every,
+            lambda: daily_report_pass(ports.tenants, ports.maintenance, ports.clock)),
     ]

@@ -12,4 +12,5 @@ class SchedulerSettings(BaseModel):
     heal_every: float = 300
     sweep_every: float = 60
     prune_every: float = 3600
+    reports_every: float = 60
     leader_check_every: float = 5

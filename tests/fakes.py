@@ -1,5 +1,6 @@
 """Fake external peers as real local aiohttp servers speaking their protocols: ChatFlow's send API
-and an OpenAI-compatible chat completions endpoint."""
+(and the media links of its inbound messages) and an OpenAI-compatible API (chat completions,
+audio transcriptions)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,22 @@ class FakeChatFlow:
         self.calls: list[dict[str, str]] = []
         self.script = Scripted()
         self.seen_msg_ids: set[str] = set()
+        self.media: dict[str, bytes] = {}  # served at /media/{name}, as a customer's file
         self.app = web.Application()
         for endpoint in ("send-text", "send-image", "send-audio", "send-doc", "send-video"):
             self.app.router.add_get(f"/{endpoint}", self._handler(endpoint))
+        self.app.router.add_get("/media/{name}", self._media)
+
+    def media_url(self, name: str, content: bytes = b"OggS-voice-note") -> str:
+        """A link to a customer's file, as ChatFlow puts it in `mediaData.url`."""
+        self.media[name] = content
+        return str(self.server.make_url(f"/media/{name}"))
+
+    async def _media(self, request: web.Request) -> web.Response:
+        content = self.media.get(request.match_info["name"])
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="audio/ogg")
 
     def _handler(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
@@ -54,7 +68,9 @@ class FakeChatFlow:
 
 class FakeOpenAI:
     """`POST /v1/chat/completions`: answers `reply` (or a JSON intent for classification
-    requests), or a scripted failure; `delay` simulates a slow model."""
+    requests), or a scripted failure; `delay` simulates a slow model.
+    `POST /v1/audio/transcriptions` (multipart: `file`, `model`): answers the next of
+    `transcripts` (else `transcript`), or `fail_transcription_with` (an HTTP status)."""
 
     def __init__(self, reply: str = "Маникюр стоит 5000 ₸.") -> None:
         self.reply = reply
@@ -66,8 +82,13 @@ class FakeOpenAI:
         self.fail_with: int | None = None
         self.delay = 0.0
         self.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        self.transcript = "Сколько стоит маникюр?"
+        self.transcripts: list[str] = []
+        self.transcriptions: list[dict[str, Any]] = []  # model, filename, content type, bytes
+        self.fail_transcription_with: int | None = None
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self._completions)
+        self.app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self.app.router.add_get("/v1/models", self._models)
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -102,6 +123,19 @@ class FakeOpenAI:
             "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
             "usage": self.usage,
         })
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        self.transcriptions.append({
+            "model": form.get("model"), "filename": getattr(upload, "filename", None),
+            "content_type": getattr(upload, "content_type", None),
+            "bytes": upload.file.read() if hasattr(upload, "file") else None})
+        if self.fail_transcription_with:
+            return web.json_response({"error": {"message": "boom", "type": "server_error"}},
+                                     status=self.fail_transcription_with)
+        text = self.transcripts.pop(0) if self.transcripts else self.transcript
+        return web.json_response({"text": text})
 
     def answer_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests

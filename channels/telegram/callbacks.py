@@ -1,5 +1,6 @@
 """The buttons of the desk as aiogram `CallbackData`: `{action}:{handover_id}` (WIRE.md §2), with
-the handover id in its canonical dashed form. The older `{action}_{uuid}` form, still on cards
+the handover id in its canonical dashed form, and `{action}:{conversation_id}` for the buttons
+of a customer found with `/find` (`open`, `takeover`). The older `{action}_{uuid}` form, still on cards
 posted by earlier versions, is read by `LegacyButton`."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery
 
 
-class HandoverButton(CallbackData, prefix="handover"):
-    handover_id: UUID
-
+class _WithUUID(CallbackData, prefix="uuid"):
     def _encode_value(self, key: str, value: Any) -> str:
         return str(value) if isinstance(value, UUID) else super()._encode_value(key, value)
+
+
+class HandoverButton(_WithUUID, prefix="handover"):
+    handover_id: UUID
 
 
 class Take(HandoverButton, prefix="take"):
@@ -40,12 +43,26 @@ class Learn(HandoverButton, prefix="learn"):
     """The owner adds a resolved request's answer to the knowledge base."""
 
 
+class ConversationButton(_WithUUID, prefix="conversation"):
+    """A button about a customer's conversation rather than a request."""
+
+    conversation_id: UUID
+
+
+class OpenHistory(ConversationButton, prefix="open"):
+    """A customer picked from `/find`: their topic, with the recent history."""
+
+
+class TakeOver(ConversationButton, prefix="takeover"):
+    """[Взять диалог]: the manager takes the conversation from the bot."""
+
+
 CARD_ACTIONS: tuple[type[HandoverButton], ...] = (Take, Resolve, Return, Skip)
 _BY_PREFIX = {cls.__prefix__: cls for cls in (*CARD_ACTIONS, Learn)}
 _LEGACY = re.compile(r"^(take|resolve|return|skip|learn)_([0-9a-fA-F-]{32,36})$")
 
 
-def action_of(button: HandoverButton) -> str:
+def action_of(button: HandoverButton | ConversationButton) -> str:
     return button.__prefix__
 
 

@@ -9,13 +9,15 @@ from uuid import UUID
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from channels.telegram.callbacks import Learn, Resolve, Return, Skip, Take
-from core.models import Handover, HandoverStatus, HistoryLine, Role
-from core.texts import reason_text, why_text
+from channels.telegram.callbacks import Learn, OpenHistory, Resolve, Return, Skip, Take, TakeOver
+from core.customers import CustomerMatch
+from core.models import Handover, HandoverStatus, HistoryLine, Role, State
+from core.texts import DESK, reason_text, why_text
 
 MESSAGE_LIMIT = 4096  # Telegram's limit for one message's text
 TOPIC_NAME_LIMIT = 128
 HISTORY_LINES = 5
+TOPIC_HISTORY_LINES = 20  # what a manager sees of a customer found with /find
 _QUOTE_CHARS = 1000
 _HISTORY_CHARS = 300
 _ROLE_MARKS = {Role.USER: "👤", Role.ASSISTANT: "🤖", Role.MANAGER: "🧑‍💼", Role.SYSTEM: "⚙️"}
@@ -78,7 +80,41 @@ def learn_keyboard(handover_id: UUID) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[_button("📚 В базу", Learn(handover_id=handover_id))]])
 
 
-def _button(text: str, data: Take | Return | Skip | Resolve | Learn) -> InlineKeyboardButton:
+def history_text(customer_name: str | None, phone: str | None,
+                 history: Sequence[HistoryLine], state: State) -> str:
+    """The customer's recent messages as one message (the oldest dropped when they would not
+    fit), and what the manager can do next."""
+    who = escape(" · ".join(filter(None, (customer_name, display_phone(phone)))))
+    head = [DESK["history_title"].format(who=who)]
+    tail = [DESK["history_take_hint"]] if state == State.BOT_ACTIVE else []
+    lines = [f"{_ROLE_MARKS.get(h.role, '•')} {escape(_clip(h.content, _HISTORY_CHARS))}"
+             for h in history] or [escape(DESK["history_empty"])]
+    while len(lines) > 1 and len("\n".join([*head, *lines, *tail])) > MESSAGE_LIMIT:
+        lines.pop(0)
+    return "\n".join([*head, *lines, *tail])[:MESSAGE_LIMIT]
+
+
+def take_over_keyboard(conversation_id: UUID) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        _button("Взять диалог", TakeOver(conversation_id=conversation_id))]])
+
+
+def found_customers(matches: Sequence[CustomerMatch]) -> tuple[str, InlineKeyboardMarkup]:
+    """`/find`'s answer: one line and one button per customer."""
+    lines = [DESK["find_found"].format(count=len(matches))]
+    rows = []
+    for number, match in enumerate(matches, start=1):
+        name = " ".join((match.name or "").split()) or DESK["customer_fallback_name"]
+        lines.append(escape(DESK["find_line"].format(
+            number=number, who=f"{name} · {display_phone(match.phone)}",
+            state=DESK[f"state_{match.state.value}"])))
+        rows.append([_button(_clip(f"{number}. {name}", 60),
+                             OpenHistory(conversation_id=match.conversation_id))])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _button(text: str, data: Take | Return | Skip | Resolve | Learn | TakeOver | OpenHistory
+            ) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 

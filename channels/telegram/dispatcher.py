@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiogram import Dispatcher
 
 from channels.telegram.context import DeskPorts
-from channels.telegram.handlers import buttons, manager_to_customer, service
+from channels.telegram.handlers import buttons, commands, manager_to_customer, service
 from channels.telegram.middlewares import DeskMiddleware
 
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -17,5 +17,6 @@ def build_dispatcher(ports: DeskPorts) -> Dispatcher:
     dispatcher.update.outer_middleware(DeskMiddleware(ports))
     # aiogram keeps module-level routers attached to one parent: each dispatcher gets its own
     # copies, so that several (tests, replicas in one process) can coexist.
-    dispatcher.include_routers(service.build(), buttons.build(), manager_to_customer.build())
+    dispatcher.include_routers(commands.build(), service.build(), buttons.build(),
+                               manager_to_customer.build())
     return dispatcher

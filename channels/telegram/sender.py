@@ -1,7 +1,7 @@
 """The outbox sender for channel `telegram`: the desk's messages of `core.outbound`
 (`RequestCard`, `CardUpdate`, `UnpinCard`, `TopicMessage`, `Mirror`, `MediaForward`,
-`LearnOffer`; and `CardRepost`, queued when the topic of a conversation with an open request
-is recreated).
+`LearnOffer`; `CardRepost`, queued when the topic of a conversation with an open request
+is recreated; and, in `posts.py`, `TopicHistory` and `OwnerReport`).
 
 Retries are the outbox's job, so each kind is written to be safe to run again: a step's result is
 stored before the next step (topic id, then card message id) and checked before acting, so a
@@ -27,6 +27,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from channels.telegram import cards
 from channels.telegram.bots import BotRegistry
 from channels.telegram.errors import describe
+from channels.telegram.posts import DeskPosts
 from channels.telegram.ratelimit import ChatRateLimiter, RateLimited
 from core.delivery import Delivery, DeliveryOutcome
 from core.models import Client
@@ -36,7 +37,9 @@ from core.outbound import (
     LearnOffer,
     MediaForward,
     Mirror,
+    OwnerReport,
     RequestCard,
+    TopicHistory,
     TopicMessage,
     UnpinCard,
 )
@@ -66,7 +69,7 @@ SendInTopic = Callable[[int, int], Awaitable[Message]]
 Result = dict[str, Any]
 
 
-class TelegramSender:
+class TelegramSender(DeskPosts):
     def __init__(self, bots: BotRegistry, records: DeskRecords, progress: DeliveryProgress,
                  tenants: Tenants, limiter: ChatRateLimiter) -> None:
         self._bots = bots
@@ -83,6 +86,8 @@ class TelegramSender:
             Mirror: self._mirror,
             MediaForward: self._media_forward,
             LearnOffer: self._learn_offer,
+            TopicHistory: self._topic_history,
+            OwnerReport: self._owner_report,
         }
 
     async def deliver(self, delivery: Delivery) -> DeliveryOutcome:

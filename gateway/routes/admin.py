@@ -1,16 +1,18 @@
 """The operator API, mounted at `/admin` (`gateway/admin.py`, token-protected): clients,
-settings, escalation policy, branches, prompts, handovers and the audit log. Knowledge
+settings, escalation policy, branches, prompts, managers' saved replies, the owner's figures,
+handovers and the audit log. Knowledge
 endpoints live in `gateway/routes/knowledge.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from core import safe_json
-from gateway import hours_admin, tenant_admin
+from gateway import desk_admin, hours_admin, tenant_admin
 from gateway.errors import error_response
 from gateway.keys import DB, SETTINGS
 from storage.repositories import audit, clients, handovers
@@ -165,6 +167,43 @@ async def put_prompt(request: web.Request) -> web.Response:
     await tenant_admin.set_prompt(request.config_dict[DB], request.match_info["slug"], body["text"],
                                   actor=ACTOR)
     return web.json_response({"success": True})
+
+
+@routes.get("/clients/{slug}/replies")
+@_refusals
+async def list_replies(request: web.Request) -> web.Response:
+    return web.json_response(await desk_admin.list_replies(request.config_dict[DB],
+                                                           request.match_info["slug"]))
+
+
+@routes.put("/clients/{slug}/replies/{name}")
+@_refusals
+async def put_reply(request: web.Request) -> web.Response:
+    """`{text}`; `{customer_name}` and `{client_name}` are filled in when it is sent."""
+    body = await _object(request)
+    name, created = await desk_admin.put_reply(request.config_dict[DB], request.match_info["slug"],
+                                               request.match_info["name"], body.get("text"),
+                                               actor=ACTOR)
+    return web.json_response({"success": True, "name": name, "created": created},
+                             status=201 if created else 200)
+
+
+@routes.delete("/clients/{slug}/replies/{name}")
+@_refusals
+async def delete_reply(request: web.Request) -> web.Response:
+    await desk_admin.delete_reply(request.config_dict[DB], request.match_info["slug"],
+                                  request.match_info["name"], actor=ACTOR)
+    return web.json_response({"success": True})
+
+
+@routes.get("/clients/{slug}/stats")
+@_refusals
+async def client_stats(request: web.Request) -> web.Response:
+    """`?from=&to=`: dates (the client's local days, `to` included) or ISO date-times; by
+    default today until now. The figures of the daily report and `/stats`."""
+    return web.json_response(await desk_admin.stats(
+        request.config_dict[DB], request.match_info["slug"], request.query.get("from"),
+        request.query.get("to"), datetime.now(UTC)))
 
 
 @routes.get("/handovers")

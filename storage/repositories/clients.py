@@ -42,6 +42,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "ask_rating": bool,
     "policy_threshold_offset": float,
     "knowledge_synonyms": list,
+    "daily_report_time": str,
 }
 
 
@@ -73,6 +74,7 @@ def _client(row: asyncpg.Record) -> Client:
         ask_rating=row["ask_rating"],
         policy_threshold_offset=float(row["policy_threshold_offset"]),
         knowledge_synonyms=tuple(tuple(group) for group in row["knowledge_synonyms"] or ()),
+        daily_report_time=row["daily_report_time"],
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)

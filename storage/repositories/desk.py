@@ -1,18 +1,22 @@
 """The manager desk's own SQL (`DeskRecords`): topics of conversations, request cards, where a
-button may come from; and the log of received Telegram updates (`UpdateLog`)."""
+button may come from, finding customers, saved replies, the owner's figures (`reports.py`); and
+the log of received Telegram updates (`UpdateLog`)."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from core.models import Conversation, Handover, HistoryLine
+from core.customers import CustomerMatch, CustomerQuery
+from core.models import Conversation, Handover, HistoryLine, State
 from core.outbound import CardRepost, OutboundMessage
 from core.ports import AuditEntry, CardContext, ClaimedUpdate
+from core.reports import ReportFigures
+from storage.repositories import replies, reports
 from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, conversation_from_row
 from storage.repositories.handovers import HandoversRepo
@@ -133,6 +137,46 @@ class PgDeskRecords:
             if message is not None:
                 assert key is not None, "a delivery needs its idempotency key"
                 await OutboxRepo(conn).enqueue(client_id, message, key)
+
+
+    async def is_desk_group(self, client_id: UUID, chat_id: int) -> bool:
+        return bool(await self._pool.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM client_settings
+                               WHERE client_id = $1 AND telegram_chat_id = $2)
+                   OR EXISTS (SELECT 1 FROM branches
+                               WHERE client_id = $1 AND telegram_chat_id = $2)""",
+            client_id, chat_id))
+
+    async def find_customers(self, client_id: UUID, chat_id: int, query: CustomerQuery,
+                             limit: int) -> list[CustomerMatch]:
+        rows = await self._pool.fetch(
+            """SELECT c.id, u.name, u.phone, c.state, c.last_message_at
+                 FROM conversations c
+                 JOIN users u ON u.id = c.user_id
+                 JOIN client_settings s ON s.client_id = c.client_id
+                 LEFT JOIN branches b ON b.id = c.branch_id
+                WHERE c.client_id = $1 AND c.channel = 'whatsapp'
+                  AND coalesce(b.telegram_chat_id, s.telegram_chat_id) = $2
+                  AND (($3::text IS NOT NULL AND u.phone LIKE '%' || $3 || '%')
+                       OR ($4::text IS NOT NULL AND u.name ILIKE '%' || $4 || '%' ESCAPE '\\'))
+                ORDER BY c.last_message_at DESC NULLS LAST
+                LIMIT $5""",
+            client_id, chat_id, query.phone_digits, _like_escaped(query.name), limit)
+        return [CustomerMatch(r["id"], r["name"], r["phone"], State(r["state"]),
+                              r["last_message_at"]) for r in rows]
+
+    async def canned_replies(self, client_id: UUID) -> dict[str, str]:
+        return {row["name"]: row["text"] for row in await replies.list_all(self._pool, client_id)}
+
+    async def figures(self, client_id: UUID, start: datetime, end: datetime) -> ReportFigures:
+        return await reports.figures(self._pool, client_id, start, end)
+
+
+def _like_escaped(text: str | None) -> str | None:
+    """A piece of text matched literally inside LIKE (its % and _ are not wildcards)."""
+    if text is None:
+        return None
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def _group_chat_id(db: asyncpg.Connection | asyncpg.Pool, conversation_id: UUID) -> int | None:

@@ -1,24 +1,31 @@
 """The scheduler's queries over every tenant (`Maintenance`): handovers due a reminder or an
-auto-close, conversations that break an invariant (for the self-heal), and queue housekeeping
+auto-close, conversations that break an invariant (for the self-heal), queue housekeeping
 (the queues recover stuck rows by themselves through their leases: what is left is putting back
-events written around the turn queue, and pruning delivered rows). Telegram's de-duplication
-rows are the desk's own (`PgUpdateLog.prune`)."""
+events written around the turn queue, and pruning delivered rows), and the claim of an owner's
+daily report (`reports.py`). Telegram's de-duplication rows are the desk's own
+(`PgUpdateLog.prune`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 
+from core.outbound import OutboundMessage
 from core.ports import WaitingHandover
-from storage.repositories import inbox
+from core.reports import DailyReport, ReportFigures
+from storage.repositories import inbox, reports
 from storage.repositories.handovers import handover_from_row
 
 
 class PgMaintenance:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def now(self) -> datetime:
+        return await self._pool.fetchval("SELECT now()")
 
     async def waiting_handovers(self, limit: int, now: datetime | None = None
                                 ) -> tuple[datetime, list[WaitingHandover]]:
@@ -52,7 +59,7 @@ class PgMaintenance:
         if rows:
             now = rows[0]["clock_now"]
         elif now is None:
-            now = await self._pool.fetchval("SELECT now()")
+            now = await self.now()
         return now, [WaitingHandover(handover_from_row(r), r["has_topic"], r["branch_id"])
                      for r in rows]
 
@@ -82,3 +89,7 @@ class PgMaintenance:
             "DELETE FROM outbox WHERE status = 'sent' AND sent_at < now() - $1::interval", older_than
         )
         return int(result.split()[-1])
+
+    async def claim_daily_report(self, client_id: UUID, due: DailyReport, compose: Callable[
+            [ReportFigures], Sequence[tuple[OutboundMessage, str]]]) -> bool:
+        return await reports.claim_daily(self._pool, client_id, due, compose)

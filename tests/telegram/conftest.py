@@ -4,8 +4,10 @@ outbox worker driven by hand) and an app fixture (polling bots, the real workers
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,7 +23,7 @@ from gateway.outbox_worker import OutboxWorker
 from gateway.settings import Settings
 from storage.repositories.desk import PgDeskRecords
 from storage.store import PgDeliveryProgress, PgStore, PgTenants
-from tests.factories import make_client, make_conversation
+from tests.factories import ManualClock, make_client, make_conversation
 from tests.fakes import FakeChatFlow, wait_for
 from tests.telegram.fakes import GROUP_A, GROUP_B, OWNER, TOKEN_A, TOKEN_B, FakeTelegram
 from tests.whatsapp.conftest import started
@@ -128,3 +130,18 @@ async def outbox_rows(db, channel: str | None = None) -> list[dict[str, Any]]:
 async def running_desk(client: TestClient) -> Any:
     """The app's Telegram desk, once started (it starts when a client has a bot)."""
     return await wait_for(lambda: client.app[SERVING].desk)
+
+
+def report_clock() -> tuple[str, ManualClock]:
+    """A daily report time an hour from now (its 24 hours hold everything a test does now), and
+    a clock a minute past it."""
+    at = (datetime.now(ZoneInfo("Asia/Almaty")) + timedelta(hours=1)).replace(second=0,
+                                                                              microsecond=0)
+    return at.strftime("%H:%M"), ManualClock(at + timedelta(minutes=1))
+
+
+async def report_time_seen(tenants, client_id: UUID, at: str) -> bool:
+    """Whether the report pass's own read of the clients (cached until the change is announced)
+    has the report time `at`."""
+    return any(c.id == client_id and c.settings.daily_report_time == at
+               for c in await tenants.all_clients())

@@ -1,6 +1,6 @@
 """Customer ratings end to end through the fake Telegram and ChatFlow servers: a manager resolves,
 the customer is asked once to rate the help 1–5 (clients that switched it on), the score lands
-on the handover and in the topic; anything else is an ordinary turn."""
+on the handover, in the topic and in the owner's figures; anything else is an ordinary turn."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ import pytest
 from core.models import Conversation, State
 from core.rating import awaiting, parse_rating
 from core.texts import CUSTOMER_TEXTS
+from gateway.keys import SCHEDULER_PORTS
+from scheduler.reports import daily_report_pass
 from storage.repositories import clients
 from tests.fakes import wait_for
-from tests.telegram.fakes import GROUP_A, TOKEN_A, callback, topic_message
+from tests.telegram.conftest import report_clock, report_time_seen
+from tests.telegram.fakes import GROUP_A, OWNER, TOKEN_A, callback, topic_message
 from tests.whatsapp.conftest import post, text_payload
 
 RU, KK = CUSTOMER_TEXTS["ru"], CUSTOMER_TEXTS["kk"]
@@ -66,6 +69,31 @@ async def test_a_rating_after_resolve_is_stored_and_shown_in_the_topic(
     assert audit == {"rating": 5}
     assert RU["rating_request"] in texts_to_customer(chatflow)
     assert texts_to_customer(chatflow).count(RU["rating_request"]) == 1  # one question only
+
+
+async def test_a_rating_counts_in_the_owners_report_and_the_stats_api(
+        start_app, tg_settings, db, tg, chatflow, admin_headers, client_a) -> None:
+    await clients.update_settings(db, client_a.id, {"ask_rating": True})
+    client = await start_app(tg_settings)
+    await _resolved_by_a_manager(client, db, tg, chatflow, "Позовите менеджера")
+    await wait_for(lambda: RU["rating_request"] in texts_to_customer(chatflow))
+    assert await _say(client, chatflow, "4", "R-2") == RU["rating_thanks"]
+
+    at, clock = report_clock()
+    await clients.update_settings(db, client_a.id, {"daily_report_time": at})
+    ports = client.app[SCHEDULER_PORTS]
+    await wait_for(lambda: report_time_seen(ports.tenants, client_a.id, at))
+    assert await daily_report_pass(ports.tenants, ports.maintenance, clock) == 1
+    (report,) = await wait_for(lambda: [c for c in tg.of("sendMessage")
+                                        if c.params["chat_id"] == OWNER["id"]])
+    assert "⭐ Оценка клиентов: 4,0 (ответов: 1)" in report.params["text"]
+
+    stats = await (await client.get("/admin/clients/salon_a/stats", headers=admin_headers)).json()
+    assert (stats["rated"], stats["rating_average"]) == (1, 4.0)
+    # counted where it was given: a period before it has none
+    before = await (await client.get("/admin/clients/salon_a/stats?from=2025-01-01&to=2025-01-02",
+                                     headers=admin_headers)).json()
+    assert (before["rated"], before["rating_average"]) == (0, None)
 
 
 async def test_a_non_numeric_answer_just_continues_the_conversation(

@@ -1,6 +1,8 @@
-"""Manager → desk: presses of the request card's buttons (take, resolve, return, skip) and the
-owner's [📚 В базу]. Every press is answered with a toast; where it may come from is checked
-first (`middlewares.ButtonOrigin`); stale or malformed presses change nothing."""
+"""Manager → desk: presses of the request card's buttons (take, resolve, return, skip), the
+owner's [📚 В базу], and the buttons of a customer found with `/find`: [N. name] (their topic with
+the history) and, under the history, [Взять диалог] (the manual take-over). Every press is
+answered with a toast; where it may come from is checked first (`middlewares.ButtonOrigin`);
+stale or malformed presses change nothing."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from channels.telegram.callbacks import (
     HandoverButton,
     Learn,
     LegacyButton,
+    OpenHistory,
     Resolve,
     Return,
     Skip,
     Take,
+    TakeOver,
     action_of,
 )
 from channels.telegram.errors import describe
@@ -28,7 +32,9 @@ from channels.telegram.toasts import toast
 from core.desk import Action, Actor, Desk
 from core.knowledge import KnowledgeBase
 from core.models import Client
+from core.outbound import TopicHistory
 from core.ports import AuditEntry, DeskRecords
+from core.texts import DESK
 
 log = logging.getLogger(__name__)
 STALE_BUTTON = "Кнопка устарела"
@@ -72,6 +78,27 @@ async def learn(query: CallbackQuery, callback_data: Learn, client: Client, bot:
                 records: DeskRecords, knowledge: Callable[[], KnowledgeBase | None]) -> None:
     """The owner approves a manager's answer for the knowledge base (PRODUCT.md §7)."""
     await toast(query, await _learn(query, callback_data, client, bot, records, knowledge()))
+
+
+async def open_history(query: CallbackQuery, callback_data: OpenHistory, client: Client,
+                       records: DeskRecords) -> None:
+    """The customer's topic (made on demand) gets their recent history: queued, so that a topic
+    made by the delivery is made once, however often the button is pressed."""
+    actor = actor_of(query)
+    conversation_id = callback_data.conversation_id
+    await records.record(client.id, audit=AuditEntry(
+        actor_type="manager", action="open_history", actor_id=str(actor.id),
+        actor_name=actor.name, conversation_id=conversation_id),
+        message=TopicHistory(conversation_id), key=f"history:{conversation_id}:{query.id}")
+    await toast(query, DESK["history_sent"])
+
+
+async def take_over(query: CallbackQuery, callback_data: TakeOver, client: Client,
+                    desk: Desk) -> None:
+    card = query.message.message_id if query.message is not None else None
+    outcome = await desk.take_over(callback_data.conversation_id, actor_of(query),
+                                   client_id=client.id, card_message_id=card)
+    await toast(query, outcome.message)
 
 
 async def stale(query: CallbackQuery) -> None:
@@ -120,5 +147,7 @@ def build() -> Router:
     router.callback_query.register(legacy_card_action, LegacyButton(*CARD_ACTIONS))
     router.callback_query.register(learn, Learn.filter())
     router.callback_query.register(learn, LegacyButton(Learn))
+    router.callback_query.register(open_history, OpenHistory.filter())
+    router.callback_query.register(take_over, TakeOver.filter())
     router.callback_query.register(stale)
     return router

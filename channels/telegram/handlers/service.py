@@ -15,7 +15,7 @@ SERVICE_FIELDS = (F.forum_topic_created | F.forum_topic_edited | F.forum_topic_c
 
 
 async def command(message: Message) -> None:
-    """No desk commands yet: a command is never relayed to the customer."""
+    """A command that is not the desk's (`commands.py`): never relayed to the customer."""
 
 
 async def service_message(message: Message) -> None:
