@@ -57,7 +57,7 @@ class Peers:
         body: dict[str, Any] = await request.json()
         classify = "classify" in body["messages"][0]["content"]
         content = json.dumps({"intent": "question", "topic": None}) if classify else \
-            "Маникюр стоит 5 000 ₸, запишитесь на удобное время."
+            "Да, конечно: запишитесь на удобное время, мы будем рады вас видеть."
         return web.json_response({
             "id": "bench", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "gpt-4o-mini"),

@@ -103,11 +103,13 @@ class Gateway:
                              EMBEDDINGS_MODEL="bge-m3", OPENAI_BASE_URL=peers.url("/openai/v1"),
                              OPENAI_API_KEY="bench")
         self.process: asyncio.subprocess.Process | None = None
+        self._log = Path(self._env["DATA_DIR"]) / "serve.log"  # the gateway's own log lines
 
     async def start(self, http: ClientSession) -> float:
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "serve", env=self._env, cwd=ROOT)
+            sys.executable, "-m", "gateway", "serve", env=self._env, cwd=ROOT,
+            stderr=self._log.open("ab"))
         while True:
             try:
                 async with http.get(f"{self.url}/health") as response:
@@ -120,9 +122,11 @@ class Gateway:
             await asyncio.sleep(0.05)
 
     async def ready(self, http: ClientSession) -> None:
+        """Until /ready is 200 and the knowledge base (opened in the background) is open."""
         while True:
             async with http.get(f"{self.url}/ready") as response:
-                if response.status == 200:
+                checks = (await response.json()).get("checks", {})
+                if response.status == 200 and checks.get("knowledge", {}).get("status") == "ok":
                     return
             await asyncio.sleep(0.2)
 

@@ -121,18 +121,25 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta) -> li
 
 
 async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
-    """The heartbeat of turns still being worked on: their leases run `lease` from now."""
+    """The heartbeat of turns still being worked on: their leases run `lease` from now.
+
+    Two statements, each its own transaction: a turn's completion locks its events and then its
+    queue row, so one statement locking queue rows and then events would deadlock with it."""
     if not turns:
         return
+    turns = sorted(turns, key=lambda t: t.conversation_id)
     await pool.execute(
-        """WITH held AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS h(conversation_id, token)),
-                q AS (UPDATE turn_queue q SET due_at = now() + $3
-                        FROM held WHERE q.conversation_id = held.conversation_id
-                         AND q.attempts = held.token AND q.leased
-                      RETURNING q.conversation_id)
-           UPDATE inbound_events e SET locked_until = now() + $3
-             FROM q WHERE e.conversation_id = q.conversation_id AND e.status = 'processing'""",
+        """UPDATE turn_queue q SET due_at = now() + $3
+             FROM unnest($1::uuid[], $2::int[]) AS held(conversation_id, token)
+            WHERE q.conversation_id = held.conversation_id AND q.attempts = held.token
+              AND q.leased""",
         [t.conversation_id for t in turns], [t.token for t in turns], lease)
+    events = sorted((e.id, e.attempts) for t in turns for e in t.events)
+    await pool.execute(
+        """UPDATE inbound_events e SET locked_until = now() + $3
+             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempts)
+            WHERE e.id = held.id AND e.attempts = held.attempts AND e.status = 'processing'""",
+        [i for i, _ in events], [a for _, a in events], lease)
 
 
 async def next_due_in(pool: asyncpg.Pool) -> float | None:

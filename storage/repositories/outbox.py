@@ -104,6 +104,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
 async def renew(pool: asyncpg.Pool, deliveries: Sequence[Delivery], lease: timedelta) -> None:
     """The heartbeat of deliveries in flight: their leases run `lease` from now."""
     if deliveries:
+        deliveries = sorted(deliveries, key=lambda d: d.id)  # one lock order for every renewal
         await pool.execute(
             """UPDATE outbox o SET next_attempt_at = now() + $3, locked_until = now() + $3
                  FROM unnest($1::bigint[], $2::int[]) AS d(id, attempts)
