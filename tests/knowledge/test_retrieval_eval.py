@@ -29,11 +29,11 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # README table). The targets (recall@1 0.85, recall@1500ch 0.97, no-answer precision
 # 0.90, replies 0.85) are NOT met by the bundled model without an LLM; these guard what is.
 FLOORS = {
-    "recall@1": 0.65,
-    "recall@5": 0.85,
-    "recall@1500ch": 0.80,
-    "reply": 0.56,
-    "no_answer_recall": 0.2,
+    "recall@1": 0.70,
+    "recall@5": 0.88,
+    "recall@1500ch": 0.82,
+    "reply": 0.63,
+    "no_answer_recall": 0.25,
 }
 
 
@@ -46,12 +46,12 @@ async def held_out() -> AsyncIterator[list[Outcome]]:
 
 async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
     result = report(held_out)
-    assert result["all"]["questions"] == 155
+    assert result["all"]["questions"] == 163
     assert set(result["bases"]) == {"salon_almaty", "clinic_astana", "shop_delivery"}
     for name, floor in FLOORS.items():
         assert result["all"][name] >= floor, (name, result["all"])
     for base, values in result["bases"].items():
-        assert values["recall@5"] >= 0.8, (base, values)
+        assert values["recall@5"] >= 0.85, (base, values)
 
 
 async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(held_out) -> None:
@@ -101,7 +101,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
-    assert document["all"]["questions"] == 51 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 53 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
