@@ -16,8 +16,8 @@ from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import ChatMemberAdministrator, ChatMemberOwner
 
 from channels.telegram.errors import describe
-from channels.telegram.settings import TelegramMode
 from channels.telegram.runner import webhook_url
+from channels.telegram.settings import TelegramMode
 from core.doctor import TELEGRAM_CHECKS, Check, failed, no_bot_checks, passed, skipped
 
 REQUEST_TIMEOUT = 10.0
