@@ -44,6 +44,7 @@ class DoctorCache:
         self._global: Results | None = None
         self._clients: dict[str, Results] = {}
         self._all_at: float | None = None  # when every active client was last checked
+        self._all_checked_at: str | None = None  # the same, for people
         self._refresh: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
@@ -76,8 +77,7 @@ class DoctorCache:
             bad = failing(results.checks)
             clients[slug] = {"status": "degraded", "failed": bad} if bad else {"status": "ok"}
         degraded = any(c["status"] != "ok" for c in clients.values())
-        latest = max((r.checked_at for r in self._clients.values()), default=None)
-        return {"status": "degraded" if degraded else "ok", "checked_at": latest,
+        return {"status": "degraded" if degraded else "ok", "checked_at": self._all_checked_at,
                 "clients": clients}
 
     async def _refresh_clients(self) -> None:
@@ -90,6 +90,7 @@ class DoctorCache:
         self._clients = {c.slug: self._results(checks)
                          for c, checks in zip(active, outcomes, strict=True)}
         self._all_at = self._clock()
+        self._all_checked_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     # --- the admin endpoint --------------------------------------------------------------------
 
