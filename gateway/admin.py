@@ -6,11 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import admin_auth_middleware
-from gateway.routes import admin, knowledge
+from gateway.routes import admin, doctor, knowledge
 
 
 def create_admin_app() -> web.Application:
     app = web.Application(middlewares=[admin_auth_middleware, knowledge.known_client])
     app.add_routes(admin.routes)
     app.add_routes(knowledge.routes)
+    app.add_routes(doctor.routes)
     return app

@@ -35,7 +35,8 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
         app[keys.READINESS] = system.readiness
         app[keys.SCHEDULER_PORTS] = system.scheduler_ports
         app[keys.CHATFLOW] = ChatFlowInbound(system.tenants, system.inbox)
-        assert system.processor and system.knowledge and system.serving
+        assert system.processor and system.knowledge and system.serving and system.doctor
+        app[keys.DOCTOR] = system.doctor
         assert system.serving.scheduler is not None
         app[keys.PROCESSOR] = system.processor
         app[keys.KNOWLEDGE] = system.knowledge

@@ -29,6 +29,21 @@ def refusal(request: web.Request) -> web.Response | None:
     return None
 
 
+def metrics_refusal(request: web.Request) -> web.Response | None:
+    """The 401 to answer when METRICS_TOKEN is set and the scrape does not carry it as a
+    bearer token (Prometheus: `authorization: {credentials: …}`); None otherwise."""
+    expected = request.config_dict[SETTINGS].metrics_token
+    if expected is None:
+        return None
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header[:7].lower() == "bearer " else ""
+    if hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        return None
+    response = error_response(401, "unauthorized", "missing or wrong metrics token")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
 @web.middleware
 async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     return refusal(request) or await handler(request)

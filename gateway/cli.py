@@ -9,7 +9,15 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 
-from gateway import chat_cli, desk_cli, eval_cli, knowledge_cli, scheduler_cli, tenant_cli
+from gateway import (
+    chat_cli,
+    desk_cli,
+    doctor_cli,
+    eval_cli,
+    knowledge_cli,
+    scheduler_cli,
+    tenant_cli,
+)
 from gateway.logs import setup_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -59,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler_cli.register(commands)
     eval_cli.register(commands)
     desk_cli.register(commands)
+    doctor_cli.register(commands)
     return parser
 
 

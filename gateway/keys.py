@@ -21,6 +21,7 @@ from scheduler.jobs import SchedulerPorts
 from scheduler.runner import ScheduledWork
 
 if TYPE_CHECKING:
+    from gateway.doctor_cache import DoctorCache
     from gateway.serving import Serving
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -34,3 +35,4 @@ SERVING: web.AppKey[Serving] = web.AppKey("serving")
 SCHEDULER_PORTS = web.AppKey("scheduler_ports", SchedulerPorts)
 SCHEDULER = web.AppKey("scheduler", ScheduledWork)
 READINESS = web.AppKey("readiness", Readiness)
+DOCTOR: web.AppKey[DoctorCache] = web.AppKey("doctor")

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     admin_token: SecretStr | None = None
+    metrics_token: SecretStr | None = None  # set: GET /metrics needs `Authorization: Bearer`
     public_base_url: str | None = None
 
     telegram_mode: TelegramMode = TelegramMode.POLLING

@@ -30,6 +30,7 @@ class Supervised(Generic[T]):
         self.name = name
         self.current: T | None = None
         self.error: str | None = None
+        self.failure: Exception | None = None  # the last failed open, for `doctor` to place
         self._open = open_part
         self._close = close_part
         self._on_ready = on_ready
@@ -55,13 +56,13 @@ class Supervised(Generic[T]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.error = _one_line(exc)
+                self.error, self.failure = _one_line(exc), exc
                 log.warning("%s unavailable, retrying", self.name,
                             extra={"error": self.error, "retry_in": pause})
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
                 continue
-            self.current, self.error = part, None
+            self.current, self.error, self.failure = part, None, None
             log.info("%s ready", self.name)
         if self._on_ready is not None:
             try:
@@ -85,6 +86,11 @@ class KnowledgeHandle:
     @property
     def current(self) -> KnowledgeBase | None:
         return self._supervised.current
+
+    @property
+    def failure(self) -> Exception | None:
+        """Why the last try to open it failed (None while it is up, or still trying first)."""
+        return self._supervised.failure
 
     async def embed_query(self, text: str) -> list[float]:
         kb = self._supervised.current

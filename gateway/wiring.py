@@ -34,7 +34,7 @@ from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
 from gateway.supervised import KnowledgeHandle, Supervised
 from scheduler.jobs import SchedulerPorts
-from storage.database import Database, open_database
+from storage.database import Database, create_pool, database_dsn, open_database
 from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
 from storage.store import PgInbox, PgStore, PgTenants
@@ -43,6 +43,8 @@ from storage.tenant_cache import CachedTenants
 if TYPE_CHECKING:  # imported when a part is built: a mode that does not use them loads none
     from ai.llm import OpenAIChat
     from ai.transcription import OpenAITranscriber
+    from gateway.doctor import Doctor
+    from gateway.doctor_cache import DoctorCache
     from gateway.serving import Serving
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class System:
     transcriber: OpenAITranscriber | None = None
     processor: TurnProcessor | None = None
     serving: Serving | None = None
+    doctor: DoctorCache | None = None
 
 
 @asynccontextmanager
@@ -106,7 +109,52 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
             from gateway.serving import start_serving
 
             system.serving = await start_serving(stack, system)
+            system.doctor = _serving_doctor(stack, system)
         yield system
+
+
+def _serving_doctor(stack: AsyncExitStack, system: System) -> DoctorCache:
+    """`doctor` on the running parts, cached: the "clients" entry of `/ready`."""
+    from gateway.doctor import Doctor, KnowledgeState
+    from gateway.doctor_cache import DoctorCache
+
+    handle = system.knowledge
+    assert handle is not None
+
+    def knowledge() -> KnowledgeState:
+        return KnowledgeState(handle.current, handle.failure)
+
+    cache = DoctorCache(Doctor(system.settings, system.database.pool, knowledge=knowledge,
+                               llm=system.llm))
+    stack.push_async_callback(cache.stop)
+    system.readiness.add("clients", cache.readiness_check())
+    return cache
+
+
+@asynccontextmanager
+async def open_doctor(settings: Settings) -> AsyncIterator[Doctor]:
+    """What the `doctor` command checks, opened without side effects and without giving up on
+    the way: the database as it is (not migrated), the knowledge base (a snapshot when a running
+    gateway holds the embedded store) and the LLM. Whatever cannot be opened is what its check
+    reports."""
+    from gateway.doctor import Doctor, KnowledgeState
+
+    async with AsyncExitStack() as stack:
+        pool, database_error = None, None
+        try:
+            dsn = await stack.enter_async_context(database_dsn(settings.database))
+            pool = await create_pool(dsn, max_size=4)
+            stack.push_async_callback(pool.close)
+        except Exception as exc:
+            database_error = f"{type(exc).__name__}: {exc}"
+        try:
+            kb = await open_knowledge(settings, snapshot=True)
+            stack.push_async_callback(kb.aclose)
+            knowledge = KnowledgeState(kb)
+        except Exception as exc:
+            knowledge = KnowledgeState(None, exc)
+        yield Doctor(settings, pool, knowledge=lambda: knowledge, llm=_open_llm(stack, settings),
+                     database_error=database_error)
 
 
 def _core_parts(settings: Settings, database: Database, tenants: Tenants) -> System:

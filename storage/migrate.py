@@ -65,3 +65,12 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+
+
+async def pending_migrations(conn: asyncpg.Connection | asyncpg.Pool,
+                             directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """The migrations not applied yet, without applying them (what `doctor` reports)."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")} \
+        if exists else set()
+    return [m.name for m in discover(directory) if m.version not in done]

@@ -1,5 +1,6 @@
-"""`GET /metrics`: Prometheus text format. Queue depths and open handovers are read from the
-database at scrape time, so every replica reports the shared truth."""
+"""`GET /metrics`: Prometheus text format, behind a bearer token when METRICS_TOKEN is set.
+Queue depths and open handovers are read from the database at scrape time, so every replica
+reports the shared truth."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import metrics
+from gateway.auth import metrics_refusal
 from gateway.keys import DB
 from storage.database import UNAVAILABLE
 from storage.repositories import stats
@@ -16,6 +18,8 @@ routes = web.RouteTableDef()
 
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
+    if refusal := metrics_refusal(request):
+        return refusal
     try:
         counts = await stats.row_counts(request.config_dict[DB])
     except UNAVAILABLE:

@@ -1,7 +1,10 @@
 """A fake Telegram Bot API server (a real local aiohttp server at `/bot{token}/{method}`, as
 aiogram calls it through TELEGRAM_API_BASE): records calls, answers the methods the desk uses,
 serves `getUpdates` from per-bot queues (long-poll: [] after a short wait), serves files, and
-fails on request (429 with retry_after, 500, "message thread not found")."""
+fails on request (429 with retry_after, 500, "message thread not found"). What `doctor` reads
+(getChat, getChatMember, getWebhookInfo) describes a forum supergroup where the bot is an admin
+with every right, and the webhook last set; `groups`, `bot_member`, `webhook_trouble` and
+`missing_chats` change that."""
 
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ GROUP_B = -1002222222222
 TOKEN_A = "111111:AAfake-token-for-client-a_0123456789"
 TOKEN_B = "222222:AAfake-token-for-client-b_0123456789"
 MESSAGE_METHODS = ("sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendAudio")
+ADMIN_RIGHTS = ("can_be_edited", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info",
+                "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
+                "can_send_welcome_messages", "can_pin_messages", "can_manage_topics")
 
 
 @dataclass
@@ -48,6 +55,11 @@ class FakeTelegram:
         self._updates: dict[str, list[dict[str, Any]]] = {}
         self.deleted_topics: set[tuple[int, int]] = set()
         self.files: dict[str, bytes] = {}
+        self.groups: dict[int, dict[str, Any]] = {}  # chat id → fields over a forum supergroup
+        self.bot_member: dict[int, dict[str, Any]] = {}  # chat id → the bot's member fields
+        self.missing_chats: set[int] = set()  # getChat / getChatMember: "chat not found"
+        self.webhooks: dict[str, str] = {}  # token → URL given to setWebhook
+        self.webhook_trouble: dict[str, dict[str, Any]] = {}  # token → getWebhookInfo fields
         self.app = web.Application()
         self.app.router.add_post("/bot{token}/{method}", self._method)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._file)
@@ -100,6 +112,9 @@ class FakeTelegram:
                 if failure.retry_after is not None:
                     body["parameters"] = {"retry_after": failure.retry_after}
                 return web.json_response(body, status=failure.status)
+        if method in ("getChat", "getChatMember") and int(params["chat_id"]) in self.missing_chats:
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": "Bad Request: chat not found"}, status=400)
         thread = params.get("message_thread_id")
         if method in MESSAGE_METHODS and thread is not None and \
                 (int(params["chat_id"]), int(thread)) in self.deleted_topics:
@@ -139,7 +154,30 @@ class FakeTelegram:
             if not queue:
                 await asyncio.sleep(self.poll_wait)
             return list(queue)
-        return True  # pin/unpin, answerCallbackQuery, setWebhook, deleteWebhook
+        return self._doctor_reads(token, method, params)
+
+    def _doctor_reads(self, token: str, method: str, params: dict[str, Any]) -> Any:
+        if method == "setWebhook":
+            self.webhooks[token] = params["url"]
+        elif method == "deleteWebhook":
+            self.webhooks.pop(token, None)
+        elif method == "getChat":
+            chat_id = int(params["chat_id"])
+            return {"id": chat_id, "type": "supergroup", "is_forum": True, "title": "Desk",
+                    "accent_color_id": 0, "max_reaction_count": 11,
+                    "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                            "unique_gifts": False, "premium_subscription": False,
+                                            "gifts_from_channels": False},
+                    **self.groups.get(chat_id, {})}
+        elif method == "getChatMember":
+            user = {"id": int(params["user_id"]), "is_bot": True, "first_name": "Desk"}
+            return {"status": "administrator", "user": user, "is_anonymous": False,
+                    **dict.fromkeys(ADMIN_RIGHTS, True),
+                    **self.bot_member.get(int(params["chat_id"]), {})}
+        elif method == "getWebhookInfo":
+            return {"url": self.webhooks.get(token, ""), "has_custom_certificate": False,
+                    "pending_update_count": 0, **self.webhook_trouble.get(token, {})}
+        return True  # pin/unpin, answerCallbackQuery
 
 
 # --- update builders ------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""Fixtures of the operations tests: a fake text-embeddings-inference server (fast, switchable
+to failing), the fake Bot API and ChatFlow, and settings pointing at all of them."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import pytest
+from aiohttp import web
+
+from gateway.settings import Settings
+from tests.fakes import FakeChatFlow
+from tests.telegram.conftest import serve_fake
+from tests.telegram.fakes import FakeTelegram
+
+DIM = 64
+
+
+def trigram_vector(text: str, dim: int = DIM) -> list[float]:
+    """Similar texts, similar vectors: hashed character trigrams, normalised."""
+    vector = [0.0] * dim
+    folded = f" {text.lower()} "
+    for i in range(len(folded) - 2):
+        vector[int(hashlib.md5(folded[i:i + 3].encode()).hexdigest(), 16) % dim] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+class FakeTei:
+    """`POST /embed` as text-embeddings-inference answers it; `down` makes it answer 503 (as
+    while it still downloads its model)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.app = web.Application()
+        self.app.router.add_post("/embed", self._embed)
+
+    async def _embed(self, request: web.Request) -> web.Response:
+        if self.down:
+            return web.Response(status=503, text="model not loaded yet")
+        return web.json_response([trigram_vector(t) for t in (await request.json())["inputs"]])
+
+
+@pytest.fixture
+async def tei(aiohttp_server) -> FakeTei:
+    fake = FakeTei()
+    fake.server = await aiohttp_server(fake.app, host="127.0.0.1")
+    fake.url = str(fake.server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def tg(aiohttp_server) -> FakeTelegram:
+    return await serve_fake(aiohttp_server, FakeTelegram())
+
+
+@pytest.fixture
+def ops_settings(settings: Settings, tei: FakeTei, tg: FakeTelegram,
+                 chatflow: FakeChatFlow) -> Settings:
+    """Every peer faked: TEI embeddings, the Bot API, ChatFlow; no LLM."""
+    return settings.model_copy(update={
+        "embeddings_provider": "tei", "embeddings_url": tei.url, "embeddings_model": "fake",
+        "telegram_api_base": tg.base,
+        "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"),
+    })
