@@ -15,10 +15,9 @@ posts a card only for a handover that has none, so a request never gets two card
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from uuid import UUID
-
-from datetime import timedelta
 
 from core.desk import Actor, Desk
 from core.escalation import card_key

@@ -4,8 +4,9 @@ every replica: alert on their max), the Telegram desk each client's deliveries c
 (this process's view) and whether this process leads the scheduler (sum them: one leader).
 
 A collector cannot await, so the route reads everything first (a `Reading`) and the collector
-turns it into metric families during the synchronous `generate_latest` call right after. Every known client gets its zeros, so an alert sees a queue go from 0
-to something rather than a series appear."""
+turns it into metric families during the synchronous `generate_latest` call right after. Every
+known client gets its zeros, so an alert sees a queue go from 0 to something rather than a
+series appear."""
 
 from __future__ import annotations
 

@@ -28,9 +28,9 @@ from ai.settings import (
     TranscriptionSettings,
 )
 from channels.chatflow.settings import ChatFlowSettings
-from core.alerts import AlertPolicy
 from channels.telegram.ratelimit import RateLimits
 from channels.telegram.settings import TelegramMode, TelegramSettings
+from core.alerts import AlertPolicy
 from scheduler.settings import SchedulerSettings
 from storage.settings import DatabaseSettings, VectorSettings
 

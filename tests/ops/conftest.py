@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.telegram.conftest import serve_fake
+from tests.telegram.conftest import client_a, serve_fake, start_app, tg_settings
 from tests.telegram.fakes import FakeTelegram
-from tests.whatsapp.conftest import demo, start_app, wa_settings
+from tests.whatsapp.conftest import demo, wa_settings
 
-__all__ = ["demo", "start_app", "wa_settings"]
+__all__ = ["client_a", "demo", "start_app", "tg_settings", "wa_settings"]
 
 ALERT_TOKEN = "333333:AAfake-token-for-the-alerts_0123456789"
 ALERT_CHAT = -1009999999999
