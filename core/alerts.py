@@ -109,9 +109,11 @@ class Alerter:
         if not owners or not client.settings.telegram_bot_token:
             return
         sent = claim.sent_at.isoformat() if claim.sent_at else ""
+        # as for the daily report: an owner who never started the bot is told in the desk group
+        group = client.settings.telegram_chat_id
         async with self._store.transaction() as tx:
             for owner in owners:
-                await tx.outbox.enqueue(client.id, OwnerReport(owner, escape(text)),
+                await tx.outbox.enqueue(client.id, OwnerReport(owner, escape(text), group),
                                         f"alert:{key}:{sent}:{owner}")
 
     def _observe(self, kind: AlertKind, outcome: str) -> None:

@@ -135,12 +135,13 @@ async def test_an_unreachable_alert_chat_is_tried_again(make_alerter: MakeAlerte
 
 async def test_owners_get_a_copy_through_their_clients_bot(make_alerter: MakeAlerter, db) -> None:
     client = await make_client(db, "owned", telegram_bot_token="444:owner-bot",
-                               owner_telegram_ids=[900, 901])
+                               telegram_chat_id=-1004, owner_telegram_ids=[900, 901])
     alerter = make_alerter()
     await alerter.raise_alert(Alert(AlertKind.TURN_FAILED, client, "turn <failed>"))
     rows = await db.fetch("SELECT kind, payload FROM outbox ORDER BY id")
-    assert [(r["kind"], r["payload"]["chat_id"], r["payload"]["text"]) for r in rows] == [
-        ("owner_report", 900, "turn &lt;failed&gt;"), ("owner_report", 901, "turn &lt;failed&gt;")]
+    assert [(r["kind"], r["payload"]["chat_id"], r["payload"]["text"],
+             r["payload"]["fallback_chat_id"]) for r in rows] == [
+        ("owner_report", owner, "turn &lt;failed&gt;", -1004) for owner in (900, 901)]
     # an alert about an owner's own message does not go back to the owner
     await alerter.raise_alert(Alert(AlertKind.DELIVERY_GIVEN_UP, client, "x", to_owners=False))
     assert await db.fetchval("SELECT count(*) FROM outbox") == 2
