@@ -12,6 +12,11 @@ from core.outbound import RequestCard
 from core.ports import AuditEntry, Tx
 
 
+def card_key(handover_id: UUID) -> str:
+    """The idempotency key of a request's card: one card per handover, however often queued."""
+    return f"card:{handover_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Escalation:
     handover: Handover
@@ -34,7 +39,7 @@ async def escalate(tx: Tx, conversation_id: UUID, *, trigger_type: TriggerType,
                                          trigger_value, user_message, trigger_detail)
     await tx.conversations.set_state(conversation_id, State.PENDING)
     await tx.outbox.enqueue(conv.client_id, RequestCard(conversation_id, handover.id),
-                            f"card:{handover.id}")
+                            card_key(handover.id))
     await tx.audit.record(conv.client_id, AuditEntry(
         actor_type="system", action="escalate", handover_id=handover.id,
         conversation_id=conversation_id,

@@ -5,16 +5,24 @@ The database already forbids most breaches (one open handover per conversation, 
 `manager_active`, and a deferred trigger matching state and handover at commit); what remains is
 data written around them: old rows, restores, triggers disabled by hand. `diagnose` is pure;
 `repair` re-reads the conversation under lock inside the caller's transaction, so a row that was
-fixed (or is healthy) in the meantime is left untouched."""
+fixed (or is healthy) in the meantime is left untouched.
+
+A pending request whose card never reached the desk (its delivery given up on a refusal, or
+lost) is healthy by the state invariant but helps nobody: `requeue_card` queues the card again
+(`CARDLESS_HANDOVER`), under the handover's lock, with the same idempotency key, and the sender
+posts a card only for a handover that has none, so a request never gets two cards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from uuid import UUID
 
 from core.desk import Actor, Desk
+from core.escalation import card_key
 from core.models import HandoverStatus, Resolution, State
+from core.outbound import RequestCard
 from core.ports import AuditEntry, Tx
 from core.texts import DESK
 
@@ -29,6 +37,7 @@ class BreachKind(StrEnum):
     PENDING_WITH_ACTIVE_HANDOVER = "pending_with_active_handover"
     MANAGER_ACTIVE_WITH_PENDING_HANDOVER = "manager_active_with_pending_handover"
     MANAGER_ACTIVE_WITHOUT_TOPIC = "manager_active_without_topic"
+    CARDLESS_HANDOVER = "cardless_handover"  # pending, its card never posted (`requeue_card`)
 
 
 class Fix(StrEnum):
@@ -105,3 +114,24 @@ async def repair(tx: Tx, desk: Desk, conversation_id: UUID) -> Repair | None:
     ))
     return Repair(breach.kind, breach.fix, conv.client_id, conversation_id, handover_id,
                   conv.state, new_state)
+
+
+async def requeue_card(tx: Tx, handover_id: UUID, failed_before: timedelta) -> bool:
+    """Queue the card of a pending request that has none again, inside `tx`: its given-up
+    delivery becomes due again (when given up at least `failed_before` ago), or, when there is
+    none, a new one is queued. False when the request moved on (taken, closed, its card posted)
+    or its card is on its way already."""
+    handover = await tx.handovers.get(handover_id, for_update=True)
+    if handover is None or handover.status != HandoverStatus.PENDING \
+            or handover.telegram_message_id is not None:
+        return False
+    key = card_key(handover.id)
+    queued = await tx.outbox.enqueue(handover.client_id,
+                                     RequestCard(handover.conversation_id, handover.id), key) \
+        or await tx.outbox.retry_failed(key, failed_before)
+    if queued:
+        await tx.audit.record(handover.client_id, AuditEntry(
+            actor_type="system", action=f"heal:{BreachKind.CARDLESS_HANDOVER}",
+            actor_name=SYSTEM.name, handover_id=handover.id,
+            conversation_id=handover.conversation_id, details={"fix": "requeue_card"}))
+    return queued

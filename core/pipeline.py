@@ -39,6 +39,9 @@ class TurnOutcome:
     reply: str | None
     handover_id: UUID | None = None
     degraded: tuple[str, ...] = field(default=())
+    client_slug: str = ""  # whose turn it was (metrics are per client)
+    trigger_type: TriggerType | None = None  # what escalated it, and the topic or intent
+    trigger_value: str | None = None
 
 
 class _StateMoved(Exception):
@@ -153,7 +156,8 @@ class TurnProcessor:
             final = await tx.conversations.get(conv.id)
             assert final is not None
         return TurnOutcome(conv.id, decision.act, final.state, decision.intent, reply, handover_id,
-                           decision.degraded)
+                           decision.degraded, ctx.client.slug, decision.trigger_type,
+                           decision.trigger_value)
 
     async def _act(self, tx: Tx, ctx: TurnContext, conv: Conversation, decision: Decision,
                    messages: Sequence[InboundMessage], key: str, now: datetime) -> UUID | None:

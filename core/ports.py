@@ -7,7 +7,7 @@ implement them; `gateway/wiring.py` plugs them in. Nothing here knows SQL, HTTP 
 - knowledge: `Embedder`, `VectorStore`, `Reranker`, `KnowledgeSearch` (defined in
   `core/knowledge_ports.py`);
 - the LLM: `LanguageModel`; speech: `Transcriber`; delivery: `Sender`, `DeliveryProgress`;
-  time: `Clock`."""
+  time: `Clock`; alerts: `AlertLog`, `AlertNotifier`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -105,6 +106,11 @@ class OutboxRepo(Protocol):
 
     async def fail(self, delivery: Delivery, error: str) -> bool:
         """Give a claimed delivery up; False when another worker has taken it over."""
+        ...
+
+    async def retry_failed(self, key: str, failed_before: timedelta) -> bool:
+        """Make the row with this idempotency key due again (attempts from zero) when it was
+        given up at least `failed_before` ago; False when there is no such row."""
         ...
 
 
@@ -200,6 +206,12 @@ class Maintenance(Protocol):
 
     async def heal_suspects(self, limit: int = 1000) -> list[UUID]: ...
 
+    async def cardless_handovers(self, older_than: timedelta, limit: int = 500) -> list[UUID]:
+        """Pending handovers of clients with a desk bot, opened more than `older_than` ago, whose
+        request card was never posted and is not on its way (its delivery given up `older_than`
+        ago or more, or missing): the self-heal queues their card again."""
+        ...
+
     async def requeue_orphan_events(self) -> int:
         """Put conversations whose events wait outside the turn queue back in it."""
         ...
@@ -283,3 +295,40 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""
         ...
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertDecision(StrEnum):
+    SENT = "sent"
+    DUPLICATE = "deduplicated"  # the same key was sent within the repeat window
+    RATE_LIMITED = "rate_limited"  # over the hourly budget of alerts
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClaim:
+    decision: AlertDecision
+    count: int  # how often the key was seen, this time included
+    sent_at: datetime | None = None  # when this claim sent it (SENT only)
+
+
+class AlertLog(Protocol):
+    """The alerts seen, shared by every replica (`core.alerts`)."""
+
+    async def claim(self, key: str, kind: str, client_id: UUID | None, *, repeat: timedelta,
+                    per_hour: int) -> AlertClaim:
+        """Record one occurrence of `key`, atomically across replicas: SENT (the caller sends
+        it) when nothing was sent for it within `repeat` and fewer than `per_hour` alerts were
+        sent in the last hour."""
+        ...
+
+    async def release(self, key: str, claim: AlertClaim) -> None:
+        """The alert of `claim` could not be sent: its next occurrence is sent again."""
+        ...
+
+
+class AlertNotifier(Protocol):
+    """The operator's alert chat (`channels/telegram/alerts.py`). Raises when not delivered."""
+
+    async def notify(self, text: str) -> None: ...

@@ -227,3 +227,18 @@ REPORT: dict[str, str] = {
     "minutes": "{minutes} мин",
     "hours": "{hours} ч {minutes} мин",
 }
+
+# Operator and owner alerts (`core.alerts`): plain text to the operator's chat; the owner's copy
+# is sent as HTML (escaped by the alerter).
+ALERT: dict[str, str] = {
+    "desk_unreachable": "🔴 {client}: Telegram-деск недоступен уже {minutes} мин. Заявки и "
+                        "напоминания ждут и уйдут, когда связь вернётся.",
+    "delivery_given_up": "🔴 {client}: сообщение ({channel}, {what}) не доставлено, попытки "
+                         "прекращены.",
+    "turn_failed": "🔴 {client}: сообщение клиента не удалось обработать; клиент получил "
+                   "запасной ответ.",
+    "backlog": "🟠 {client}: очередь входящих растёт: {count} сообщений ждут ответа.",
+    "detail": "Подробности: {detail}",
+    "repeated": "Повторялось с первого раза: {count}",
+    "no_client": "шлюз",
+}

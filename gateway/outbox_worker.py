@@ -116,10 +116,11 @@ class OutboxWorker:
         context = {"delivery": delivery.id, "channel": delivery.channel, "kind": delivery.kind,
                    "attempt": delivery.attempts,
                    "conversation_id": str(delivery.conversation_id or "")}
+        slug = await self._client_label(delivery)
         if outcome.ok:
             await record(lambda: outbox.mark_sent(self._pool, delivery, outcome.result),
                          what="outbox sent")
-            metrics.DELIVERIES.labels(delivery.channel, "sent").inc()
+            metrics.DELIVERIES.labels(slug, delivery.channel, "sent").inc()
             log.info("delivered", extra=context)
             return
         error = outcome.error or "unknown error"
@@ -127,7 +128,7 @@ class OutboxWorker:
             delay = timedelta(seconds=max(outcome.retry_after or 0.0, 0.5))
             await record(lambda: outbox.mark_retry(self._pool, delivery, error, delay,
                                                    refund_attempt=True), what="outbox deferred")
-            metrics.DELIVERIES.labels(delivery.channel, "deferred").inc()
+            metrics.DELIVERIES.labels(slug, delivery.channel, "deferred").inc()
             log.info("delivery deferred",
                      extra={**context, "reason": error, "retry_in": delay.total_seconds()})
             return
@@ -135,17 +136,25 @@ class OutboxWorker:
             delay = backoff(delivery.attempts, retry_after=outcome.retry_after)
             await record(lambda: outbox.mark_retry(self._pool, delivery, error, delay),
                          what="outbox retry")
-            metrics.DELIVERIES.labels(delivery.channel, "retry").inc()
+            metrics.DELIVERIES.labels(slug, delivery.channel, "retry").inc()
             log.warning("delivery failed, will retry",
                         extra={**context, "error": error, "retry_in": delay.total_seconds()})
             return
         given_up = await record(lambda: self._give_up(delivery, error), what="outbox failed")
         if not given_up:
             return  # taken over meanwhile: the other worker decides
-        metrics.DELIVERIES.labels(delivery.channel, "failed").inc()
+        metrics.DELIVERIES.labels(slug, delivery.channel, "failed").inc()
         log.error("delivery failed for good", extra={**context, "error": error})
         if self._on_given_up is not None:
             await self._on_given_up(delivery, error)
+
+    async def _client_label(self, delivery: Delivery) -> str:
+        """The client's slug for the metrics; never in the way of recording the outcome."""
+        try:
+            client = await self._tenants.client(delivery.client_id)
+        except Exception:
+            return ""
+        return client.slug if client else ""
 
     async def _give_up(self, delivery: Delivery, error: str) -> bool:
         client = await self._tenants.client(delivery.client_id)

@@ -51,6 +51,14 @@ class SenderHealth:
             return self.check_now(channel)
         return check
 
+    def failing_for(self, channel: str) -> dict[UUID, float]:
+        """Seconds each client's deliveries on `channel` have all failed (degraded ones only)."""
+        now = time.time()
+        return {client_id: now - track.failing_since
+                for (name, client_id), track in self._clients.items()
+                if name == channel and track.failing_since is not None
+                and track.failures >= FAILURES_BEFORE_DEGRADED}
+
     def unreachable_for(self, channel: str, seconds: float) -> list[tuple[UUID, str | None]]:
         """Clients whose deliveries on `channel` have all failed for at least `seconds`."""
         now = time.time()

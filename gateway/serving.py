@@ -1,7 +1,8 @@
 """The long-running parts of a serving gateway, started after the core parts (`wiring.py`) in
 this order and stopped in reverse: the senders, the Telegram desk (only once some client has
-a bot: aiogram is not even imported before), the outbox worker, the scheduler, the turn worker
-(last: everything it feeds is there). What they see of their peers feeds `/ready`."""
+a bot: aiogram is not even imported before), the alert hooks and their watch, the outbox worker,
+the scheduler, the turn worker (last: everything it feeds is there). What they see of their
+peers feeds `/ready` and the alerts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import aiohttp
 
 from channels.chatflow.client import ChatFlowClient, WhatsAppSender
 from core.ports import Sender
+from gateway import metrics
+from gateway.alerting import AlertHooks
 from gateway.outbox_worker import OutboxWorker
 from gateway.readiness import Check
 from gateway.sender_health import SenderHealth
@@ -39,6 +42,7 @@ class Serving:
     health: SenderHealth
     desk: TelegramDesk | None = None
     scheduler: ScheduledWork | None = None
+    alerts: AlertHooks | None = None
     _desk_watch: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -57,14 +61,26 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
     stack.push_async_callback(_stop_desk, serving)
     system.readiness.add("telegram", _telegram_check(serving))
 
+    assert system.alerter is not None
+    alerts = AlertHooks(system.alerter, system.tenants, pool, serving.health,
+                        desk_unreachable_minutes=settings.alert_desk_unreachable_minutes,
+                        backlog_threshold=settings.alert_backlog_threshold)
+    await alerts.start()
+    stack.push_async_callback(alerts.stop)
+    serving.alerts = alerts
+
     outbox = OutboxWorker(pool, dsn, serving.senders, store=system.store, tenants=system.tenants,
-                          concurrency=settings.workers, on_outcome=serving.health.record)
+                          concurrency=settings.workers, on_outcome=serving.health.record,
+                          on_given_up=alerts.delivery_given_up)
     await outbox.start()
     stack.push_async_callback(outbox.stop)
 
     leadership = Leadership(dsn)
-    serving.scheduler = ScheduledWork(leadership, default_jobs(
-        system.scheduler_ports, leadership, settings.scheduler), transient=TRANSIENT)
+    jobs = default_jobs(system.scheduler_ports, leadership, settings.scheduler)
+    for job in jobs:
+        metrics.scheduled(job)
+    serving.scheduler = ScheduledWork(leadership, jobs, transient=TRANSIENT,
+                                      on_run=metrics.record_job_run)
     system.readiness.add("scheduler", _scheduler_check(leadership))
     await leadership.check()
     await serving.scheduler.start()
@@ -72,7 +88,8 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
 
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
-                       lease=timedelta(seconds=settings.turn_lease_seconds))
+                       lease=timedelta(seconds=settings.turn_lease_seconds),
+                       on_failed=alerts.turn_failed)
     await turns.start()
     stack.push_async_callback(turns.stop)
     return serving

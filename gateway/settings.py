@@ -4,11 +4,19 @@ public contract); each adapter gets its own small settings object from the prope
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ai.settings import (
@@ -22,6 +30,7 @@ from ai.settings import (
 from channels.chatflow.settings import ChatFlowSettings
 from channels.telegram.ratelimit import RateLimits
 from channels.telegram.settings import TelegramMode, TelegramSettings
+from core.alerts import AlertPolicy
 from scheduler.settings import SchedulerSettings
 from storage.settings import DatabaseSettings, VectorSettings
 
@@ -93,6 +102,16 @@ class Settings(BaseSettings):
     telegram_min_send_interval: float = Field(1.0, ge=0, le=60)
     telegram_sends_per_minute: int = Field(20, ge=1)
 
+    # Operator and owner alerts (core.alerts), and the self-heal of requests without a card.
+    alert_telegram_bot_token: SecretStr | None = None
+    alert_telegram_chat_id: int | None = None
+    alert_repeat_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
+    alert_max_per_hour: int = Field(20, ge=1, le=1000)
+    alert_owners: bool = True
+    alert_desk_unreachable_minutes: float = Field(5, gt=0, le=24 * 60)
+    alert_backlog_threshold: int = Field(200, ge=1)
+    heal_cardless_minutes: float = Field(5, gt=0, le=24 * 60)
+
     @field_validator("database_url")
     @classmethod
     def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
@@ -128,6 +147,13 @@ class Settings(BaseSettings):
             raise ValueError("needs an endpoint: TRANSCRIBE_BASE_URL / TRANSCRIBE_API_KEY, or "
                              "the LLM's OPENAI_BASE_URL / OPENAI_API_KEY")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _check_alert_chat(self) -> Settings:
+        if (self.alert_telegram_chat_id is None) != (self.alert_telegram_bot_token is None):
+            raise ValueError("ALERT_TELEGRAM_CHAT_ID and ALERT_TELEGRAM_BOT_TOKEN go together "
+                             "(the operator's chat and the alerts' own bot)")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -192,7 +218,12 @@ class Settings(BaseSettings):
 
     @property
     def scheduler(self) -> SchedulerSettings:
-        return SchedulerSettings()
+        return SchedulerSettings(cardless_after_minutes=self.heal_cardless_minutes)
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        return AlertPolicy(repeat=timedelta(minutes=self.alert_repeat_minutes),
+                           per_hour=self.alert_max_per_hour, owners=self.alert_owners)
 
 
 def load_settings(**overrides: object) -> Settings:

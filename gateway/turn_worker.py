@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TURN_LEASE = timedelta(seconds=15)
 
-# Told when a turn is given up: (conversation id, error).
+# Told when a turn is given up: (the turn, error).
 TurnFailed = Callable[[ClaimedTurn, str], Awaitable[None]]
 
 
@@ -92,9 +92,7 @@ class TurnWorker:
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
                     turn.conversation_id, [to_message(e) for e in turn.events])
-            metrics.TURNS.labels(outcome.act).inc()
-            for code in outcome.degraded:
-                metrics.LLM_ERRORS.labels(code).inc()
+            metrics.record_turn(outcome)
             log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
                                          "messages": len(turn.events)})
         except LostClaim:
@@ -114,9 +112,9 @@ class TurnWorker:
     async def _give_up(self, turn: ClaimedTurn, error: str) -> None:
         """The customer gets the fallback text once, the events are kept as failed, the
         operator hears of it. If even that fails, the turn comes back after its lease."""
-        await self._processor.give_up(turn.conversation_id,
-                                      [to_message(e) for e in turn.events], error)
-        metrics.TURNS.labels("failed").inc()
+        outcome = await self._processor.give_up(turn.conversation_id,
+                                                [to_message(e) for e in turn.events], error)
+        metrics.TURNS.labels(outcome.client_slug, "failed").inc()
         log.error("turn given up; the customer got the fallback text",
                   extra={"events": len(turn.events), "error": error})
         if self._on_failed is not None:

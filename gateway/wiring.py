@@ -5,8 +5,9 @@ order, and takes it down in reverse. The app (`serve`) and the one-shot commands
     database → store, tenants, inbox, desk, relay          always
     embedder + vector store → knowledge base              knowledge=True
     LLM, transcriber → answerer → turn processor          pipeline=True
-    ChatFlow sender, Telegram desk, outbox + turn workers,
-    scheduler                                             serving=True
+    alerter (operator chat, owners), ChatFlow sender,
+    Telegram desk, outbox + turn workers (their alert
+    hooks), scheduler                                     serving=True
 
 A part that fails to start unwinds the parts already started (an `AsyncExitStack`)."""
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from core.alerts import Alerter, AlertNotifier
 from core.answers import Answerer
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
@@ -30,11 +32,13 @@ from core.semantic import SemanticMatcher
 from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
+from gateway.observed import ObservedEmbedder
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
 from gateway.supervised import KnowledgeHandle, Supervised
 from scheduler.jobs import SchedulerPorts
 from storage.database import Database, create_pool, database_dsn, open_database
+from storage.repositories.alerts import PgAlertLog
 from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
 from storage.store import PgInbox, PgStore, PgTenants
@@ -66,6 +70,7 @@ class System:
     semantic: SemanticMatcher | None = None
     transcriber: OpenAITranscriber | None = None
     processor: TurnProcessor | None = None
+    alerter: Alerter | None = None
     serving: Serving | None = None
     doctor: DoctorCache | None = None
 
@@ -108,6 +113,9 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         if serving:
             from gateway.serving import start_serving
 
+            system.alerter = Alerter(PgAlertLog(database.pool), _open_alert_chat(stack, settings),
+                                     system.store, policy=settings.alert_policy,
+                                     observer=metrics.record_alert)
             system.serving = await start_serving(stack, system)
             system.doctor = _serving_doctor(stack, system)
         yield system
@@ -173,7 +181,7 @@ async def open_knowledge(settings: Settings, *, snapshot: bool = False) -> Knowl
     from ai.embeddings import build_embedder, check_embedder
     from storage.vectors import build_vector_store
 
-    embedder = build_embedder(settings.embeddings)
+    embedder = ObservedEmbedder(build_embedder(settings.embeddings))
     try:
         dim = await check_embedder(embedder)
         store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot)
@@ -249,6 +257,19 @@ def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
     if llm is not None:
         stack.push_async_callback(llm.aclose)
     return llm
+
+
+def _open_alert_chat(stack: AsyncExitStack, settings: Settings) -> AlertNotifier | None:
+    """The operator's alert chat, when ALERT_TELEGRAM_CHAT_ID (and its bot) are set: alerts are
+    still logged, counted and sent to owners without it."""
+    token, chat_id = settings.alert_telegram_bot_token, settings.alert_telegram_chat_id
+    if token is None or chat_id is None:
+        return None
+    from channels.telegram.alerts import TelegramAlertNotifier
+
+    notifier = TelegramAlertNotifier(settings.telegram_api_base, token.get_secret_value(), chat_id)
+    stack.push_async_callback(notifier.aclose)
+    return notifier
 
 
 def _open_transcriber(stack: AsyncExitStack, settings: Settings) -> OpenAITranscriber | None:

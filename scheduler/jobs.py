@@ -14,7 +14,7 @@ from uuid import UUID
 
 from core import reminders
 from core.desk import Actor, Desk
-from core.heal import Repair, repair
+from core.heal import BreachKind, Repair, repair, requeue_card
 from core.hours import WorkingHours, schedule_for
 from core.models import Client, ClientSettings, HandoverStatus, Resolution, State
 from core.outbound import TopicMessage
@@ -43,6 +43,16 @@ class ReminderReport:
 class HealReport:
     repairs: list[Repair] = field(default_factory=list)
     failed: int = 0
+    cards_requeued: int = 0
+
+    def by_kind(self) -> dict[str, int]:
+        """How many of each kind were healed (the heals metric)."""
+        counts: dict[str, int] = {}
+        for done in self.repairs:
+            counts[done.kind] = counts.get(done.kind, 0) + 1
+        if self.cards_requeued:
+            counts[BreachKind.CARDLESS_HANDOVER] = self.cards_requeued
+        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,28 @@ async def heal_pass(ports: SchedulerPorts) -> HealReport:
     return report
 
 
+async def card_heal_pass(ports: SchedulerPorts, after: timedelta) -> HealReport:
+    """Queue again the card of every request pending for `after` without one (a card given up on
+    a refusal, e.g. the bot lost its rights in the group, or a row lost): once the desk can take
+    it, the request reaches a person, and its reminders follow."""
+    report = HealReport()
+    for handover_id in await ports.maintenance.cardless_handovers(after):
+        try:
+            async with ports.store.transaction() as tx:
+                queued = await requeue_card(tx, handover_id, after)
+        except ports.transient:
+            raise
+        except Exception:
+            log.exception("request card not queued again", extra={"handover_id": str(handover_id)})
+            report.failed += 1
+            continue
+        if queued:
+            report.cards_requeued += 1
+            log.warning("self-heal queued the card of a request that had none",
+                        extra={"handover_id": str(handover_id)})
+    return report
+
+
 async def sweep_pass(maintenance: Maintenance) -> int:
     """Put conversations whose events wait outside the turn queue back in it (the queues take
     back rows whose worker died by themselves, through their leases)."""
@@ -199,6 +231,8 @@ def default_jobs(ports: SchedulerPorts, leadership: Leadership,
         Job("leader", settings.leader_check_every, leadership.check, leader_only=False),
         Job("reminders", settings.reminders_every, lambda: reminder_pass(ports)),
         Job("heal", settings.heal_every, lambda: heal_pass(ports)),
+        Job("card_heal", settings.card_heal_every, lambda: card_heal_pass(
+            ports, timedelta(minutes=settings.cardless_after_minutes))),
         Job("sweep", settings.sweep_every, lambda: sweep_pass(ports.maintenance)),
         Job("prune", settings.prune_every, lambda: prune_pass(ports.maintenance)),
         Job("daily_reports", settings.reports_every,

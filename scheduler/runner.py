@@ -2,7 +2,11 @@
 
 APScheduler's asyncio executor cancels running jobs on shutdown (it cannot honour `wait=True`
 without being a coroutine), which could cut a job mid-write. So every run is tracked here and
-`stop()` pauses the scheduler, waits for the runs in flight, and only then shuts it down."""
+`stop()` pauses the scheduler, waits for the runs in flight, and only then shuts it down.
+
+An observer (`on_run`) is told of every run this process made (skipped runs of a follower are
+not runs): the composition root turns it into the metrics of the last successful pass per job
+and of the self-heal's repairs."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,13 +32,19 @@ class Job:
     leader_only: bool = True
 
 
+# Told of each run: (the job, whether it succeeded, what it returned: None when it failed).
+RunObserver = Callable[[Job, bool, Any], None]
+
+
 class ScheduledWork:
     def __init__(self, leadership: Leadership, jobs: Sequence[Job], *,
-                 transient: tuple[type[BaseException], ...] = ()) -> None:
+                 transient: tuple[type[BaseException], ...] = (),
+                 on_run: RunObserver | None = None) -> None:
         """`transient`: the storage's errors that mean "unreachable right now" (logged as a
         warning: the next run tries again)."""
         self.leadership = leadership
         self._transient = transient
+        self._on_run = on_run
         self._jobs = {job.name: job for job in jobs}
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()
@@ -73,7 +84,9 @@ class ScheduledWork:
             if job.leader_only and not await self.leadership.check():
                 log.debug("scheduled job skipped: not the leader", extra={"job": name})
                 return None
-            return await job.run()
+            result = await job.run()
+            self._observe(job, True, result)
+            return result
         except self._transient as exc:
             log.warning("scheduled job: database unavailable",
                         extra={"job": name, "error": type(exc).__name__})
@@ -81,4 +94,17 @@ class ScheduledWork:
             log.exception("scheduled job failed", extra={"job": name})
         finally:
             self._running.discard(task)
+        self._observe(job, False, None)
         return None
+
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def _observe(self, job: Job, ok: bool, result: Any) -> None:
+        if self._on_run is None:
+            return
+        try:
+            self._on_run(job, ok, result)
+        except Exception:  # a metric must never fail a pass
+            log.exception("scheduled job observer failed", extra={"job": job.name})

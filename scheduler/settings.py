@@ -1,4 +1,5 @@
-"""Settings of the scheduled work: how often each pass runs (seconds)."""
+"""Settings of the scheduled work: how often each pass runs (seconds), and how long a pending
+request may be without its card before the self-heal queues it again (minutes)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ class SchedulerSettings(BaseModel):
 
     reminders_every: float = 60
     heal_every: float = 300
+    card_heal_every: float = 60
     sweep_every: float = 60
     prune_every: float = 3600
     reports_every: float = 60
     leader_check_every: float = 5
+    cardless_after_minutes: float = 5

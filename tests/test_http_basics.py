@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.factories import make_client
 from tests.whatsapp.conftest import started
 
 
@@ -124,13 +125,15 @@ async def _boom(request):
     raise RuntimeError("secret internals")
 
 
-async def test_metrics_are_prometheus_text(client: TestClient) -> None:
+async def test_metrics_are_prometheus_text(client: TestClient, db) -> None:
+    await make_client(db, "metrics_salon")
     response = await client.get("/metrics")
     text = await response.text()
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert "truffles_open_handovers 0.0" in text
-    assert 'truffles_queue_depth{queue="inbound"} 0.0' in text
+    assert 'truffles_open_handovers{client="metrics_salon",state="pending"} 0.0' in text
+    assert 'truffles_queue_depth{client="metrics_salon",queue="inbound"} 0.0' in text
+    assert "truffles_scheduler_leader 1.0" in text
 
 
 async def test_an_empty_admin_token_keeps_the_admin_api_closed(aiohttp_client, settings: Settings) -> None:

@@ -120,6 +120,7 @@ class WebhookReply:
     conversation_id: UUID | None = None
     error: str | None = None  # the error code when status is not 200
     event_id: int | None = None
+    client_slug: str | None = None  # whose message was accepted
 
 
 class ChatFlowInbound:
@@ -158,7 +159,7 @@ class ChatFlowInbound:
         if accepted.event_id is None:
             return WebhookReply(200, "Duplicate message_id", accepted.conversation_id)
         return WebhookReply(200, "accepted", accepted.conversation_id,
-                            event_id=accepted.event_id)
+                            event_id=accepted.event_id, client_slug=client.slug)
 
     async def conversation_for(self, client: Client, remote_jid: str) -> UUID:
         """The conversation of a customer answered at once (the legacy `/message`), routed as

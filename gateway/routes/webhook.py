@@ -28,7 +28,7 @@ def _response(reply: WebhookReply) -> web.Response:
     if reply.conversation_id is not None:
         conversation_id_var.set(str(reply.conversation_id))
     if reply.event_id is not None:
-        metrics.MESSAGES_IN.labels("whatsapp").inc()
+        metrics.MESSAGES_IN.labels(reply.client_slug or "", "whatsapp").inc()
         log.info("message accepted", extra={"event": reply.event_id})
     return web.json_response({"success": True, "message": reply.message,
                               "conversation_id": str(reply.conversation_id)

@@ -80,6 +80,24 @@ class PgMaintenance:
         )
         return [r["id"] for r in rows]
 
+    async def cardless_handovers(self, older_than: timedelta, limit: int = 500) -> list[UUID]:
+        """Pending requests (on their partial index) without a card, whose card delivery is
+        neither on its way nor given up less than `older_than` ago (the unique key's index)."""
+        rows = await self._pool.fetch(
+            """SELECT h.id
+                 FROM handovers h
+                 JOIN client_settings s ON s.client_id = h.client_id
+                 LEFT JOIN outbox o ON o.idempotency_key = 'card:' || h.id::text
+                WHERE h.status = 'pending' AND h.telegram_message_id IS NULL
+                  AND h.created_at <= now() - $1::interval
+                  AND s.telegram_bot_token IS NOT NULL
+                  AND (o.id IS NULL OR (o.status = 'failed'
+                                        AND o.next_attempt_at <= now() - $1::interval))
+                ORDER BY h.created_at
+                LIMIT $2""",
+            older_than, limit)
+        return [r["id"] for r in rows]
+
     async def requeue_orphan_events(self) -> int:
         return await inbox.enqueue_missing(self._pool)
 

@@ -64,6 +64,22 @@ class OutboxRepo:
         """Give the delivery up (as claimed: same attempt); False when it was taken over."""
         return await mark_failed(self._conn, delivery, error)
 
+    async def retry_failed(self, key: str, failed_before: timedelta) -> bool:
+        """A given-up row due again, attempts from zero. When it was given up is when its last
+        claim's lease began (`next_attempt_at` minus the lease, at most a few minutes), so the
+        row must have failed at least `failed_before` (plus that lease) ago."""
+        channel = await self._conn.fetchval(
+            """UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                                 locked_until = NULL
+                WHERE idempotency_key = $1 AND status = 'failed'
+                  AND next_attempt_at <= now() - $2::interval
+            RETURNING channel""",
+            key, failed_before)
+        if channel is None:
+            return False
+        await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, channel)
+        return True
+
 
 async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
                     channels: tuple[str, ...] | None = None) -> list[Delivery]:

@@ -1,5 +1,7 @@
 """Fixtures of the operations tests: a fake text-embeddings-inference server (fast, switchable
-to failing), the fake Bot API and ChatFlow, and settings pointing at all of them."""
+to failing), the fake Bot API (whose chats the operator's alerts go to) and ChatFlow, and
+settings pointing at all of them; the WhatsApp and Telegram apps of tests/whatsapp and
+tests/telegram."""
 
 from __future__ import annotations
 
@@ -11,10 +13,15 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from tests.fakes import FakeChatFlow
-from tests.telegram.conftest import serve_fake
+from tests.telegram.conftest import client_a, serve_fake, start_app, tg_settings
 from tests.telegram.fakes import FakeTelegram
+from tests.whatsapp.conftest import demo, wa_settings
+
+__all__ = ["client_a", "demo", "start_app", "tg_settings", "wa_settings"]
 
 DIM = 64
+ALERT_TOKEN = "333333:AAfake-token-for-the-alerts_0123456789"
+ALERT_CHAT = -1009999999999
 
 
 def trigram_vector(text: str, dim: int = DIM) -> list[float]:
@@ -64,3 +71,9 @@ def ops_settings(settings: Settings, tei: FakeTei, tg: FakeTelegram,
         "telegram_api_base": tg.base,
         "chatflow_api_base": str(chatflow.server.make_url("")).rstrip("/"),
     })
+
+
+def alerts_sent(tg: FakeTelegram) -> list[str]:
+    """The texts the operator's alert chat got."""
+    return [c.params["text"] for c in tg.of("sendMessage", token=ALERT_TOKEN)
+            if int(c.params["chat_id"]) == ALERT_CHAT]
