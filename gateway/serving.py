@@ -89,7 +89,7 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds),
-                       on_failed=alerts.turn_failed)
+                       on_failed=alerts.turn_failed, limits=settings.turn_limits)
     await turns.start()
     stack.push_async_callback(turns.stop)
     return serving
