@@ -5,8 +5,9 @@ pasting hundreds of long messages neither stalls the others nor costs a giant pr
   before the one that would take its text past `max_turn_chars`; the rest wait for the next
   turn, in order (deferred). The bot reads at most `max_turn_chars` characters of a turn (one
   longer message is read up to the cap and stored whole).
-- A customer who sent more than `messages_per_minute` messages in the last minute floods: their
-  waiting messages are merged (a turn takes up to `max_events_per_turn` of them whatever their
+- A customer who sent more than `messages_per_minute` messages within a minute floods (counted
+  in the minute up to their latest waiting message, so a backlog left by a flood is still
+  one): their waiting messages are merged (a turn takes up to `max_events_per_turn` of them whatever their
   length, the bot reads the first `max_turn_chars` characters), and they get one "please wait"
   note per flood.
 

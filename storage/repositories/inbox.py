@@ -111,25 +111,27 @@ _LEASE = """
                        FOR UPDATE SKIP LOCKED)
     UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1, due_at = now() + $2
       FROM chosen WHERE q.conversation_id = chosen.conversation_id
-    RETURNING q.conversation_id, q.client_id, q.attempts
+    RETURNING q.conversation_id, q.client_id, q.attempts, q.last_at
 """
 
 # The waiting events a turn takes (core.flood): in order, at most max_events, and not past
 # max_chars of text after the first, unless the customer floods (more than per_minute messages
-# in the last minute: merged, whatever their length).
+# in the minute up to their latest waiting one: merged, whatever their length).
 _TAKE_EVENTS = """
     WITH turn AS (
         SELECT t.conversation_id,
                coalesce(s.max_events_per_turn, $3) AS max_events,
                coalesce(s.max_turn_chars, $4) AS max_chars,
-               coalesce(s.flood_messages_per_minute, $5) AS per_minute
-          FROM unnest($1::uuid[], $2::uuid[]) AS t(conversation_id, client_id)
+               coalesce(s.flood_messages_per_minute, $5) AS per_minute,
+               t.last_at
+          FROM unnest($1::uuid[], $2::uuid[], $7::timestamptz[])
+               AS t(conversation_id, client_id, last_at)
           JOIN client_settings s ON s.client_id = t.client_id),
     flood AS (
         SELECT turn.*, (SELECT count(*) FROM (
                             SELECT 1 FROM inbound_events e
                              WHERE e.conversation_id = turn.conversation_id
-                               AND e.received_at > now() - interval '1 minute'
+                               AND e.received_at > turn.last_at - interval '1 minute'
                              LIMIT turn.per_minute + 1) recent) > turn.per_minute AS flooding
           FROM turn),
     waiting AS (
@@ -198,7 +200,8 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
             return []
         rows = await conn.fetch(
             _TAKE_EVENTS, [r["conversation_id"] for r in leased], [r["client_id"] for r in leased],
-            limits.max_events_per_turn, limits.max_turn_chars, limits.messages_per_minute, lease)
+            limits.max_events_per_turn, limits.max_turn_chars, limits.messages_per_minute, lease,
+            [r["last_at"] for r in leased])
     events: dict[UUID, list[InboundEvent]] = {}
     flooding: dict[UUID, bool] = {}
     for row in rows:
