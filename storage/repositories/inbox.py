@@ -95,10 +95,9 @@ async def accept_many(db: asyncpg.Connection | asyncpg.Pool,
     return [(r["conversation_id"], r["event_id"]) for r in rows]
 
 
-_CANDIDATES = """
+CLAIM_CANDIDATES = """
     SELECT q.conversation_id, q.client_id, q.due_at,
-           (SELECT count(*) FROM turn_queue l
-             WHERE l.client_id = c.id AND l.leased AND l.due_at > now()) AS busy
+           (SELECT count(*) FROM turn_queue l WHERE l.client_id = c.id AND l.leased) AS busy
       FROM clients c
      CROSS JOIN LATERAL (SELECT conversation_id, client_id, due_at FROM turn_queue q
                           WHERE q.client_id = c.id AND q.due_at <= now()
@@ -190,7 +189,7 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     (client_id, due_at) index: the cost grows with the number of clients, never with the
     backlog. A candidate another worker leased meanwhile is skipped (the claim takes fewer)."""
     candidates = [_Candidate(r["conversation_id"], r["client_id"], r["due_at"], r["busy"])
-                  for r in await pool.fetch(_CANDIDATES, limit)]
+                  for r in await pool.fetch(CLAIM_CANDIDATES, limit)]
     chosen = fair_choice(candidates, limit)
     if not chosen:
         return []
