@@ -1,8 +1,9 @@
 """A flood (issue 11 items 4 and 6) through the running app: one customer of tenant X sends 300
-long messages while the model is busy with their first turn; a customer of tenant Y writes once.
+long messages while the model is busy with their first turn; another customer of X and a
+customer of tenant Y write once each.
 
-Asserted on counts and order, not on time: Y's turn is claimed and answered while every one of
-X's 300 messages still waits (none of X's later turns has run); every message of X ends in the
+Asserted on counts and order, not on time: both are answered while every one of the flood's 300
+messages still waits (none of its later turns has run); every message of X ends in the
 history, in order; X's turns each carry at most 20 messages and 4,000 characters, and the LLM
 and the embedder are asked once per turn with capped input; X gets one "please wait" note.
 The figures are printed (`pytest -s`) for the README."""
@@ -25,6 +26,7 @@ from tests.whatsapp.conftest import knowledge_of, post, text_payload
 
 MESSAGES = 300
 X_JID = "77010000001@s.whatsapp.net"
+X2_JID = "77010000003@s.whatsapp.net"  # another customer of the same client
 Y_JID = "77020000002@s.whatsapp.net"
 QUESTION = "Здравствуйте! Подскажите, пожалуйста, сколько стоит маникюр с покрытием и есть ли окна "
 MAX_EVENTS, MAX_CHARS = 20, 4000  # the defaults (core.flood)
@@ -35,9 +37,15 @@ def long_message(n: int) -> str:
     return f"[{n}] " + (QUESTION * 50)[:3990]
 
 
+def flooded(body: dict[str, Any]) -> bool:
+    """An answer request for the flooding customer (their texts ask about free slots)."""
+    return "окна" in body["messages"][-1]["content"] and \
+        "You classify one customer message" not in body["messages"][0]["content"]
+
+
 class GatedOpenAI(FakeOpenAI):
-    """Holds tenant X's answer requests until `gate` opens: X's first turn is still with the
-    model while the rest of the flood arrives."""
+    """Holds the flooding customer's answer requests until `gate` opens: their first turn is
+    still with the model while the rest of the flood arrives."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,8 +53,7 @@ class GatedOpenAI(FakeOpenAI):
         self.held = 0
 
     async def _completions(self, request: web.Request) -> web.Response:
-        system = (await request.json())["messages"][0]["content"]
-        if "Client flood_x" in system:
+        if flooded(await request.json()):
             self.held += 1
             await self.gate.wait()
         return await super()._completions(request)
@@ -79,7 +86,7 @@ async def test_one_customers_flood_is_merged_capped_and_delays_no_one(
         start_app, wa_settings, db, chatflow, aiohttp_server) -> None:
     llm = GatedOpenAI()
     llm.server = await aiohttp_server(llm.app)
-    x = await make_client(db, "flood_x", debounce_seconds=0)
+    await make_client(db, "flood_x", debounce_seconds=0)
     await make_client(db, "flood_y", debounce_seconds=0)
     client = await start_app(wa_settings.model_copy(update={
         "openai_base_url": str(llm.server.make_url("/v1")), "openai_api_key": SecretStr("sk-test"),
@@ -93,12 +100,15 @@ async def test_one_customers_flood_is_merged_capped_and_delays_no_one(
         assert response.status == 200
     await wait_for(lambda: llm.held == 1, timeout=60)  # X's first turn is with the model
     await post(client, text_payload("Сколько стоит маникюр?", "Y-1", jid=Y_JID), slug="flood_y")
-    await wait_for(lambda: to(chatflow, Y_JID), timeout=60)
+    await post(client, text_payload("Сколько стоит педикюр?", "X2-1", jid=X2_JID), slug="flood_x")
+    await wait_for(lambda: to(chatflow, Y_JID) and to(chatflow, X2_JID), timeout=60)
 
-    # Y was answered while X's flood waits: X's first turn (the first message or few) is still
-    # with the model, none of X's later turns has run
-    x_waiting = await db.fetchval(
-        "SELECT count(*) FROM inbound_events WHERE client_id = $1 AND status <> 'done'", x.id)
+    # both were answered while the flood waits: its first turn (the first message or few) is
+    # still with the model, none of its later turns has run
+    flood = await db.fetchval("""SELECT c.id FROM conversations c JOIN users u ON u.id = c.user_id
+                                  WHERE u.remote_jid = $1""", X_JID)
+    x_waiting = await db.fetchval("""SELECT count(*) FROM inbound_events
+                                      WHERE conversation_id = $1 AND status <> 'done'""", flood)
     assert x_waiting == MESSAGES and llm.held == 1
     assert to(chatflow, X_JID) == []
 
@@ -108,22 +118,22 @@ async def test_one_customers_flood_is_merged_capped_and_delays_no_one(
     await wait_for(lambda: db.fetchval("SELECT count(*) = 0 FROM outbox WHERE status <> 'sent'"),
                    timeout=60)
 
-    history = await db.fetch("""SELECT m.content FROM messages m JOIN conversations c
-                                  ON c.id = m.conversation_id
-                                 WHERE c.client_id = $1 AND m.role = 'user' ORDER BY m.id""", x.id)
+    history = await db.fetch("""SELECT content FROM messages WHERE conversation_id = $1
+                                   AND role = 'user' ORDER BY id""", flood)
     assert [r["content"] for r in history] == [long_message(n) for n in range(MESSAGES)]
 
     # one turn, one reply: the turns are known by their reply's key (the turn's first event)
     keys = [r["idempotency_key"] for r in await db.fetch(
-        "SELECT idempotency_key FROM outbox WHERE client_id = $1 AND idempotency_key LIKE 'reply:%'"
-        " ORDER BY id", x.id)]
+        "SELECT idempotency_key FROM outbox WHERE idempotency_key LIKE $1 ORDER BY id",
+        f"reply:{flood}:%")]
     first_events = sorted(int(re.search(r":e(\d+)$", k).group(1)) for k in keys)  # type: ignore[union-attr]
-    last_event = await db.fetchval("SELECT max(id) FROM inbound_events WHERE client_id = $1", x.id)
+    last_event = await db.fetchval(
+        "SELECT max(id) FROM inbound_events WHERE conversation_id = $1", flood)
     sizes = [b - a for a, b in zip(first_events, [*first_events[1:], last_event + 1], strict=True)]
     assert sum(sizes) == MESSAGES and max(sizes) <= MAX_EVENTS
     turns = len(keys)
 
-    x_answers = [r for r in llm.answer_requests() if "Client flood_x" in r["messages"][0]["content"]]
+    x_answers = [r for r in llm.requests if flooded(r)]
     classifications = len(llm.requests) - len(llm.answer_requests())
     assert len(x_answers) == turns  # the LLM answered each turn once
     assert all(len(r["messages"][-1]["content"]) <= MAX_CHARS for r in x_answers)
@@ -134,10 +144,10 @@ async def test_one_customers_flood_is_merged_capped_and_delays_no_one(
 
     notes = to(chatflow, X_JID).count(CUSTOMER_DEFAULTS["flood_notice"])
     assert notes == 1
-    assert len(to(chatflow, Y_JID)) == 1
+    assert len(to(chatflow, Y_JID)) == len(to(chatflow, X2_JID)) == 1
     print(f"\nflood: {MESSAGES} messages of ~{len(long_message(0))} characters from one customer "
           f"-> {turns} turns (at most {max(sizes)} messages each), {len(x_answers)} LLM answers "
           f"+ {classifications} classifications, {len(x_queries)} embeddings of <= "
           f"{max(map(len, x_queries), default=0)} characters, largest prompt {prompt_chars} "
-          f"characters, {notes} please-wait note; the other tenant's customer answered while "
-          f"all {x_waiting} of them waited")
+          f"characters, {notes} please-wait note; another customer of the client and one of "
+          f"another tenant answered while all {x_waiting} of them waited")
