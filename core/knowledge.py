@@ -201,10 +201,11 @@ class KnowledgeBase:
         sections. Nothing is found when the best chunk is not confident (`confident`).
         `query_vector`: the query's embedding when the caller has it already (one embedding per
         turn serves the decision layer and retrieval); `synonyms`: the client's own groups."""
+        query = query[:MAX_QUERY_CHARS]
         if not query.strip():
             return Result.success([])
         try:
-            normalized = normalize_query(query[:MAX_QUERY_CHARS],
+            normalized = normalize_query(query,
                                          await self.lexicon(client_slug, synonyms))
             vector = list(query_vector) if query_vector is not None else \
                 await self.embed_query(query)

@@ -82,6 +82,10 @@ class ClientSettings:
     # groups of names for one thing, added to knowledge search queries (core.synonyms)
     knowledge_synonyms: tuple[tuple[str, ...], ...] = ()
     daily_report_time: str | None = None  # "HH:MM" local: the owner's daily summary; None: off
+    # the flood shield (core.flood); None: the process default
+    flood_messages_per_minute: int | None = None
+    max_turn_chars: int | None = None
+    max_events_per_turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,7 @@ class Conversation:
     # the handover whose rating question awaits an answer, and until when (core.rating)
     rating_handover_id: UUID | None = None
     rating_due_until: datetime | None = None
+    flood_notice_at: datetime | None = None  # the "please wait" note of this flood (core.flood)
 
 
 @dataclass(frozen=True, slots=True)

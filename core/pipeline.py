@@ -16,6 +16,7 @@ from core.answers import Answerer
 from core.decision import Act, Decider, Decision, TurnContext
 from core.desk import Actor, Desk
 from core.escalation import escalate
+from core.flood import DEFAULT_LIMITS, TurnLimits, turn_text
 from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_LINES = 20
 MAX_DECISION_ROUNDS = 3
+# The acts after which a flooding customer is told "please wait" (the bot answers them).
+_SPEAKING = (Act.ANSWER, Act.SMALL_TALK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,15 @@ class TurnProcessor:
     def __init__(self, store: Store, tenants: Tenants, answerer: Answerer,
                  classifier: LanguageModel | None, desk: Desk, *,
                  semantic: SemanticMatcher | None = None, clock: Clock | None = None,
-                 transcriber: Transcriber | None = None) -> None:
+                 transcriber: Transcriber | None = None, limits: TurnLimits = DEFAULT_LIMITS
+                 ) -> None:
         """`semantic`: the example matcher of the knowledge base's embedder (None: rules and
         the LLM decide alone). `clock`: what "now" is for a turn (working hours, mutes, rating
         windows); the database's own when None. Tests inject one. `transcriber`: speech to text
-        for voice notes; without it they are forwarded or answered with "please write"."""
+        for voice notes; without it they are forwarded or answered with "please write".
+        `limits`: the flood shield's defaults (a client's own settings override them)."""
         self._store = store
+        self._limits = limits
         self._tenants = tenants
         self._decider = Decider(tenants, answerer, classifier, semantic)
         self._desk = desk
@@ -68,11 +74,12 @@ class TurnProcessor:
         self._decider.use_semantic(semantic)
 
     async def process(self, conversation_id: UUID, messages: Sequence[InboundMessage], *,
-                      deliver_reply: bool = True) -> TurnOutcome:
+                      deliver_reply: bool = True, flooding: bool = False) -> TurnOutcome:
         """Run one turn for the messages (already de-duplicated, in arrival order). With
         `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
         caller delivers it (console chat, the legacy synchronous /message). Voice notes are
-        transcribed first (once, whatever the rounds) and answered as text."""
+        transcribed first (once, whatever the rounds) and answered as text. `flooding`: the
+        customer floods (core.flood): the first such turn of a flood says "please wait"."""
         messages = await transcribe_voices(self._transcriber, messages)
         for _ in range(MAX_DECISION_ROUNDS):
             context = await self._load(conversation_id, messages)
@@ -83,7 +90,8 @@ class TurnProcessor:
                                             "matched": decision.detail,
                                             "ms": round((time.perf_counter() - started) * 1000)})
             try:
-                return await self._apply(context, decision, messages, deliver_reply)
+                return await self._apply(context, decision, messages, deliver_reply,
+                                         flooding=flooding)
             except _StateMoved:
                 log.info("conversation changed during the turn; deciding again")
         raise RuntimeError("conversation kept changing during the turn")
@@ -113,11 +121,13 @@ class TurnProcessor:
         if client is None:
             raise LookupError(f"client of conversation {conversation_id} does not exist")
         branch = await self._tenants.branch(conversation.branch_id) if conversation.branch_id else None
-        language = turn_language(conversation.language, " ".join(m.text for m in messages if m.text))
-        return TurnContext(client, branch, conversation, customer, history, now, language)
+        limits = self._limits.for_client(client.settings)
+        language = turn_language(conversation.language, turn_text(messages, limits.max_turn_chars))
+        return TurnContext(client, branch, conversation, customer, history, now, language, limits)
 
     async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
-                     deliver_reply: bool, *, failure: str | None = None) -> TurnOutcome:
+                     deliver_reply: bool, *, failure: str | None = None,
+                     flooding: bool = False) -> TurnOutcome:
         async with self._store.transaction() as tx:
             conv = await tx.conversations.get(ctx.conversation.id, for_update=True)
             assert conv is not None
@@ -133,6 +143,12 @@ class TurnProcessor:
                                                 "transcribed": message.transcribed}
                                       if message.media else None)
             fields: dict[str, object] = {"last_message_at": now, "language": ctx.language}
+            if flooding and conv.flood_notice_at is None and decision.act in _SPEAKING:
+                fields["flood_notice_at"] = now
+                await self._say(tx, ctx, conv, ctx.text("flood_notice"), {"act": "flood_notice"},
+                                messages, f"flood:{first_key}", deliver_reply)
+            elif not flooding and conv.flood_notice_at is not None:
+                fields["flood_notice_at"] = None  # the flood is over: the next one gets a note
             if conv.rating_handover_id is not None and decision.act != Act.RATE \
                     and not rating.keeps_question_open(decision.intent):
                 fields.update(rating.CLOSED)  # the customer moved on: the question is closed
@@ -140,14 +156,10 @@ class TurnProcessor:
             handover_id = await self._act(tx, ctx, conv, decision, messages, first_key, now)
             reply = decision.reply
             if reply:
-                await tx.messages.add(conv.id, Role.ASSISTANT, reply, metadata={
+                await self._say(tx, ctx, conv, reply, {
                     "act": decision.act, "intent": decision.intent, "source": decision.answer_source,
-                    "degraded": list(decision.degraded)})
-                if deliver_reply and conv.channel == "whatsapp":
-                    await tx.outbox.enqueue(conv.client_id, CustomerText(
-                        conv.id, ctx.customer.remote_jid, reply,
-                        instance_id=messages[-1].instance_id if messages else None,
-                        branch_id=conv.branch_id), f"reply:{first_key}")
+                    "degraded": list(decision.degraded)}, messages, f"reply:{first_key}",
+                    deliver_reply)
             claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
             if claims and failure is not None:
                 await tx.inbox.mark_failed(claims, failure)
@@ -158,6 +170,19 @@ class TurnProcessor:
         return TurnOutcome(conv.id, decision.act, final.state, decision.intent, reply, handover_id,
                            decision.degraded, ctx.client.slug, decision.trigger_type,
                            decision.trigger_value)
+
+    @staticmethod
+    async def _say(tx: Tx, ctx: TurnContext, conv: Conversation, text: str,
+                   metadata: dict[str, object], messages: Sequence[InboundMessage], key: str,
+                   deliver: bool) -> None:
+        """A bot message: into the history, and queued for WhatsApp (unless the caller
+        delivers it)."""
+        await tx.messages.add(conv.id, Role.ASSISTANT, text, metadata=metadata)
+        if deliver and conv.channel == "whatsapp":
+            await tx.outbox.enqueue(conv.client_id, CustomerText(
+                conv.id, ctx.customer.remote_jid, text,
+                instance_id=messages[-1].instance_id if messages else None,
+                branch_id=conv.branch_id), key)
 
     async def _act(self, tx: Tx, ctx: TurnContext, conv: Conversation, decision: Decision,
                    messages: Sequence[InboundMessage], key: str, now: datetime) -> UUID | None:

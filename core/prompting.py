@@ -3,7 +3,13 @@
 The passages go in whole lines (a table row, a list item, a sentence: never cut inside a fact)
 within a character budget: CONTEXT_CHARS, about 1,500-2,000 tokens of Russian or Kazakh text
 for gpt-4o-mini-class tokenizers (≈ 3-4 characters a token), which keeps a turn cheap and
-leaves the model room to answer."""
+leaves the model room to answer.
+
+Everything else a customer can make long is bounded too (issue 11): each history line is cut at
+HISTORY_LINE_CHARS and the history kept within HISTORY_CHARS (the newest lines first), the
+question at QUESTION_CHARS (the turn itself is capped first, `core.flood`). Beside the client's
+own system prompt, a prompt is thus at most ≈ 30,000 characters (≈ 8,000-10,000 tokens) with
+the largest per-client turn cap, ≈ 15,000 (≈ 4,000-5,000 tokens) with the default one."""
 
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ from core.knowledge_types import SOURCE_LEARNED, Passage
 
 HISTORY_TURNS = 10
 CONTEXT_CHARS = 6000
+HISTORY_LINE_CHARS = 1000
+HISTORY_CHARS = 4000
+QUESTION_CHARS = 20_000  # the highest per-client max_turn_chars
 GROUNDING_RULES = """Правила ответа:
 - Отвечай только на основе фрагментов базы знаний ниже. Не придумывай цены, адреса, \
 время работы, имена и условия, которых там нет.
@@ -72,7 +81,7 @@ def build_messages(
     """System prompt of the client + grounding rules (+ the customer's language) + passages
     within `budget` characters, the last HISTORY_TURNS turns of the conversation (roles user /
     assistant / manager; a manager's words are the business speaking, so they go in as
-    assistant turns), then the question."""
+    assistant turns) within the history budget, then the question."""
     system = "\n\n".join(
         part for part in (
             system_prompt.strip(),
@@ -81,11 +90,22 @@ def build_messages(
             f"Фрагменты базы знаний:\n{context_block(passages, budget)}",
         ) if part
     )
-    messages = [{"role": "system", "content": system}]
-    for turn in list(history)[-HISTORY_TURNS:]:
+    return [{"role": "system", "content": system}, *history_messages(history),
+            {"role": "user", "content": question.strip()[:QUESTION_CHARS]}]
+
+
+def history_messages(history: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The last HISTORY_TURNS lines, each cut at HISTORY_LINE_CHARS, as many of the newest as
+    fit in HISTORY_CHARS."""
+    kept: list[dict[str, str]] = []
+    used = 0
+    for turn in reversed(list(history)[-HISTORY_TURNS:]):
         role = ROLE_OF.get(turn.get("role", ""))
-        content = (turn.get("content") or "").strip()
-        if role and content:
-            messages.append({"role": role, "content": content})
-    messages.append({"role": "user", "content": question.strip()})
-    return messages
+        content = (turn.get("content") or "").strip()[:HISTORY_LINE_CHARS]
+        if not role or not content:
+            continue
+        if used + len(content) > HISTORY_CHARS:
+            break
+        kept.append({"role": role, "content": content})
+        used += len(content)
+    return kept[::-1]

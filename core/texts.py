@@ -36,6 +36,10 @@ CUSTOMER_DEFAULTS: dict[str, str] = {
     "rating_thanks": "Спасибо за оценку!",
     "voice_received": "Спасибо! Голосовые сообщения я пока не слушаю. Напишите, пожалуйста, "
                       "вопрос текстом или «менеджер», чтобы связаться с человеком.",
+    # once per flood of messages (core.flood)
+    "flood_notice": "Вы прислали много сообщений подряд: я всё сохранил, прочитаю по порядку и "
+                    "отвечу. Пожалуйста, подождите немного; если можно, напишите вопрос одним "
+                    "сообщением.",
 }
 CUSTOMER_TEXTS: dict[str, dict[str, str]] = {
     RUSSIAN: CUSTOMER_DEFAULTS, KAZAKH: KAZAKH_TEXTS, ENGLISH: ENGLISH_TEXTS}

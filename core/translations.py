@@ -30,6 +30,9 @@ KAZAKH_TEXTS: dict[str, str] = {
                       "мәтінмен жазыңыз немесе адаммен байланысу үшін «менеджер» деп жазыңыз.",
     "rating_request": "Менеджердің көмегін 1-ден 5-ке дейін бағалаңызшы (тек санды жіберіңіз).",
     "rating_thanks": "Бағаңызға рахмет!",
+    "flood_notice": "Сіз қатарынан көп хабарлама жібердіңіз: бәрін сақтадым, ретімен оқып, "
+                    "жауап беремін. Сәл күте тұрыңыз; мүмкін болса, сұрағыңызды бір "
+                    "хабарламамен жазыңыз.",
 }
 
 ENGLISH_TEXTS: dict[str, str] = {
@@ -57,4 +60,7 @@ ENGLISH_TEXTS: dict[str, str] = {
                       "as text, or \"manager\" to reach a person.",
     "rating_request": "Please rate the manager's help from 1 to 5 (just send the number).",
     "rating_thanks": "Thank you for your rating!",
+    "flood_notice": "You've sent a lot of messages in a row: I've kept them all and will read "
+                    "them in order and reply. Please wait a little; if you can, put your "
+                    "question in one message.",
 }

@@ -26,6 +26,7 @@ from gateway.sender_health import SenderHealth
 from gateway.turn_worker import TurnWorker
 from scheduler.jobs import default_jobs
 from scheduler.runner import ScheduledWork
+from storage.database import UNAVAILABLE
 from storage.leader import Leadership
 from storage.retry import TRANSIENT
 
@@ -89,7 +90,7 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds),
-                       on_failed=alerts.turn_failed)
+                       on_failed=alerts.turn_failed, limits=settings.turn_limits)
     await turns.start()
     stack.push_async_callback(turns.stop)
     return serving
@@ -115,7 +116,7 @@ async def _start_desk_when_needed(system: System, serving: Serving) -> None:
         settings, tenants=system.tenants, records=PgDeskRecords(pool),
         update_log=PgUpdateLog(pool), progress=PgDeliveryProgress(pool), desk=system.desk,
         relay=system.relay, knowledge=lambda: system.knowledge.current if system.knowledge else None,
-        transient=TRANSIENT)
+        transient=TRANSIENT, unavailable=UNAVAILABLE)
     await desk.start()
     serving.desk = desk
     serving.senders["telegram"] = desk.sender

@@ -31,6 +31,7 @@ from channels.chatflow.settings import ChatFlowSettings
 from channels.telegram.ratelimit import RateLimits
 from channels.telegram.settings import TelegramMode, TelegramSettings
 from core.alerts import AlertPolicy
+from core.flood import TurnLimits
 from scheduler.settings import SchedulerSettings
 from storage.settings import DatabaseSettings, VectorSettings
 
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
     telegram_poll_timeout: int = Field(25, ge=1, le=50)
     telegram_min_send_interval: float = Field(1.0, ge=0, le=60)
     telegram_sends_per_minute: int = Field(20, ge=1)
+    # the flood shield's defaults (core.flood; a client's own settings override them)
+    flood_messages_per_minute: int = Field(20, ge=1, le=600)
+    max_turn_chars: int = Field(4000, ge=200, le=20_000)
+    max_events_per_turn: int = Field(20, ge=1, le=100)
 
     # Operator and owner alerts (core.alerts), and the self-heal of requests without a card.
     alert_telegram_bot_token: SecretStr | None = None
@@ -215,6 +220,12 @@ class Settings(BaseSettings):
             rate_limits=RateLimits(min_interval=self.telegram_min_send_interval,
                                    per_minute=self.telegram_sends_per_minute),
             rescan_seconds=self.telegram_rescan_seconds, poll_timeout=self.telegram_poll_timeout)
+
+    @property
+    def turn_limits(self) -> TurnLimits:
+        return TurnLimits(messages_per_minute=self.flood_messages_per_minute,
+                          max_turn_chars=self.max_turn_chars,
+                          max_events_per_turn=self.max_events_per_turn)
 
     @property
     def scheduler(self) -> SchedulerSettings:

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from core.calibration import MAX_OFFSET
+from core.flood import RANGES as LIMIT_RANGES
+from core.flood import check_limit
 from core.hours import canonical
 from core.models import Branch, Client
 from core.policy import effective_policy, parse_policy
@@ -25,6 +27,8 @@ _CONSTRAINTS = {
     "client_settings_webhook_secret_check": "webhook_secret must be at least 16 characters",
     "client_settings_debounce_seconds_check": "debounce_seconds must be between 0 and 10",
     "client_settings_policy_threshold_offset_check": "policy_threshold_offset must be between -0.1 and 0.1",
+    **{f"client_settings_{name}_check": f"{name} must be between {low} and {high}"
+       for name, (low, high) in LIMIT_RANGES.items()},
     "clients_slug_check": "slug must be lowercase letters, digits, - or _ (up to 63)",
     "branches_slug_check": "branch slug must be lowercase letters, digits, - or _",
 }
@@ -74,6 +78,9 @@ def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
         "templates": s.templates, "working_hours": s.working_hours,
         "ask_rating": s.ask_rating, "policy_threshold_offset": s.policy_threshold_offset,
         "daily_report_time": s.daily_report_time,
+        # the flood shield; None: the process default (FLOOD_MESSAGES_PER_MINUTE, …)
+        "flood_messages_per_minute": s.flood_messages_per_minute,
+        "max_turn_chars": s.max_turn_chars, "max_events_per_turn": s.max_events_per_turn,
     }
 
 
@@ -116,6 +123,11 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
             value = _threshold_offset(value)
         if key == "daily_report_time" and value is not None:
             value = _report_time(value)
+        if key in LIMIT_RANGES:
+            try:
+                value = check_limit(key, value)
+            except ValueError as exc:
+                raise TenantError(str(exc)) from None
         typed[key] = value
     if "escalation_policy" in typed and typed["escalation_policy"] is not None:
         typed["escalation_policy"] = [t.as_dict() for t in parse_policy(typed["escalation_policy"])]

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from core.flood import DEFAULT_LIMITS, TurnLimits
 from core.inbound import MAX_TURN_ATTEMPTS, from_record
 from core.models import InboundMessage
 from core.pipeline import TurnProcessor
@@ -41,8 +42,10 @@ def to_message(event: InboundEvent) -> InboundMessage:
 class TurnWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, processor: TurnProcessor, *,
                  concurrency: int = 4, lease: timedelta = TURN_LEASE,
-                 on_failed: TurnFailed | None = None) -> None:
+                 on_failed: TurnFailed | None = None, limits: TurnLimits = DEFAULT_LIMITS) -> None:
+        """`limits`: the flood shield's defaults, for what a claimed turn takes."""
         self._pool = pool
+        self._limits = limits
         self._processor = processor
         self._lease = lease
         self._on_failed = on_failed
@@ -63,7 +66,8 @@ class TurnWorker:
         return await self._queue.run_once()
 
     async def _claim(self, limit: int) -> list[ClaimedTurn]:
-        return await inbox.claim_turns(self._pool, limit=limit, lease=self._lease)
+        return await inbox.claim_turns(self._pool, limit=limit, lease=self._lease,
+                                       limits=self._limits)
 
     async def _renew(self, turns: Sequence[ClaimedTurn]) -> None:
         await inbox.renew(self._pool, turns, self._lease)
@@ -91,10 +95,11 @@ class TurnWorker:
         try:
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
-                    turn.conversation_id, [to_message(e) for e in turn.events])
+                    turn.conversation_id, [to_message(e) for e in turn.events],
+                    flooding=turn.flooding)
             metrics.record_turn(outcome)
             log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
-                                         "messages": len(turn.events)})
+                                         "messages": len(turn.events), "flooding": turn.flooding})
         except LostClaim:
             log.warning("turn outlived its lease and was taken over; its result is dropped",
                         extra={"events": len(turn.events)})

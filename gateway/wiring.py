@@ -108,7 +108,8 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
             system.readiness.add("transcription", _transcription_check(system.transcriber))
             system.processor = TurnProcessor(system.store, system.tenants,
                                              Answerer(system.knowledge, system.llm), system.llm,
-                                             system.desk, transcriber=system.transcriber)
+                                             system.desk, transcriber=system.transcriber,
+                                             limits=settings.turn_limits)
             await _use_semantic(system)
         if serving:
             from gateway.serving import start_serving

@@ -79,3 +79,25 @@ async def test_handovers_listing(api, admin_headers, db) -> None:
     assert resolved == []
     bad = await api.get("/admin/handovers?status=weird", headers=admin_headers)
     assert bad.status == 400
+
+
+async def test_flood_limits_are_validated_and_fall_back_to_the_defaults(api, admin_headers,
+                                                                        db) -> None:
+    await api.post("/admin/clients", headers=admin_headers, json={"slug": "busy", "name": "Занятой"})
+    for body, message in [
+        ({"max_turn_chars": 50}, "max_turn_chars must be a whole number between 200 and 20000"),
+        ({"flood_messages_per_minute": 2.5}, "flood_messages_per_minute must be a whole number"),
+        ({"max_events_per_turn": "many"}, "max_events_per_turn must be int"),
+        ({"max_events_per_turn": True}, "max_events_per_turn must be a whole number"),
+    ]:
+        refused = await api.patch("/admin/clients/busy", headers=admin_headers, json=body)
+        assert refused.status == 400 and message in (await refused.json())["message"]
+    ok = await api.patch("/admin/clients/busy", headers=admin_headers,
+                         json={"max_turn_chars": 6000, "max_events_per_turn": "5"})
+    shown = await ok.json()
+    assert ok.status == 200
+    assert (shown["max_turn_chars"], shown["max_events_per_turn"]) == (6000, 5)
+    assert shown["flood_messages_per_minute"] is None  # the process default
+    reset = await api.patch("/admin/clients/busy", headers=admin_headers,
+                            json={"max_turn_chars": None})
+    assert (await reset.json())["max_turn_chars"] is None

@@ -32,6 +32,9 @@ def test_defaults_match_the_wire_contract(monkeypatch: pytest.MonkeyPatch) -> No
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL: must be one of"),
         ("LLM_TIMEOUT_SECONDS", "-1", "LLM_TIMEOUT_SECONDS"),
         ("EMBEDDINGS_PROVIDER", "magic", "EMBEDDINGS_PROVIDER"),
+        ("FLOOD_MESSAGES_PER_MINUTE", "0", "FLOOD_MESSAGES_PER_MINUTE"),
+        ("MAX_TURN_CHARS", "50", "MAX_TURN_CHARS"),
+        ("MAX_EVENTS_PER_TURN", "1000", "MAX_EVENTS_PER_TURN"),
     ],
 )
 def test_bad_values_give_one_human_line(

@@ -35,8 +35,10 @@ class TelegramDesk:
     def __init__(self, settings: TelegramSettings, *, tenants: Tenants, records: DeskRecords,
                  update_log: UpdateLog, progress: DeliveryProgress, desk: Desk, relay: Relay,
                  knowledge: Callable[[], KnowledgeBase | None],
-                 transient: tuple[type[BaseException], ...] = ()) -> None:
-        """`transient`: the storage's errors that mean "try again later"."""
+                 transient: tuple[type[BaseException], ...] = (),
+                 unavailable: tuple[type[BaseException], ...] = ()) -> None:
+        """`transient`: the storage's errors that mean "try again later"; `unavailable`: those
+        that mean the database is not there."""
         self.settings = settings
         self._tenants = tenants
         self.bots = BotRegistry(settings.api_base)
@@ -45,7 +47,7 @@ class TelegramDesk:
                           media=self.media, public_base_url=settings.public_base_url,
                           knowledge=knowledge)
         self.updates = UpdateProcessor(build_dispatcher(ports), update_log, self.bots, tenants,
-                                       transient=transient)
+                                       transient=transient, unavailable=unavailable)
         self.sender = TelegramSender(self.bots, records, progress, tenants,
                                      ChatRateLimiter(settings.rate_limits))
         self.runner = BotRunner(settings, tenants=tenants, records=records, bots=self.bots,

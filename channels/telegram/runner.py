@@ -4,7 +4,8 @@ Polling (default): one long-polling loop per bot over `getUpdates`, restarted wi
 network and server errors. Webhook: `setWebhook` to PUBLIC_BASE_URL/telegram-webhook/{slug} with
 the client's secret token. Either way, client settings are re-read every `rescan_seconds`, so
 bots of clients added or changed at run time start (and removed ones stop) without a restart;
-the same tick sweeps updates whose handling never finished. In webhook mode a bot that is
+every `update_sweep_seconds` the same loop sweeps updates whose handling never finished (a lease
+that ran out is taken over within seconds). In webhook mode a bot that is
 removed, or replaced by another token, gets `deleteWebhook` so that it stops posting to us.
 
 Why not aiogram's own `Dispatcher.start_polling`: it moves the offset past an update whether or
@@ -18,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from aiogram import Bot
@@ -39,6 +42,7 @@ from core.ports import DeskRecords, Tenants
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+STORE_ATTEMPTS = 3  # a polled update that fails this often (not an outage) is skipped
 UNAUTHORIZED_PAUSE_SECONDS = 300.0
 T = TypeVar("T")
 
@@ -106,16 +110,20 @@ class BotRunner:
         return None
 
     async def _supervise(self) -> None:
+        tick = min(self._tuning.update_sweep_seconds, self._tuning.rescan_seconds)
+        rescanned = -math.inf
         while not self._stopping.is_set():
             try:
-                await self.rescan()
+                if time.monotonic() - rescanned >= self._tuning.rescan_seconds:
+                    rescanned = time.monotonic()
+                    await self.rescan()
                 await self._updates.sweep(
                     stale_after=timedelta(seconds=self._tuning.stale_update_seconds),
                     keep_for=timedelta(days=self._tuning.keep_updates_days))
                 await asyncio.to_thread(self._media.prune)
             except Exception:
                 log.exception("telegram supervisor tick failed")
-            await self._pause(self._tuning.rescan_seconds)
+            await self._pause(tick)
 
     async def rescan(self) -> None:
         """Bring the running bots in line with the clients' current settings."""
@@ -162,7 +170,7 @@ class BotRunner:
                     if client is None:
                         return
                     # cleaned: one update PostgreSQL cannot store (a NUL) must not stop the bot
-                    await self._updates.receive(client, safe_json.clean(
+                    await self._receive(client, safe_json.clean(
                         update.model_dump(mode="json", by_alias=True, exclude_none=True)))
                     offset = update.update_id + 1
             except asyncio.CancelledError:
@@ -179,6 +187,23 @@ class BotRunner:
                 log.warning("telegram polling failed, backing off",
                             extra={"client": slug, "error": describe(exc), "retry_in": delay})
                 await self._pause(delay)
+
+    async def _receive(self, client: Client, payload: dict[str, Any]) -> None:
+        """Store and handle a polled update. While the database is unavailable the error goes
+        up (the offset stays, the loop backs off and asks again); an update that fails for
+        another reason STORE_ATTEMPTS times in a row is skipped, with an error logged, so that
+        it never holds up the updates behind it."""
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                await self._updates.receive(client, payload)
+                return
+            except self._updates.unavailable:
+                raise
+            except Exception as exc:
+                if attempt == STORE_ATTEMPTS:
+                    log.error("telegram update skipped: it cannot be stored",
+                              extra={"client": client.slug, "update_id": payload["update_id"],
+                                     "error": describe(exc)})
 
     async def _sync_webhooks(self, with_bots: dict[UUID, Client]) -> None:
         for client_id, (bot, _, _) in list(self._webhooks.items()):

@@ -3,10 +3,13 @@ handled, then fed to the desk's aiogram `Dispatcher` (`dispatcher.py`), whose ro
 by direction. An update stored but not handled (the process died, the database blinked) is
 handled by a later sweep; handlers are safe to run twice.
 
-Handling takes a lease on the stored update, so the sweep (of this replica or another) leaves
-it alone while it is being handled. A transient failure (the database or the network) leaves
-the update for the sweep to try again once the lease has run out, at most `MAX_ATTEMPTS`
-handlings in all; any other failure drops it with an error logged.
+Handling takes a short lease on the stored update, renewed by a heartbeat while it runs, so the
+sweep (of this replica or another) leaves it alone while it is being handled, and takes it over
+within one lease when the process handling it died. A transient failure (the database or the
+network), or a handling that outlasts HANDLE_TIMEOUT, leaves the update for the sweep to try
+again once the lease has run out, at most `MAX_ATTEMPTS` handlings in all; any other failure
+drops it with an error logged. So a poison update is set aside after a few tries and never holds
+up the client's updates behind it.
 
 A client's updates are handled one at a time (a lock per client), and those waiting in webhook
 mode lowest `update_id` first: a manager's photo and the text after it reach the customer in the
@@ -35,17 +38,22 @@ from core.ports import Tenants, UpdateLog
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-UPDATE_LEASE = timedelta(seconds=60)  # longer than any one update takes to handle
+UPDATE_LEASE = timedelta(seconds=10)  # renewed every third of it while the update is handled
+HANDLE_TIMEOUT = 30.0  # seconds: a handling still running then is cut (and tried again later)
 
 
 class UpdateProcessor:
     def __init__(self, dispatcher: Dispatcher, log_: UpdateLog, bots: BotRegistry,
                  tenants: Tenants, *, transient: tuple[type[BaseException], ...] = (),
-                 lease: timedelta = UPDATE_LEASE) -> None:
+                 unavailable: tuple[type[BaseException], ...] = (),
+                 lease: timedelta = UPDATE_LEASE, timeout: float = HANDLE_TIMEOUT) -> None:
         """`transient`: the storage's errors that mean "try again later" (beside Telegram's
-        network errors)."""
+        network errors); `unavailable`: those that mean the database is not there at all (an
+        update that cannot be stored for one of them is asked for again, never skipped)."""
         self._dispatcher = dispatcher
-        self._retryable = (*transient, TelegramNetworkError)
+        self.unavailable = unavailable
+        self._retryable = (*transient, TelegramNetworkError, TimeoutError)
+        self._timeout = timeout
         self._log = log_
         self._bots = bots
         self._tenants = tenants
@@ -95,11 +103,30 @@ class UpdateProcessor:
                      attempt: int | None = None) -> None:
         """Handle a stored update; `attempt` when the caller has leased it already (the sweep)."""
         async with self._locks.setdefault(client.id, asyncio.Lock()):
+            update_id = int(payload["update_id"])
             if attempt is None:
-                attempt = await self._log.claim(client.id, int(payload["update_id"]), self._lease)
+                attempt = await self._log.claim(client.id, update_id, self._lease)
                 if attempt is None:  # handled already, or being handled elsewhere
                     return
-            await self._handle(client, payload, attempt)
+            elif not await self._log.renew(client.id, update_id, attempt, self._lease):
+                return  # claimed by a sweep, whose lease ran out while it waited: taken over
+            heartbeat = asyncio.create_task(self._heartbeat(client.id, update_id, attempt))
+            try:
+                await self._handle(client, payload, attempt)
+            finally:
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _heartbeat(self, client_id: UUID, update_id: int, attempt: int) -> None:
+        """Keep the lease while the update is handled; a failed renewal is tried on the next
+        beat (a lease that runs out meanwhile only lets a sweep handle it again)."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                await self._log.renew(client_id, update_id, attempt, self._lease)
+            except Exception as exc:
+                log.warning("telegram update lease not renewed",
+                            extra={"update_id": update_id, "error": type(exc).__name__})
 
     async def _handle(self, client: Client, payload: dict[str, Any], attempt: int) -> None:
         update_id = int(payload["update_id"])
@@ -110,7 +137,8 @@ class UpdateProcessor:
                 log.error("telegram update given up: too many attempts", extra=about)
             elif bot is not None:
                 update = Update.model_validate(payload, context={"bot": bot})
-                await self._dispatcher.feed_update(bot, update, client_id=client.id)
+                await asyncio.wait_for(
+                    self._dispatcher.feed_update(bot, update, client_id=client.id), self._timeout)
         except self._retryable as exc:
             if attempt < MAX_ATTEMPTS:
                 log.warning("telegram update left for a retry",

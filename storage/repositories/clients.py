@@ -43,6 +43,9 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "policy_threshold_offset": float,
     "knowledge_synonyms": list,
     "daily_report_time": str,
+    "flood_messages_per_minute": int,
+    "max_turn_chars": int,
+    "max_events_per_turn": int,
 }
 
 
@@ -75,6 +78,9 @@ def _client(row: asyncpg.Record) -> Client:
         policy_threshold_offset=float(row["policy_threshold_offset"]),
         knowledge_synonyms=tuple(tuple(group) for group in row["knowledge_synonyms"] or ()),
         daily_report_time=row["daily_report_time"],
+        flood_messages_per_minute=row["flood_messages_per_minute"],
+        max_turn_chars=row["max_turn_chars"],
+        max_events_per_turn=row["max_events_per_turn"],
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)

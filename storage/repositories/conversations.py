@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 _UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "telegram_chat_id",
               "pending_notice_at", "last_message_at", "branch_id", "language",
-              "rating_handover_id", "rating_due_until"}
+              "rating_handover_id", "rating_due_until", "flood_notice_at"}
 
 
 def conversation_from_row(row: asyncpg.Record) -> Conversation:
@@ -26,6 +26,7 @@ def conversation_from_row(row: asyncpg.Record) -> Conversation:
         telegram_chat_id=row["telegram_chat_id"], pending_notice_at=row["pending_notice_at"],
         last_message_at=row["last_message_at"], language=row["language"],
         rating_handover_id=row["rating_handover_id"], rating_due_until=row["rating_due_until"],
+        flood_notice_at=row["flood_notice_at"],
     )
 
 

@@ -231,6 +231,17 @@ class PgUpdateLog:
             client_id, update_id, lease,
         )
 
+    async def renew(self, client_id: UUID, update_id: int, attempt: int,
+                    lease: timedelta) -> bool:
+        renewed = await self._pool.fetchval(
+            """UPDATE telegram_updates SET claimed_until = now() + $4::interval
+                WHERE client_id = $1 AND update_id = $2 AND attempts = $3
+                  AND processed_at IS NULL
+               RETURNING true""",
+            client_id, update_id, attempt, lease,
+        )
+        return bool(renewed)
+
     async def claim_stale(self, older_than: timedelta, lease: timedelta,
                           limit: int = 100) -> list[ClaimedUpdate]:
         """Updates whose handling never finished: never started for `older_than`, or whose

@@ -1,10 +1,11 @@
 """The durable inbox: inbound events stored before they are acknowledged, and the turn queue
 (`turn_queue`, migration 0005) that hands them out one conversation turn at a time, in arrival
-order, after the debounce window.
+order, after the debounce window, at most what the flood shield lets a turn carry
+(`core.flood`), and fairly over the clients.
 
-Every statement here touches a bounded number of rows through an index (the queue's due time,
-the conversation's waiting events), so a claim costs the same with 100 events waiting or 20,000
-and whatever the table statistics say."""
+Every statement here touches a bounded number of rows through an index (each client's earliest
+due conversations, the conversation's waiting events), so a claim costs the same with 100 events
+waiting or 20,000 and whatever the table statistics say."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from core.flood import DEFAULT_LIMITS, TurnLimits
 from core.ports import LostClaim
 
 NOTIFY_CHANNEL = "truffles_inbox"
@@ -39,6 +41,7 @@ class ClaimedTurn:
     conversation_id: UUID
     token: int  # the claim's fencing token (the turn's attempt number)
     events: list[InboundEvent]
+    flooding: bool = False  # the customer floods (core.flood): merged events, one note
 
 
 def _event(row: asyncpg.Record) -> InboundEvent:
@@ -92,32 +95,123 @@ async def accept_many(db: asyncpg.Connection | asyncpg.Pool,
     return [(r["conversation_id"], r["event_id"]) for r in rows]
 
 
-async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta) -> list[ClaimedTurn]:
-    """Lease up to `limit` due conversations with their waiting events (oldest due first)."""
+CLAIM_CANDIDATES = """
+    SELECT q.conversation_id, q.client_id, q.due_at,
+           (SELECT count(*) FROM turn_queue l WHERE l.client_id = c.id AND l.leased) AS busy
+      FROM clients c
+     CROSS JOIN LATERAL (SELECT conversation_id, client_id, due_at FROM turn_queue q
+                          WHERE q.client_id = c.id AND q.due_at <= now()
+                          ORDER BY q.due_at LIMIT $1) q
+"""
+
+_LEASE = """
+    WITH chosen AS (SELECT conversation_id FROM turn_queue
+                     WHERE conversation_id = ANY($1::uuid[]) AND due_at <= now()
+                       FOR UPDATE SKIP LOCKED)
+    UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1, due_at = now() + $2
+      FROM chosen WHERE q.conversation_id = chosen.conversation_id
+    RETURNING q.conversation_id, q.client_id, q.attempts, q.last_at
+"""
+
+# The waiting events a turn takes (core.flood): in order, at most max_events, and not past
+# max_chars of text after the first, unless the customer floods (more than per_minute messages
+# in the minute up to their latest waiting one: merged, whatever their length).
+_TAKE_EVENTS = """
+    WITH turn AS (
+        SELECT t.conversation_id,
+               coalesce(s.max_events_per_turn, $3) AS max_events,
+               coalesce(s.max_turn_chars, $4) AS max_chars,
+               coalesce(s.flood_messages_per_minute, $5) AS per_minute,
+               t.last_at
+          FROM unnest($1::uuid[], $2::uuid[], $7::timestamptz[])
+               AS t(conversation_id, client_id, last_at)
+          JOIN client_settings s ON s.client_id = t.client_id),
+    flood AS (
+        SELECT turn.*, (SELECT count(*) FROM (
+                            SELECT 1 FROM inbound_events e
+                             WHERE e.conversation_id = turn.conversation_id
+                               AND e.received_at > turn.last_at - interval '1 minute'
+                             LIMIT turn.per_minute + 1) recent) > turn.per_minute AS flooding
+          FROM turn),
+    waiting AS (
+        SELECT f.conversation_id, f.flooding, f.max_chars, w.id,
+               row_number() OVER (PARTITION BY f.conversation_id ORDER BY w.id) AS n,
+               sum(w.chars) OVER (PARTITION BY f.conversation_id ORDER BY w.id) AS chars_through
+          FROM flood f CROSS JOIN LATERAL (
+               SELECT e.id, length(coalesce(e.payload #>> '{inbound,text}',
+                                            e.payload #>> '{message,text}', '')) AS chars
+                 FROM inbound_events e
+                WHERE e.conversation_id = f.conversation_id AND e.status IN ('queued', 'processing')
+                ORDER BY e.id LIMIT f.max_events) w),
+    taken AS (
+        UPDATE inbound_events e SET status = 'processing', attempts = e.attempts + 1,
+                                    locked_until = now() + $6
+          FROM waiting w
+         WHERE e.id = w.id AND (w.n = 1 OR w.flooding OR w.chars_through <= w.max_chars)
+        RETURNING e.*)
+    SELECT f.conversation_id AS turn_of, f.flooding, taken.*
+      FROM flood f LEFT JOIN taken ON taken.conversation_id = f.conversation_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    conversation_id: UUID
+    client_id: UUID
+    due_at: datetime
+    busy: int  # the client's turns in progress
+
+
+def fair_choice(candidates: Sequence[_Candidate], limit: int) -> list[UUID]:
+    """Up to `limit` due conversations spread over the clients: each pick goes to the client
+    with the fewest turns in progress (picks included), the earliest due first among equals.
+    A client with a thousand waiting conversations gets its share, not every worker."""
+    queues: dict[UUID, list[_Candidate]] = {}
+    for candidate in sorted(candidates, key=lambda c: c.due_at, reverse=True):
+        queues.setdefault(candidate.client_id, []).append(candidate)
+    load = {client_id: waiting[0].busy for client_id, waiting in queues.items()}
+    chosen: list[UUID] = []
+    while queues and len(chosen) < limit:
+        client_id = min(queues, key=lambda k: (load[k], queues[k][-1].due_at))
+        chosen.append(queues[client_id].pop().conversation_id)
+        load[client_id] += 1
+        if not queues[client_id]:
+            del queues[client_id]
+    return chosen
+
+
+async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
+                      limits: TurnLimits = DEFAULT_LIMITS) -> list[ClaimedTurn]:
+    """Lease up to `limit` due conversations, fairly over the clients (`fair_choice`), each with
+    the waiting events its turn takes (`limits`: the process defaults of the flood shield).
+
+    The candidates are each client's `limit` earliest due conversations, read on the
+    (client_id, due_at) index: the cost grows with the number of clients, never with the
+    backlog. A candidate another worker leased meanwhile is skipped (the claim takes fewer)."""
+    candidates = [_Candidate(r["conversation_id"], r["client_id"], r["due_at"], r["busy"])
+                  for r in await pool.fetch(CLAIM_CANDIDATES, limit)]
+    chosen = fair_choice(candidates, limit)
+    if not chosen:
+        return []
     async with pool.acquire() as conn, conn.transaction():
-        due = await conn.fetch(
-            """WITH due AS (
-                   SELECT conversation_id FROM turn_queue WHERE due_at <= now()
-                    ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-               UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1,
-                                       due_at = now() + $2
-                 FROM due WHERE q.conversation_id = due.conversation_id
-               RETURNING q.conversation_id, q.attempts""",
-            limit, lease)
-        if not due:
+        leased = await conn.fetch(_LEASE, chosen, lease)
+        if not leased:
             return []
         rows = await conn.fetch(
-            """UPDATE inbound_events SET status = 'processing', attempts = attempts + 1,
-                                         locked_until = now() + $2
-                WHERE conversation_id = ANY($1::uuid[]) AND status IN ('queued', 'processing')
-            RETURNING *""",
-            [r["conversation_id"] for r in due], lease)
+            _TAKE_EVENTS, [r["conversation_id"] for r in leased], [r["client_id"] for r in leased],
+            limits.max_events_per_turn, limits.max_turn_chars, limits.messages_per_minute, lease,
+            [r["last_at"] for r in leased])
     events: dict[UUID, list[InboundEvent]] = {}
+    flooding: dict[UUID, bool] = {}
     for row in rows:
-        events.setdefault(row["conversation_id"], []).append(_event(row))
+        flooding[row["turn_of"]] = row["flooding"]
+        if row["id"] is not None:
+            events.setdefault(row["turn_of"], []).append(_event(row))
+    order = {conversation_id: n for n, conversation_id in enumerate(chosen)}
     return [ClaimedTurn(r["conversation_id"], r["attempts"],
-                        sorted(events.get(r["conversation_id"], []), key=lambda e: e.id))
-            for r in due]
+                        sorted(events.get(r["conversation_id"], []), key=lambda e: e.id),
+                        flooding=flooding.get(r["conversation_id"], False))
+            for r in sorted(leased, key=lambda r: order[r["conversation_id"]])]
 
 
 async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
@@ -151,7 +245,8 @@ async def next_due_in(pool: asyncpg.Pool) -> float | None:
 
 _RESCHEDULE = """
     WITH rest AS (SELECT min(received_at) AS first_at, max(received_at) AS last_at
-                    FROM inbound_events WHERE conversation_id = $1 AND status = 'queued'),
+                    FROM inbound_events
+                   WHERE conversation_id = $1 AND status IN ('queued', 'processing')),
          gone AS (DELETE FROM turn_queue q USING rest
                    WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
                      AND rest.first_at IS NULL

@@ -1,5 +1,13 @@
 from core.knowledge_types import Passage
-from core.prompting import HISTORY_TURNS, NO_PASSAGES, build_messages
+from core.prompting import (
+    CONTEXT_CHARS,
+    HISTORY_CHARS,
+    HISTORY_LINE_CHARS,
+    HISTORY_TURNS,
+    NO_PASSAGES,
+    QUESTION_CHARS,
+    build_messages,
+)
 
 
 def test_messages_carry_prompt_passages_recent_history_and_question() -> None:
@@ -25,3 +33,19 @@ def test_missing_passages_are_stated() -> None:
     messages = build_messages("", [], [], "Есть солярий?")
     assert NO_PASSAGES in messages[0]["content"]
     assert len(messages) == 2
+
+
+def test_a_customer_cannot_make_the_prompt_long() -> None:
+    """Pasted pages in the history and the question: each history line is cut, the history
+    keeps its newest lines within its budget, the question is capped."""
+    history = [{"role": "user", "content": f"{n} " + "ы" * 40_000} for n in range(HISTORY_TURNS)]
+    history[-1] = {"role": "assistant", "content": "Коротко."}
+    passages = [Passage("строка\n" * 5000, "prices", "document", 0.9)]
+    messages = build_messages("Промпт.", passages, history, "вопрос " * 20_000)
+    turns = messages[1:-1]
+    assert all(len(m["content"]) <= HISTORY_LINE_CHARS for m in turns)
+    assert sum(len(m["content"]) for m in turns) <= HISTORY_CHARS
+    assert turns[-1]["content"] == "Коротко." and turns[0]["content"].startswith("6 ")
+    assert len(messages[-1]["content"]) <= QUESTION_CHARS
+    total = sum(len(m["content"]) for m in messages)
+    assert total <= CONTEXT_CHARS + HISTORY_CHARS + QUESTION_CHARS + 2000  # rules and prompt

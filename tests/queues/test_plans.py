@@ -45,6 +45,9 @@ async def test_turn_claims_use_the_due_index_after_stale_statistics(db) -> None:
     plan = await _plan(db, """SELECT conversation_id FROM turn_queue WHERE due_at <= now()
                                ORDER BY due_at LIMIT 4 FOR UPDATE SKIP LOCKED""")
     assert "turn_queue_due" in plan and "Sort" not in plan
+    # the claim's candidates: each client's earliest due conversations, on their own index
+    plan = await _plan(db, inbox.CLAIM_CANDIDATES.replace("$1", "4"))
+    assert "turn_queue_client_due" in plan and "turn_queue_leased" in plan and "Sort" not in plan
 
     turns = await inbox.claim_turns(db, limit=4, lease=timedelta(seconds=15))
     assert len(turns) == 4

@@ -234,6 +234,28 @@ async def test_polling_survives_telegram_errors(start_app, tg_settings, db, tg, 
     assert chatflow.delivered()[0]["msg"] == "после сбоя"
 
 
+async def test_an_update_that_cannot_be_stored_is_skipped_in_polling(
+        start_app, tg_settings, db, tg, chatflow, client_a, caplog) -> None:
+    """PostgreSQL refuses one update (here a check constraint; in the wild a value it cannot
+    hold): after a few tries the bot skips it, and the manager's next message still arrives."""
+    import logging
+    await db.execute("""ALTER TABLE telegram_updates ADD CONSTRAINT poison
+                        CHECK (payload #>> '{message,text}' IS DISTINCT FROM 'яд')""")
+    try:
+        await start_app(tg_settings)
+        await open_request(db, client_a)
+        await card_delivered(db)
+        with caplog.at_level(logging.ERROR, logger="channels.telegram.runner"):
+            tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "яд"))
+            tg.push_update(TOKEN_A, topic_message(GROUP_A, 10, "после яда", message_id=701))
+            await wait_for(lambda: chatflow.delivered())
+        assert [c["msg"] for c in chatflow.delivered()] == ["после яда"]
+        assert [r.getMessage() for r in caplog.records
+                if r.name == "channels.telegram.runner"] == ["telegram update skipped: it cannot be stored"]
+    finally:
+        await db.execute("ALTER TABLE telegram_updates DROP CONSTRAINT poison")
+
+
 async def test_an_update_left_unhandled_is_handled_by_the_sweep(start_app, tg_settings, db, tg,
                                                                 chatflow, client_a) -> None:
     """A process that stored an update and died before handling it: the next sweep does it."""

@@ -68,6 +68,8 @@ async def test_client_commands(cli_env, capsys, db) -> None:
     assert code == 1 and "reminder_timeout_2 must be greater" in err
     code, _, err = await run("client", "set", "salon_two", "bogus=1")
     assert code == 1 and "unknown setting" in err
+    code, _, err = await run("client", "set", "salon_two", "max_events_per_turn=0")
+    assert code == 1 and "max_events_per_turn must be a whole number between 1 and 100" in err
     code, _, _ = await run("client", "set", "salon_two", "debounce_seconds=0", "status=suspended")
     assert code == 0
     code, out, _ = await run("client", "list", "--json")
