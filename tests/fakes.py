@@ -142,7 +142,7 @@ class FakeOpenAI:
                 if "You classify one customer message" not in r["messages"][0]["content"]]
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll until `predicate()` (sync or async) is truthy; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
