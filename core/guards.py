@@ -19,7 +19,9 @@ WORDS_BEFORE = 4
 NEGATION_AFTER = compile_patterns(
     phrases=("не нужен", "не нужна", "не нужно", "не нужны", "не надо", "не требуется",
              "не обязательно", "не обязателен", "не имею", "керек емес", "жоқ", "нет", "ne nado",
-             "ne nuzhen", "ne nuzhno", "not needed", "not necessary"),
+             "ne nuzhen", "ne nuzhno", "not needed", "not necessary", "уже ответил", "уже ответила",
+             "уже связался", "уже связалась", "уже позвонил", "уже позвонила", "already answered",
+             "already called", "жауап берді"),
 )
 # Kazakh «емес» negates the word right before it only ("шағым емес"; "адам керек, бот емес"
 # asks for a person).
@@ -29,6 +31,11 @@ NEGATION_BEFORE = compile_patterns(
              "don t need", "dont need", "do not need", "no need", "without", "не жалуюсь",
              "не жалуемся", "не в претензии"),
 )
+# A bare "не" negates the word right after it: "не перезванивайте", "не болит", "не отменяйте"
+# (a pattern that starts with "не", "не приду", is matched whole); not a past tense, which
+# reports what did not happen: "не перезвонили", "не позвонил" is a complaint.
+NOT_RIGHT_BEFORE = {"не", "ne"}
+_PAST_TENSE = ("л", "ла", "ли", "ло", "лись", "лась", "лся")
 # "есть или нет?", "бар ма жоқ па?": a question, not a negation.
 _QUESTION_AFTER = {"ма", "ме", "ба", "бе", "па", "пе", "ли"}
 
@@ -60,6 +67,9 @@ def negated(words: list[str], hit: Hit) -> bool:
             continue
         return True
     if RIGHT_AFTER.hits(words[hit.end:hit.end + 1], fuzzy=False):
+        return True
+    if (hit.start and words[hit.start - 1] in NOT_RIGHT_BEFORE
+            and not words[hit.start].endswith(_PAST_TENSE)):
         return True
     before = words[max(hit.start - WORDS_BEFORE, 0):hit.start]
     return bool(NEGATION_BEFORE.hits(before, fuzzy=False))

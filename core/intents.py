@@ -23,7 +23,11 @@ HUMAN_REQUEST = compile_patterns(
              "zhivym chelovekom", "zhivoy chelovek", "representative", "an agent", "customer service",
              "actual person", "someone who can help", "колл центр", "call center", "с сотрудником",
              "с консультантом", "со специалистом", "с владельцем", "с директором", "с руководителем",
-             "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен"),
+             "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен",
+             "с хозяйкой", "с хозяином", "с владелицей", "с главврачом", "главврачу", "с ресепшн",
+             "с ресепшеном", "с регистратурой", "ресепшнға", "ресепшенге", "регистратураға",
+             "someone from your", "anyone there", "anybody there",
+             "someone in charge", "a person please", "get me someone", "put me through"),
     stems=("менеджер", "менеджр", "менежер", "манагер", "манеджер", "менаджер", "оператор",
            "оператр", "администратор", "админстратор", "админ", "әкімші", "позовите", "позови",
            "позавите", "соедините", "соединить", "свяжите", "свяжитесь", "переключите",
@@ -33,7 +37,11 @@ HUMAN_REQUEST = compile_patterns(
            "хабарлас", "байланыстыр", "қоңырау шал", "сөйлескім", "сөйлесуге", "связаться",
            "manager", "operator", "speak to", "speak with", "talk to", "call back",
            "menedzher", "menedjer", "operatora", "pozvonite", "perezvonite", "naberite",
-           "svyazhite", "soedinite", "pozovite"),
+           "svyazhite", "soedinite", "pozovite", "пусть набер", "пусть перезвон", "пусть позвон",
+           "связался со мной", "связалась со мной", "связались со мной", "свяжется со мной",
+           "свяжутся со мной", "наберите мне", "наберете мне", "жалғаңыз", "жалғап жібер",
+           "хабарласыңыз", "хабарласа ала", "reach me", "contact me", "ring back",
+           "connect me", "transfer me", "zvonite mne", "nabrat menya"),
 )
 REJECTION = compile_patterns(
     phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "unsubscribe", "отписка",
@@ -45,7 +53,10 @@ REJECTION = compile_patterns(
            "жібермеңіз", "мазаламаңыз", "жазуды доғар", "жазуды тоқтат", "don t write",
            "don t text", "do not text", "dont text", "stop writing", "stop texting",
            "leave me alone", "remove me from", "ne pishite", "ne pishi", "ostavte menya",
-           "otpishite", "ne nado mne pisat"),
+           "otpishite", "ne nado mne pisat", "уберите меня из", "удалите меня из", "исключите меня",
+           "не надо мне ничего пис", "не надо мне писать", "сообщения больше не нужн",
+           "больше не нужны сообщения", "рассылка не нужна", "рассылку не надо", "take me off",
+           "opt out", "тізімнен шығар", "хабарлама керек емес"),
 )
 # Short "стоп"-like words count only in a short message ("стоп, а сколько стоит…" is a question).
 _SHORT_REJECTIONS = {"стоп", "stop", "хватит", "hvatit", "болды"}
@@ -80,7 +91,10 @@ BOT_QUESTION = compile_patterns(
              "an ai answering", "talking to a bot", "is this chat automated", "automated",
              "сен ботсың ба", "сіз ботсыз ба", "бот па", "бот ба", "ботсың ба", "ботсыз ба",
              "сіз адамсыз ба", "жасанды интеллект", "автоматты жауап", "ботпен сөйлесіп",
-             "ty bot", "eto bot", "vy bot", "chatgpt"),
+             "ty bot", "eto bot", "vy bot", "chatgpt", "бот это", "бот или", "или оператор",
+             "или человек", "или живой", "или живой человек", "или ии", "or a bot", "or a human",
+             "or a person", "bot or", "бот әлде", "әлде бот", "әлде адам", "ты ии", "вы ии",
+             "искусственный интеллект", "нейросеть отвечает"),
 )
 # While a request is open, a short "не надо" cancels it (in any other state it is a polite no).
 CANCELS_REQUEST = compile_patterns(
@@ -145,9 +159,12 @@ def classify_by_rules(text: str) -> Classification | None:
 
 
 def rejects_the_bot(words: list[str]) -> str | None:
-    hits = REJECTION.hits(words, fuzzy=False)
-    for hit in hits:
-        if hit.pattern not in _SHORT_REJECTIONS or len(words) <= 6:
+    """Short words ("стоп", "болды") only open a short message: "бәрі түсінікті болды" is
+    "all was clear", "стоп, а сколько стоит…" a question."""
+    for hit in REJECTION.hits(words, fuzzy=False):
+        if hit.pattern not in _SHORT_REJECTIONS:
+            return hit.pattern
+        if len(words) <= 6 and all(w in _FILLER for w in words[:hit.start]):
             return hit.pattern
     return None
 
