@@ -29,7 +29,7 @@ class DecisionThresholds:
 
 # Keyed by the start of `Embedder.name`.
 CALIBRATED: dict[str, DecisionThresholds] = {
-    "local-e5-small": DecisionThresholds(similarity=0.86, margin=0.01),
+    "local-e5-small": DecisionThresholds(similarity=0.85, margin=0.01),
 }
 
 

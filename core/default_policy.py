@@ -117,7 +117,10 @@ DEFAULT_TOPICS: list[dict[str, Any]] = [
                   "к другому мастеру", "другого мастера",
                   "кешірек", "ертерек", "үлгермеймін", "push back", "bring forward", "another day",
                   "another time", "different time", "can t make", "not able to come",
-                  "unable to attend"],
+                  "unable to attend", "в мой заказ", "в моем заказе", "в мою запись", "в моей записи",
+                  "my booking", "my appointment", "my order", "жылжыт", "тапсырысымды тоқтат",
+                  "тапсырысты тоқтат"],
+        "unless": ["новый заказ", "новую запись", "new order", "new booking"],
         "examples": list(TOPIC_EXAMPLES["booking_change"]),
     },
     {

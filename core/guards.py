@@ -45,7 +45,8 @@ INFO_QUESTION = compile_patterns(
              "ценник", "прайс", "прайз", "стоимость", "бағасы", "баға", "бағасы қанша",
              "қанша тұрады", "қанша стоит", "how much", "price", "prices", "cost",
              "skolko stoit", "cena", "tsena", "sk stoit", "больно ли", "это больно", "не больно",
-             "ауырмай ма", "ауыра ма", "is it painful", "does it hurt"),
+             "ауырмай ма", "ауыра ма", "is it painful", "does it hurt", "условия отмены", "правила отмены",
+             "политика отмены", "cancellation policy", "refund policy", "условия возврата"),
 )
 JUST_ASKING = compile_patterns(
     phrases=("просто спрашиваю", "просто спросить", "просто спросила", "просто интересно",
