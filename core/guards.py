@@ -76,6 +76,13 @@ def negated(words: list[str], hit: Hit) -> bool:
     return bool(NEGATION_BEFORE.hits(before, fuzzy=False))
 
 
+def reported(words: list[str], hit: Hit) -> bool:
+    """The mention is followed by a past tense: "менеджер обещал перезвонить", "администратор
+    нагрубила" tell what happened."""
+    following = words[hit.end:hit.end + 1]
+    return bool(following) and len(following[0]) > 3 and following[0].endswith(_PAST_TENSE)
+
+
 def asks_for_information(words: list[str]) -> bool:
     return bool(INFO_QUESTION.hits(words, fuzzy=False))
 

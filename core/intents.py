@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.guards import negated
+from core.guards import negated, reported
 from core.matching import Hit, Patterns, compile_patterns, normalize
 from core.models import Intent
 
@@ -41,13 +41,16 @@ HUMAN_REQUEST = compile_patterns(
            "связался со мной", "связалась со мной", "связались со мной", "свяжется со мной",
            "свяжутся со мной", "наберите мне", "наберете мне", "жалғаңыз", "жалғап жібер",
            "хабарласыңыз", "хабарласа ала", "reach me", "contact me", "ring back",
-           "connect me", "transfer me", "zvonite mne", "nabrat menya"),
+           "connect me", "transfer me", "zvonite mne", "nabrat menya", "отпишите мне", "из персонала",
+           "можно номер", "скиньте номер", "дайте телефон", "номер мастер", "номер врач",
+           "номер флорист", "номер телефона мастер", "номер доктор", "контакт мастер"),
 )
 REJECTION = compile_patterns(
     phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "unsubscribe", "отписка",
              "не беспокойте", "hvatit", "болды"),
-    stems=("не пишите", "не пиши", "не пишити", "больше не пиш", "перестаньте писать", "отпиш",
-           "не присылайте", "ничего не присылайте", "не надо мне больше", "хватит мне писать",
+    stems=("не пишите", "не пиши", "не пишити", "больше не пиш", "перестаньте писать",
+           "не присылайте", "ничего не присылайте", "отпишите меня", "отпишите от", "отписаться",
+           "не надо мне больше", "хватит мне писать",
            "хватит писать", "хватит спам", "прекратите рассылк", "удалите мой номер",
            "оставьте меня в покое", "жазбаңыз", "жазбаңдар", "жазбаңыздар", "жазба",
            "жібермеңіз", "мазаламаңыз", "жазуды доғар", "жазуды тоқтат", "don t write",
@@ -63,7 +66,8 @@ REJECTION = compile_patterns(
 _SHORT_REJECTIONS = {"стоп", "stop", "хватит", "hvatit", "болды"}
 FRUSTRATION = compile_patterns(
     phrases=("ужас", "кошмар", "безобразие", "достали", "бесит", "надоело", "тупой бот",
-             "вы издеваетесь", "издеваетесь", "wtf", "terrible", "awful", "useless",
+             "вы издеваетесь", "издеваетесь", "издеваешься", "ты издеваешься", "wtf", "terrible",
+             "awful", "useless",
              "ridiculous", "тупой", "тупая", "сколько можно", "третий раз", "второй раз пишу"),
     stems=("бесполезн", "отвратительн", "возмутительн", "не помогаете", "не помогает",
            "не понимаешь", "не понимаете", "ничего не понима", "хамств", "обманул", "обман",
@@ -131,11 +135,14 @@ def only(patterns: Patterns, words: list[str]) -> str | None:
     return hits[0].pattern if not rest else None
 
 
-def first_affirmed(patterns: Patterns, words: list[str]) -> Hit | None:
-    """The first mention that is not negated ("менеджер не нужен" asks for nobody)."""
+def first_affirmed(patterns: Patterns, words: list[str], *, reports: bool = False) -> Hit | None:
+    """The first mention that is not negated ("менеджер не нужен" asks for nobody); with
+    `reports`, nor followed by a past tense: "администратор нагрубила", "менеджер обещал"
+    tell what a person did (the semantic layer hears what is wrong), they ask for no one."""
     for fuzzy in (False, True):
         hits = patterns.hits(words, fuzzy=fuzzy)
-        if affirmed := [h for h in hits if not negated(words, h)]:
+        if affirmed := [h for h in hits if not negated(words, h)
+                        and not (reports and reported(words, h))]:
             return min(affirmed, key=lambda h: h.start)
         if hits:
             return None
@@ -148,7 +155,7 @@ def classify_by_rules(text: str) -> Classification | None:
     # Questions about the bot and "no manager needed" mention people without asking for one.
     if not words or is_bot_question(text):
         return None
-    if hit := first_affirmed(HUMAN_REQUEST, words):
+    if hit := first_affirmed(HUMAN_REQUEST, words, reports=True):
         return Classification(Intent.HUMAN_REQUEST, "rules", hit.pattern)
     if rejection := rejects_the_bot(words):
         return Classification(Intent.REJECTION, "rules", rejection)

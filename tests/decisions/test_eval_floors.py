@@ -21,9 +21,6 @@ def _failing(outcomes: list[Outcome]) -> list[str]:
     return [f"{f.text}: {f.value:.3f} (bound {f.bound})" for f in floors(outcomes) if not f.met]
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: held-out escalation recall 91.2 %, false "
-                   "escalations 6.5 %, requests for a person 93.5 %, one bot question escalated "
-                   "(README, 'Who needs a person'); strict, so that reaching them fails this mark")
 async def test_held_out_floors_of_the_issue(held_out: list[Outcome]) -> None:
     assert _failing(held_out) == []
 
