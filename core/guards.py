@@ -46,12 +46,23 @@ INFO_QUESTION = compile_patterns(
              "қанша тұрады", "қанша стоит", "how much", "price", "prices", "cost",
              "skolko stoit", "cena", "tsena", "sk stoit", "больно ли", "это больно", "не больно",
              "ауырмай ма", "ауыра ма", "is it painful", "does it hurt", "условия отмены", "правила отмены",
-             "политика отмены", "cancellation policy", "refund policy", "условия возврата"),
+             "политика отмены", "cancellation policy", "refund policy", "условия возврата", "больно делать",
+             "будет больно", "больно будет", "насколько больно", "сильно больно", "ауыра ма екен"),
+)
+# When someone works: a question about them, not a request for them.
+_ROLES = ("менеджер", "оператор", "администратор", "админ", "әкімші", "manager", "operator")
+STAFF_HOURS = compile_patterns(
+    phrases=("до скольки", "во сколько", "работают", "работает", "график", "смена", "нешеге дейін",
+             "жұмыс істей ме", "жұмыс істейді", "what time", "working hours", "until when"),
 )
 JUST_ASKING = compile_patterns(
     phrases=("просто спрашиваю", "просто спросить", "просто спросила", "просто интересно",
              "просто вопрос", "просто сұрақ", "на будущее", "чисто спросить", "жай сұрақ", "жай сұрайын",
-             "жай ғана сұрақ", "just asking", "just curious", "just wondering", "just a question"),
+             "жай ғана сұрақ", "just asking", "just curious", "just wondering", "just a question",
+             "просто интересуюсь", "просто уточняю", "уточняю на будущее", "просто узнать",
+             "на всякий случай", "заранее спрашиваю", "спрашиваю заранее", "пока всё ок",
+             "пока все хорошо", "asking in advance", "just checking", "for future reference",
+             "алдын ала сұрап тұрмын", "білу үшін сұрадым"),
 )
 
 
@@ -77,10 +88,13 @@ def negated(words: list[str], hit: Hit) -> bool:
 
 
 def reported(words: list[str], hit: Hit) -> bool:
-    """The mention is followed by a past tense: "менеджер обещал перезвонить", "администратор
-    нагрубила" tell what happened."""
+    """The mention is followed by a past tense ("менеджер обещал перезвонить", "администратор
+    нагрубила" tell what happened), or the message asks when they work ("менеджеры у вас до
+    скольки работают?")."""
     following = words[hit.end:hit.end + 1]
-    return bool(following) and len(following[0]) > 3 and following[0].endswith(_PAST_TENSE)
+    if following and len(following[0]) > 3 and following[0].endswith(_PAST_TENSE):
+        return True
+    return hit.pattern.startswith(_ROLES) and bool(STAFF_HOURS.hits(words, fuzzy=False))
 
 
 def asks_for_information(words: list[str]) -> bool:
