@@ -41,14 +41,23 @@ _QUESTION_AFTER = {"ма", "ме", "ба", "бе", "па", "пе", "ли"}
 
 INFO_QUESTION = compile_patterns(
     phrases=("сколько стоит", "сколько стоят", "скок стоит", "скока стоит", "сколько будет",
-             "сколько по времени", "сколько длится", "почем", "по чем", "цена", "цену", "цены",
-             "ценник", "прайс", "прайз", "стоимость", "бағасы", "баға", "бағасы қанша",
-             "қанша тұрады", "қанша стоит", "how much", "price", "prices", "cost",
+             "сколько по времени", "сколько длится", "почем", "по чем", "прайс", "прайз",
+             "бағасы қанша",
+             "қанша тұрады", "қанша стоит", "how much",
              "skolko stoit", "cena", "tsena", "sk stoit", "больно ли", "это больно", "не больно",
              "ауырмай ма", "ауыра ма", "is it painful", "does it hurt", "условия отмены", "правила отмены",
              "политика отмены", "cancellation policy", "refund policy", "условия возврата", "больно делать",
              "будет больно", "больно будет", "насколько больно", "сильно больно", "ауыра ма екен"),
 )
+# A price named in a question ("цена на окрашивание?"); in a statement it asks nothing: "обещали
+# скидку, а пробили полную цену".
+PRICE_WORDS = compile_patterns(
+    phrases=("цена", "цену", "цены", "ценник", "стоимость", "бағасы", "баға", "price", "prices", "cost",
+             "cena", "tsena"),
+)
+QUESTION_WORDS = frozenset({"сколько", "какая", "какой", "какие", "какова", "ли", "қанша", "қандай",
+                            "how", "what", "skolko", "kakaya"})
+
 # When someone works: a question about them, not a request for them.
 _ROLES = ("менеджер", "оператор", "администратор", "админ", "әкімші", "manager", "operator")
 STAFF_HOURS = compile_patterns(
@@ -97,8 +106,12 @@ def reported(words: list[str], hit: Hit) -> bool:
     return hit.pattern.startswith(_ROLES) and bool(STAFF_HOURS.hits(words, fuzzy=False))
 
 
-def asks_for_information(words: list[str]) -> bool:
-    return bool(INFO_QUESTION.hits(words, fuzzy=False))
+def asks_for_information(words: list[str], question: bool) -> bool:
+    """`question`: the message has a question mark."""
+    if INFO_QUESTION.hits(words, fuzzy=False):
+        return True
+    asked = question or bool(QUESTION_WORDS.intersection(words))
+    return asked and bool(PRICE_WORDS.hits(words, fuzzy=False))
 
 
 def just_asking(words: list[str]) -> bool:
