@@ -1,8 +1,9 @@
 """The semantic layer of the decision (PRODUCT.md §4): the turn's embedding (computed once, and
 handed on to retrieval) compared with example messages of every intent and every escalation
-topic. The nearest escalation example decides when it is close enough (a threshold calibrated
-per embedder on the labelled set, `core.calibration`) and clearly nearer than the nearest
-non-escalation example (the margin).
+topic. Each label is scored by the mean cosine of its three nearest examples; the best
+escalation label decides when it is close enough (a threshold calibrated per embedder on the
+labelled set, `core.calibration`) and clearly nearer than the best non-escalation label (the
+margin).
 
 Example vectors are computed once per (examples, embedder) and kept in memory: a client's
 edited policy gets its vectors on its first turn, the unchanged default set never again.
