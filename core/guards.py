@@ -21,7 +21,7 @@ NEGATION_AFTER = compile_patterns(
              "не обязательно", "не обязателен", "не имею", "керек емес", "жоқ", "нет", "ne nado",
              "ne nuzhen", "ne nuzhno", "not needed", "not necessary", "уже ответил", "уже ответила",
              "уже связался", "уже связалась", "уже позвонил", "уже позвонила", "already answered",
-             "already called", "жауап берді"),
+             "already called", "жауап берді", "не придется", "не нужно будет", "не надо будет"),
 )
 # Kazakh «емес» negates the word right before it only ("шағым емес"; "адам керек, бот емес"
 # asks for a person).
