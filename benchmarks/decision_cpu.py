@@ -42,7 +42,8 @@ class CountingKnowledge:
         return (await self._embedder.embed_queries([text]))[0]
 
     async def search(self, client_slug: str, query: str, *, knowledge_tag: str | None = None,
-                     limit: int = 5, query_vector: Sequence[float] | None = None) -> Result[list]:
+                     limit: int = 5, query_vector: Sequence[float] | None = None,
+                     synonyms: Sequence[Sequence[str]] = ()) -> Result[list]:
         return Result.success([])
 
     def best_answer(self, passages: Sequence, question: str | None = None) -> str | None:

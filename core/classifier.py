@@ -62,11 +62,11 @@ def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
     unmatched = [w for i, w in enumerate(words)
                  if policy.hit is None or not policy.hit.start <= i < policy.hit.end]
     says_just_asking = just_asking(words)
-    casual = says_just_asking or asks_for_information(unmatched)
+    casual = says_just_asking or asks_for_information(unmatched, "?" in text)
     if policy.topic is not None and not casual:
         return RuleStage(Classification(Intent.QUESTION, "rules", policy.matched,
                                         topic=policy.topic.name))
-    if hit := first_affirmed(HUMAN_REQUEST, words):
+    if hit := first_affirmed(HUMAN_REQUEST, words, reports=True):
         return RuleStage(Classification(Intent.HUMAN_REQUEST, "rules", hit.pattern))
     # "вы издеваетесь? опять прайс присылаете": a price word does not soften frustration.
     if not says_just_asking and (hit := first_affirmed(FRUSTRATION, words)):

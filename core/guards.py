@@ -19,7 +19,9 @@ WORDS_BEFORE = 4
 NEGATION_AFTER = compile_patterns(
     phrases=("не нужен", "не нужна", "не нужно", "не нужны", "не надо", "не требуется",
              "не обязательно", "не обязателен", "не имею", "керек емес", "жоқ", "нет", "ne nado",
-             "ne nuzhen", "ne nuzhno", "not needed", "not necessary"),
+             "ne nuzhen", "ne nuzhno", "not needed", "not necessary", "уже ответил", "уже ответила",
+             "уже связался", "уже связалась", "уже позвонил", "уже позвонила", "already answered",
+             "already called", "жауап берді", "не придется", "не нужно будет", "не надо будет"),
 )
 # Kazakh «емес» negates the word right before it only ("шағым емес"; "адам керек, бот емес"
 # asks for a person).
@@ -29,21 +31,47 @@ NEGATION_BEFORE = compile_patterns(
              "don t need", "dont need", "do not need", "no need", "without", "не жалуюсь",
              "не жалуемся", "не в претензии"),
 )
+# A bare "не" negates the word right after it: "не перезванивайте", "не болит", "не отменяйте"
+# (a pattern that starts with "не", "не приду", is matched whole); not a past tense, which
+# reports what did not happen: "не перезвонили", "не позвонил" is a complaint.
+NOT_RIGHT_BEFORE = {"не", "ne"}
+_PAST_TENSE = ("л", "ла", "ли", "ло", "лись", "лась", "лся")
 # "есть или нет?", "бар ма жоқ па?": a question, not a negation.
 _QUESTION_AFTER = {"ма", "ме", "ба", "бе", "па", "пе", "ли"}
 
 INFO_QUESTION = compile_patterns(
     phrases=("сколько стоит", "сколько стоят", "скок стоит", "скока стоит", "сколько будет",
-             "сколько по времени", "сколько длится", "почем", "по чем", "цена", "цену", "цены",
-             "ценник", "прайс", "прайз", "стоимость", "бағасы", "баға", "бағасы қанша",
-             "қанша тұрады", "қанша стоит", "how much", "price", "prices", "cost",
+             "сколько по времени", "сколько длится", "почем", "по чем", "прайс", "прайз",
+             "бағасы қанша",
+             "қанша тұрады", "қанша стоит", "how much",
              "skolko stoit", "cena", "tsena", "sk stoit", "больно ли", "это больно", "не больно",
-             "ауырмай ма", "ауыра ма", "is it painful", "does it hurt"),
+             "ауырмай ма", "ауыра ма", "is it painful", "does it hurt", "условия отмены", "правила отмены",
+             "политика отмены", "cancellation policy", "refund policy", "условия возврата", "больно делать",
+             "будет больно", "больно будет", "насколько больно", "сильно больно", "ауыра ма екен"),
+)
+# A price named in a question ("цена на окрашивание?"); in a statement it asks nothing: "обещали
+# скидку, а пробили полную цену".
+PRICE_WORDS = compile_patterns(
+    phrases=("цена", "цену", "цены", "ценник", "стоимость", "бағасы", "баға", "price", "prices", "cost",
+             "cena", "tsena"),
+)
+QUESTION_WORDS = frozenset({"сколько", "какая", "какой", "какие", "какова", "ли", "қанша", "қандай",
+                            "how", "what", "skolko", "kakaya"})
+
+# When someone works: a question about them, not a request for them.
+_ROLES = ("менеджер", "оператор", "администратор", "админ", "әкімші", "manager", "operator")
+STAFF_HOURS = compile_patterns(
+    phrases=("до скольки", "во сколько", "работают", "работает", "график", "смена", "нешеге дейін",
+             "жұмыс істей ме", "жұмыс істейді", "what time", "working hours", "until when"),
 )
 JUST_ASKING = compile_patterns(
     phrases=("просто спрашиваю", "просто спросить", "просто спросила", "просто интересно",
              "просто вопрос", "просто сұрақ", "на будущее", "чисто спросить", "жай сұрақ", "жай сұрайын",
-             "жай ғана сұрақ", "just asking", "just curious", "just wondering", "just a question"),
+             "жай ғана сұрақ", "just asking", "just curious", "just wondering", "just a question",
+             "просто интересуюсь", "просто уточняю", "уточняю на будущее", "просто узнать",
+             "на всякий случай", "заранее спрашиваю", "спрашиваю заранее", "пока всё ок",
+             "пока все хорошо", "asking in advance", "just checking", "for future reference",
+             "алдын ала сұрап тұрмын", "білу үшін сұрадым"),
 )
 
 
@@ -61,12 +89,29 @@ def negated(words: list[str], hit: Hit) -> bool:
         return True
     if RIGHT_AFTER.hits(words[hit.end:hit.end + 1], fuzzy=False):
         return True
+    if (hit.start and words[hit.start - 1] in NOT_RIGHT_BEFORE
+            and not words[hit.start].endswith(_PAST_TENSE)):
+        return True
     before = words[max(hit.start - WORDS_BEFORE, 0):hit.start]
     return bool(NEGATION_BEFORE.hits(before, fuzzy=False))
 
 
-def asks_for_information(words: list[str]) -> bool:
-    return bool(INFO_QUESTION.hits(words, fuzzy=False))
+def reported(words: list[str], hit: Hit) -> bool:
+    """The mention is followed by a past tense ("менеджер обещал перезвонить", "администратор
+    нагрубила" tell what happened), or the message asks when they work ("менеджеры у вас до
+    скольки работают?")."""
+    following = words[hit.end:hit.end + 1]
+    if following and len(following[0]) > 3 and following[0].endswith(_PAST_TENSE):
+        return True
+    return hit.pattern.startswith(_ROLES) and bool(STAFF_HOURS.hits(words, fuzzy=False))
+
+
+def asks_for_information(words: list[str], question: bool) -> bool:
+    """`question`: the message has a question mark."""
+    if INFO_QUESTION.hits(words, fuzzy=False):
+        return True
+    asked = question or bool(QUESTION_WORDS.intersection(words))
+    return asked and bool(PRICE_WORDS.hits(words, fuzzy=False))
 
 
 def just_asking(words: list[str]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.guards import negated
+from core.guards import negated, reported
 from core.matching import Hit, Patterns, compile_patterns, normalize
 from core.models import Intent
 
@@ -23,7 +23,15 @@ HUMAN_REQUEST = compile_patterns(
              "zhivym chelovekom", "zhivoy chelovek", "representative", "an agent", "customer service",
              "actual person", "someone who can help", "колл центр", "call center", "с сотрудником",
              "с консультантом", "со специалистом", "с владельцем", "с директором", "с руководителем",
-             "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен"),
+             "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен",
+             "с хозяйкой", "с хозяином", "с владелицей", "с главврачом", "главврачу", "с ресепшн",
+             "с ресепшеном", "с регистратурой", "ресепшнға", "ресепшенге", "регистратураға",
+             "someone from your", "anyone there", "anybody there",
+             "someone in charge", "a person please", "get me someone", "put me through",
+             "апайға қосыңызшы", "ағайға қосыңызшы", "дәрігерге қосыңызшы", "шеберге қосыңызшы",
+             "маманға қосыңызшы", "апайға жалғаңызшы", "дәрігерге жалғаңызшы", "мне набрать", "мне позвонить",
+             "мне перезвонить", "чтобы мне позвонил", "чтобы мне перезвонил", "чтобы мне позвонила",
+             "чтобы мне перезвонила", "чтобы со мной связал"),
     stems=("менеджер", "менеджр", "менежер", "манагер", "манеджер", "менаджер", "оператор",
            "оператр", "администратор", "админстратор", "админ", "әкімші", "позовите", "позови",
            "позавите", "соедините", "соединить", "свяжите", "свяжитесь", "переключите",
@@ -33,25 +41,38 @@ HUMAN_REQUEST = compile_patterns(
            "хабарлас", "байланыстыр", "қоңырау шал", "сөйлескім", "сөйлесуге", "связаться",
            "manager", "operator", "speak to", "speak with", "talk to", "call back",
            "menedzher", "menedjer", "operatora", "pozvonite", "perezvonite", "naberite",
-           "svyazhite", "soedinite", "pozovite"),
+           "svyazhite", "soedinite", "pozovite", "пусть набер", "пусть перезвон", "пусть позвон",
+           "связался со мной", "связалась со мной", "связались со мной", "свяжется со мной",
+           "свяжутся со мной", "наберите мне", "наберете мне", "жалғаңыз", "жалғап жібер",
+           "хабарласыңыз", "хабарласа ала", "reach me", "contact me", "ring back",
+           "connect me", "transfer me", "zvonite mne", "nabrat menya", "отпишите мне", "из персонала",
+           "можно номер", "скиньте номер", "дайте телефон", "номер мастер", "номер врач",
+           "номер флорист", "номер телефона мастер", "номер доктор", "контакт мастер"),
 )
 REJECTION = compile_patterns(
     phrases=("стоп", "stop", "хватит", "отстань", "отстаньте", "unsubscribe", "отписка",
              "не беспокойте", "hvatit", "болды"),
-    stems=("не пишите", "не пиши", "не пишити", "больше не пиш", "перестаньте писать", "отпиш",
-           "не присылайте", "ничего не присылайте", "не надо мне больше", "хватит мне писать",
+    stems=("не пишите", "не пиши", "не пишити", "больше не пиш", "перестаньте писать",
+           "не присылайте", "ничего не присылайте", "отпишите меня", "отпишите от", "отписаться",
+           "отпишитесь от", "отпишись от",
+           "не надо мне больше", "хватит мне писать",
            "хватит писать", "хватит спам", "прекратите рассылк", "удалите мой номер",
            "оставьте меня в покое", "жазбаңыз", "жазбаңдар", "жазбаңыздар", "жазба",
            "жібермеңіз", "мазаламаңыз", "жазуды доғар", "жазуды тоқтат", "don t write",
            "don t text", "do not text", "dont text", "stop writing", "stop texting",
            "leave me alone", "remove me from", "ne pishite", "ne pishi", "ostavte menya",
-           "otpishite", "ne nado mne pisat"),
+           "otpishite", "ne nado mne pisat", "уберите меня из", "удалите меня из", "исключите меня",
+           "не надо мне ничего пис", "не надо мне писать", "сообщения больше не нужн",
+           "больше не нужны сообщения", "рассылка не нужна", "рассылку не надо", "take me off",
+           "opt out", "тізімнен шығар", "хабарлама керек емес", "stop messag", "stop send",
+           "stop contact", "перестаньте мне писать", "прекратите писать"),
 )
 # Short "стоп"-like words count only in a short message ("стоп, а сколько стоит…" is a question).
 _SHORT_REJECTIONS = {"стоп", "stop", "хватит", "hvatit", "болды"}
 FRUSTRATION = compile_patterns(
     phrases=("ужас", "кошмар", "безобразие", "достали", "бесит", "надоело", "тупой бот",
-             "вы издеваетесь", "издеваетесь", "wtf", "terrible", "awful", "useless",
+             "вы издеваетесь", "издеваетесь", "издеваешься", "ты издеваешься", "wtf", "terrible",
+             "awful", "useless",
              "ridiculous", "тупой", "тупая", "сколько можно", "третий раз", "второй раз пишу"),
     stems=("бесполезн", "отвратительн", "возмутительн", "не помогаете", "не помогает",
            "не понимаешь", "не понимаете", "ничего не понима", "хамств", "обманул", "обман",
@@ -80,7 +101,10 @@ BOT_QUESTION = compile_patterns(
              "an ai answering", "talking to a bot", "is this chat automated", "automated",
              "сен ботсың ба", "сіз ботсыз ба", "бот па", "бот ба", "ботсың ба", "ботсыз ба",
              "сіз адамсыз ба", "жасанды интеллект", "автоматты жауап", "ботпен сөйлесіп",
-             "ty bot", "eto bot", "vy bot", "chatgpt"),
+             "ty bot", "eto bot", "vy bot", "chatgpt", "бот это", "бот или", "или оператор",
+             "или человек", "или живой", "или живой человек", "или ии", "or a bot", "or a human",
+             "or a person", "bot or", "бот әлде", "әлде бот", "әлде адам", "ты ии", "вы ии",
+             "искусственный интеллект", "нейросеть отвечает"),
 )
 # While a request is open, a short "не надо" cancels it (in any other state it is a polite no).
 CANCELS_REQUEST = compile_patterns(
@@ -116,11 +140,14 @@ def only(patterns: Patterns, words: list[str]) -> str | None:
     return hits[0].pattern if not rest else None
 
 
-def first_affirmed(patterns: Patterns, words: list[str]) -> Hit | None:
-    """The first mention that is not negated ("менеджер не нужен" asks for nobody)."""
+def first_affirmed(patterns: Patterns, words: list[str], *, reports: bool = False) -> Hit | None:
+    """The first mention that is not negated ("менеджер не нужен" asks for nobody); with
+    `reports`, nor followed by a past tense: "администратор нагрубила", "менеджер обещал"
+    tell what a person did (the semantic layer hears what is wrong), they ask for no one."""
     for fuzzy in (False, True):
         hits = patterns.hits(words, fuzzy=fuzzy)
-        if affirmed := [h for h in hits if not negated(words, h)]:
+        if affirmed := [h for h in hits if not negated(words, h)
+                        and not (reports and reported(words, h))]:
             return min(affirmed, key=lambda h: h.start)
         if hits:
             return None
@@ -133,7 +160,7 @@ def classify_by_rules(text: str) -> Classification | None:
     # Questions about the bot and "no manager needed" mention people without asking for one.
     if not words or is_bot_question(text):
         return None
-    if hit := first_affirmed(HUMAN_REQUEST, words):
+    if hit := first_affirmed(HUMAN_REQUEST, words, reports=True):
         return Classification(Intent.HUMAN_REQUEST, "rules", hit.pattern)
     if rejection := rejects_the_bot(words):
         return Classification(Intent.REJECTION, "rules", rejection)
@@ -145,9 +172,12 @@ def classify_by_rules(text: str) -> Classification | None:
 
 
 def rejects_the_bot(words: list[str]) -> str | None:
-    hits = REJECTION.hits(words, fuzzy=False)
-    for hit in hits:
-        if hit.pattern not in _SHORT_REJECTIONS or len(words) <= 6:
+    """Short words ("стоп", "болды") only open a short message: "бәрі түсінікті болды" is
+    "all was clear", "стоп, а сколько стоит…" a question."""
+    for hit in REJECTION.hits(words, fuzzy=False):
+        if hit.pattern not in _SHORT_REJECTIONS:
+            return hit.pattern
+        if len(words) <= 6 and all(w in _FILLER for w in words[:hit.start]):
             return hit.pattern
     return None
 

@@ -49,8 +49,9 @@ def _within_one_edit(a: str, b: str) -> bool:
 
 def _typo_of(word: str, stem: str) -> bool:
     """The word starts with the stem spelt with one typo after its first letter (a different
-    first letter is another word: "поговорить" is not "договор")."""
-    if len(word) < len(stem) - 1 or word[0] != stem[0]:
+    first letter is another word: "поговорить" is not "договор"). A word shorter than the stem
+    is another form of it, not a typo: "позвонит" (will call) is not "позвоните" (call me)."""
+    if len(word) < len(stem) or word[0] != stem[0]:
         return False
     return any(_within_one_edit(word[:n], stem) for n in (len(stem) - 1, len(stem), len(stem) + 1))
 

@@ -1,8 +1,9 @@
 """The semantic layer of the decision (PRODUCT.md §4): the turn's embedding (computed once, and
 handed on to retrieval) compared with example messages of every intent and every escalation
-topic. The nearest escalation example decides when it is close enough (a threshold calibrated
-per embedder on the labelled set, `core.calibration`) and clearly nearer than the nearest
-non-escalation example (the margin).
+topic. Each label is scored by the mean cosine of its three nearest examples; the best
+escalation label decides when it is close enough (a threshold calibrated per embedder on the
+labelled set, `core.calibration`) and clearly nearer than the best non-escalation label (the
+margin).
 
 Example vectors are computed once per (examples, embedder) and kept in memory: a client's
 edited policy gets its vectors on its first turn, the unchanged default set never again.
@@ -31,11 +32,13 @@ log = logging.getLogger(__name__)
 ESCALATING_INTENTS = frozenset({"human_request", "frustration"})
 EMBED_BATCH = 32  # examples per embedding call, so that a turn's query can slip in between
 CACHE_SIZE = 64  # example sets (embedder × policy) kept in memory
+NEAREST_PER_LABEL = 3  # examples whose mean cosine scores a label
 
 
 @dataclass(frozen=True, slots=True)
 class Nearest:
-    """The nearest example of one label."""
+    """How close a label's examples are: `score` is the mean cosine of its NEAREST_PER_LABEL
+    nearest examples, `example` the nearest one (what the audit shows)."""
 
     label: str
     example: str
@@ -56,24 +59,29 @@ class SemanticVerdict:
         return self.escalation.score - (self.other.score if self.other else 0.0)
 
 
-@dataclass(frozen=True, slots=True)
 class ExampleIndex:
-    """Unit vectors of a set of labelled examples (rows of `matrix`)."""
+    """Unit vectors of a set of labelled examples (rows of `matrix`), grouped by label."""
 
-    labels: tuple[str, ...]
-    texts: tuple[str, ...]
-    matrix: np.ndarray
+    def __init__(self, labels: Sequence[str], texts: Sequence[str], matrix: np.ndarray) -> None:
+        self.labels, self.texts, self.matrix = tuple(labels), tuple(texts), matrix
+        self._rows = {label: np.array([i for i, x in enumerate(self.labels) if x == label])
+                      for label in dict.fromkeys(self.labels)}
 
     def nearest(self, vector: np.ndarray) -> dict[str, Nearest]:
-        """The nearest example of each label."""
+        """Each label scored by its few nearest examples rather than its single nearest one:
+        one example that happens to share a message's shape ("можно … маникюр?") moves the
+        mean of three less than it moves the maximum, so a label wins by being near as a
+        whole (measured on the decision set and on fresh messages: fewer false escalations)."""
         if not self.texts:
             return {}
         scores = self.matrix @ vector
         best: dict[str, Nearest] = {}
-        for row in np.argsort(-scores):
-            label = self.labels[row]
-            if label not in best:
-                best[label] = Nearest(label, self.texts[row], float(scores[row]))
+        for label, rows in self._rows.items():
+            own = scores[rows]
+            k = min(NEAREST_PER_LABEL, len(own))
+            top = np.argpartition(-own, k - 1)[:k]
+            nearest_row = rows[top[np.argmax(own[top])]]
+            best[label] = Nearest(label, self.texts[nearest_row], float(own[top].mean()))
         return best
 
 
