@@ -87,7 +87,7 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UnreadableDocument("not UTF-8 text") from None
+        raise UnreadableDocument("cannot read it as UTF-8 text") from None
 
 
 def decode_html(data: bytes) -> str:

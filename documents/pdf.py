@@ -8,6 +8,7 @@ path). Paragraphs end where the gap between lines is wider than usual and at pag
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ HEADING_SIZE_RATIO = 1.15  # a font this much larger than the body's marks a hea
 MAX_HEADING_LEVELS = 6
 PARAGRAPH_GAP = 1.6  # a gap wider than this many font sizes between lines starts a paragraph
 _SPACE = re.compile(r"\s+")
+
+# pypdf logs every repair of a sloppy file as a warning; a file it cannot read raises, and that
+# is reported (one line) by whoever asked for the conversion.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 @dataclass

@@ -90,7 +90,7 @@ def test_docx_heading_styles_lists_and_tables() -> None:
         (pdf_file([[]]), DocumentFormat.PDF, "no text found in this PDF document (a scan?"),
         (b"PK\x03\x04 truncated zip", DocumentFormat.DOCX, "not a readable DOCX"),
         (b"plain words", DocumentFormat.DOCX, "not a readable DOCX"),
-        (b"\xff\xfe\x00bad", DocumentFormat.TEXT, "not UTF-8 text"),
+        (b"\xff\xfe\x00bad", DocumentFormat.TEXT, "cannot read it as UTF-8 text"),
         (b"<p>  </p>", DocumentFormat.HTML, "no text found in this HTML document"),
     ],
 )
