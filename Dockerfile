@@ -7,6 +7,7 @@ COPY channels channels
 COPY storage storage
 COPY scheduler scheduler
 COPY ai ai
+COPY documents documents
 COPY knowledge knowledge
 RUN pip install --no-cache-dir -e . && mkdir /data && chown nobody /data
 # Telegram media cache and the media-link signing key live here (a volume in compose.yaml).

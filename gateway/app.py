@@ -12,14 +12,18 @@ from channels.chatflow.inbound import ChatFlowInbound
 from gateway import keys
 from gateway.admin import create_admin_app
 from gateway.middlewares import MIDDLEWARES
+from gateway.processes import ProcessSlot
 from gateway.routes import health, legacy, prometheus, reminders, telegram, webhook
 from gateway.settings import Settings
 from gateway.wiring import build_system
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, process: ProcessSlot | None = None) -> web.Application:
+    """`process`: which of `serve --processes N` this is (None when serving alone)."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
+    if process is not None:
+        app[keys.PROCESS] = process
     app.cleanup_ctx.append(_system)
     for module in (health, prometheus, webhook, legacy, telegram, reminders):
         app.add_routes(module.routes)
@@ -28,7 +32,9 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _system(app: web.Application) -> AsyncIterator[None]:
-    async with build_system(app[keys.SETTINGS], serving=True) as system:
+    process = app.get(keys.PROCESS)
+    async with build_system(app[keys.SETTINGS], serving=True,
+                            primary=process is None or process.primary) as system:
         app[keys.DB] = system.database.pool
         app[keys.TENANTS] = system.tenants
         app[keys.DESK] = system.desk

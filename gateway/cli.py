@@ -28,13 +28,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from gateway.app import create_app
+    from gateway.processes import ProcessSlot, follow_supervisor, serve_processes
 
     host = args.host or settings.host
     port = args.port or settings.port
-    log.info("starting gateway", extra={"host": host, "port": port})
-    web.run_app(create_app(settings), host=host, port=port, print=None,
-                access_log=logging.getLogger("aiohttp.access"), shutdown_timeout=15)
+    if args.processes > 1:
+        if settings.qdrant_url is None:
+            raise ValueError("--processes above 1 needs QDRANT_URL: the embedded vector store "
+                             "can be opened by one process only")
+        # The default WORKERS is for the machine: shared among the processes, so the total (and
+        # the PostgreSQL connections) stay the same; a WORKERS the operator set is per process.
+        workers = None if "workers" in settings.model_fields_set else \
+            max(2, settings.workers // args.processes)
+        return serve_processes(args.processes, host, port, workers=workers)
+    slot = None
+    if args.process_index is not None:
+        follow_supervisor(args.supervisor_pid)
+        slot = ProcessSlot(args.process_index)
+    log.info("starting gateway", extra={"host": host, "port": port, "workers": settings.workers,
+                                        **({"process_index": slot.index} if slot else {})})
+    web.run_app(create_app(settings, process=slot), host=host, port=port, print=None,
+                reuse_port=slot is not None, access_log=logging.getLogger("aiohttp.access"),
+                shutdown_timeout=15)
     return 0
+
+
+def _process_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gateway (migrates first)")
     serve.add_argument("--host", help="bind address (default: HOST)")
     serve.add_argument("--port", type=int, help="bind port (default: PORT)")
+    serve.add_argument("--processes", type=_process_count, default=1, metavar="N",
+                       help="run N gateway processes on the port (SO_REUSEPORT) under one "
+                            "supervising process; needs QDRANT_URL when N > 1 (default 1)")
+    # How the supervising process starts each of its children (not for operators).
+    serve.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(sync_handler=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")

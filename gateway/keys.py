@@ -14,6 +14,7 @@ from channels.chatflow.inbound import ChatFlowInbound
 from core.desk import Desk
 from core.pipeline import TurnProcessor
 from core.ports import Tenants
+from gateway.processes import ProcessSlot
 from gateway.readiness import Readiness
 from gateway.settings import Settings
 from gateway.supervised import KnowledgeHandle
@@ -36,3 +37,4 @@ SCHEDULER_PORTS = web.AppKey("scheduler_ports", SchedulerPorts)
 SCHEDULER = web.AppKey("scheduler", ScheduledWork)
 READINESS = web.AppKey("readiness", Readiness)
 DOCTOR: web.AppKey[DoctorCache] = web.AppKey("doctor")
+PROCESS = web.AppKey("process", ProcessSlot)  # only under `serve --processes N`

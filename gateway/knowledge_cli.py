@@ -7,6 +7,7 @@ knowledge base (`gateway.wiring.build_system`) and runs `run(args, kb)`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -15,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from core.knowledge import KnowledgeBase
+from documents import SUFFIXES, UnreadableDocument, format_for_path, to_markdown
 from gateway.knowledge_eval import BASES
 from gateway.settings import Settings
 from gateway.wiring import build_system
 
-DOCUMENT_SUFFIXES = (".md", ".txt", ".markdown")
+DOCUMENT_SUFFIXES = tuple(SUFFIXES)
 
 
 def register(subparsers: Any) -> None:
     knowledge = subparsers.add_parser("knowledge", help="manage a client's knowledge base")
     actions = knowledge.add_subparsers(dest="knowledge_action", required=True, metavar="ACTION")
 
-    ingest = _action(actions, "ingest", "ingest .md/.txt files or folders")
+    ingest = _action(actions, "ingest", "ingest .md/.txt/.html/.pdf/.docx files or folders")
     ingest.add_argument("--client", required=True, help="client slug")
     ingest.add_argument("--tag", help="knowledge tag (branch filter)")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -100,32 +102,50 @@ async def run(args: argparse.Namespace, kb: KnowledgeBase) -> int:
 
 def knowledge_files(paths: Sequence[Path]) -> list[tuple[str, Path]]:
     """(doc_name, file) pairs: a file is named by its stem, a folder's files by their path
-    relative to the folder without suffix ("faq/prices")."""
+    relative to the folder without suffix ("faq/prices"). Two files that would be one document
+    ("prices.md" and "prices.pdf") are refused rather than one silently replacing the other."""
     found: list[tuple[str, Path]] = []
     for path in paths:
         if path.is_dir():
             for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in DOCUMENT_SUFFIXES:
+                if file.is_file() and format_for_path(file) is not None:
                     found.append((file.relative_to(path).with_suffix("").as_posix(), file))
         elif path.is_file():
-            if path.suffix.lower() not in DOCUMENT_SUFFIXES:
-                raise ValueError(f"{path}: not a {'/'.join(DOCUMENT_SUFFIXES)} document")
+            if format_for_path(path) is None:
+                raise ValueError(f"{path}: not a supported document "
+                                 f"({', '.join(DOCUMENT_SUFFIXES)})")
             found.append((path.stem, path))
         else:
             raise ValueError(f"no such file or folder: {path}")
+    names: dict[str, Path] = {}
+    for doc_name, file in found:
+        if (other := names.setdefault(doc_name, file)) != file:
+            raise ValueError(f"{other} and {file} would both be document {doc_name!r}; "
+                             "rename one")
     return found
+
+
+def read_document(file: Path) -> str:
+    """The file as the Markdown the chunker reads (converted from HTML, PDF or DOCX)."""
+    document_format = format_for_path(file)
+    assert document_format is not None
+    try:
+        return to_markdown(file.read_bytes(), document_format)
+    except OSError as exc:
+        raise ValueError(f"{file}: cannot read it ({exc.strerror or exc})") from None
+    except UnreadableDocument as exc:
+        raise ValueError(f"{file}: {exc}") from None
 
 
 async def _ingest(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     files = knowledge_files(args.paths)
     if not files:
-        raise ValueError("no .md or .txt documents found")
+        raise ValueError(f"no documents found ({', '.join(DOCUMENT_SUFFIXES)})")
+    # Every file is read before the first is stored: a broken one stops the run with nothing
+    # half-loaded.
+    texts = [await asyncio.to_thread(read_document, file) for _, file in files]
     reports = []
-    for number, (doc_name, file) in enumerate(files, 1):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{file}: cannot read it as UTF-8 text ({exc})") from None
+    for number, ((doc_name, _), text) in enumerate(zip(files, texts, strict=True), 1):
         report = await kb.ingest_document(args.client, doc_name, text, knowledge_tag=args.tag)
         reports.append(report)
         state = f"+{report.added} -{report.removed}" if report.changed else "unchanged"

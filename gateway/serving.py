@@ -2,7 +2,12 @@
 this order and stopped in reverse: the senders, the Telegram desk (only once some client has
 a bot: aiogram is not even imported before), the alert hooks and their watch, the outbox worker,
 the scheduler, the turn worker (last: everything it feeds is there). What they see of their
-peers feeds `/ready` and the alerts."""
+peers feeds `/ready` and the alerts.
+
+A secondary process of `serve --processes N` builds the desk without starting its bots and
+without a Telegram sender: it accepts and handles Telegram webhooks, while the primary polls,
+sets webhooks and delivers to Telegram (its outbox worker claims only the channels it can send
+on)."""
 
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ class Serving:
     _desk_watch: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
+async def start_serving(stack: AsyncExitStack, system: System, *, primary: bool = True) -> Serving:
     settings, pool, dsn = system.settings, system.database.pool, system.database.dsn
     http = await stack.enter_async_context(
         aiohttp.ClientSession(headers={"User-Agent": "truffles-gateway"}))
@@ -57,10 +62,10 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
         chatflow.token.get_secret_value() if chatflow.token else None)}, health=SenderHealth())
     system.readiness.add("whatsapp", serving.health.check("whatsapp"))
 
-    serving._desk_watch = asyncio.create_task(_start_desk_when_needed(system, serving),
+    serving._desk_watch = asyncio.create_task(_start_desk_when_needed(system, serving, primary),
                                               name="telegram-desk-start")
     stack.push_async_callback(_stop_desk, serving)
-    system.readiness.add("telegram", _telegram_check(serving))
+    system.readiness.add("telegram", _telegram_check(serving, primary))
 
     assert system.alerter is not None
     alerts = AlertHooks(system.alerter, system.tenants, pool, serving.health,
@@ -96,7 +101,7 @@ async def start_serving(stack: AsyncExitStack, system: System) -> Serving:
     return serving
 
 
-async def _start_desk_when_needed(system: System, serving: Serving) -> None:
+async def _start_desk_when_needed(system: System, serving: Serving, primary: bool) -> None:
     """Start the desk once a client has a bot (checked again every rescan interval)."""
     settings = system.settings.telegram
     while True:
@@ -117,10 +122,11 @@ async def _start_desk_when_needed(system: System, serving: Serving) -> None:
         update_log=PgUpdateLog(pool), progress=PgDeliveryProgress(pool), desk=system.desk,
         relay=system.relay, knowledge=lambda: system.knowledge.current if system.knowledge else None,
         transient=TRANSIENT, unavailable=UNAVAILABLE)
-    await desk.start()
+    if primary:
+        await desk.start()
+        serving.senders["telegram"] = desk.sender
     serving.desk = desk
-    serving.senders["telegram"] = desk.sender
-    log.info("telegram desk started")
+    log.info("telegram desk started", extra={"runs_bots": primary})
 
 
 async def _stop_desk(serving: Serving) -> None:
@@ -132,10 +138,12 @@ async def _stop_desk(serving: Serving) -> None:
         await serving.desk.stop()
 
 
-def _telegram_check(serving: Serving) -> Check:
+def _telegram_check(serving: Serving, primary: bool) -> Check:
     async def check() -> dict[str, object]:
         if serving.desk is None:
             return {"status": "disabled", "reason": "no client has a Telegram bot"}
+        if not primary:
+            return {"status": "ok", "reason": "the bots run in the primary process"}
         return {**await serving.desk.readiness(), **serving.health.check_now("telegram")}
     return check
 

@@ -78,10 +78,12 @@ class System:
 @asynccontextmanager
 async def build_system(settings: Settings, *, knowledge: bool = False, pipeline: bool = False,
                        serving: bool = False, knowledge_snapshot: bool = False,
-                       demo: bool = False) -> AsyncIterator[System]:
+                       demo: bool = False, primary: bool = True) -> AsyncIterator[System]:
     """`knowledge_snapshot`: read the embedded vector store from a snapshot when a running
     server holds it (read-mostly commands next to `serve`). `demo`: with DEMO_SEED, create the
-    demo client (and load its knowledge) when the database has no clients; serving implies it."""
+    demo client (and load its knowledge) when the database has no clients; serving implies it.
+    `primary`: a serving process that runs the Telegram bots (all but the secondaries of
+    `serve --processes N`, `gateway/processes.py`)."""
     pipeline = pipeline or serving
     knowledge = knowledge or pipeline
     demo = settings.demo_seed and (demo or serving)
@@ -117,7 +119,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
             system.alerter = Alerter(PgAlertLog(database.pool), _open_alert_chat(stack, settings),
                                      system.store, policy=settings.alert_policy,
                                      observer=metrics.record_alert)
-            system.serving = await start_serving(stack, system)
+            system.serving = await start_serving(stack, system, primary=primary)
             system.doctor = _serving_doctor(stack, system)
         yield system
 

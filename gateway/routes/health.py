@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import error_response
-from gateway.keys import DB, READINESS
+from gateway.keys import DB, PROCESS, READINESS
 from storage.database import UNAVAILABLE
 from storage.repositories import stats
 
@@ -14,7 +14,10 @@ routes = web.RouteTableDef()
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Under `serve --processes N`, also which process answered (its index, 0 to N-1)."""
+    process = request.config_dict.get(PROCESS)
+    return web.json_response({"status": "ok"} if process is None else
+                             {"status": "ok", "process": process.index})
 
 
 @routes.get("/db-check")

@@ -1,8 +1,9 @@
 """Admin knowledge endpoints (the hook for n8n's Knowledge Sync), mounted under `/admin`
 (`gateway/admin.py`, token-protected); a client slug that names no tenant is refused.
 
-PUT    /admin/knowledge/{client_slug}/documents/{doc_name}   raw text, or JSON
-                                                             {content, knowledge_tag?}
+PUT    /admin/knowledge/{client_slug}/documents/{doc_name}   JSON {content, knowledge_tag?},
+                                                             or the file itself: text, Markdown,
+                                                             HTML, PDF or DOCX (?tag=)
 DELETE /admin/knowledge/{client_slug}/documents/{doc_name}
 GET    /admin/knowledge/{client_slug}/documents
 GET    /admin/knowledge/{client_slug}/search?q=&tag=&limit=
@@ -10,6 +11,7 @@ GET    /admin/knowledge/{client_slug}/search?q=&tag=&limit=
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -19,6 +21,7 @@ from aiohttp import web
 from core import safe_json
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import EmbeddingError, VectorStoreError
+from documents import DocumentFormat, format_for_media_type, sniff_format, to_markdown
 from gateway.keys import KNOWLEDGE, TENANTS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,10 +56,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
 async def _read_document(request: web.Request) -> tuple[str, str | None]:
     raw = await request.read()
     if request.content_type != "application/json":
-        try:
-            return safe_json.clean_text(raw.decode("utf-8")), request.query.get("tag") or None
-        except UnicodeDecodeError:
-            raise ValueError("the document must be UTF-8 text") from None
+        return await _convert(request.content_type, raw), request.query.get("tag") or None
     data: Any = safe_json.loads(raw)
     if not isinstance(data, dict) or not isinstance(data.get("content"), str):
         raise ValueError("JSON body must be an object with a string 'content'")
@@ -64,6 +64,24 @@ async def _read_document(request: web.Request) -> tuple[str, str | None]:
     if tag is not None and not isinstance(tag, str):
         raise ValueError("'knowledge_tag' must be a string")
     return data["content"], tag or None
+
+
+async def _convert(media_type: str, raw: bytes) -> str:
+    """The body as Markdown by its Content-Type; a body of no known type (or a generic one such
+    as application/octet-stream) is a PDF or DOCX by its first bytes, else UTF-8 text. Raises
+    ValueError (UnreadableDocument) with the reason."""
+    document_format = format_for_media_type(media_type) or sniff_format(raw) or DocumentFormat.TEXT
+    if document_format in (DocumentFormat.PDF, DocumentFormat.DOCX):  # parsing takes a while
+        text = await asyncio.to_thread(to_markdown, raw, document_format)
+    else:
+        try:
+            text = to_markdown(raw, document_format)
+        except ValueError:
+            if document_format == DocumentFormat.TEXT:
+                raise ValueError("the document must be UTF-8 text, or an HTML, PDF or DOCX "
+                                 "file") from None
+            raise
+    return safe_json.clean_text(text)
 
 
 @routes.put(DOCUMENT_PATH)

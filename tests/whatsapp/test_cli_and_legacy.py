@@ -132,7 +132,13 @@ async def test_knowledge_commands_refuse_unknown_clients_and_bad_files(cli_env, 
     pdf = tmp_path / "prices.pdf"
     pdf.write_bytes(b"%PDF-1.4 \x84\x00")
     code, _, err = await run("knowledge", "ingest", "--client", "salon_k", str(pdf))
-    assert code == 1 and "not a .md/.txt/.markdown document" in err
+    assert code == 1 and err.strip().endswith("prices.pdf: not a readable PDF "
+                                              "(PdfStreamError: Stream has ended unexpectedly)")
+    assert len(err.strip().splitlines()) == 1
+    old_word = tmp_path / "prices.doc"
+    old_word.write_bytes(b"\xd0\xcf\x11\xe0")
+    code, _, err = await run("knowledge", "ingest", "--client", "salon_k", str(old_word))
+    assert code == 1 and "prices.doc: not a supported document (.md, .markdown, .txt, .html, " in err
     binary = tmp_path / "prices.md"
     binary.write_bytes(b"\x84\x00\xff")
     code, _, err = await run("knowledge", "ingest", "--client", "salon_k", str(binary))
