@@ -81,7 +81,8 @@ async def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         raise ValueError(f"cannot use {directory}: {exc}") from None
     stamp = datetime.now(UTC)
-    dump_path = directory / f"{PREFIX}{stamp:%Y%m%dT%H%M%SZ}.dump"
+    # milliseconds: two backups in one second (a retry) do not overwrite each other
+    dump_path = directory / f"{PREFIX}{stamp:%Y%m%dT%H%M%S}{stamp.microsecond // 1000:03d}Z.dump"
     knowledge = _knowledge_manifest(settings)
     async with database_dsn(settings.database) as dsn:
         conn = await connect(dsn)

@@ -42,6 +42,7 @@ from storage.vectors import (
     collection_exists,
     drop_collection,
     logical_collection,
+    rebuilt_collections,
 )
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,10 @@ class UnarchivedDocuments(ValueError):
 
 
 async def rebuild_all(settings: Settings, pool: asyncpg.Pool, *, force: bool = False,
-                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                      progress: Callable[[str], None] | None = None,
+                      replaced_wait_seconds: float = 15.0) -> dict[str, Any]:
+    """`replaced_wait_seconds`: how long to wait for the gateways to let go of the replaced
+    collection (embedded store) before leaving it to the next rebuild."""
     from ai.embeddings import build_embedder, check_embedder
 
     say = progress or (lambda _line: None)
@@ -72,7 +76,11 @@ async def rebuild_all(settings: Settings, pool: asyncpg.Pool, *, force: bool = F
                 f"{len(missing)} documents have no stored text (ingested before this version): "
                 f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; ingest them again "
                 "(knowledge ingest / PUT), or rebuild with --force to leave them out")
-        physical = f"{logical}__r{datetime.now(UTC):%Y%m%d%H%M%S}"
+        for leftover in rebuilt_collections(settings.vectors, logical):
+            if leftover != replaced:  # replaced by an earlier rebuild, held by a gateway then
+                await drop_collection(settings.vectors, leftover, wait_seconds=0)
+        now = datetime.now(UTC)
+        physical = f"{logical}__r{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}"
         try:
             report, points = await _fill(settings, embedder, dim, physical, archive, slugs, pool,
                                          say)
@@ -81,7 +89,8 @@ async def rebuild_all(settings: Settings, pool: asyncpg.Pool, *, force: bool = F
             raise
         await activate_collection(pool, logical, physical, embedder.name, dim, points)
         say(f"collection {physical} is serving ({points} points)")
-        dropped = replaced != physical and await drop_collection(settings.vectors, replaced)
+        dropped = replaced != physical and await drop_collection(
+            settings.vectors, replaced, wait_seconds=replaced_wait_seconds)
     finally:
         await embedder.aclose()
     return {"collection": physical, "replaced": replaced, "replaced_deleted": bool(dropped),

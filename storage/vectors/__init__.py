@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from core.ports import Embedder, VectorStore
 
 __all__ = ["EdgeVectorStore", "build_vector_store", "collection_exists", "collection_name",
-           "drop_collection", "logical_collection"]
+           "drop_collection", "logical_collection", "rebuilt_collections"]
 
 
 def logical_collection(settings: VectorSettings, embedder_name: str) -> str:
@@ -54,6 +54,15 @@ async def collection_exists(settings: VectorSettings, name: str) -> bool:
         finally:
             await store.aclose()
     return (settings.data_dir / "vectors" / name / "edge_config.json").exists()
+
+
+def rebuilt_collections(settings: VectorSettings, logical: str) -> list[str]:
+    """The embedded store's collections earlier rebuilds of `logical` made (a Qdrant server's
+    replaced collections are deleted at once, so only the embedded store keeps any)."""
+    root = settings.data_dir / "vectors"
+    if settings.qdrant_url or not root.is_dir():
+        return []
+    return sorted(path.name for path in root.glob(f"{logical}__r*") if path.is_dir())
 
 
 async def drop_collection(settings: VectorSettings, name: str, *, wait_seconds: float = 15.0
