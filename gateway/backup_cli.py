@@ -169,7 +169,6 @@ async def run_restore(args: argparse.Namespace, settings: Settings) -> int:
                 raise ValueError(f"refusing to restore into this database: {reason}; "
                                  "--force replaces it")
             major = await inventory.server_major(conn)
-            await inventory.reset_schema(conn)
         finally:
             await conn.close()
         await backup.restore(dsn, source, server_major=major)

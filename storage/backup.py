@@ -123,12 +123,14 @@ async def dump(dsn: str, target: Path, *, server_major: int) -> Tool:
 # A pg_restore newer than the server writes settings the server does not know (PostgreSQL 17's
 # transaction_timeout): such lines of the script are left out.
 _UNKNOWN_TO_OLDER_SERVERS = (b"SET transaction_timeout = 0;\n",)
+RESET_SCHEMA = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
 # A row of COPY data is one line of the script (a whole document's text).
 LONGEST_LINE = 256 * 1024 * 1024
 
 
 async def restore(dsn: str, source: Path, *, server_major: int) -> Tool:
-    """`source` into the (empty) database, in one transaction: all of it or nothing. The newest
+    """`source` in place of everything in the database's public schema, in one transaction:
+    all of it or nothing (a damaged archive leaves the database as it was). The newest
     pg_restore reads any archive; it writes the SQL script that psql runs into the server."""
     reader = await find_tool("pg_restore", newest=True)
     runner = await find_tool("psql", newest=True)
@@ -146,7 +148,7 @@ async def restore(dsn: str, source: Path, *, server_major: int) -> Tool:
     try:
         # One transaction, committed only when the whole script was read: a cut or unreadable
         # archive leaves the database as it was.
-        apply.stdin.write(b"BEGIN;\n")
+        apply.stdin.write(b"BEGIN;\n" + RESET_SCHEMA)
         while line := await script.stdout.readline():
             if server_major < reader.major and line in _UNKNOWN_TO_OLDER_SERVERS:
                 continue

@@ -1,4 +1,4 @@
-"""What a backup's manifest says of the database, and the checks and reset a restore needs."""
+"""What a backup's manifest says of the database, and the checks a restore makes first."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ async def holds_data(db: Executor) -> list[str]:
     """The tables (other than the migration record) that have rows."""
     counts = await table_counts(db)
     return [table for table, rows in counts.items() if rows and table != "schema_migrations"]
-
-
-async def reset_schema(db: Executor) -> None:
-    """Drop everything in the public schema (a restore starts from nothing)."""
-    await db.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
 
 
 async def gateways_connected(db: Executor) -> int:

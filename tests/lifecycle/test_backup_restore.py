@@ -130,6 +130,28 @@ async def test_a_damaged_dump_is_refused_and_restore_needs_a_file(
         await run_cli(settings, "restore", str(tmp_path / "missing.dump"))
 
 
+async def test_a_restore_that_fails_leaves_the_database_as_it_was(
+        own_database: OwnDatabase, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from storage.backup import BackupError
+
+    settings = own_database.settings(tmp_path / "data")
+    await migrate(own_database.dsn)
+    pool = await create_pool(own_database.dsn)
+    try:
+        await make_client(pool, "salon")
+        assert await run_cli(settings, "backup", str(tmp_path), "--json") == 0
+        dump = tmp_path / json.loads(capsys.readouterr().out)["dump"]
+        dump.with_suffix(".json").unlink()  # no manifest: nothing checks the file first
+        dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+        await make_client(pool, "spa")
+        with pytest.raises(BackupError, match="pg_restore failed"):
+            await run_cli(settings, "restore", str(dump), "--force")
+        assert [row["slug"] for row in await pool.fetch("SELECT slug FROM clients ORDER BY slug")] \
+            == ["salon", "spa"]
+    finally:
+        await pool.close()
+
+
 def test_retention_keeps_the_newest_backups(tmp_path: Path) -> None:
     names = [f"truffles-2025010{day}T000000000Z" for day in range(1, 6)]
     for name in names:
