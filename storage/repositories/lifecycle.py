@@ -47,7 +47,7 @@ async def delete_client(conn: asyncpg.Connection, client_id: UUID, slug: str,
     """Every row the client owns (its tables cascade from `clients`), in one transaction, and
     an audit line without its id (`client_delete`, its slug and how many rows went)."""
     async with conn.transaction():
-        counts = await client_rows(conn, client_id)
+        counts = {"clients": 1, **await client_rows(conn, client_id)}
         await conn.execute("DELETE FROM clients WHERE id = $1", client_id)
         await conn.execute(
             """INSERT INTO audit_log (client_id, actor_type, actor_id, action, details)
