@@ -76,6 +76,8 @@ async def populate(db: asyncpg.Pool, slug: str, kb: KnowledgeBase, data_dir: Pat
     await db.execute(
         """INSERT INTO daily_reports (client_id, report_date, period_start, period_end)
            VALUES ($1, current_date, now() - interval '1 day', now())""", client.id)
+    await db.execute("INSERT INTO alerts (key, kind, client_id) VALUES ($1, 'turn_failed', $2)",
+                     f"turn_failed:{client.id}", client.id)
     await kb.ingest_document(slug, "prices", "## Маникюр\nМаникюр — 6 000 ₸.",
                              knowledge_tag="north")
     await kb.learn(slug, "Можно с собакой?", "Да, можно.")
