@@ -18,8 +18,10 @@ from core.knowledge_types import (
     LEARNED_DOC_NAME,
     SOURCE_DOCUMENT,
     SOURCE_LEARNED,
+    ArchivedDocument,
     DocumentInfo,
     IngestReport,
+    LearnedAnswer,
     Passage,
     PointRecord,
     RetrievalMode,
@@ -28,7 +30,7 @@ from core.knowledge_types import (
     SearchQuery,
 )
 from core.passages import passages_from_hits
-from core.ports import Embedder, Reranker, VectorStore
+from core.ports import Embedder, KnowledgeArchive, Reranker, VectorStore
 from core.query_text import normalize_for_embedding, normalize_query, shares_a_word
 from core.result import Result
 from core.synonyms import Lexicon, learn_aliases
@@ -89,7 +91,8 @@ def chunk_aliases(chunk: Chunk) -> list[tuple[str, str]]:
 
 class KnowledgeBase:
     """Ingestion, retrieval and learned answers over one embedder and one vector store, with
-    an optional re-ranking stage."""
+    an optional re-ranking stage. With an `archive`, every document's text and learned answer
+    is also kept there (PostgreSQL), so the vectors can be made again (`core.knowledge_rebuild`)."""
 
     def __init__(
         self,
@@ -99,9 +102,11 @@ class KnowledgeBase:
         thresholds: ScoreThresholds | None = None,
         mode: RetrievalMode = RetrievalMode.HYBRID,
         reranker: Reranker | None = None,
+        archive: KnowledgeArchive | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
+        self.archive = archive
         self.thresholds = thresholds or embedder.thresholds
         self.mode = mode
         self.reranker = reranker
@@ -125,8 +130,21 @@ class KnowledgeBase:
 
         Only chunks that are new are embedded; unchanged ones keep their points, so a
         re-ingest of the same text writes nothing. New points land before stale ones are
-        removed, so the document never disappears from search mid-update.
+        removed, so the document never disappears from search mid-update. The text is archived
+        first: a document whose embedding fails is not lost (the next ingest or a rebuild
+        indexes it).
         """
+        if self.archive is not None and source == SOURCE_DOCUMENT:
+            await self.archive.save_document(
+                ArchivedDocument(client_slug, doc_name, text, knowledge_tag))
+        return await self.index_document(client_slug, doc_name, text, knowledge_tag, source)
+
+    async def index_document(
+        self, client_slug: str, doc_name: str, text: str, knowledge_tag: str | None = None,
+        source: str = SOURCE_DOCUMENT, *, fresh: bool = False,
+    ) -> IngestReport:
+        """The vector half of `ingest_document` (the archive is not touched). `fresh`: embed
+        every chunk again, not only the new ones (a rebuild)."""
         chunks = chunk_document(text)
         wanted = {
             point_id(client_slug, doc_name, source, c.index, f"{c.text}\x1e{c.section}",
@@ -134,7 +152,7 @@ class KnowledgeBase:
             for c in chunks
         }
         existing = await self.store.point_ids(client_slug, doc_name, source)
-        new_ids = [pid for pid in wanted if pid not in existing]
+        new_ids = list(wanted) if fresh else [pid for pid in wanted if pid not in existing]
         if new_ids:
             vectors = await self.embedder.embed_passages(
                 [wanted[pid].embedding_text for pid in new_ids])
@@ -157,9 +175,19 @@ class KnowledgeBase:
         return IngestReport(doc_name, len(chunks), added=len(new_ids), removed=len(stale))
 
     async def delete_document(self, client_slug: str, doc_name: str) -> int:
-        """Remove a document's `document` chunks (learned entries are never touched)."""
+        """Remove a document's `document` chunks and its archived text (learned entries are
+        never touched); the chunks removed (at least 1 when only its text was kept)."""
         self._lexicons.pop(client_slug, None)
-        return await self.store.delete_document(client_slug, doc_name, SOURCE_DOCUMENT)
+        archived = await self.archive.delete_document(client_slug, doc_name) \
+            if self.archive is not None else False
+        removed = await self.store.delete_document(client_slug, doc_name, SOURCE_DOCUMENT)
+        return max(removed, int(archived))
+
+    async def use_store(self, store: VectorStore) -> None:
+        """Search and write `store` from now on (a rebuilt collection), and close the old one."""
+        old, self.store = self.store, store
+        self._lexicons.clear()
+        await old.aclose()
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
         return await self.store.list_documents(client_slug)
@@ -290,15 +318,41 @@ class KnowledgeBase:
         duplicates = [hit.id for hit in candidates if hit.id != new_id and
                       hit.score >= self.thresholds.duplicate and
                       (hit.payload.get("metadata") or {}).get("knowledge_tag") == knowledge_tag]
-        await self.store.upsert([PointRecord(
-            id=new_id,
-            vector=question_vector,
-            payload=make_payload(learned_content(question, answer), client_slug,
-                                 LEARNED_DOC_NAME, SOURCE_LEARNED, knowledge_tag),
-        )])
+        if self.archive is not None:
+            await self.archive.save_learned(
+                LearnedAnswer(new_id, client_slug, question, answer, knowledge_tag))
+        await self.store.upsert([_learned_point(new_id, question_vector, client_slug, question,
+                                                answer, knowledge_tag)])
         if duplicates:
             await self.store.delete_points(duplicates)
+            if self.archive is not None:
+                await self.archive.delete_learned(client_slug, duplicates)
         return new_id
+
+    async def index_learned(self, answer: LearnedAnswer) -> None:
+        """Store an archived learned answer's point again (a rebuild), under its own id."""
+        vector, = await self.embedder.embed_passages([normalize_for_embedding(answer.question)])
+        await self.store.upsert([_learned_point(answer.id, vector, answer.client_slug,
+                                                answer.question, answer.answer,
+                                                answer.knowledge_tag)])
+
+    async def forget(self, client_slug: str, answer_id: str) -> bool:
+        """Delete one learned answer of this client (its point and its archived text); False
+        when the client has none with this id."""
+        in_store = answer_id in await self.store.point_ids(client_slug, LEARNED_DOC_NAME,
+                                                           SOURCE_LEARNED)
+        if in_store:
+            await self.store.delete_points([answer_id])
+        archived = await self.archive.delete_learned(client_slug, [answer_id]) \
+            if self.archive is not None else 0
+        return in_store or archived > 0
+
+
+def _learned_point(point: str, vector: list[float], client_slug: str, question: str,
+                   answer: str, knowledge_tag: str | None) -> PointRecord:
+    return PointRecord(id=point, vector=vector, payload=make_payload(
+        learned_content(question, answer), client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED,
+        knowledge_tag))
 
 
 def _source(hit: SearchHit) -> str:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from core.knowledge_types import (
+    ArchivedDocument,
     DocumentInfo,
+    LearnedAnswer,
     Passage,
     PointRecord,
     ScoreThresholds,
@@ -50,6 +52,12 @@ class VectorStore(Protocol):
 
     async def point_ids(self, client_slug: str, doc_name: str, source: str) -> set[str]: ...
 
+    async def payloads(self, client_slug: str, doc_name: str, source: str) -> dict[str, dict]:
+        """One document's points: id → payload."""
+
+    async def delete_client(self, client_slug: str) -> int:
+        """Delete every point of a client; return how many there were."""
+
     async def search(self, query: SearchQuery) -> list[SearchHit]: ...
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]: ...
@@ -57,6 +65,26 @@ class VectorStore(Protocol):
     async def count(self, client_slug: str | None = None) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+class KnowledgeArchive(Protocol):
+    """The texts the vector store's points are made of, kept durably: documents as ingested and
+    learned answers. What a rebuild embeds again. Keyed by client slug as the store is; a slug
+    that names no client keeps nothing."""
+
+    async def save_document(self, document: ArchivedDocument) -> None: ...
+
+    async def delete_document(self, client_slug: str, doc_name: str) -> bool: ...
+
+    async def documents(self, client_slug: str) -> list[ArchivedDocument]: ...
+
+    async def save_learned(self, answer: LearnedAnswer) -> None: ...
+
+    async def delete_learned(self, client_slug: str, ids: Sequence[str]) -> int: ...
+
+    async def learned(self, client_slug: str, knowledge_tag: str | None = None
+                      ) -> list[LearnedAnswer]:
+        """A client's learned answers, oldest first; with a tag, that branch's only."""
 
 
 class Reranker(Protocol):

@@ -5,6 +5,7 @@ WIRE.md §3: `{content, metadata: {client_slug, doc_name, source, updated_at, kn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -123,3 +124,26 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.removed)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedDocument:
+    """A document's text as it was ingested (`KnowledgeArchive`): what a rebuild embeds again."""
+
+    client_slug: str
+    doc_name: str
+    content: str
+    knowledge_tag: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedAnswer:
+    """A manager's approved answer; `id` is its point in the vector store."""
+
+    id: str
+    client_slug: str
+    question: str
+    answer: str
+    knowledge_tag: str | None = None
+    created_at: datetime | None = None

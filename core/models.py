@@ -86,6 +86,8 @@ class ClientSettings:
     flood_messages_per_minute: int | None = None
     max_turn_chars: int | None = None
     max_events_per_turn: int | None = None
+    # days of message history kept (None: MESSAGE_RETENTION_DAYS; 0: for ever)
+    message_retention_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

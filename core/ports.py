@@ -28,6 +28,7 @@ from core.desk_ports import ClaimedUpdate as ClaimedUpdate
 from core.desk_ports import DeskRecords as DeskRecords
 from core.desk_ports import UpdateLog as UpdateLog
 from core.knowledge_ports import Embedder as Embedder
+from core.knowledge_ports import KnowledgeArchive as KnowledgeArchive
 from core.knowledge_ports import KnowledgeSearch as KnowledgeSearch
 from core.knowledge_ports import Reranker as Reranker
 from core.knowledge_ports import VectorStore as VectorStore
@@ -217,6 +218,12 @@ class Maintenance(Protocol):
         ...
 
     async def prune_sent_outbox(self, older_than: timedelta) -> int: ...
+
+    async def prune_messages(self, default_days: int) -> tuple[int, int]:
+        """Delete message history (messages, handled inbound events) older than each client's
+        retention (`message_retention_days`, else `default_days`; 0 keeps it); returns
+        (messages, events) deleted."""
+        ...
 
     async def claim_daily_report(
         self, client_id: UUID, due: DailyReport,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import admin_auth_middleware
-from gateway.routes import admin, doctor, knowledge
+from gateway.routes import admin, doctor, knowledge, lifecycle
 
 
 def create_admin_app() -> web.Application:
@@ -14,4 +14,5 @@ def create_admin_app() -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(knowledge.routes)
     app.add_routes(doctor.routes)
+    app.add_routes(lifecycle.routes)
     return app

@@ -10,11 +10,13 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from gateway import (
+    backup_cli,
     chat_cli,
     desk_cli,
     doctor_cli,
     eval_cli,
     knowledge_cli,
+    lifecycle_cli,
     scheduler_cli,
     tenant_cli,
 )
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cli.register(commands)
     desk_cli.register(commands)
     doctor_cli.register(commands)
+    backup_cli.register(commands)
+    lifecycle_cli.register(commands)
     return parser
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.knowledge import KnowledgeBase
 from documents import SUFFIXES, UnreadableDocument, format_for_path, to_markdown
+from gateway import knowledge_ops_cli
 from gateway.knowledge_eval import BASES
 from gateway.settings import Settings
 from gateway.wiring import build_system
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
                             help="only this base (repeatable; default all three)")
     evaluation.add_argument("--cache", type=Path, metavar="FILE",
                             help="keep the embeddings in FILE between runs (.npz)")
+    knowledge_ops_cli.register_actions(actions)
     knowledge.set_defaults(handler=handle)
 
 
@@ -78,6 +80,8 @@ READ_ONLY_ACTIONS = {"list", "search", "eval"}
 
 
 async def handle(args: argparse.Namespace, settings: Settings) -> int:
+    if args.knowledge_action in knowledge_ops_cli.ACTIONS:
+        return await knowledge_ops_cli.handle(args, settings)
     # Reading works next to a running server (on a snapshot of its embedded store); writing
     # needs the store itself, or the running server's admin API.
     async with build_system(settings, knowledge=True,

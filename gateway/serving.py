@@ -92,6 +92,13 @@ async def start_serving(stack: AsyncExitStack, system: System, *, primary: bool 
     await serving.scheduler.start()
     stack.push_async_callback(serving.scheduler.stop)
 
+    if system.knowledge is not None:
+        from gateway.knowledge_rebuild import follow_rebuilds
+
+        follow = asyncio.create_task(follow_rebuilds(settings, pool, dsn, system.knowledge),
+                                     name="knowledge-follow-rebuilds")
+        stack.push_async_callback(_cancel, follow)
+
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds),
@@ -127,6 +134,12 @@ async def _start_desk_when_needed(system: System, serving: Serving, primary: boo
         serving.senders["telegram"] = desk.sender
     serving.desk = desk
     log.info("telegram desk started", extra={"runs_bots": primary})
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _stop_desk(serving: Serving) -> None:

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     reply_retry_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
     database_start_timeout_seconds: float = Field(60, ge=0, le=3600)
     demo_seed: bool = True
+    message_retention_days: int = Field(0, ge=0, le=36500)
     telegram_rescan_seconds: float = Field(15.0, gt=0, le=3600)
     telegram_poll_timeout: int = Field(25, ge=1, le=50)
     telegram_min_send_interval: float = Field(1.0, ge=0, le=60)
@@ -245,7 +246,8 @@ class Settings(BaseSettings):
 
     @property
     def scheduler(self) -> SchedulerSettings:
-        return SchedulerSettings(cardless_after_minutes=self.heal_cardless_minutes)
+        return SchedulerSettings(cardless_after_minutes=self.heal_cardless_minutes,
+                                 message_retention_days=self.message_retention_days)
 
     @property
     def alert_policy(self) -> AlertPolicy:

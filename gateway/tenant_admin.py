@@ -29,6 +29,8 @@ _CONSTRAINTS = {
     "client_settings_policy_threshold_offset_check": "policy_threshold_offset must be between -0.1 and 0.1",
     **{f"client_settings_{name}_check": f"{name} must be between {low} and {high}"
        for name, (low, high) in LIMIT_RANGES.items()},
+    "client_settings_message_retention_days_check":
+        "message_retention_days must be between 0 (keep) and 36500, or empty (the default)",
     "clients_slug_check": "slug must be lowercase letters, digits, - or _ (up to 63)",
     "branches_slug_check": "branch slug must be lowercase letters, digits, - or _",
 }
@@ -81,6 +83,7 @@ def client_summary(client: Client, settings: Settings) -> dict[str, Any]:
         # the flood shield; None: the process default (FLOOD_MESSAGES_PER_MINUTE, …)
         "flood_messages_per_minute": s.flood_messages_per_minute,
         "max_turn_chars": s.max_turn_chars, "max_events_per_turn": s.max_events_per_turn,
+        "message_retention_days": s.message_retention_days,
     }
 
 
@@ -108,7 +111,7 @@ def typed_settings(values: dict[str, Any]) -> dict[str, Any]:
             value = [int(v) for v in value]
         elif value is not None and key in ("telegram_chat_id", "reminder_timeout_1", "reminder_timeout_2",
                                             "auto_close_timeout", "mute_duration_first_minutes",
-                                            "mute_duration_second_hours"):
+                                            "mute_duration_second_hours", "message_retention_days"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TenantError(f"{key} must be a whole number")
         _check_range(key, value)
@@ -174,7 +177,8 @@ def _threshold_offset(value: Any) -> float:
 # The database's integer widths: Telegram ids are bigint, minutes and hours integer.
 _BIGINT_SETTINGS = {"telegram_chat_id", "owner_telegram_ids"}
 _INT_SETTINGS = {"reminder_timeout_1", "reminder_timeout_2", "auto_close_timeout",
-                 "mute_duration_first_minutes", "mute_duration_second_hours"}
+                 "mute_duration_first_minutes", "mute_duration_second_hours",
+                 "message_retention_days"}
 
 
 def _check_range(key: str, value: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from gateway import hours_admin, tenant_admin
+from gateway import hours_admin, lifecycle_cli, tenant_admin
 from gateway.settings import Settings
 from gateway.wiring import build_system
 from storage.repositories import clients
@@ -213,6 +213,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="no hours: always open (a branch: the client's hours)")
     hours.add_argument("--json", action="store_true")
     hours.set_defaults(handler=client_hours)
+    lifecycle_cli.register_client_actions(client_cmds)
 
     branch = commands.add_parser("branch", help="add and list branches")
     branch_cmds = branch.add_subparsers(dest="branch_command", required=True, metavar="ACTION")
@@ -229,6 +230,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     blist.add_argument("slug")
     blist.add_argument("--json", action="store_true")
     blist.set_defaults(handler=branch_list)
+    lifecycle_cli.register_branch_actions(branch_cmds)
 
     prompt = commands.add_parser("prompt", help="set the system prompt")
     prompt_cmds = prompt.add_subparsers(dest="prompt_command", required=True, metavar="ACTION")

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from core.alerts import Alerter, AlertNotifier
 from core.answers import Answerer
 from core.desk import Desk
@@ -178,16 +180,22 @@ def _core_parts(settings: Settings, database: Database, tenants: Tenants) -> Sys
                                                  desk, transient=TRANSIENT))
 
 
-async def open_knowledge(settings: Settings, *, snapshot: bool = False) -> KnowledgeBase:
+async def open_knowledge(settings: Settings, *, snapshot: bool = False,
+                         pool: asyncpg.Pool | None = None) -> KnowledgeBase:
     """The configured embedder and store, checked: raises EmbeddingError / VectorStoreError
-    with one line when the embedder is unreachable or its dimension does not fit."""
+    with one line when the embedder is unreachable or its dimension does not fit. With the
+    database's `pool`: on the collection a rebuild made (when one did), texts archived there."""
     from ai.embeddings import build_embedder, check_embedder
-    from storage.vectors import build_vector_store
+    from storage.repositories.knowledge_archive import PgKnowledgeArchive, active_collection
+    from storage.vectors import build_vector_store, logical_collection
 
     embedder = ObservedEmbedder(build_embedder(settings.embeddings))
     try:
         dim = await check_embedder(embedder)
-        store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot)
+        rebuilt = await active_collection(pool, logical_collection(settings.vectors, embedder.name)) \
+            if pool is not None else None
+        store = build_vector_store(settings.vectors, embedder, snapshot_if_busy=snapshot,
+                                   collection=rebuilt.active if rebuilt else None)
         try:
             await store.ensure_collection(dim)
         except BaseException:
@@ -196,7 +204,8 @@ async def open_knowledge(settings: Settings, *, snapshot: bool = False) -> Knowl
     except BaseException:
         await embedder.aclose()
         raise
-    return KnowledgeBase(embedder, store, reranker=_open_reranker(settings))
+    return KnowledgeBase(embedder, store, reranker=_open_reranker(settings),
+                         archive=PgKnowledgeArchive(pool) if pool is not None else None)
 
 
 def _open_reranker(settings: Settings) -> Reranker | None:
@@ -228,12 +237,14 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
             await load_demo_knowledge(system.database.pool, kb)
 
     supervised: Supervised[KnowledgeBase] = Supervised(
-        "knowledge base", lambda: open_knowledge(system.settings, snapshot=snapshot),
+        "knowledge base", lambda: open_knowledge(system.settings, snapshot=snapshot,
+                                                 pool=system.database.pool),
         KnowledgeBase.aclose, on_ready=ready)
     if background:
         await supervised.start()
     else:
-        supervised.current = await open_knowledge(system.settings, snapshot=snapshot)
+        supervised.current = await open_knowledge(system.settings, snapshot=snapshot,
+                                                  pool=system.database.pool)
         await ready(supervised.current)
     stack.push_async_callback(supervised.stop)
     system.readiness.add("knowledge", _knowledge_check(supervised))

@@ -122,8 +122,9 @@ class _ReminderRules:
                 self._clients[client_id] = await self._tenants.client(client_id)
             client = self._clients[client_id]
             branch = await self._tenants.branch(branch_id) if branch_id and client else None
+            # a suspended client's requests wait: no reminders, no auto-close until it resumes
             self._found[key] = (client.settings, schedule_for(client.settings, branch)) \
-                if client else None
+                if client and not client.suspended else None
         return self._found[key]
 
 
@@ -225,6 +226,15 @@ async def prune_pass(maintenance: Maintenance) -> int:
     return pruned
 
 
+async def retention_pass(maintenance: Maintenance, default_days: int) -> tuple[int, int]:
+    """Delete message history past each client's retention (issue 14.6)."""
+    messages, events = await maintenance.prune_messages(default_days)
+    if messages or events:
+        log.info("message history past its retention deleted",
+                 extra={"messages": messages, "events": events})
+    return messages, events
+
+
 def default_jobs(ports: SchedulerPorts, leadership: Leadership,
                  settings: SchedulerSettings) -> list[Job]:
     return [
@@ -235,6 +245,8 @@ def default_jobs(ports: SchedulerPorts, leadership: Leadership,
             ports, timedelta(minutes=settings.cardless_after_minutes))),
         Job("sweep", settings.sweep_every, lambda: sweep_pass(ports.maintenance)),
         Job("prune", settings.prune_every, lambda: prune_pass(ports.maintenance)),
+        Job("retention", settings.retention_every,
+            lambda: retention_pass(ports.maintenance, settings.message_retention_days)),
         Job("daily_reports", settings.reports_every,
             lambda: daily_report_pass(ports.tenants, ports.maintenance, ports.clock)),
     ]

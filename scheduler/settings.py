@@ -17,3 +17,7 @@ class SchedulerSettings(BaseModel):
     reports_every: float = 60
     leader_check_every: float = 5
     cardless_after_minutes: float = 5
+    retention_every: float = 3600
+    # MESSAGE_RETENTION_DAYS: message history older than this is deleted (0: kept); a client's
+    # own `message_retention_days` overrides it
+    message_retention_days: int = 0

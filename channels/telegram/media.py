@@ -44,11 +44,38 @@ class MediaLinks:
                     handle.write(secrets.token_hex(32))
         return self._key_path.read_text().strip().encode()
 
-    def new_path(self, suffix: str) -> Path:
-        """A fresh, unguessable file name for a download."""
+    def new_path(self, suffix: str, owner: str | None = None) -> Path:
+        """A fresh, unguessable file name for a download; `owner` (the client id's hex) starts
+        it, so the client's files can be found to delete them (`delete_owned`)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix or "") else ""
-        return self.directory / f"{secrets.token_urlsafe(18)}{suffix}"
+        prefix = f"{owner}-" if owner and re.fullmatch(r"[0-9a-f]{32}", owner) else ""
+        return self.directory / f"{prefix}{secrets.token_urlsafe(18)}{suffix}"
+
+    def delete_owned(self, owner: str) -> int:
+        """Delete every file `new_path` named for `owner`."""
+        if not re.fullmatch(r"[0-9a-f]{32}", owner) or not self.directory.is_dir():
+            return 0
+        removed = 0
+        for path in self.directory.glob(f"{owner}-*"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def delete_linked(self, urls: list[str]) -> int:
+        """Delete the files these media links (`…/media/{token}`, expired or not) name."""
+        removed = 0
+        for url in urls:
+            token = url.rstrip("/").rsplit("/media/", 1)[-1] if "/media/" in url else ""
+            try:
+                name = _unb64(token.partition(".")[0]).decode().split("|")[0]
+            except (ValueError, UnicodeDecodeError):
+                continue
+            path = self.directory / name
+            if _SAFE_NAME.match(name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def token(self, path: Path, *, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + self._lifetime)

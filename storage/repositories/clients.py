@@ -46,6 +46,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "flood_messages_per_minute": int,
     "max_turn_chars": int,
     "max_events_per_turn": int,
+    "message_retention_days": int,
 }
 
 
@@ -81,6 +82,7 @@ def _client(row: asyncpg.Record) -> Client:
         flood_messages_per_minute=row["flood_messages_per_minute"],
         max_turn_chars=row["max_turn_chars"],
         max_events_per_turn=row["max_events_per_turn"],
+        message_retention_days=row["message_retention_days"],
     )
     return Client(id=row["id"], slug=row["slug"], name=row["name"], status=row["status"],
                   settings=settings)
@@ -204,6 +206,23 @@ async def add_branch(db: Executor, client_id: UUID, slug: str, name: str, *,
         client_id, slug, name, instance_id, phone, telegram_chat_id, knowledge_tag,
     )
     return _branch(row)
+
+
+# Branch fields an operator may change (`branch set`, PATCH …/branches/{branch}): column names.
+BRANCH_COLUMNS = {"name": "name", "instance_id": "instance_id", "phone": "phone",
+                  "telegram_chat_id": "telegram_chat_id", "knowledge_tag": "knowledge_tag",
+                  "active": "is_active"}
+
+
+async def update_branch(db: Executor, branch_id: UUID, values: dict[str, Any]) -> None:
+    """Values must already be typed; unknown keys are refused."""
+    unknown = set(values) - set(BRANCH_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown branch field: {', '.join(sorted(unknown))}")
+    if not values:
+        return
+    assignments = ", ".join(f"{BRANCH_COLUMNS[key]} = ${i}" for i, key in enumerate(values, 2))
+    await db.execute(f"UPDATE branches SET {assignments} WHERE id = $1", branch_id, *values.values())
 
 
 async def set_branch_hours(db: Executor, branch_id: UUID, hours: dict[str, Any] | None) -> None:

@@ -16,7 +16,7 @@ import asyncpg
 from core.outbound import OutboundMessage
 from core.ports import WaitingHandover
 from core.reports import DailyReport, ReportFigures
-from storage.repositories import inbox, reports
+from storage.repositories import inbox, lifecycle, reports
 from storage.repositories.handovers import handover_from_row
 
 
@@ -107,6 +107,9 @@ class PgMaintenance:
             "DELETE FROM outbox WHERE status = 'sent' AND sent_at < now() - $1::interval", older_than
         )
         return int(result.split()[-1])
+
+    async def prune_messages(self, default_days: int) -> tuple[int, int]:
+        return await lifecycle.prune_messages(self._pool, default_days)
 
     async def claim_daily_report(self, client_id: UUID, due: DailyReport, compose: Callable[
             [ReportFigures], Sequence[tuple[OutboundMessage, str]]]) -> bool:

@@ -163,6 +163,20 @@ class EdgeVectorStore:
         records = await asyncio.to_thread(_scroll, self._open_shard, document, False)
         return {str(record.id) for record in records}
 
+    async def payloads(self, client_slug: str, doc_name: str, source: str) -> dict[str, dict]:
+        document = qe.Filter(must=[
+            _match(CLIENT_KEY, client_slug), _match(DOC_KEY, doc_name), _match(SOURCE_KEY, source)
+        ])
+        records = await asyncio.to_thread(_scroll, self._open_shard, document, True)
+        return {str(record.id): dict(record.payload or {}) for record in records}
+
+    async def delete_client(self, client_slug: str) -> int:
+        tenant = qe.Filter(must=[_match(CLIENT_KEY, client_slug)])
+        existing = self._open_shard.count(qe.CountRequest(filter=tenant))
+        if existing:
+            await self._write(_apply, qe.UpdateOperation.delete_points_by_filter(tenant))
+        return existing
+
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         dense, sparse = _queries(query)
         try:

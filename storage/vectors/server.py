@@ -113,6 +113,25 @@ class QdrantServerStore:
         records = await self._scroll(_document_filter(client_slug, doc_name, source), False)
         return {str(record.id) for record in records}
 
+    async def payloads(self, client_slug: str, doc_name: str, source: str) -> dict[str, dict]:
+        records = await self._scroll(_document_filter(client_slug, doc_name, source), True)
+        return {str(record.id): dict(record.payload or {}) for record in records}
+
+    async def delete_client(self, client_slug: str) -> int:
+        tenant = _tenant_filter(client_slug)
+        existing = (await self._call(self._client.count(self._collection, tenant, exact=True))).count
+        if existing:
+            await self._call(self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=tenant), wait=True))
+        return existing
+
+    async def exists(self) -> bool:
+        return bool(await self._call(self._client.collection_exists(self._collection)))
+
+    async def drop(self) -> None:
+        """Delete the whole collection (a replaced one, after a rebuild)."""
+        await self._call(self._client.delete_collection(self._collection))
+
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         flt = _search_filter(query)
         indices, values = lexical.sparse_query(query.text)

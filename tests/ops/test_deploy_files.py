@@ -107,7 +107,7 @@ def test_n8n_runs_only_in_the_knowledge_sync_profile_on_localhost() -> None:
     assert services["n8n"]["profiles"] == ["knowledge-sync"]
     assert all(p.startswith("127.0.0.1:") for p in services["n8n"]["ports"])
     assert "n8n_data:/home/node/.n8n" in services["n8n"]["volumes"]
-    assert [n for n, s in services.items() if "profiles" in s] == ["n8n"]
+    assert [n for n, s in services.items() if "profiles" in s] == ["n8n", "backup"]
 
 
 def test_the_proxy_publishes_80_and_443_only() -> None:

@@ -73,7 +73,7 @@ async def manager_message(message: Message, client: Client, bot: Bot, records: D
         return
     published = None
     if attachment is not None:
-        published = await _publish(media, public_base_url, bot, attachment)
+        published = await _publish(media, public_base_url, bot, attachment, client.id.hex)
         if published is None:
             await records.record(conv.client_id, message=TopicMessage(
                 conv.id, DESK["file_not_delivered"]),
@@ -90,7 +90,7 @@ async def manager_message(message: Message, client: Client, bot: Bot, records: D
 
 
 async def _publish(media: MediaLinks, public_base_url: str | None, bot: Bot,
-                   attachment: tuple[str, str, str]) -> ManagerMedia | None:
+                   attachment: tuple[str, str, str], owner: str) -> ManagerMedia | None:
     """Download the file and give it a signed, expiring public URL; None when that is impossible
     (no PUBLIC_BASE_URL, Telegram would not give the file, its download failed or timed out, the
     disk refused it): the caller then tells the manager and still relays the text."""
@@ -98,7 +98,7 @@ async def _publish(media: MediaLinks, public_base_url: str | None, bot: Bot,
     if not public_base_url:
         log.warning("manager media not relayed: PUBLIC_BASE_URL is not set")
         return None
-    path = media.new_path(suffix)
+    path = media.new_path(suffix, owner)
     try:
         await bot.download(file_id, destination=path)
     except TelegramAPIError as exc:
