@@ -11,7 +11,9 @@ are printed (`pytest -s`) and written to `outage-figures.json` in the test's tmp
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +21,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from storage.database import create_pool
+from storage.migrate import apply_migrations
 from tests.chaos.ledger import (
     Ledger,
     check_history,
@@ -29,9 +33,12 @@ from tests.chaos.ledger import (
     sent_outbox,
 )
 from tests.chaos.peers import Down, Peers
+from tests.chaos.postgres import RestartablePostgres
 from tests.chaos.world import World
+from tests.conftest import _with_database
 
 OUTAGE_MINUTES = 30
+DATABASE_DOWN_SECONDS = 5.0
 Step = Callable[[World], Awaitable[object]]
 
 # What happens during the outage, by simulated minute: questions, a request for a person, the
@@ -147,3 +154,66 @@ async def test_a_request_made_while_telegram_is_down_for_an_hour_gets_one_card_a
         "peer": "telegram", "down_as": "refused", "outage_minutes": 60,
         "simulated_minutes_to_card_after_return": carded_in,
         "reminders": len(shown) - 1})
+
+
+@pytest_asyncio.fixture
+async def restartable(tmp_path: Path) -> AsyncIterator[tuple[RestartablePostgres, str]]:
+    """A PostgreSQL server of this test's own with a migrated database; (server, its DSN)."""
+    server = RestartablePostgres(tmp_path / "pg")
+    try:
+        dsn = _with_database(await asyncio.to_thread(server.start), "truffles_restart")
+        admin = await asyncpg.connect(_with_database(dsn, "postgres"))
+        await admin.execute('CREATE DATABASE "truffles_restart"')
+        await admin.close()
+        conn = await asyncpg.connect(dsn)
+        await apply_migrations(conn)
+        await conn.close()
+        yield server, dsn
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_postgresql_restarted_mid_conversation_loses_nothing(
+        restartable: tuple[RestartablePostgres, str], peers: Peers, tmp_path: Path) -> None:
+    """The database is the clock, so this outage is real seconds, not simulated minutes: the
+    webhooks get 503 meanwhile and are offered again (as ChatFlow does), the workers wait."""
+    server, dsn = restartable
+    pools = [await create_pool(dsn, max_size=4)]
+    world = World(dsn, pools[0], peers, tmp_path)
+    try:
+        await world.start()
+        await world.ask_for_person(1)
+        await world.settled()
+        await world.manager_takes(1)
+        await world.updates_handled()
+        await world.say(2)
+        await world.settled()
+        topic, _, _ = await world.topic_of(1)
+
+        await asyncio.to_thread(server.stop)
+        started = time.monotonic()
+        during = [asyncio.create_task(world.say(3)), asyncio.create_task(world.ask_for_person(4)),
+                  asyncio.create_task(world.say(2, "а педикюр сколько стоит"))]
+        world.manager_writes_in(topic, "Здравствуйте! Запишу вас на пятницу.")
+        await asyncio.sleep(DATABASE_DOWN_SECONDS)
+        await asyncio.to_thread(server.start_again)
+        down_for = time.monotonic() - started
+        await asyncio.gather(*during)
+        pools.append(await create_pool(dsn, max_size=4))  # the old pool's connections were cut
+        world.db = pools[-1]
+        await world.updates_handled()
+        await world.drain()
+
+        ledger = await books(world)
+        assert not ledger.problems, "\n".join(ledger.problems)
+        turned_away = sum(m.tries - 1 for m in world.messages)
+        assert turned_away > 0  # webhooks were refused (503) while the database was down
+        report(tmp_path, "postgresql", {
+            "peer": "postgresql", "down_as": "stopped (fast shutdown)",
+            "outage_seconds": round(down_for, 1), "messages": len(world.messages),
+            "webhooks_answered_503": turned_away,
+            "deliveries": await world.db.fetchval("SELECT count(*) FROM outbox")})
+    finally:
+        await world.close()
+        for pool in pools:
+            await pool.close()

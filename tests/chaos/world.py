@@ -148,6 +148,9 @@ class World:
 
     async def manager_writes(self, customer: int, text: str) -> None:
         topic, _, _ = await self.topic_of(customer)
+        self.manager_writes_in(topic, text)
+
+    def manager_writes_in(self, topic: int, text: str) -> None:
         self._push(topic_message(GROUP_A, topic, text, message_id=1000 + next(self._ids)))
 
     def _push(self, update: dict[str, Any]) -> None:
