@@ -112,7 +112,7 @@ class Peer:
 
 
 class Peers:
-    """All four fakes, started together."""
+    """The fakes, started together."""
 
     def __init__(self) -> None:
         self.chatflow = FakeChatFlow()
@@ -122,6 +122,10 @@ class Peers:
         self.by_name = {name: Peer(name, fake.app) for name, fake in (
             ("chatflow", self.chatflow), ("telegram", self.telegram), ("llm", self.openai),
             ("embedder", self.tei))}
+        # A Qdrant server that is never up: the address of one, answering 502 (a faithful fake
+        # of its REST API is not feasible here; the gateway is tested without one)
+        self.by_name["qdrant"] = Peer("qdrant", web.Application())
+        self.by_name["qdrant"].outage = Down.BAD_GATEWAY
 
     async def start(self) -> None:
         for peer in self.by_name.values():

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from gateway.keys import KNOWLEDGE
 from storage.database import create_pool
 from storage.migrate import apply_migrations
 from tests.chaos.ledger import (
@@ -120,6 +121,34 @@ async def test_a_peer_down_for_30_minutes_loses_nothing_and_repeats_nothing(
         "deliveries": await world.db.fetchval("SELECT count(*) FROM outbox"),
         "max_attempts_of_a_delivery": retried, "requests_turned_away": world.peers[peer].failed,
         "simulated_minutes_to_deliver_after_return": recovered_in})
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version:UserWarning")
+async def test_without_its_qdrant_server_the_gateway_answers_everything_without_knowledge(
+        fresh_dsn: str, fresh_db: asyncpg.Pool, peers: Peers, tmp_path: Path) -> None:
+    world = World(fresh_dsn, fresh_db, peers, tmp_path, qdrant=True)
+    try:
+        await world.start()
+        await world.ask_for_person(1)
+        await world.settled()
+        await world.manager_takes(1)
+        await world.updates_handled()
+        for minute in range(OUTAGE_MINUTES):
+            for step in SCRIPT.get(minute, ()):
+                await step(world)
+            await world.advance(1)
+        await world.updates_handled()
+        await world.drain()
+        ledger = await books(world)
+        assert not ledger.problems, "\n".join(ledger.problems)
+        assert world.client is not None and world.client.app[KNOWLEDGE].current is None
+        assert world.peers["qdrant"].failed > 0
+        report(tmp_path, "qdrant", {
+            "peer": "qdrant", "down_as": "502 throughout", "outage_minutes": OUTAGE_MINUTES,
+            "messages": len(world.messages), "turns": len(ledger.turns),
+            "requests_turned_away": world.peers["qdrant"].failed})
+    finally:
+        await world.close()
 
 
 async def degraded_answers(world: World) -> int:

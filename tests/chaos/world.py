@@ -70,9 +70,12 @@ def shift_statement(table: str, columns: str, where: str) -> str:
 
 
 class World:
-    def __init__(self, dsn: str, db: asyncpg.Pool, peers: Peers, tmp_path: Path) -> None:
+    def __init__(self, dsn: str, db: asyncpg.Pool, peers: Peers, tmp_path: Path, *,
+                 qdrant: bool = False) -> None:
+        """`qdrant`: the vector store is the (never reachable) Qdrant server of `peers`."""
         self.db = db
         self.peers = peers
+        self._with_knowledge = not qdrant
         self.settings = Settings(
             _env_file=None, database_url=dsn, data_dir=tmp_path / "data", demo_seed=False,
             log_format="text", workers=4, chatflow_api_base=peers["chatflow"].url(),
@@ -80,7 +83,8 @@ class World:
             openai_api_key="sk-fake-for-tests", embeddings_provider="tei",
             embeddings_url=peers["embedder"].url(), embeddings_model="fake-tei",
             telegram_rescan_seconds=0.2, telegram_poll_timeout=1,
-            telegram_min_send_interval=0, telegram_sends_per_minute=100_000)
+            telegram_min_send_interval=0, telegram_sends_per_minute=100_000,
+            qdrant_url=peers["qdrant"].url() if qdrant else None)
         self.client: TestClient | None = None
         self.salon: Client | None = None
         self.messages: list[Message] = []
@@ -94,7 +98,8 @@ class World:
                                        owner_telegram_ids=[900])
         self.client = TestClient(TestServer(create_app(self.settings)))
         await self.client.start_server()
-        await wait_for(lambda: self.client.app[KNOWLEDGE].current, timeout=30)
+        if self._with_knowledge:
+            await wait_for(lambda: self.client.app[KNOWLEDGE].current, timeout=30)
         await wait_for(lambda: self.client.app[SERVING].desk, timeout=30)
 
     async def close(self) -> None:
