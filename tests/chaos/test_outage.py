@@ -120,7 +120,8 @@ async def test_a_peer_down_for_30_minutes_loses_nothing_and_repeats_nothing(
         "messages": len(world.messages), "turns": len(ledger.turns),
         "deliveries": await world.db.fetchval("SELECT count(*) FROM outbox"),
         "max_attempts_of_a_delivery": retried, "requests_turned_away": world.peers[peer].failed,
-        "simulated_minutes_to_deliver_after_return": recovered_in})
+        "simulated_minutes_to_deliver_after_return": recovered_in,
+        "operator_alerts": len(world.operator_alerts())})
 
 
 @pytest.mark.filterwarnings("ignore:Failed to obtain server version:UserWarning")
@@ -182,7 +183,9 @@ async def test_a_request_made_while_telegram_is_down_for_an_hour_gets_one_card_a
     report(tmp_path, "telegram-hour", {
         "peer": "telegram", "down_as": "refused", "outage_minutes": 60,
         "simulated_minutes_to_card_after_return": carded_in,
-        "reminders": len(shown) - 1})
+        "reminders": len(shown) - 1, "operator_alerts": len(world.operator_alerts()),
+        "owner_alert_copies": await world.db.fetchval(
+            "SELECT count(*) FROM outbox WHERE kind = 'owner_report'")})
 
 
 @pytest_asyncio.fixture

@@ -5,7 +5,8 @@ Time is simulated by moving every timestamp the gateway keeps in the database ba
 everything that reckons with the database's clock (retry backoffs, reply deadlines, reminders,
 debounce, leases) that is the same as the time passing. Time moves only while the system is
 settled (nothing in flight), a simulated minute at a time, and after each minute the
-scheduler's passes run as they would (reminders every minute, self-heal every five)."""
+scheduler's passes run as they would (reminders every minute, self-heal every five) and the
+alert watch looks once. The operator's alert chat is in the fake Telegram (`operator_alerts`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from core.models import Client
 from gateway.app import create_app
@@ -29,6 +31,7 @@ from tests.chaos.load import ASK_FOR_PERSON, Message, jid_of
 from tests.chaos.peers import Peers
 from tests.factories import WEBHOOK_SECRET, make_client
 from tests.fakes import wait_for
+from tests.ops.conftest import ALERT_CHAT, ALERT_TOKEN, alerts_sent
 from tests.telegram.fakes import GROUP_A, TOKEN_A, callback, topic_message
 
 SLUG = "outage_salon"
@@ -84,7 +87,11 @@ class World:
             embeddings_url=peers["embedder"].url(), embeddings_model="fake-tei",
             telegram_rescan_seconds=0.2, telegram_poll_timeout=1,
             telegram_min_send_interval=0, telegram_sends_per_minute=100_000,
-            qdrant_url=peers["qdrant"].url() if qdrant else None)
+            qdrant_url=peers["qdrant"].url() if qdrant else None,
+            # the operator's alerts, in a chat of the same (fake) Telegram; a desk counts as
+            # unreachable after a few real seconds of failures (the simulated hour is ~15 s)
+            alert_telegram_bot_token=SecretStr(ALERT_TOKEN), alert_telegram_chat_id=ALERT_CHAT,
+            alert_desk_unreachable_minutes=0.05)
         self.client: TestClient | None = None
         self.salon: Client | None = None
         self.messages: list[Message] = []
@@ -161,6 +168,9 @@ class World:
     def _push(self, update: dict[str, Any]) -> None:
         self.pushed.append(self.peers.telegram.push_update(TOKEN_A, update)["update_id"])
 
+    def operator_alerts(self) -> list[str]:
+        return alerts_sent(self.peers.telegram)
+
     async def updates_handled(self, timeout: float = 90.0) -> None:
         """Until every update the manager sent has been fetched and handled (after a Telegram
         outage the desk polls again after its backoff, up to a minute)."""
@@ -201,6 +211,9 @@ class World:
             await reminder_pass(ports)
             if self.minutes % 5 == 0:
                 await heal_pass(ports)
+            alerts = self.client.app[SERVING].alerts
+            assert alerts is not None
+            await alerts.check()  # the alert watch's round
 
     async def drain(self, max_minutes: int = 30) -> int:
         """Let time pass until nothing waits any more; the simulated minutes it took."""
