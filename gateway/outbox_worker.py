@@ -38,7 +38,7 @@ from storage.retry import record
 log = logging.getLogger(__name__)
 
 DEADLINE = timedelta(minutes=4)  # one delivery, at most (see above)
-LEASE = timedelta(seconds=30)  # renewed every LEASE / 3 while the delivery runs
+LEASE = timedelta(seconds=15)  # renewed every LEASE / 3 while the delivery runs
 
 # Told when a delivery is given up (the alert sender, when configured).
 GivenUp = Callable[[Delivery, str], Awaitable[None]]

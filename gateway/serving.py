@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ async def _start_desk_when_needed(system: System, serving: Serving, primary: boo
         except Exception as exc:  # the database blinked: ask again on the next tick
             log.warning("could not check for Telegram bots", extra={"error": type(exc).__name__})
         await asyncio.sleep(settings.rescan_seconds)
+    # aiogram takes seconds to import: in a thread, so that webhooks and /health are answered
+    # meanwhile (imported on the event loop, it held every request for that long after a start)
+    await asyncio.to_thread(importlib.import_module, "channels.telegram.desk")
     from channels.telegram.desk import TelegramDesk
     from storage.repositories.desk import PgDeskRecords, PgUpdateLog
     from storage.store import PgDeliveryProgress
