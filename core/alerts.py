@@ -86,15 +86,34 @@ class Alerter:
         if self._notifier is not None:
             try:
                 await self._notifier.notify(text)
-            except Exception as exc:  # the next occurrence tries again
+            except Exception as exc:  # held, and handed over when the chat answers (`flush`)
                 log.error("alert not delivered to the operator chat",
                           extra={**context, "error": f"{type(exc).__name__}: {exc}"})
-                await self._alerts.release(alert.key, claim)
+                await self._alerts.hold(alert.key, text)
                 outcome = "failed"
         if alert.client is not None and alert.to_owners and self._policy.owners:
             await self._to_owners(alert.client, text, alert.key, claim)
         self._observe(alert.kind, outcome)
         return claim.decision
+
+    async def flush(self, limit: int = 20) -> int:
+        """Hand the alerts the operator's chat could not take over to it, oldest first, each
+        once, marked with when it was raised; stops at the first refusal (the chat is still
+        unreachable). Returns how many were handed over."""
+        if self._notifier is None:
+            return 0
+        handed = 0
+        for key, text, since in await self._alerts.held(limit):
+            try:
+                await self._notifier.notify(
+                    f"{text}\n{ALERT['held'].format(since=since.strftime('%Y-%m-%d %H:%M UTC'))}")
+            except Exception as exc:
+                log.warning("held alerts still not delivered", extra={
+                    "error": f"{type(exc).__name__}: {exc}", "held": key})
+                break
+            await self._alerts.handed_over(key)
+            handed += 1
+        return handed
 
     def _text(self, alert: Alert, claim: AlertClaim) -> str:
         lines = [alert.text]

@@ -330,8 +330,16 @@ class AlertLog(Protocol):
         sent in the last hour."""
         ...
 
-    async def release(self, key: str, claim: AlertClaim) -> None:
-        """The alert of `claim` could not be sent: its next occurrence is sent again."""
+    async def hold(self, key: str, text: str) -> None:
+        """The operator's chat did not take the alert of `key`: keep its text to hand over later."""
+        ...
+
+    async def held(self, limit: int) -> list[tuple[str, str, datetime]]:
+        """Alerts held for the operator's chat, oldest first: (key, text, held since)."""
+        ...
+
+    async def handed_over(self, key: str) -> None:
+        """The held alert of `key` reached the operator's chat."""
         ...
 
 

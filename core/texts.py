@@ -244,5 +244,6 @@ ALERT: dict[str, str] = {
     "backlog": "🟠 {client}: очередь входящих растёт: {count} сообщений ждут ответа.",
     "detail": "Подробности: {detail}",
     "repeated": "Повторялось с первого раза: {count}",
+    "held": "(не доходило до этого чата с {since})",
     "no_client": "шлюз",
 }

@@ -63,7 +63,9 @@ class AlertHooks:
                 detail=f"conversation {turn.conversation_id}: {scrub(error)}"))
 
     async def check(self) -> None:
-        """One look at the desks and the backlogs (the watch's round; tests call it)."""
+        """One look at the desks and the backlogs (the watch's round; tests call it), after
+        handing the operator's chat what it could not take before."""
+        await self._alerter.flush()
         for client_id, error in self._health.unreachable_for("telegram", self._unreachable_seconds):
             client = await self._tenants.client(client_id)
             minutes = round(self._health.failing_for("telegram").get(client_id, 0) / 60)

@@ -5,7 +5,7 @@ rare: the lock costs nothing)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -44,7 +44,17 @@ class PgAlertLog:
                 key, kind, client_id, send)
         return AlertClaim(decision, row["count"], row["sent_at"])
 
-    async def release(self, key: str, claim: AlertClaim) -> None:
+    async def hold(self, key: str, text: str) -> None:
         await self._pool.execute(
-            "UPDATE alerts SET last_sent_at = NULL WHERE key = $1 AND last_sent_at = $2",
-            key, claim.sent_at)
+            """UPDATE alerts SET held_text = $2, held_since = coalesce(held_since, now())
+                WHERE key = $1""", key, text[:8000])
+
+    async def held(self, limit: int) -> list[tuple[str, str, datetime]]:
+        rows = await self._pool.fetch(
+            """SELECT key, held_text, held_since FROM alerts WHERE held_text IS NOT NULL
+                ORDER BY held_since LIMIT $1""", limit)
+        return [(r["key"], r["held_text"], r["held_since"]) for r in rows]
+
+    async def handed_over(self, key: str) -> None:
+        await self._pool.execute(
+            "UPDATE alerts SET held_text = NULL, held_since = NULL WHERE key = $1", key)

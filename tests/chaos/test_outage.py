@@ -180,6 +180,11 @@ async def test_a_request_made_while_telegram_is_down_for_an_hour_gets_one_card_a
     assert shown[1].startswith("⏰ Заявка ждёт") and shown[2].startswith("🔴 Срочно")
     to_customer = [a.params["msg"] for a in world.peers["chatflow"].answered]
     assert len(to_customer) == 1  # "a manager will write", once
+    # the operator is told once (held while Telegram refused, handed over when it came back),
+    # and the owners get one copy
+    (alert,) = world.operator_alerts()
+    assert "Telegram-деск недоступен" in alert, alert
+    assert await world.db.fetchval("SELECT count(*) FROM outbox WHERE kind = 'owner_report'") == 1
     report(tmp_path, "telegram-hour", {
         "peer": "telegram", "down_as": "refused", "outage_minutes": 60,
         "simulated_minutes_to_card_after_return": carded_in,

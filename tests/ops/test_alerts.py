@@ -119,18 +119,24 @@ async def test_the_hourly_budget_holds(make_alerter: MakeAlerter, db, tg) -> Non
     assert alerts_sent(tg)[-1].startswith("turn_failed of salon2")
 
 
-async def test_an_unreachable_alert_chat_is_tried_again(make_alerter: MakeAlerter, salon,
-                                                        tg: FakeTelegram) -> None:
+async def test_an_alert_the_chat_refused_is_handed_over_once_when_it_answers(
+        make_alerter: MakeAlerter, salon, tg: FakeTelegram, db) -> None:
     alerter = make_alerter()
     failed = count(AlertKind.DESK_UNREACHABLE, "failed")
-    tg.fail("sendMessage", 502, "Bad Gateway")
+    tg.fail("sendMessage", 502, "Bad Gateway", times=2)
     assert await alerter.raise_alert(alert(AlertKind.DESK_UNREACHABLE, salon)) \
         is AlertDecision.SENT
     assert count(AlertKind.DESK_UNREACHABLE, "failed") - failed == 1
-    # not a duplicate of an alert nobody got: the next occurrence is sent
+    # seen again while the chat is still down: held, not raised anew (nor copied to owners again)
     assert await alerter.raise_alert(alert(AlertKind.DESK_UNREACHABLE, salon)) \
-        is AlertDecision.SENT
-    assert len(alerts_sent(tg)) == 2  # the refused one and the one delivered
+        is AlertDecision.DUPLICATE
+    assert await alerter.flush() == 0  # the chat refuses again
+    assert await alerter.flush() == 1
+    assert await alerter.flush() == 0
+    refused, refused_again, text = alerts_sent(tg)  # the fake records refused calls too
+    assert "не доходило до этого чата" not in refused and refused_again == text
+    assert text.startswith("desk_unreachable of salon") and "не доходило до этого чата" in text
+    assert await db.fetchval("SELECT count(*) FROM alerts WHERE held_text IS NOT NULL") == 0
 
 
 async def test_owners_get_a_copy_through_their_clients_bot(make_alerter: MakeAlerter, db) -> None:
