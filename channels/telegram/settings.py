@@ -26,6 +26,6 @@ class TelegramSettings(BaseModel):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     rescan_seconds: float = 15.0  # how soon added or changed bots are picked up
     poll_timeout: int = 25  # getUpdates long-poll seconds
-    stale_update_seconds: float = 60.0  # an update never handled this long is handled again
+    stale_update_seconds: float = 15.0  # an update never handled this long is handled again
     update_sweep_seconds: float = 5.0  # how often updates whose lease ran out are taken over
     keep_updates_days: int = 2  # de-duplication memory (Telegram resends for about a day)
