@@ -5,33 +5,20 @@ tests/telegram."""
 
 from __future__ import annotations
 
-import hashlib
-import math
-
 import pytest
 from aiohttp import web
 
 from gateway.settings import Settings
 from tests.fakes import FakeChatFlow
+from tests.knowledge.test_retrieval_eval import fake_vector
 from tests.telegram.conftest import client_a, serve_fake, start_app, tg_settings
 from tests.telegram.fakes import FakeTelegram
 from tests.whatsapp.conftest import demo, wa_settings
 
 __all__ = ["client_a", "demo", "start_app", "tg_settings", "wa_settings"]
 
-DIM = 64
 ALERT_TOKEN = "333333:AAfake-token-for-the-alerts_0123456789"
 ALERT_CHAT = -1009999999999
-
-
-def trigram_vector(text: str, dim: int = DIM) -> list[float]:
-    """Similar texts, similar vectors: hashed character trigrams, normalised."""
-    vector = [0.0] * dim
-    folded = f" {text.lower()} "
-    for i in range(len(folded) - 2):
-        vector[int(hashlib.md5(folded[i:i + 3].encode()).hexdigest(), 16) % dim] += 1.0
-    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    return [x / norm for x in vector]
 
 
 class FakeTei:
@@ -46,7 +33,7 @@ class FakeTei:
     async def _embed(self, request: web.Request) -> web.Response:
         if self.down:
             return web.Response(status=503, text="model not loaded yet")
-        return web.json_response([trigram_vector(t) for t in (await request.json())["inputs"]])
+        return web.json_response([fake_vector(t) for t in (await request.json())["inputs"]])
 
 
 @pytest.fixture
