@@ -63,11 +63,36 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               request_id=request_id_var.get())
 
 
+def takes_files(handler: Handler) -> Handler:
+    """Mark a route that takes whole files (knowledge uploads): its bodies are bounded by
+    KNOWLEDGE_MAX_BYTES instead of MAX_BODY_BYTES, and it reads them with `read_file_body`."""
+    handler.takes_files = True  # type: ignore[attr-defined]
+    return handler
+
+
+def body_limit(request: web.Request) -> int:
+    settings = request.config_dict[SETTINGS]
+    if getattr(request.match_info.handler, "takes_files", False):
+        return settings.knowledge_max_bytes
+    return settings.max_body_bytes
+
+
+async def read_file_body(request: web.Request) -> bytes:
+    """The body of a `takes_files` route, read up to its own limit (aiohttp's `client_max_size`
+    is the smaller MAX_BODY_BYTES); a chunked body that goes over it is refused with 413."""
+    limit, body = body_limit(request), bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return bytes(body)
+
+
 @web.middleware
 async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse oversized bodies from the declared length before reading anything; aiohttp's own
-    `client_max_size` catches chunked bodies that lie about it."""
-    limit = request.config_dict[SETTINGS].max_body_bytes
+    `client_max_size` (and `read_file_body`) catch chunked bodies that lie about it."""
+    limit = body_limit(request)
     if request.content_length is not None and request.content_length > limit:
         return error_response(413, "payload_too_large", f"request body over {limit} bytes")
     return await handler(request)

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
 
     # Not in WIRE.md §5, operational knobs with safe defaults.
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    knowledge_max_bytes: int = Field(20 * 1_048_576, ge=1024)  # a knowledge file upload
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     turn_lease_seconds: float = Field(15, ge=1, le=3600)
     reply_retry_minutes: float = Field(60, gt=0, le=7 * 24 * 60)

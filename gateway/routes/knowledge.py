@@ -23,6 +23,7 @@ from core.knowledge import KnowledgeBase
 from core.knowledge_types import EmbeddingError, VectorStoreError
 from documents import DocumentFormat, format_for_media_type, sniff_format, to_markdown
 from gateway.keys import KNOWLEDGE, TENANTS
+from gateway.middlewares import read_file_body, takes_files
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,7 +55,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 async def _read_document(request: web.Request) -> tuple[str, str | None]:
-    raw = await request.read()
+    raw = await read_file_body(request)
     if request.content_type != "application/json":
         return await _convert(request.content_type, raw), request.query.get("tag") or None
     data: Any = safe_json.loads(raw)
@@ -85,6 +86,7 @@ async def _convert(media_type: str, raw: bytes) -> str:
 
 
 @routes.put(DOCUMENT_PATH)
+@takes_files
 async def put_document(request: web.Request) -> web.Response:
     kb = _knowledge(request)
     client_slug, doc_name = request.match_info["client_slug"], request.match_info["doc_name"]
