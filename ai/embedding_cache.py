@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.knowledge_types import ScoreThresholds
+from core.knowledge_ports import EmbedderInFront
 from core.ports import Embedder
 
 
-class CachedEmbedder:
+class CachedEmbedder(EmbedderInFront):
     def __init__(self, inner: Embedder, path: Path) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._path = path
         self._vectors: dict[str, list[float]] = {}
         self._used: set[str] = set()
@@ -30,18 +30,6 @@ class CachedEmbedder:
             with np.load(path) as archive:
                 keys, matrix = archive["keys"], archive["vectors"]
                 self._vectors = {str(k): row.tolist() for k, row in zip(keys, matrix, strict=True)}
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    @property
-    def thresholds(self) -> ScoreThresholds:
-        return self._inner.thresholds
 
     def _key(self, kind: str, text: str) -> str:
         return hashlib.sha256(f"{self._inner.name}\x1f{kind}\x1f{text}".encode()).hexdigest()[:40]

@@ -35,6 +35,35 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EmbedderInFront:
+    """An embedder in front of another for one concern (a cache, metrics), which overrides what
+    it changes: the rest (name, dimension, thresholds, the calls, closing) is the inner one's."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    @property
+    def thresholds(self) -> ScoreThresholds:
+        return self._inner.thresholds
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._inner.embed_queries(texts)
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._inner.embed_passages(texts)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class VectorStore(Protocol):
     """Tenant-filtered chunk storage. Every method that reads or deletes takes the client."""
 

@@ -6,35 +6,16 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from core.knowledge_types import ScoreThresholds
-from core.ports import Embedder
+from core.knowledge_ports import EmbedderInFront
 from gateway import metrics
 
 
-class ObservedEmbedder:
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    @property
-    def thresholds(self) -> ScoreThresholds:
-        return self._inner.thresholds
-
+class ObservedEmbedder(EmbedderInFront):
     async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         return await _observed("query", self._inner.embed_queries, texts)
 
     async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         return await _observed("passage", self._inner.embed_passages, texts)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 async def _observed(kind: str, embed: Callable[[Sequence[str]], Awaitable[list[list[float]]]],
