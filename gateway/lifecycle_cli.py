@@ -73,14 +73,19 @@ async def client_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def branch_set(args: argparse.Namespace, settings: Settings) -> int:
+def key_values(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` arguments as a dict (values as typed; the service validates them)."""
     values: dict[str, Any] = {}
-    for pair in args.pairs:
+    for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ValueError(f"expected KEY=VALUE, got {pair!r}")
         values[key] = raw
-    return await _edit_branch(args, settings, values)
+    return values
+
+
+async def branch_set(args: argparse.Namespace, settings: Settings) -> int:
+    return await _edit_branch(args, settings, key_values(args.pairs))
 
 
 async def branch_active(args: argparse.Namespace, settings: Settings) -> int:

@@ -70,12 +70,7 @@ async def client_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def client_set(args: argparse.Namespace, settings: Settings) -> int:
-    values: dict[str, Any] = {}
-    for pair in args.pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
-        values[key] = raw
+    values = lifecycle_cli.key_values(args.pairs)
     status = values.pop("status", None)
     async with build_system(settings) as system:
         pool = system.database.pool
