@@ -182,6 +182,8 @@ async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Repor
         async with ClientSession(connector=TCPConnector(limit=0)) as http:
             await gateway.start(http)
             await gateway.ready(http)  # the first start seeds the demo client and its knowledge
+            assert gateway.process is not None
+            await settled(gateway.process.pid)  # and stores the decision examples' vectors
             await gateway.stop()
             report.add(profile, "start to first 200 on /health", f"{await gateway.start(http):.2f} s")
             await gateway.ready(http)

@@ -35,6 +35,16 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
+class VectorArchive(Protocol):
+    """Computed vectors kept between runs, by a key that names what they embed (the decision
+    layer's example messages: embedding them again costs the bundled model ~14 s at each start)."""
+
+    def load(self, key: str, rows: int) -> list[list[float]] | None:
+        """The vectors stored under `key`, or None (none stored, or not `rows` of them)."""
+
+    def save(self, key: str, vectors: Sequence[Sequence[float]]) -> None: ...
+
+
 class EmbedderInFront:
     """An embedder in front of another for one concern (a cache, metrics), which overrides what
     it changes: the rest (name, dimension, thresholds, the calls, closing) is the inner one's."""

@@ -31,6 +31,7 @@ from core.knowledge_ports import Embedder as Embedder
 from core.knowledge_ports import KnowledgeArchive as KnowledgeArchive
 from core.knowledge_ports import KnowledgeSearch as KnowledgeSearch
 from core.knowledge_ports import Reranker as Reranker
+from core.knowledge_ports import VectorArchive as VectorArchive
 from core.knowledge_ports import VectorStore as VectorStore
 from core.models import (
     Branch,

@@ -24,7 +24,7 @@ import numpy as np
 from core.calibration import DecisionThresholds, thresholds_for
 from core.intent_examples import INTENT_EXAMPLES
 from core.policy import PolicyTopic
-from core.ports import Embedder
+from core.ports import Embedder, VectorArchive
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,15 @@ class ExampleVectors:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
+        self._archive: VectorArchive | None = None
         self._indexes: OrderedDict[str, ExampleIndex] = OrderedDict()
         self._pending: dict[str, asyncio.Future[ExampleIndex]] = {}
         self.computed = 0  # how many indexes were embedded (the cache's misses)
+
+    def keep_in(self, archive: VectorArchive) -> None:
+        """Keep computed vectors in `archive` too, and look there before computing: a restart
+        of the process needs not embed the examples again."""
+        self._archive = archive
 
     async def index(self, embedder: Embedder, examples: Sequence[tuple[str, str]]) -> ExampleIndex:
         key = _digest(embedder.name, examples)
@@ -128,7 +134,7 @@ class ExampleVectors:
         future: asyncio.Future[ExampleIndex] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            index = await self._embed(embedder, examples)
+            index = await self._embed(embedder, examples, key)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody else must log it
@@ -141,14 +147,19 @@ class ExampleVectors:
             self._indexes.popitem(last=False)
         return index
 
-    async def _embed(self, embedder: Embedder, examples: Sequence[tuple[str, str]]) -> ExampleIndex:
+    async def _embed(self, embedder: Embedder, examples: Sequence[tuple[str, str]],
+                     key: str) -> ExampleIndex:
         texts = [text for _, text in examples]
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors += await embedder.embed_queries(texts[start:start + EMBED_BATCH])
-        self.computed += 1
-        log.info("example vectors computed", extra={"embedder": embedder.name,
-                                                    "examples": len(texts)})
+        vectors = self._archive.load(key, len(texts)) if self._archive else None
+        if vectors is None:
+            vectors = []
+            for start in range(0, len(texts), EMBED_BATCH):
+                vectors += await embedder.embed_queries(texts[start:start + EMBED_BATCH])
+            self.computed += 1
+            log.info("example vectors computed", extra={"embedder": embedder.name,
+                                                        "examples": len(texts)})
+            if self._archive is not None and vectors:
+                self._archive.save(key, vectors)
         matrix = _unit(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
         return ExampleIndex(tuple(label for label, _ in examples), tuple(texts), matrix)
 

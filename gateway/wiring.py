@@ -30,7 +30,7 @@ from core.pipeline import TurnProcessor
 from core.policy import DEFAULT_POLICY
 from core.ports import Reranker, Tenants
 from core.relay import Relay
-from core.semantic import SemanticMatcher
+from core.semantic import SHARED_VECTORS, SemanticMatcher
 from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
@@ -45,6 +45,7 @@ from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
 from storage.store import PgInbox, PgStore, PgTenants
 from storage.tenant_cache import CachedTenants
+from storage.vector_archive import FileVectorArchive
 
 if TYPE_CHECKING:  # imported when a part is built: a mode that does not use them loads none
     from ai.llm import OpenAIChat
@@ -257,6 +258,7 @@ async def _use_semantic(system: System) -> None:
     kb = system.knowledge.current if system.knowledge else None
     if system.processor is None or kb is None or system.semantic is not None:
         return
+    SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors"))
     system.semantic = SemanticMatcher(kb.embedder)
     system.processor.use_semantic(system.semantic)
     if system.semantic.thresholds is not None:
