@@ -22,7 +22,7 @@ from channels.telegram import cards
 from channels.telegram.handlers.manager_to_customer import manager_of
 from core import canned
 from core.customers import parse_query
-from core.desk import Desk
+from core.desk import Actor, Desk
 from core.models import Client, Conversation
 from core.outbound import TopicMessage
 from core.ports import AuditEntry, DeskRecords
@@ -35,12 +35,21 @@ FIND_LIMIT = 8
 PERIODS = {"today": today, "сегодня": today, "week": last_week, "неделя": last_week}
 
 
-async def _topic_conversation(message: Message, client: Client,
-                              records: DeskRecords) -> Conversation | None:
-    if not message.is_topic_message or not message.message_thread_id:
+async def _in_customer_topic(message: Message, client: Client,
+                             records: DeskRecords) -> tuple[Actor, Conversation] | None:
+    """The manager and the customer's conversation of a command written in a customer's topic
+    of the desk group; None otherwise (a manager who wrote it elsewhere in the group is told)."""
+    manager = manager_of(message)
+    if manager is None or not await records.is_desk_group(client.id, message.chat.id):
         return None
-    return await records.conversation_by_topic(client.id, message.chat.id,
-                                               message.message_thread_id)
+    conversation = None
+    if message.is_topic_message and message.message_thread_id:
+        conversation = await records.conversation_by_topic(client.id, message.chat.id,
+                                                           message.message_thread_id)
+    if conversation is None:
+        await message.reply(DESK["not_a_customer_topic"])
+        return None
+    return manager, conversation
 
 
 async def find(message: Message, command: CommandObject, client: Client,
@@ -60,13 +69,9 @@ async def find(message: Message, command: CommandObject, client: Client,
 
 
 async def to_bot(message: Message, client: Client, records: DeskRecords, desk: Desk) -> None:
-    manager = manager_of(message)
-    if manager is None or not await records.is_desk_group(client.id, message.chat.id):
+    if (found := await _in_customer_topic(message, client, records)) is None:
         return
-    conversation = await _topic_conversation(message, client, records)
-    if conversation is None:
-        await message.reply(DESK["not_a_customer_topic"])
-        return
+    manager, conversation = found
     outcome = await desk.hand_back(conversation.id, manager, client_id=client.id)
     if not outcome.ok:  # done: the closing note in the topic says so
         await message.reply(outcome.message)
@@ -74,13 +79,9 @@ async def to_bot(message: Message, client: Client, records: DeskRecords, desk: D
 
 async def canned_reply(message: Message, command: CommandObject, client: Client,
                        records: DeskRecords, relay: Relay) -> None:
-    manager = manager_of(message)
-    if manager is None or not await records.is_desk_group(client.id, message.chat.id):
+    if (found := await _in_customer_topic(message, client, records)) is None:
         return
-    conversation = await _topic_conversation(message, client, records)
-    if conversation is None:
-        await message.reply(DESK["not_a_customer_topic"])
-        return
+    manager, conversation = found
     asked = (command.args or "").split()
     saved = await records.canned_replies(client.id)
     name = asked[0].lower() if asked else None
