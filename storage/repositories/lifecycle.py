@@ -222,31 +222,32 @@ async def prune_messages(db: Executor, default_days: int, *, batch: int = PRUNE_
     """Delete messages, and handled inbound events, older than each client's retention
     (`message_retention_days`, else `default_days`; 0 keeps everything). Batches of `batch`
     rows, so no transaction grows with the backlog. Returns (messages, events) deleted."""
-    messages = events = 0
-    while True:
-        deleted = _count(await db.execute(
-            """DELETE FROM messages WHERE id IN (
+    messages = await _delete_in_batches(
+        db, """DELETE FROM messages WHERE id IN (
                    SELECT m.id FROM messages m
                      JOIN conversations c ON c.id = m.conversation_id
                      JOIN client_settings s ON s.client_id = c.client_id
                     WHERE coalesce(s.message_retention_days, $1) > 0
                       AND m.created_at < now() - make_interval(
                               days => coalesce(s.message_retention_days, $1))
-                    LIMIT $2)""", default_days, batch))
-        messages += deleted
-        if deleted < batch:
-            break
-    while True:
-        deleted = _count(await db.execute(
-            """DELETE FROM inbound_events WHERE id IN (
+                    LIMIT $2)""", default_days, batch)
+    events = await _delete_in_batches(
+        db, """DELETE FROM inbound_events WHERE id IN (
                    SELECT e.id FROM inbound_events e
                      JOIN client_settings s ON s.client_id = e.client_id
                     WHERE e.status IN ('done', 'failed', 'ignored')
                       AND coalesce(s.message_retention_days, $1) > 0
                       AND e.received_at < now() - make_interval(
                               days => coalesce(s.message_retention_days, $1))
-                    LIMIT $2)""", default_days, batch))
-        events += deleted
-        if deleted < batch:
-            break
+                    LIMIT $2)""", default_days, batch)
     return messages, events
+
+
+async def _delete_in_batches(db: Executor, sql: str, default_days: int, batch: int) -> int:
+    """Run a `DELETE … LIMIT $2` until it deletes fewer than `batch` rows; how many in all."""
+    total = 0
+    while True:
+        deleted = _count(await db.execute(sql, default_days, batch))
+        total += deleted
+        if deleted < batch:
+            return total
