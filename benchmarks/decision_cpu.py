@@ -27,7 +27,7 @@ from core.models import InboundMessage
 from core.policy import DEFAULT_POLICY
 from core.result import Result
 from core.semantic import SemanticMatcher
-from gateway.decision_eval import PreloadedEmbedder, _context, _NoPrompts, load_set
+from gateway.decision_eval import PreloadedEmbedder, _context, _NoPrompts, decision_corpus, load_set
 
 
 class CountingKnowledge:
@@ -55,7 +55,7 @@ async def main(rounds: int) -> None:
     embedder = PreloadedEmbedder(LocalE5Embedder())
     await embedder.preload([m.text for m in messages])
     knowledge = CountingKnowledge(embedder)
-    semantic = SemanticMatcher(embedder)
+    semantic = SemanticMatcher(embedder, corpus=decision_corpus())
     await semantic.prepare(DEFAULT_POLICY)
     decider = Decider(_NoPrompts(), Answerer(knowledge, None), None, semantic)  # type: ignore[arg-type]
     context = _context(datetime.now(UTC))

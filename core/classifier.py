@@ -79,18 +79,30 @@ def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
 async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
                         topics: Sequence[PolicyTopic], stage: RuleStage,
                         thresholds: DecisionThresholds) -> Classification | None:
-    """An escalation when the nearest escalation example is close enough and clearly nearer
-    than anything the bot answers itself; None otherwise."""
+    """What the classifier settles. A policy topic a rule named stands unless the message
+    reads as something the bot answers ("оплата за снятие отдельно или в цене?": its
+    probability of needing a person under `overrule`); otherwise an escalation when that
+    probability reaches `escalate`, a request to stop at `mute`; None when nothing is settled."""
+    if stage.decided is not None:
+        verdict = await matcher.verdict(vector, topics, stage.excluded)
+        if verdict.escalation >= thresholds.overrule:
+            return stage.decided
+        log.info("a rule's topic overruled: the message reads as a question",
+                 extra={"topic": stage.decided.topic, "matched": stage.decided.matched,
+                        "probability": round(verdict.escalation, 3)})
+        return None
     if stage.just_asking:
         return None
     verdict = await matcher.verdict(vector, topics, stage.excluded)
-    best = verdict.escalation
-    if best is None or best.score < thresholds.similarity or verdict.margin < thresholds.margin:
-        return None
-    if best.label in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
-        return Classification(Intent(best.label), "semantic", best.example, score=best.score)
-    return Classification(Intent.QUESTION, "semantic", best.example, topic=best.label,
-                          score=best.score)
+    if verdict.label is not None and verdict.escalation >= thresholds.escalate:
+        if verdict.label in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
+            return Classification(Intent(verdict.label), "semantic", verdict.example,
+                                  score=verdict.escalation)
+        return Classification(Intent.QUESTION, "semantic", verdict.example, topic=verdict.label,
+                              score=verdict.escalation)
+    if verdict.rejection >= thresholds.mute:
+        return Classification(Intent.REJECTION, "semantic", score=verdict.rejection)
+    return None
 
 
 # What the LLM classifier reads of a turn: the gist of a request is at its start.

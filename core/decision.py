@@ -217,15 +217,16 @@ class Decider:
 
     async def _classify(self, ctx: TurnContext, text: str,
                         topics: Sequence[PolicyTopic]) -> _Classified:
-        """Rules for the obvious cases and for negation; then similarity to the examples (the
-        turn embedded once, the vector handed on to retrieval); then the LLM when configured;
-        else a question for the answer stage."""
+        """Rules for the obvious cases and for negation; then the semantic classifier (the turn
+        embedded once, the vector handed on to retrieval), which also checks a policy topic a
+        rule named; then the LLM when configured; else a question for the answer stage."""
         stage = by_rules(text, topics)
-        if stage.decided is not None:
+        semantic = self._semantic  # set only with thresholds and a knowledge base (use_semantic)
+        # A rule's policy topic is checked by the classifier; the rules' other verdicts stand.
+        if stage.decided is not None and (semantic is None or stage.decided.topic is None):
             return _Classified(stage.decided)
         vector: list[float] | None = None
         degraded: tuple[str, ...] = ()
-        semantic = self._semantic
         if semantic is not None and semantic.thresholds is not None and self._knowledge:
             try:
                 vector = await self._knowledge.embed_query(text)
@@ -234,6 +235,8 @@ class Decider:
                     return _Classified(found, vector)
             except Exception as exc:  # the rules' answer stands; the answer stage retries the search
                 log.warning("semantic decision unavailable: %s", exc)
+                if stage.decided is not None:
+                    return _Classified(stage.decided)
                 vector, degraded = None, ("embedding_error",)
         if self._classifier is not None and (found := await by_llm(self._classifier, text, topics)):
             return _Classified(found, vector, degraded)

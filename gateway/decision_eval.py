@@ -3,6 +3,10 @@ every message goes through the production Decider (default policy, no LLM, the c
 embedder with its calibrated thresholds) as the first message of a conversation with the bot,
 and the act it decides is compared with the label.
 
+The semantic classifier is fitted to the policy's examples and the dev split (as in production),
+so figures on `dev` are training figures; `--calibrate` reports cross-validated ones
+(`gateway.decision_calibration`), and `held-out` is what no choice was made on.
+
 `python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate]`; the floors of
 the held-out split are asserted by tests/decisions/test_eval_floors.py."""
 
@@ -17,17 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from core.answers import Answerer
 from core.calibration import DecisionThresholds
-from core.classifier import by_rules
 from core.decision import Act, Decider, Decision, TurnContext
-from core.intents import is_bot_question
 from core.knowledge import KnowledgeBase
 from core.models import Client, ClientSettings, Conversation, Customer, InboundMessage, Intent, State
-from core.policy import DEFAULT_POLICY
 from core.ports import Embedder
 from core.semantic import SHARED_VECTORS, SemanticMatcher
 from storage.vectors import EdgeVectorStore, collection_name
@@ -37,11 +37,7 @@ DECISION_SET = REPOSITORY / "knowledge" / "eval" / "decisions"
 SPLITS = ("dev", "held-out")
 LABELS = ("reply", "escalate", "mute")
 EMBED_BATCH = 64
-# The semantic layer alone may escalate at most this share of the dev split's reply messages
-# (the floor for the whole decision is 3 %; the rules add their own).
-SEMANTIC_FALSE_ESCALATIONS = 0.02
-# What the rules settle before similarity is ever asked.
-_NEVER_SIMILARITY = (Intent.REJECTION, Intent.GREETING, Intent.THANKS)
+_REPLY_KINDS = {"greeting": "greeting", "thanks": "thanks", "bot_question": "bot_question"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +75,23 @@ def load_set(split: str | None = None, directory: Path = DECISION_SET) -> list[L
             if split is None or item.split == split:
                 items.append(item)
     return items
+
+
+def corpus_label(message: Labelled) -> str:
+    """The label a message teaches the semantic classifier: its topic, "rejection" for a
+    request to stop, and for the bot's own cases the intent (greeting, thanks, a question about
+    the bot) or "question"."""
+    if message.label == "escalate":
+        return message.topics[0]
+    if message.label == "mute":
+        return Intent.REJECTION.value
+    return _REPLY_KINDS.get(message.kind, Intent.QUESTION.value)
+
+
+def decision_corpus(directory: Path = DECISION_SET) -> list[tuple[str, str]]:
+    """The dev split as (label, text): what the production classifier is fitted to beside the
+    policy's examples (the held-out split never is)."""
+    return [(corpus_label(m), m.text) for m in load_set("dev", directory)]
 
 
 def _labelled(raw: Any, source: str) -> Labelled:
@@ -146,8 +159,8 @@ def outcome_of(message: Labelled, decision: Decision) -> Outcome:
 
 
 @asynccontextmanager
-async def _decider(embedder: Embedder, texts: Sequence[str],
-                   thresholds: DecisionThresholds | None) -> AsyncIterator[Decider]:
+async def _decider(embedder: Embedder, texts: Sequence[str], thresholds: DecisionThresholds | None,
+                   corpus: Sequence[tuple[str, str]]) -> AsyncIterator[Decider]:
     """The Decider as production wires it: the knowledge base embeds the turn (one call), the
     semantic layer and retrieval share the vector. The knowledge base is empty: the answers do
     not matter here, only who answers."""
@@ -157,7 +170,7 @@ async def _decider(embedder: Embedder, texts: Sequence[str],
         store = EdgeVectorStore(Path(scratch), collection_name("eval", embedder.name, keep_base=False))
         await store.ensure_collection(embedder.dim)
         try:
-            matcher = SemanticMatcher(preloaded, SHARED_VECTORS, thresholds)
+            matcher = SemanticMatcher(preloaded, SHARED_VECTORS, thresholds, corpus)
             yield Decider(_NoPrompts(), Answerer(KnowledgeBase(preloaded, store), None),  # type: ignore[arg-type]
                           None, matcher)
         finally:
@@ -165,46 +178,12 @@ async def _decider(embedder: Embedder, texts: Sequence[str],
 
 
 async def run_decisions(embedder: Embedder, messages: Sequence[Labelled],
-                        thresholds: DecisionThresholds | None = None) -> list[Outcome]:
-    """Each message as the first of a new conversation with the bot."""
+                        thresholds: DecisionThresholds | None = None,
+                        corpus: Sequence[tuple[str, str]] | None = None) -> list[Outcome]:
+    """Each message as the first of a new conversation with the bot; the classifier fitted to
+    `corpus` (by default the dev split, as in production)."""
     context = _context(datetime.now(UTC))
-    async with _decider(embedder, [m.text for m in messages], thresholds) as decider:
+    corpus = decision_corpus() if corpus is None else corpus
+    async with _decider(embedder, [m.text for m in messages], thresholds, corpus) as decider:
         return [outcome_of(m, await decider.decide(context, [InboundMessage(m.id, "eval", m.text)]))
                 for m in messages]
-
-
-async def calibrate(embedder: Embedder, messages: Sequence[Labelled]) -> tuple[DecisionThresholds, float]:
-    """The semantic layer's operating point on `messages` (the dev split), on its own: every
-    message the Decider may hand to similarity is scored as if the rules had not decided it, and
-    the similarity threshold and margin are those that escalate the most escalation messages
-    while escalating at most SEMANTIC_FALSE_ESCALATIONS of the reply messages; ties go to the
-    stricter pair. Calibrating the layer alone keeps the thresholds independent of how well the
-    rules happen to cover the dev split. Returns the thresholds and the recall they reach."""
-    preloaded = embedder if isinstance(embedder, PreloadedEmbedder) else PreloadedEmbedder(embedder)
-    await preloaded.preload([m.text for m in messages])
-    matcher = SemanticMatcher(preloaded, SHARED_VECTORS, DecisionThresholds(np.inf, np.inf))
-    scores, margins = [], []
-    for message in messages:
-        stage = by_rules(message.text, DEFAULT_POLICY)
-        decided = stage.decided.intent if stage.decided else None
-        if is_bot_question(message.text) or stage.just_asking or decided in _NEVER_SIMILARITY:
-            scores.append(-np.inf)
-            margins.append(-np.inf)
-            continue
-        vector = (await preloaded.embed_queries([message.text]))[0]
-        verdict = await matcher.verdict(vector, DEFAULT_POLICY, stage.excluded)
-        scores.append(verdict.escalation.score if verdict.escalation else -np.inf)
-        margins.append(verdict.margin)
-    escalate = np.array([m.label == "escalate" for m in messages])
-    reply = np.array([m.label == "reply" for m in messages])
-    score, margin = np.array(scores), np.array(margins)
-    best = (-1.0, DecisionThresholds(np.inf, np.inf))
-    for similarity in np.round(np.arange(0.30, 0.985, 0.005), 3):
-        for gap in np.round(np.arange(-0.02, 0.061, 0.005), 3):
-            said = (score >= similarity) & (margin >= gap)
-            if (said & reply).sum() > SEMANTIC_FALSE_ESCALATIONS * reply.sum():
-                continue
-            recall = float((said & escalate).sum() / max(escalate.sum(), 1))
-            if recall >= best[0]:
-                best = (recall, DecisionThresholds(float(similarity), float(gap)))
-    return best[1], best[0]

@@ -75,7 +75,8 @@ def report(outcomes: Sequence[Outcome], *, split: str, embedder: str,
     return {
         "split": split, "embedder": embedder, "messages": len(outcomes),
         "thresholds": None if thresholds is None else
-        {"similarity": round(thresholds.similarity, 3), "margin": round(thresholds.margin, 3)},
+        {"escalate": round(thresholds.escalate, 3), "overrule": round(thresholds.overrule, 3),
+         "mute": round(thresholds.mute, 3)},
         "accuracy": round(sum(o.correct for o in outcomes) / max(len(outcomes), 1), 4),
         "escalation": _prf(tp, sum(said) - tp, sum(gold) - tp),
         "topics": topics,
@@ -100,7 +101,8 @@ def format_report(data: dict[str, Any]) -> str:
     thresholds = data["thresholds"]
     lines = [
         f"decisions: {data['split']} ({data['messages']} messages), embedder {data['embedder']}, "
-        + (f"similarity ≥ {thresholds['similarity']:.3f}, margin ≥ {thresholds['margin']:.3f}"
+        + (f"escalate ≥ {thresholds['escalate']:.3f}, overrule < {thresholds['overrule']:.3f}, "
+           f"mute ≥ {thresholds['mute']:.3f}"
            if thresholds else "no semantic thresholds (rules only)"),
         f"accuracy {_percent(data['accuracy'])}",
         "",

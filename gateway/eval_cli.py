@@ -11,7 +11,8 @@ from typing import Any
 
 from ai.embeddings import build_embedder, check_embedder
 from core.calibration import thresholds_for
-from gateway.decision_eval import SPLITS, PreloadedEmbedder, calibrate, load_set, run_decisions
+from gateway.decision_calibration import calibrate
+from gateway.decision_eval import SPLITS, PreloadedEmbedder, load_set, run_decisions
 from gateway.decision_report import format_report, report
 from gateway.settings import Settings
 
@@ -35,10 +36,13 @@ async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
         preloaded = PreloadedEmbedder(embedder)  # dev messages embedded once for both passes
         thresholds = None
         if args.calibrate:
-            thresholds, recall = await calibrate(preloaded, load_set("dev"))
-            print(f"calibrated on dev for {embedder.name}: similarity={thresholds.similarity:.3f} "
-                  f"margin={thresholds.margin:.3f} (similarity alone: recall {recall:.3f}); to keep "
-                  "them, add them to core/calibration.py CALIBRATED", file=sys.stderr)
+            chosen = await calibrate(preloaded, load_set("dev"))
+            thresholds = chosen.thresholds
+            print(f"calibrated on dev for {embedder.name}: escalate={thresholds.escalate:.3f} "
+                  f"overrule={thresholds.overrule:.3f}; out of fold: recall {chosen.recall:.3f}, "
+                  f"false escalations {chosen.false_escalations:.3f}, false mutes "
+                  f"{chosen.false_mutes}; to keep them, add them to core/calibration.py CALIBRATED",
+                  file=sys.stderr)
         messages = load_set(args.split)
         outcomes = await run_decisions(preloaded, messages, thresholds)
     finally:

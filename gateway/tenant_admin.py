@@ -170,7 +170,7 @@ def _threshold_offset(value: Any) -> float:
         raise TenantError("policy_threshold_offset must be a number")
     if not -MAX_OFFSET <= value <= MAX_OFFSET:
         raise TenantError(f"policy_threshold_offset must be between -{MAX_OFFSET} and {MAX_OFFSET} "
-                          "(positive: fewer escalations on similarity, negative: more)")
+                          "(positive: fewer escalations by the semantic classifier, negative: more)")
     return round(float(value), 3)
 
 

@@ -13,6 +13,7 @@ A part that fails to start unwinds the parts already started (an `AsyncExitStack
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -259,7 +260,10 @@ async def _use_semantic(system: System) -> None:
     if system.processor is None or kb is None or system.semantic is not None:
         return
     SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors"))
-    system.semantic = SemanticMatcher(kb.embedder)
+    from gateway.decision_eval import decision_corpus
+
+    corpus = await asyncio.to_thread(decision_corpus)  # ~1,600 YAML items: off the event loop
+    system.semantic = SemanticMatcher(kb.embedder, corpus=corpus)
     system.processor.use_semantic(system.semantic)
     if system.semantic.thresholds is not None:
         try:

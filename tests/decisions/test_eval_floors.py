@@ -22,8 +22,9 @@ def _failing(outcomes: list[Outcome]) -> list[str]:
     return [f"{f.text}: {f.value:.3f} (bound {f.bound})" for f in floors(outcomes) if not f.met]
 
 
-@pytest.mark.xfail(strict=True, reason="not met on the fresh held-out set (README: false "
-                   "escalations 7.1 %, one bot question escalated)")
+@pytest.mark.xfail(strict=True, reason="not met on the fresh round-3 held-out set (README: false "
+                   "escalations 4.2 %, 2 thanks and 2 bot questions escalated, 1 of 21 requests for "
+                   "a person missed)")
 async def test_held_out_floors_of_the_issue(held_out: list[Outcome]) -> None:
     assert _failing(held_out) == []
 
@@ -31,20 +32,20 @@ async def test_held_out_floors_of_the_issue(held_out: list[Outcome]) -> None:
 async def test_held_out_does_not_fall_below_what_it_reaches(held_out: list[Outcome]) -> None:
     """The levels reached on the held-out split (README), so that a change that makes the
     decisions worse fails here rather than in front of a customer. The held-out split is the
-    round-2 set (438 messages by an author who saw neither the code nor the earlier messages),
+    round-3 set (450 messages by an author who saw neither the code nor the earlier messages),
     measured once after all tuning; nothing was tuned on it."""
     reached = {f.name: f.value for f in floors(held_out)}
     assert reached["escalation_recall"] >= 0.96
-    assert reached["false_escalation_rate"] <= 0.075
-    assert reached["small_talk_escalated"] == 0
-    assert reached["human_requests_escalated"] == 1.0
-    assert reached["bot_questions_escalated"] <= 1
+    assert reached["false_escalation_rate"] <= 0.045
+    assert reached["small_talk_escalated"] <= 2
+    assert reached["human_requests_escalated"] >= 0.95
+    assert reached["bot_questions_escalated"] <= 2
 
 
 def test_the_report_has_every_figure(held_out: list[Outcome]) -> None:
     data = report(held_out, split="held-out", embedder="local-e5-small-384",
                   thresholds=thresholds_for("local-e5-small-384"))
-    assert data["messages"] == 438
+    assert data["messages"] == 450
     assert set(data["topics"]) == {"human_request", "payment", "booking_change", "medical",
                                    "complaint", "legal"}
     assert {"precision", "recall", "f1", "support"} <= set(data["escalation"])
@@ -54,7 +55,12 @@ def test_the_report_has_every_figure(held_out: list[Outcome]) -> None:
 
 
 def _message(text: str, label: str, topic: str | None = None) -> Labelled:
-    return Labelled(text[:20], text, label, (topic,) if topic else (), "issue", "plain", "issue")
+    # The guide's rule: an injury after a procedure is a complaint, and medical is right too.
+    also = ("medical",) if text in INJURIES else ()
+    return Labelled(text[:20], text, label, (topic, *also) if topic else (), "issue", "plain", "issue")
+
+
+INJURIES = {"после воска ожог на ноге", "порезали палец на маникюре", "после пилинга раздражение"}
 
 
 # The issue's examples, in words written for this test.
@@ -92,7 +98,7 @@ async def test_eval_decisions_runs_with_tei_against_a_fake(fake: tuple[FakeEmbed
     args = argparse.Namespace(split="held-out", json=True, calibrate=False)
     assert await eval_cli.eval_decisions(args, tei) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["messages"] == 438 and data["embedder"].startswith("tei-")
+    assert data["messages"] == 450 and data["embedder"].startswith("tei-")
     assert data["thresholds"] is None  # not calibrated: rules only
     assert 0 < data["escalation"]["recall"] <= 1 and server.requests
 

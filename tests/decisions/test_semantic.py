@@ -1,17 +1,19 @@
 """The semantic layer's machinery: example vectors computed once per (examples, embedder) and
-recomputed when either changes; the nearest examples; the rule stage's guards."""
+recomputed when either changes; the classifier and the example it names; the rule stage's
+guards; a rule's topic overruled when the message reads as a question."""
 
 from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from core.calibration import DecisionThresholds, thresholds_for
 from core.classifier import by_rules, by_similarity
 from core.models import Intent
 from core.policy import DEFAULT_POLICY, parse_policy
-from core.semantic import ExampleVectors, SemanticMatcher, intent_examples
+from core.semantic import ExampleVectors, LinearClassifier, SemanticMatcher, SemanticVerdict, intent_examples
 from tests.decisions.conftest import WordsEmbedder
 
 TOPICS = parse_policy([
@@ -66,7 +68,7 @@ async def test_a_failed_computation_is_not_cached() -> None:
     assert vectors.computed == 2
 
 
-async def test_the_nearest_example_decides_and_says_which() -> None:
+async def test_the_classifier_decides_and_names_the_nearest_example() -> None:
     embedder = WordsEmbedder()
     matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.6, 0.05))
     stage = by_rules("где мой курьер", TOPICS)
@@ -75,9 +77,10 @@ async def test_the_nearest_example_decides_and_says_which() -> None:
                                 matcher.thresholds)
     assert found is not None and found.topic == "delivery" and found.source == "semantic"
     assert found.matched == "где мой курьер с заказом" and 0.6 <= found.score <= 1.0
-    # A stricter client (a positive offset) needs a closer match.
+    # A stricter client (a positive offset) needs a surer classifier, also to keep a rule's topic.
     strict = matcher.thresholds.shifted(0.1)
-    assert strict == DecisionThresholds(0.7, 0.05)
+    assert strict == DecisionThresholds(0.7, 0.15)
+    assert matcher.thresholds.shifted(-1.0) == DecisionThresholds(0.0, 0.0)
     assert await by_similarity(matcher, embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
                                strict) is None
 
@@ -120,3 +123,69 @@ def test_rules_name_the_topic_and_the_word(text: str, topic: str) -> None:
 def test_rules_do_not_escalate_negations_and_price_questions(text: str) -> None:
     stage = by_rules(text, DEFAULT_POLICY)
     assert stage.decided is None or stage.decided.intent in (Intent.THANKS, Intent.GREETING)
+
+
+class _Saying:
+    """A matcher whose classifier says `escalation` for anything."""
+
+    def __init__(self, escalation: float, label: str = "payment") -> None:
+        self._verdict = SemanticVerdict(label, "пример", escalation, 0.0)
+
+    async def verdict(self, vector, topics, excluded=frozenset()) -> SemanticVerdict:
+        return self._verdict
+
+
+@pytest.mark.parametrize(("escalation", "kept"), [(0.05, False), (0.14, False), (0.15, True), (0.9, True)])
+async def test_a_rules_topic_stands_unless_the_classifier_reads_a_question(escalation: float,
+                                                                         kept: bool) -> None:
+    text = "Оплата за снятие старого покрытия отдельно или уже в цене?"
+    stage = by_rules(text, DEFAULT_POLICY)
+    assert stage.decided is not None and stage.decided.topic == "payment"
+    found = await by_similarity(_Saying(escalation), [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                DecisionThresholds(0.7, 0.15))
+    assert (found == stage.decided) if kept else found is None
+
+
+async def test_the_classifier_hears_a_request_to_stop() -> None:
+    stage = by_rules("отвяжитесь уже от меня со своими цветами", DEFAULT_POLICY)
+    assert stage.decided is None
+    muted = _Saying(0.1)
+    muted._verdict = SemanticVerdict("payment", "пример", 0.1, 0.65)
+    found = await by_similarity(muted, [0.0], DEFAULT_POLICY, stage, DecisionThresholds(0.7, 0.15))  # type: ignore[arg-type]
+    assert found is not None and found.intent == Intent.REJECTION and found.source == "semantic"
+
+
+async def test_a_topic_with_one_example_is_heard_among_hundreds_of_others() -> None:
+    """A client's own topic weighs as if it had MIN_LABEL_WEIGHT examples."""
+    embedder = WordsEmbedder()
+    policy = parse_policy([{"name": "catering", "examples": ["выездное обслуживание на свадьбу"]}])
+    matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.7, 0.15))
+    near = await matcher.verdict(embedder.vector("нужно выездное обслуживание на свадьбу"), policy)
+    far = await matcher.verdict(embedder.vector("во сколько вы открываетесь завтра"), policy)
+    assert near.label == "catering" and near.escalation > 0.9
+    assert near.example == "выездное обслуживание на свадьбу"
+    assert far.escalation < 0.1
+
+
+def test_a_linear_classifier_separates_what_it_was_fitted_to() -> None:
+    rng = np.random.default_rng(1)
+    centres = {"a": rng.normal(size=16), "b": rng.normal(size=16)}
+    labels = ["a"] * 40 + ["b"] * 40
+    matrix = np.array([centres[x] + 0.3 * rng.normal(size=16) for x in labels], dtype=np.float32)
+    classifier = LinearClassifier.fit(labels, matrix)
+    assert classifier.labels == ("a", "b")
+    assert classifier.probabilities(centres["a"].astype(np.float32))["a"] > 0.95
+    assert classifier.probabilities(centres["b"].astype(np.float32))["b"] > 0.95
+
+
+async def test_a_corpus_teaches_the_classifier_only_the_labels_the_policy_has() -> None:
+    embedder = WordsEmbedder()
+    corpus = [("delivery", "курьер опять опоздал с заказом"), ("question", "курьер работает ночью?")]
+    policy = parse_policy([{"name": "refunds", "examples": ["верните мои деньги"]}])
+    matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.7, 0.15), corpus)
+    verdict = await matcher.verdict(embedder.vector("курьер опять опоздал с заказом"), policy)
+    assert verdict.label != "delivery" and verdict.escalation < 0.5  # not a label of this policy
+    with_delivery = parse_policy([*[t.as_dict() for t in policy],
+                                  {"name": "delivery", "examples": ["где курьер"]}])
+    verdict = await matcher.verdict(embedder.vector("курьер опять опоздал с заказом"), with_delivery)
+    assert verdict.label == "delivery" and verdict.escalation > 0.7

@@ -1,0 +1,124 @@
+"""Choosing the semantic thresholds of an embedder on the dev split (`eval decisions
+--calibrate`): the classifier is fitted to the examples and the corpus, so its probabilities on
+the corpus's own messages would flatter it. Each message is scored out of fold instead (5
+folds; the classifier fitted without the message's fold), and every candidate pair of
+thresholds is run through the decision as the Decider makes it: the rules first, then
+`core.classifier.by_similarity` with the message's out-of-fold verdict. The pair kept finds the
+most escalations while escalating at most FALSE_ESCALATIONS of the reply messages; ties go to
+the stricter pair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.calibration import DecisionThresholds
+from core.classifier import RuleStage, by_rules, by_similarity
+from core.intents import Classification, is_bot_question
+from core.models import Intent
+from core.policy import DEFAULT_POLICY, PolicyTopic
+from core.ports import Embedder
+from core.semantic import SHARED_VECTORS, SemanticMatcher, SemanticVerdict
+from gateway.decision_eval import Labelled, PreloadedEmbedder, corpus_label
+
+FOLDS = 5
+FALSE_ESCALATIONS = 0.02  # of the dev split's reply messages, out of fold (the floor is 3 %)
+ESCALATE_GRID = np.round(np.arange(0.40, 0.951, 0.025), 3)
+OVERRULE_GRID = np.round(np.arange(0.0, 0.61, 0.05), 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    thresholds: DecisionThresholds
+    recall: float  # escalation recall, out of fold
+    false_escalations: float  # share of reply messages escalated, out of fold
+    false_mutes: int  # reply or escalation messages muted, out of fold
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    message: Labelled
+    stage: RuleStage
+    verdict: SemanticVerdict | None  # None: the rules settle it whatever the thresholds
+
+
+class _Verdict:
+    """A matcher that answers with a verdict already computed (the message's out-of-fold one)."""
+
+    def __init__(self, verdict: SemanticVerdict) -> None:
+        self._verdict = verdict
+
+    async def verdict(self, vector: Sequence[float], topics: Sequence[PolicyTopic],
+                      excluded: frozenset[str] = frozenset()) -> SemanticVerdict:
+        return self._verdict
+
+
+def fold_of(count: int) -> np.ndarray:
+    """A fixed random fold per message (the same on every run)."""
+    folds = np.empty(count, dtype=int)
+    folds[np.random.default_rng(0).permutation(count)] = np.arange(count) % FOLDS
+    return folds
+
+
+async def calibrate(embedder: Embedder, messages: Sequence[Labelled]) -> Calibration:
+    preloaded = embedder if isinstance(embedder, PreloadedEmbedder) else PreloadedEmbedder(embedder)
+    await preloaded.preload([m.text for m in messages])
+    scored = await _out_of_fold(preloaded, messages)
+    best: tuple[float, float, Calibration] | None = None
+    for escalate in ESCALATE_GRID:
+        for overrule in OVERRULE_GRID:
+            thresholds = DecisionThresholds(float(escalate), float(overrule))
+            found = await _figures(scored, thresholds)
+            if found.false_escalations > FALSE_ESCALATIONS:
+                continue
+            strictness = float(escalate + overrule)
+            if best is None or (found.recall, strictness) > best[:2]:
+                best = (found.recall, strictness, found)
+    if best is None:
+        raise ValueError("no thresholds keep the false escalations under "
+                         f"{FALSE_ESCALATIONS:.0%} of the dev split's reply messages")
+    return best[2]
+
+
+async def _out_of_fold(embedder: PreloadedEmbedder, messages: Sequence[Labelled]) -> list[_Scored]:
+    folds = fold_of(len(messages))
+    scored: dict[int, _Scored] = {}
+    for fold in range(FOLDS):
+        corpus = [(corpus_label(m), m.text) for m, f in zip(messages, folds, strict=True) if f != fold]
+        matcher = SemanticMatcher(embedder, SHARED_VECTORS, DecisionThresholds(1.0, 0.0), corpus)
+        for i in np.flatnonzero(folds == fold):
+            message = messages[i]
+            stage = by_rules(message.text, DEFAULT_POLICY)
+            verdict = None
+            if not is_bot_question(message.text) and (stage.decided is None or stage.decided.topic):
+                vector = (await embedder.embed_queries([message.text]))[0]
+                verdict = await matcher.verdict(vector, DEFAULT_POLICY, stage.excluded)
+            scored[int(i)] = _Scored(message, stage, verdict)
+    return [scored[i] for i in range(len(messages))]
+
+
+async def _figures(scored: Sequence[_Scored], thresholds: DecisionThresholds) -> Calibration:
+    said = [await _decided(s, thresholds) for s in scored]
+    escalations = [label == "escalate" for label in said]
+    replies = [s.message.label == "reply" for s in scored]
+    wanted = [s.message.label == "escalate" for s in scored]
+    recall = sum(e and w for e, w in zip(escalations, wanted, strict=True)) / max(sum(wanted), 1)
+    false = sum(e and r for e, r in zip(escalations, replies, strict=True)) / max(sum(replies), 1)
+    false_mutes = sum(label == "mute" and s.message.label != "mute"
+                      for label, s in zip(said, scored, strict=True))
+    return Calibration(thresholds, round(recall, 4), round(false, 4), false_mutes)
+
+
+async def _decided(scored: _Scored, thresholds: DecisionThresholds) -> str:
+    """reply | escalate | mute, as the Decider would act on this message."""
+    found: Classification | None = scored.stage.decided
+    if scored.verdict is not None:
+        found = await by_similarity(_Verdict(scored.verdict), [0.0], DEFAULT_POLICY,  # type: ignore[arg-type]
+                                    scored.stage, thresholds)
+    if found is None:
+        return "reply"
+    if found.topic is not None or found.intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
+        return "escalate"
+    return "mute" if found.intent == Intent.REJECTION else "reply"
