@@ -76,7 +76,7 @@ def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
     return RuleStage(excluded=frozenset(declined), just_asking=casual or bool(declined))
 
 
-async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
+async def by_similarity(matcher: SemanticMatcher, text: str, vector: Sequence[float],
                         topics: Sequence[PolicyTopic], stage: RuleStage,
                         thresholds: DecisionThresholds) -> Classification | None:
     """What the classifier settles. A policy topic a rule named stands unless the message
@@ -84,7 +84,7 @@ async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
     probability of needing a person under `overrule`); otherwise an escalation when that
     probability reaches `escalate`, a request to stop at `mute`; None when nothing is settled."""
     if stage.decided is not None:
-        verdict = await matcher.verdict(vector, topics, stage.excluded)
+        verdict = await matcher.verdict(text, vector, topics, stage.excluded)
         if verdict.escalation >= thresholds.overrule:
             return stage.decided
         log.info("a rule's topic overruled: the message reads as a question",
@@ -93,7 +93,7 @@ async def by_similarity(matcher: SemanticMatcher, vector: Sequence[float],
         return None
     if stage.just_asking:
         return None
-    verdict = await matcher.verdict(vector, topics, stage.excluded)
+    verdict = await matcher.verdict(text, vector, topics, stage.excluded)
     if verdict.label is not None and verdict.escalation >= thresholds.escalate:
         if verdict.label in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
             return Classification(Intent(verdict.label), "semantic", verdict.example,

@@ -231,7 +231,7 @@ class Decider:
             try:
                 vector = await self._knowledge.embed_query(text)
                 thresholds = semantic.thresholds.shifted(ctx.client.settings.policy_threshold_offset)
-                if found := await by_similarity(semantic, vector, topics, stage, thresholds):
+                if found := await by_similarity(semantic, text, vector, topics, stage, thresholds):
                     return _Classified(found, vector)
             except Exception as exc:  # the rules' answer stands; the answer stage retries the search
                 log.warning("semantic decision unavailable: %s", exc)

@@ -100,6 +100,7 @@ DEFAULT_TOPICS: list[dict[str, Any]] = [
                   "частями", "в кредит", "кредит", "долями", "перечисл", "jusan",
                   "forte", "ссылку на оплату", "paying", "payment link", "card payment"],
         "examples": list(TOPIC_EXAMPLES["payment"]),
+        "unless": ["чек ап", "чекап", "check up", "checkup"],
     },
     {
         "name": "booking_change",

@@ -97,11 +97,10 @@ def negated(words: list[str], hit: Hit) -> bool:
 
 
 def reported(words: list[str], hit: Hit) -> bool:
-    """The mention is followed by a past tense ("менеджер обещал перезвонить", "администратор
-    нагрубила" tell what happened), or the message asks when they work ("менеджеры у вас до
-    скольки работают?")."""
-    following = words[hit.end:hit.end + 1]
-    if following and len(following[0]) > 3 and following[0].endswith(_PAST_TENSE):
+    """The mention is followed by a past tense, at most one word between ("менеджер обещал
+    перезвонить", "администратор вчера сказала" tell what happened), or the message asks when
+    they work ("менеджеры у вас до скольки работают?")."""
+    if any(len(word) > 3 and word.endswith(_PAST_TENSE) for word in words[hit.end:hit.end + 2]):
         return True
     return hit.pattern.startswith(_ROLES) and bool(STAFF_HOURS.hits(words, fuzzy=False))
 

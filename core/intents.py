@@ -13,7 +13,9 @@ from core.models import Intent
 # An explicit request for a person: asked for by role or in so many words, or a call back.
 HUMAN_REQUEST = compile_patterns(
     phrases=("живой человек", "живого человека", "живым человеком", "с человеком",
-             "с живым", "кто живой", "кто нибудь живой", "есть кто", "кто нибудь из людей",
+             "с живым", "кто живой", "кто нибудь живой", "кто нибудь из людей",
+             "можно человека", "дайте человека", "позовите человека", "нужен человек",
+             "нормального человека", "человека нормального", "nuzhen chelovek",
              "из людей", "реальный человек", "тірі адам", "адаммен", "адамға", "адам керек",
              "real person", "real human", "a human", "to a human", "live agent", "someone real",
              "talk to a person", "speak to a person", "talk to someone", "speak to someone",
@@ -26,7 +28,7 @@ HUMAN_REQUEST = compile_patterns(
              "с руководством", "с главным", "қызметкермен", "маманмен", "басшымен", "иесімен",
              "с хозяйкой", "с хозяином", "с владелицей", "с главврачом", "главврачу", "с ресепшн",
              "с ресепшеном", "с регистратурой", "ресепшнға", "ресепшенге", "регистратураға",
-             "someone from your", "anyone there", "anybody there",
+             "someone from your",
              "someone in charge", "a person please", "get me someone", "put me through",
              "апайға қосыңызшы", "ағайға қосыңызшы", "дәрігерге қосыңызшы", "шеберге қосыңызшы",
              "маманға қосыңызшы", "апайға жалғаңызшы", "дәрігерге жалғаңызшы", "мне набрать", "мне позвонить",
@@ -65,7 +67,11 @@ REJECTION = compile_patterns(
            "не надо мне ничего пис", "не надо мне писать", "сообщения больше не нужн",
            "больше не нужны сообщения", "рассылка не нужна", "рассылку не надо", "take me off",
            "opt out", "тізімнен шығар", "хабарлама керек емес", "stop messag", "stop send",
-           "stop contact", "перестаньте мне писать", "прекратите писать"),
+           "stop contact", "перестаньте мне писать", "прекратите писать", "уберите мой номер",
+           "удалите мой номер", "remove my number", "меня из рассылки", "номер из рассылки",
+           "меня от рассылки", "номер от рассылки", "отпишите этот номер", "отпишите мой номер",
+           "хватит присылать", "прекратите присылать", "перестаньте присылать", "хорош спам",
+           "отвяжитесь", "отвяжись", "otstan te", "otstante", "otvyazhites"),
 )
 # Short "стоп"-like words count only in a short message ("стоп, а сколько стоит…" is a question).
 _SHORT_REJECTIONS = {"стоп", "stop", "хватит", "hvatit", "болды"}
@@ -104,7 +110,10 @@ BOT_QUESTION = compile_patterns(
              "ty bot", "eto bot", "vy bot", "chatgpt", "бот это", "бот или", "или оператор",
              "или человек", "или живой", "или живой человек", "или ии", "or a bot", "or a human",
              "or a person", "bot or", "бот әлде", "әлде бот", "әлде адам", "ты ии", "вы ии",
-             "искусственный интеллект", "нейросеть отвечает"),
+             "искусственный интеллект", "нейросеть отвечает", "с программой", "или программа",
+             "с роботом", "человек отвечает", "chelovek otvechaet", "кто мне отвечает",
+             "who am i talking to", "who am i chatting with", "am i chatting with",
+             "am i talking to a", "talking to a machine"),
 )
 # While a request is open, a short "не надо" cancels it (in any other state it is a polite no).
 CANCELS_REQUEST = compile_patterns(
@@ -183,8 +192,10 @@ def rejects_the_bot(words: list[str]) -> str | None:
 
 
 def is_bot_question(text: str) -> bool:
-    """"Are you a bot?" is a question about us, not a request for a person (PRODUCT.md §4)."""
-    return BOT_QUESTION.find(normalize(text), fuzzy=False) is not None
+    """"Are you a bot?" is a question about us, not a request for a person (PRODUCT.md §4);
+    "бот отвечает невпопад, вы издеваетесь?" is frustration, not a question."""
+    words = normalize(text).split()
+    return bool(BOT_QUESTION.hits(words, fuzzy=False)) and first_affirmed(FRUSTRATION, words) is None
 
 
 def declines_manager(text: str) -> bool:

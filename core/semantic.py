@@ -1,5 +1,6 @@
 """The semantic layer of the decision (PRODUCT.md §4): the turn's embedding (computed once, and
-handed on to retrieval) read by a linear classifier fitted to labelled messages: the example
+handed on to retrieval) and its text read by a linear classifier (`core.linear_classifier`:
+the embedding and hashed character n-grams) fitted to labelled messages: the example
 messages of every intent and every escalation topic of the client's policy, and the labelled
 decision corpus (the `dev` split of knowledge/eval/decisions, handed in by the composition root)
 for the labels it shares with the policy. The classifier says how likely the turn needs a
@@ -9,11 +10,13 @@ of that label is what the audit and the card show.
 Why a classifier rather than the nearest examples: cosines of a small multilingual model sit in
 a narrow band (0.8–0.93 for almost anything), so a message that shares a shape with one example
 ("можно … маникюр?") scores like one that shares its meaning; a least-squares fit over all the
-labelled messages weighs the dimensions that separate the labels. Measured on the decision set
-(cross-validated, and round 1 → round 2): a third fewer false escalations at the same recall.
+labelled messages weighs the dimensions that separate the labels, and the n-grams keep what the
+customer literally wrote. Measured on the decision set (cross-validated, and one round's
+messages against the next): about a third fewer false escalations from the embedding alone, and
+half of the rest again with the n-grams, at a higher recall.
 
 Example vectors are computed once per (examples, embedder) and kept in memory (and in the
-archive); a classifier is fitted once per (intents, policy, corpus) in a few tens of ms.
+archive); a classifier is fitted once per (intents, policy, corpus), in a worker thread.
 numpy is used as plain math."""
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +32,8 @@ import numpy as np
 
 from core.calibration import DecisionThresholds, thresholds_for
 from core.intent_examples import INTENT_EXAMPLES
+from core.linear_classifier import LinearClassifier
+from core.once_cache import OnceCache
 from core.policy import PolicyTopic
 from core.ports import Embedder, VectorArchive
 
@@ -40,13 +44,6 @@ ESCALATING_INTENTS = frozenset({"human_request", "frustration"})
 REJECTION = "rejection"
 EMBED_BATCH = 32  # examples per embedding call, so that a turn's query can slip in between
 CACHE_SIZE = 64  # example sets (embedder × policy) and classifiers kept in memory
-# The classifier's L2 penalty and the temperature of its softmax, chosen by cross-validation
-# on the decision set (python -m gateway eval decisions --calibrate reports the folds).
-RIDGE = 300.0
-TEMPERATURE = 10.0
-# A label with fewer rows than this (a client's own topic with a few examples) weighs as if it
-# had this many, so that the fit does not drown it among hundreds of other messages.
-MIN_LABEL_WEIGHT = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,39 +76,6 @@ class ExampleIndex:
         return self.texts[rows[best]], float(scores[best])
 
 
-class LinearClassifier:
-    """A least-squares (ridge) classifier over standardised unit vectors, softmax on top: fitted
-    in closed form (one 385 × 385 solve), so a client's edited policy gets its own at once."""
-
-    def __init__(self, labels: tuple[str, ...], mean: np.ndarray, scale: np.ndarray,
-                 weights: np.ndarray) -> None:
-        self.labels, self._mean, self._scale, self._weights = labels, mean, scale, weights
-
-    @classmethod
-    def fit(cls, labels: Sequence[str], matrix: np.ndarray) -> LinearClassifier:
-        classes = tuple(dict.fromkeys(labels))
-        mean = matrix.mean(axis=0)
-        scale = matrix.std(axis=0)
-        scale[scale == 0] = 1.0
-        features = np.hstack([(matrix - mean) / scale, np.ones((len(matrix), 1), np.float32)])
-        column = {label: i for i, label in enumerate(classes)}
-        rows = np.array([column[x] for x in labels])
-        targets = np.zeros((len(matrix), len(classes)), np.float32)
-        targets[np.arange(len(matrix)), rows] = 1.0
-        counts = np.bincount(rows, minlength=len(classes))
-        weighted = features * np.maximum(1.0, MIN_LABEL_WEIGHT / counts[rows])[:, None]
-        gram = weighted.T @ features + RIDGE * np.eye(features.shape[1], dtype=np.float32)
-        gram[-1, -1] -= RIDGE  # the bias is not penalised
-        weights = np.linalg.solve(gram.astype(np.float64), (weighted.T @ targets).astype(np.float64))
-        return cls(classes, mean, scale, weights.astype(np.float32))
-
-    def probabilities(self, vector: np.ndarray) -> dict[str, float]:
-        scores = ((vector - self._mean) / self._scale) @ self._weights[:-1] + self._weights[-1]
-        scores = (scores - scores.max()) * TEMPERATURE
-        odds = np.exp(scores)
-        return dict(zip(self.labels, (odds / odds.sum()).tolist(), strict=True))
-
-
 def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim == 1:
@@ -140,10 +104,8 @@ class ExampleVectors:
     time (concurrent turns of a new policy wait for the first one's result)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._size = size
         self._archive: VectorArchive | None = None
-        self._indexes: OrderedDict[str, ExampleIndex] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[ExampleIndex]] = {}
+        self._indexes: OnceCache[ExampleIndex] = OnceCache(size)
         self.computed = 0  # how many indexes were embedded (the cache's misses)
 
     def keep_in(self, archive: VectorArchive) -> None:
@@ -153,26 +115,7 @@ class ExampleVectors:
 
     async def index(self, embedder: Embedder, examples: Sequence[tuple[str, str]]) -> ExampleIndex:
         key = _digest(embedder.name, examples)
-        if key in self._indexes:
-            self._indexes.move_to_end(key)
-            return self._indexes[key]
-        if key in self._pending:
-            return await asyncio.shield(self._pending[key])
-        future: asyncio.Future[ExampleIndex] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            index = await self._embed(embedder, examples, key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must log it
-            raise
-        finally:
-            del self._pending[key]
-        future.set_result(index)
-        self._indexes[key] = index
-        while len(self._indexes) > self._size:
-            self._indexes.popitem(last=False)
-        return index
+        return await self._indexes.get(key, lambda: self._embed(embedder, examples, key))
 
     async def _embed(self, embedder: Embedder, examples: Sequence[tuple[str, str]],
                      key: str) -> ExampleIndex:
@@ -209,7 +152,7 @@ class SemanticMatcher:
         self.thresholds = thresholds or thresholds_for(embedder.name)
         self._vectors = vectors
         self._corpus = tuple(corpus)
-        self._classifiers: OrderedDict[tuple[str, str, str], _Fitted] = OrderedDict()
+        self._classifiers: OnceCache[_Fitted] = OnceCache(CACHE_SIZE)
 
     async def prepare(self, topics: Sequence[PolicyTopic]) -> None:
         """Compute (or find) the vectors of these topics ahead of the first turn."""
@@ -220,31 +163,34 @@ class SemanticMatcher:
         policy = await self._vectors.index(self.embedder, topic_examples(topics))
         corpus = await self._vectors.index(self.embedder, self._corpus) if self._corpus else None
         key = (intents.key, policy.key, corpus.key if corpus else "")
-        if (fitted := self._classifiers.get(key)) is not None:
-            self._classifiers.move_to_end(key)
-            return fitted
-        known = {*INTENT_EXAMPLES, *(t.name for t in topics)}
-        rows = [i for i, label in enumerate(corpus.labels) if label in known] if corpus else []
-        parts = [m for m in (intents.matrix, policy.matrix) if m.size]
-        labels = [*intents.labels, *policy.labels]
-        if corpus is not None and rows:
-            parts.append(corpus.matrix[rows])
-            labels += [corpus.labels[i] for i in rows]
-        fitted = _Fitted(LinearClassifier.fit(labels, np.vstack(parts)), (intents, policy),
-                         frozenset({*ESCALATING_INTENTS, *(t.name for t in topics)}))
-        self._classifiers[key] = fitted
-        while len(self._classifiers) > CACHE_SIZE:
-            self._classifiers.popitem(last=False)
-        return fitted
+        return await self._classifiers.get(key, lambda: self._fit(intents, policy, corpus, topics))
 
-    async def verdict(self, vector: Sequence[float], topics: Sequence[PolicyTopic],
+    @staticmethod
+    async def _fit(intents: ExampleIndex, policy: ExampleIndex, corpus: ExampleIndex | None,
+                   topics: Sequence[PolicyTopic]) -> _Fitted:
+        """The classifier of these examples, fitted in a worker thread (a second or two)."""
+        known = {*INTENT_EXAMPLES, *(t.name for t in topics)}
+        parts = [index for index in (intents, policy) if index.texts]
+        rows = [i for i, label in enumerate(corpus.labels) if label in known] if corpus else []
+        labels = [label for index in parts for label in index.labels]
+        texts = [text for index in parts for text in index.texts]
+        matrices = [index.matrix for index in parts]
+        if corpus is not None and rows:
+            labels += [corpus.labels[i] for i in rows]
+            texts += [corpus.texts[i] for i in rows]
+            matrices.append(corpus.matrix[rows])
+        classifier = await asyncio.to_thread(LinearClassifier.fit, labels, np.vstack(matrices), texts)
+        return _Fitted(classifier, (intents, policy),
+                       frozenset({*ESCALATING_INTENTS, *(t.name for t in topics)}))
+
+    async def verdict(self, text: str, vector: Sequence[float], topics: Sequence[PolicyTopic],
                       excluded: frozenset[str] = frozenset()) -> SemanticVerdict:
-        """How likely the turn needs a person, and which label; `excluded` labels (named only
-        in the negative) count for nothing."""
+        """How likely the turn (its text and its embedding) needs a person, and which label;
+        `excluded` labels (named only in the negative) count for nothing."""
         fitted = await self._classifier(topics)
         query = _unit([vector])[0]
         probabilities = {label: (0.0 if label in excluded else p)
-                         for label, p in fitted.classifier.probabilities(query).items()}
+                         for label, p in fitted.classifier.probabilities(query, text).items()}
         escalating = {label: p for label, p in probabilities.items() if label in fitted.escalating}
         if not escalating:
             return SemanticVerdict(None, None, 0.0, probabilities.get(REJECTION, 0.0))

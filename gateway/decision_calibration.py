@@ -24,7 +24,9 @@ from core.semantic import SHARED_VECTORS, SemanticMatcher, SemanticVerdict
 from gateway.decision_eval import Labelled, PreloadedEmbedder, corpus_label
 
 FOLDS = 5
-FALSE_ESCALATIONS = 0.02  # of the dev split's reply messages, out of fold (the floor is 3 %)
+# Of the dev split's reply messages, out of fold. The floor is 3 %; round 3's fresh messages
+# came out 2.4 points above their out-of-fold figure, so the calibration keeps that much margin.
+FALSE_ESCALATIONS = 0.01
 ESCALATE_GRID = np.round(np.arange(0.40, 0.951, 0.025), 3)
 OVERRULE_GRID = np.round(np.arange(0.0, 0.61, 0.05), 3)
 
@@ -50,7 +52,7 @@ class _Verdict:
     def __init__(self, verdict: SemanticVerdict) -> None:
         self._verdict = verdict
 
-    async def verdict(self, vector: Sequence[float], topics: Sequence[PolicyTopic],
+    async def verdict(self, text: str, vector: Sequence[float], topics: Sequence[PolicyTopic],
                       excluded: frozenset[str] = frozenset()) -> SemanticVerdict:
         return self._verdict
 
@@ -94,7 +96,7 @@ async def _out_of_fold(embedder: PreloadedEmbedder, messages: Sequence[Labelled]
             verdict = None
             if not is_bot_question(message.text) and (stage.decided is None or stage.decided.topic):
                 vector = (await embedder.embed_queries([message.text]))[0]
-                verdict = await matcher.verdict(vector, DEFAULT_POLICY, stage.excluded)
+                verdict = await matcher.verdict(message.text, vector, DEFAULT_POLICY, stage.excluded)
             scored[int(i)] = _Scored(message, stage, verdict)
     return [scored[i] for i in range(len(messages))]
 
@@ -115,7 +117,8 @@ async def _decided(scored: _Scored, thresholds: DecisionThresholds) -> str:
     """reply | escalate | mute, as the Decider would act on this message."""
     found: Classification | None = scored.stage.decided
     if scored.verdict is not None:
-        found = await by_similarity(_Verdict(scored.verdict), [0.0], DEFAULT_POLICY,  # type: ignore[arg-type]
+        found = await by_similarity(_Verdict(scored.verdict), scored.message.text, [0.0],  # type: ignore[arg-type]
+                                    DEFAULT_POLICY,
                                     scored.stage, thresholds)
     if found is None:
         return "reply"

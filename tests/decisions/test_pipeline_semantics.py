@@ -90,12 +90,11 @@ async def test_edited_examples_and_sensitivity_apply_without_a_restart(turn, db,
     assert (await turn(question)).act == "answer"  # the default policy knows nothing of it
     await clients.update_settings(db, desk_client.id, {"escalation_policy": [
         {**POLICY[0], "examples": ["выездное обслуживание на свадьбу"]}]})
-    assert (await turn(question)).act == "escalate"  # the classifier says 0.97
+    assert (await turn(question)).act == "escalate"  # the classifier says 0.99
     # Sensitivity (the words embedder's probabilities; thresholds 0.74 here): a looser wording
-    # (0.765) escalates, but not for a stricter client (+0.1 asks for 0.84); a far looser one
-    # (0.644) only for a more sensitive client (-0.1 asks for 0.64).
-    looser, loosest = ("заказать кстати выездное обслуживание на свадьбу",
-                       "можно заказать выездное обслуживание на свадьбу")
+    # (0.79) escalates, but not for a stricter client (+0.1 asks for 0.84); a far looser one
+    # (0.66) only for a more sensitive client (-0.1 asks for 0.64).
+    looser, loosest = "обслуживание летом нужно", "обслуживание у вас"
     assert (await turn(looser)).act == "escalate"
     assert (await turn(loosest)).act == "answer"
     await clients.update_settings(db, desk_client.id, {"policy_threshold_offset": 0.1})

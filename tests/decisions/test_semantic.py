@@ -11,9 +11,10 @@ import pytest
 
 from core.calibration import DecisionThresholds, thresholds_for
 from core.classifier import by_rules, by_similarity
+from core.linear_classifier import LinearClassifier
 from core.models import Intent
 from core.policy import DEFAULT_POLICY, parse_policy
-from core.semantic import ExampleVectors, LinearClassifier, SemanticMatcher, SemanticVerdict, intent_examples
+from core.semantic import ExampleVectors, SemanticMatcher, SemanticVerdict, intent_examples
 from tests.decisions.conftest import WordsEmbedder
 
 TOPICS = parse_policy([
@@ -27,7 +28,7 @@ async def test_example_vectors_are_computed_once_per_policy_and_embedder() -> No
     matcher = SemanticMatcher(embedder, vectors, DecisionThresholds(0.5, 0.0))
     await matcher.prepare(TOPICS)
     assert vectors.computed == 2  # the intents' examples and the policy's
-    await matcher.verdict(embedder.vector("где курьер"), TOPICS)
+    await _verdict(matcher, embedder, "где курьер", TOPICS)
     await asyncio.gather(*(matcher.prepare(TOPICS) for _ in range(5)))
     assert vectors.computed == 2
 
@@ -73,15 +74,15 @@ async def test_the_classifier_decides_and_names_the_nearest_example() -> None:
     matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.6, 0.05))
     stage = by_rules("где мой курьер", TOPICS)
     assert stage.decided is None
-    found = await by_similarity(matcher, embedder.vector("где мой курьер"), TOPICS, stage,
-                                matcher.thresholds)
+    text = "где мой курьер"
+    found = await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage, matcher.thresholds)
     assert found is not None and found.topic == "delivery" and found.source == "semantic"
     assert found.matched == "где мой курьер с заказом" and 0.6 <= found.score <= 1.0
     # A stricter client (a positive offset) needs a surer classifier, also to keep a rule's topic.
     strict = matcher.thresholds.shifted(0.1)
     assert strict == DecisionThresholds(0.7, 0.15)
     assert matcher.thresholds.shifted(-1.0) == DecisionThresholds(0.0, 0.0)
-    assert await by_similarity(matcher, embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
+    assert await by_similarity(matcher, "курьер", embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
                                strict) is None
 
 
@@ -91,7 +92,7 @@ async def test_a_topic_named_in_the_negative_is_not_matched_by_similarity() -> N
     text = "возврат не нужен, верните заказ"
     stage = by_rules(text, TOPICS)
     assert stage.decided is None and "refunds" in stage.excluded and stage.just_asking
-    assert await by_similarity(matcher, embedder.vector(text), TOPICS, stage, matcher.thresholds) is None
+    assert await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage, matcher.thresholds) is None
 
 
 def test_uncalibrated_embedders_get_no_thresholds() -> None:
@@ -125,13 +126,18 @@ def test_rules_do_not_escalate_negations_and_price_questions(text: str) -> None:
     assert stage.decided is None or stage.decided.intent in (Intent.THANKS, Intent.GREETING)
 
 
+async def _verdict(matcher: SemanticMatcher, embedder: WordsEmbedder, text: str,
+                   topics) -> SemanticVerdict:
+    return await matcher.verdict(text, embedder.vector(text), topics)
+
+
 class _Saying:
     """A matcher whose classifier says `escalation` for anything."""
 
     def __init__(self, escalation: float, label: str = "payment") -> None:
         self._verdict = SemanticVerdict(label, "пример", escalation, 0.0)
 
-    async def verdict(self, vector, topics, excluded=frozenset()) -> SemanticVerdict:
+    async def verdict(self, text, vector, topics, excluded=frozenset()) -> SemanticVerdict:
         return self._verdict
 
 
@@ -141,17 +147,18 @@ async def test_a_rules_topic_stands_unless_the_classifier_reads_a_question(escal
     text = "Оплата за снятие старого покрытия отдельно или уже в цене?"
     stage = by_rules(text, DEFAULT_POLICY)
     assert stage.decided is not None and stage.decided.topic == "payment"
-    found = await by_similarity(_Saying(escalation), [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+    found = await by_similarity(_Saying(escalation), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
                                 DecisionThresholds(0.7, 0.15))
     assert (found == stage.decided) if kept else found is None
 
 
 async def test_the_classifier_hears_a_request_to_stop() -> None:
-    stage = by_rules("отвяжитесь уже от меня со своими цветами", DEFAULT_POLICY)
+    stage = by_rules("прошу больше не беспокоить меня", DEFAULT_POLICY)
     assert stage.decided is None
     muted = _Saying(0.1)
     muted._verdict = SemanticVerdict("payment", "пример", 0.1, 0.65)
-    found = await by_similarity(muted, [0.0], DEFAULT_POLICY, stage, DecisionThresholds(0.7, 0.15))  # type: ignore[arg-type]
+    found = await by_similarity(muted, "прошу больше не беспокоить меня", [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                DecisionThresholds(0.7, 0.15))
     assert found is not None and found.intent == Intent.REJECTION and found.source == "semantic"
 
 
@@ -160,8 +167,8 @@ async def test_a_topic_with_one_example_is_heard_among_hundreds_of_others() -> N
     embedder = WordsEmbedder()
     policy = parse_policy([{"name": "catering", "examples": ["выездное обслуживание на свадьбу"]}])
     matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.7, 0.15))
-    near = await matcher.verdict(embedder.vector("нужно выездное обслуживание на свадьбу"), policy)
-    far = await matcher.verdict(embedder.vector("во сколько вы открываетесь завтра"), policy)
+    near = await _verdict(matcher, embedder, "нужно выездное обслуживание на свадьбу", policy)
+    far = await _verdict(matcher, embedder, "во сколько вы открываетесь завтра", policy)
     assert near.label == "catering" and near.escalation > 0.9
     assert near.example == "выездное обслуживание на свадьбу"
     assert far.escalation < 0.1
@@ -172,10 +179,10 @@ def test_a_linear_classifier_separates_what_it_was_fitted_to() -> None:
     centres = {"a": rng.normal(size=16), "b": rng.normal(size=16)}
     labels = ["a"] * 40 + ["b"] * 40
     matrix = np.array([centres[x] + 0.3 * rng.normal(size=16) for x in labels], dtype=np.float32)
-    classifier = LinearClassifier.fit(labels, matrix)
+    classifier = LinearClassifier.fit(labels, matrix, [""] * len(labels))
     assert classifier.labels == ("a", "b")
-    assert classifier.probabilities(centres["a"].astype(np.float32))["a"] > 0.95
-    assert classifier.probabilities(centres["b"].astype(np.float32))["b"] > 0.95
+    assert classifier.probabilities(centres["a"].astype(np.float32), "")["a"] > 0.95
+    assert classifier.probabilities(centres["b"].astype(np.float32), "")["b"] > 0.95
 
 
 async def test_a_corpus_teaches_the_classifier_only_the_labels_the_policy_has() -> None:
@@ -183,9 +190,9 @@ async def test_a_corpus_teaches_the_classifier_only_the_labels_the_policy_has() 
     corpus = [("delivery", "курьер опять опоздал с заказом"), ("question", "курьер работает ночью?")]
     policy = parse_policy([{"name": "refunds", "examples": ["верните мои деньги"]}])
     matcher = SemanticMatcher(embedder, ExampleVectors(), DecisionThresholds(0.7, 0.15), corpus)
-    verdict = await matcher.verdict(embedder.vector("курьер опять опоздал с заказом"), policy)
+    verdict = await _verdict(matcher, embedder, "курьер опять опоздал с заказом", policy)
     assert verdict.label != "delivery" and verdict.escalation < 0.5  # not a label of this policy
     with_delivery = parse_policy([*[t.as_dict() for t in policy],
                                   {"name": "delivery", "examples": ["где курьер"]}])
-    verdict = await matcher.verdict(embedder.vector("курьер опять опоздал с заказом"), with_delivery)
+    verdict = await _verdict(matcher, embedder, "курьер опять опоздал с заказом", with_delivery)
     assert verdict.label == "delivery" and verdict.escalation > 0.7

@@ -1,0 +1,41 @@
+"""A small in-memory cache of values that are costly to compute (example vectors, fitted
+classifiers): each key computed at most once at a time (concurrent callers wait for the first
+one's result; a failure is not cached), least recently used dropped first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class OnceCache(Generic[T]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[Hashable, T] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[T]] = {}
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        if key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]
+        if key in self._pending:
+            return await asyncio.shield(self._pending[key])
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+            raise
+        finally:
+            del self._pending[key]
+        future.set_result(value)
+        self._values[key] = value
+        while len(self._values) > self._size:
+            self._values.popitem(last=False)
+        return value
