@@ -24,12 +24,17 @@ def _pieces(text: str) -> list[str]:
     return pieces + normal.split()
 
 
-def char_grams(texts: Sequence[str]) -> np.ndarray:
-    """One row per text: log(1 + count) of each hashed piece, scaled to unit length."""
-    matrix = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+def char_grams(texts: Sequence[str], out: np.ndarray | None = None) -> np.ndarray:
+    """One row per text: log(1 + count) of each hashed piece, scaled to unit length; written
+    into `out` (len(texts) × DIMENSIONS, float32) when given, so that a large fit makes no
+    temporary copies."""
+    matrix = np.zeros((len(texts), DIMENSIONS), dtype=np.float32) if out is None else out
+    if out is not None:
+        matrix.fill(0.0)
     for row, text in enumerate(texts):
         for piece in _pieces(text):
             matrix[row, zlib.crc32(piece.encode()) % DIMENSIONS] += 1.0
     np.log1p(matrix, out=matrix)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-9)
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]  # no copy of a view
+    matrix /= np.maximum(norms, 1e-9)
+    return matrix

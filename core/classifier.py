@@ -44,6 +44,14 @@ class RuleStage:
     excluded: frozenset[str] = frozenset()
     just_asking: bool = False
 
+    @property
+    def escalates(self) -> bool:
+        """The rules would hand the turn to a person (a topic, a request for one, frustration):
+        the semantic classifier checks that."""
+        return self.decided is not None and (
+            self.decided.topic is not None
+            or self.decided.intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION))
+
 
 def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
     """Rejection, a bare greeting or thanks, a policy topic named in the affirmative (unless the
@@ -79,16 +87,18 @@ def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
 async def by_similarity(matcher: SemanticMatcher, text: str, vector: Sequence[float],
                         topics: Sequence[PolicyTopic], stage: RuleStage,
                         thresholds: DecisionThresholds) -> Classification | None:
-    """What the classifier settles. A policy topic a rule named stands unless the message
-    reads as something the bot answers ("оплата за снятие отдельно или в цене?": its
-    probability of needing a person under `overrule`); otherwise an escalation when that
+    """What the classifier settles. An escalation the rules found (a topic, a request for a
+    person, frustration) stands unless the message reads as something the bot answers
+    ("оплата за снятие отдельно или в цене?", "администратор вчера была очень вежливая":
+    its probability of needing a person under `overrule`); otherwise an escalation when that
     probability reaches `escalate`, a request to stop at `mute`; None when nothing is settled."""
-    if stage.decided is not None:
+    if stage.escalates and stage.decided is not None:
         verdict = await matcher.verdict(text, vector, topics, stage.excluded)
         if verdict.escalation >= thresholds.overrule:
             return stage.decided
-        log.info("a rule's topic overruled: the message reads as a question",
-                 extra={"topic": stage.decided.topic, "matched": stage.decided.matched,
+        log.info("a rule's escalation overruled: the message reads as a question",
+                 extra={"topic": stage.decided.topic or stage.decided.intent.value,
+                        "matched": stage.decided.matched,
                         "probability": round(verdict.escalation, 3)})
         return None
     if stage.just_asking:

@@ -222,9 +222,13 @@ class Decider:
         rule named; then the LLM when configured; else a question for the answer stage."""
         stage = by_rules(text, topics)
         semantic = self._semantic  # set only with thresholds and a knowledge base (use_semantic)
-        # A rule's policy topic is checked by the classifier; the rules' other verdicts stand.
-        if stage.decided is not None and (semantic is None or stage.decided.topic is None):
+        # An escalation the rules found is checked by the classifier; their other verdicts stand.
+        if stage.decided is not None and (semantic is None or not stage.escalates):
             return _Classified(stage.decided)
+        if semantic is not None and not await semantic.ready(topics):
+            if stage.decided is not None:
+                return _Classified(stage.decided)
+            semantic = None
         vector: list[float] | None = None
         degraded: tuple[str, ...] = ()
         if semantic is not None and semantic.thresholds is not None and self._knowledge:

@@ -36,6 +36,8 @@ NEGATION_BEFORE = compile_patterns(
 # reports what did not happen: "не перезвонили", "не позвонил" is a complaint.
 NOT_RIGHT_BEFORE = {"не", "ne"}
 _PAST_TENSE = ("л", "ла", "ли", "ло", "лись", "лась", "лся")
+# What a negation after a request for a person may be about instead of the person.
+_THE_BOT = {"бот", "бота", "боту", "робот", "bot", "robot", "программа", "автоответчик"}
 # "есть или нет?", "бар ма жоқ па?": a question, not a negation.
 _QUESTION_AFTER = {"ма", "ме", "ба", "бе", "па", "пе", "ли"}
 
@@ -85,6 +87,8 @@ def negated(words: list[str], hit: Hit) -> bool:
         following = after[found.end:found.end + 1]
         previous = after[found.start - 1:found.start] if found.start else words[hit.end - 1:hit.end]
         if (following and following[0] in _QUESTION_AFTER) or previous == ["или"]:
+            continue
+        if previous and previous[0] in _THE_BOT:  # "позовите человека, бот не нужен"
             continue
         return True
     if RIGHT_AFTER.hits(words[hit.end:hit.end + 1], fuzzy=False):

@@ -94,7 +94,7 @@ async def _out_of_fold(embedder: PreloadedEmbedder, messages: Sequence[Labelled]
             message = messages[i]
             stage = by_rules(message.text, DEFAULT_POLICY)
             verdict = None
-            if not is_bot_question(message.text) and (stage.decided is None or stage.decided.topic):
+            if not is_bot_question(message.text) and (stage.decided is None or stage.escalates):
                 vector = (await embedder.embed_queries([message.text]))[0]
                 verdict = await matcher.verdict(message.text, vector, DEFAULT_POLICY, stage.excluded)
             scored[int(i)] = _Scored(message, stage, verdict)

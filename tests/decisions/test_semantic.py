@@ -196,3 +196,47 @@ async def test_a_corpus_teaches_the_classifier_only_the_labels_the_policy_has() 
                                   {"name": "delivery", "examples": ["где курьер"]}])
     verdict = await _verdict(matcher, embedder, "курьер опять опоздал с заказом", with_delivery)
     assert verdict.label == "delivery" and verdict.escalation > 0.7
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("Девушка-администратор очень вежливая, спасибо ей", Intent.HUMAN_REQUEST),
+    ("хаха, третий раз за неделю пишу вам, скоро буду как родная", Intent.FRUSTRATION),
+])
+async def test_a_rules_request_for_a_person_is_checked_too(text: str, intent: Intent) -> None:
+    stage = by_rules(text, DEFAULT_POLICY)
+    assert stage.escalates and stage.decided is not None and stage.decided.intent == intent
+    thresholds = DecisionThresholds(0.8, 0.15)
+    assert await by_similarity(_Saying(0.05), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                               thresholds) is None
+    assert await by_similarity(_Saying(0.5), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                               thresholds) == stage.decided
+
+
+def test_greetings_thanks_and_requests_to_stop_are_the_rules_alone() -> None:
+    for text in ("привет", "спасибо", "не пишите мне больше"):
+        stage = by_rules(text, DEFAULT_POLICY)
+        assert stage.decided is not None and not stage.escalates
+
+
+async def test_a_classifier_still_being_prepared_does_not_hold_a_turn(monkeypatch) -> None:
+    """The rules decide meanwhile; the preparation goes on and is there for a later turn."""
+    class Slow(WordsEmbedder):
+        async def embed_queries(self, texts):
+            await asyncio.sleep(0.2)
+            return await super().embed_queries(texts)
+
+    monkeypatch.setattr("core.semantic.READY_WAIT", 0.05)
+    matcher = SemanticMatcher(Slow(), ExampleVectors(), DecisionThresholds(0.7, 0.15))
+    assert await matcher.ready(TOPICS) is False
+    for _ in range(400):  # up to 20 s
+        if await matcher.ready(TOPICS):
+            break
+    assert await matcher.ready(TOPICS) is True
+
+
+async def test_an_embedder_that_is_down_leaves_the_decision_to_the_rules() -> None:
+    class Down(WordsEmbedder):
+        async def embed_queries(self, texts):
+            raise RuntimeError("embedder down")
+
+    assert await SemanticMatcher(Down(), ExampleVectors(), DecisionThresholds(0.7, 0.15)).ready(TOPICS) is False
