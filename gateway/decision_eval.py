@@ -28,6 +28,7 @@ from core.calibration import DecisionThresholds
 from core.decision import Act, Decider, Decision, TurnContext
 from core.knowledge import KnowledgeBase
 from core.models import Client, ClientSettings, Conversation, Customer, InboundMessage, Intent, State
+from core.policy import DEFAULT_POLICY
 from core.ports import Embedder
 from core.semantic import SHARED_VECTORS, SemanticMatcher
 from storage.vectors import EdgeVectorStore, collection_name
@@ -171,6 +172,8 @@ async def _decider(embedder: Embedder, texts: Sequence[str], thresholds: Decisio
         await store.ensure_collection(embedder.dim)
         try:
             matcher = SemanticMatcher(preloaded, SHARED_VECTORS, thresholds, corpus)
+            if matcher.thresholds is not None:  # measured ready, not while it is being prepared
+                await matcher.prepare(DEFAULT_POLICY)
             yield Decider(_NoPrompts(), Answerer(KnowledgeBase(preloaded, store), None),  # type: ignore[arg-type]
                           None, matcher)
         finally:
