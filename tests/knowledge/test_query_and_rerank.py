@@ -4,6 +4,7 @@ the client) and the optional re-ranking stage (a TEI cross-encoder, an LLM) agai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from ai.embeddings import LocalE5Embedder
 from ai.llm import OpenAIChat
 from ai.rerank import LLMReranker, TeiReranker
 from core.answers import Answerer
+from core.fusion import fuse, name_coverage
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import SearchHit
+from core.lexical import char_ngrams
 from core.ports import AnswerRequest
 from core.query_text import cyrillize, looks_transliterated, normalize_query, spell_amounts
 from core.result import Result
@@ -49,6 +52,22 @@ def test_the_lexical_query_drops_question_words_and_adds_synonyms() -> None:
     words = query.lexical.split()
     assert {"удз", "талдаулар", "узи", "ultrasound", "анализ"} <= set(words)
     assert not {"сколько", "стоит", "у", "вас"} & set(words)
+
+
+def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
+    heading = "Брови, ресницы и макияж > Выезд визажиста и парикмахера"
+    early = SearchHit(id="early", score=0.872, lexical=4.0, payload={
+        "content": f"{heading}\nРанний выезд визажиста — дополнительно + 5 000 ₸"})
+    evening = SearchHit(id="evening", score=0.870, lexical=4.0, payload={
+        "content": "Брови, ресницы и макияж > Макияж: цены\n"
+                   "Вечерний макияж — Мастер: 14 400 ₸; Топ-мастер: 18 900 ₸"})
+    question = "вечерний макияж у топ визажиста сколько стоит"
+    lexical = normalize_query(question).lexical
+    assert name_coverage(set(char_ngrams(lexical)), "Вечерний макияж — Мастер: 14 400 ₸") == 1.0
+    plain = replace(LocalE5Embedder.thresholds, name_weight=0.0)
+    assert fuse([early, evening], question, lexical, plain)[0].id == "early"
+    ranked = fuse([early, evening], question, lexical, LocalE5Embedder.thresholds)
+    assert [h.id for h in ranked] == ["evening", "early"]
 
 
 def test_name_pairs_are_learnt_from_headings_and_row_names() -> None:
