@@ -106,6 +106,8 @@ def test_the_no_llm_answer_is_the_line_with_its_title_not_the_section() -> None:
 def test_a_two_part_question_gets_a_line_for_each_part() -> None:
     assert question_parts("сколько стоит гель-лак и до скольки работаете в субботу?") == \
         ["сколько стоит гель-лак", "до скольки работаете в субботу?"]
+    assert question_parts("skolko stoit gel-lak i do skolki rabotaete v subbotu") == \
+        ["сколко стоит гел-лак", "до сколки работаете в субботу"]
     answer = compose_answer([PRICES, HOURS],
                             "сколько стоит гель-лак и до скольки работаете в субботу?")
     assert answer == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"
