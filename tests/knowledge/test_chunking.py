@@ -1,9 +1,9 @@
 from core.answer_extraction import compose_answer, learned_content, question_parts
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
-from core.knowledge_types import Passage
+from core.knowledge_types import Passage, SearchHit
 from core.lexical import char_ngrams
-from core.passages import expand
+from core.passages import LATER_PASSAGE_CHARS, PASSAGE_CHARS, expand, passages_from_hits
 
 MARKDOWN = """# Салон
 
@@ -71,6 +71,20 @@ def test_a_section_too_long_for_a_passage_keeps_the_matched_rows_and_their_neigh
     assert "Услуга 30 — Цена: 30 000 ₸" in lines
     assert "Услуга 29 — Цена: 29 000 ₸" in lines and "Услуга 31 — Цена: 31 000 ₸" in lines
     assert "Услуга 0 — Цена: 0 000 ₸" not in lines
+
+
+def test_the_first_passage_gets_the_most_room_and_later_ones_less() -> None:
+    def price_list(title: str) -> tuple[str, str]:
+        rows = "\n".join(f"- {title} {i} — Цена: {i} 000 ₸" for i in range(60))
+        return f"{title}\n{title} 30 — Цена: 30 000 ₸", f"{title}\n{rows}"
+
+    hits = [SearchHit(id=title, score=0.9, payload={"content": content, "section": section})
+            for title, (content, section) in
+            (("Маникюр", price_list("Маникюр")), ("Педикюр", price_list("Педикюр")))]
+    first, second = passages_from_hits(hits, 5)
+    assert PASSAGE_CHARS - 60 < len(first.content) <= PASSAGE_CHARS
+    assert LATER_PASSAGE_CHARS - 60 < len(second.content) <= LATER_PASSAGE_CHARS
+    assert "Педикюр 30 — Цена: 30 000 ₸" in second.content
 
 
 def test_point_ids_are_stable_and_depend_on_every_part() -> None:
