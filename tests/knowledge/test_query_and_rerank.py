@@ -70,6 +70,21 @@ def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
     assert [h.id for h in ranked] == ["evening", "early"]
 
 
+def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_branch_was_full(
+) -> None:
+    def hit(name: str, score: float, lexical: float) -> SearchHit:
+        return SearchHit(id=name, score=score, lexical=lexical, payload={"content": name})
+
+    lexical_ones = [hit(f"lexical {i}", 0.80, 10.0 - i) for i in range(3)]
+    dense_only = hit("dense only", 0.86, 0.0)
+    weights = replace(LocalE5Embedder.thresholds, coverage_weight=0.0, kind_weight=0.0,
+                      name_weight=0.0)
+    full = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=3)
+    assert full[0].id == "dense only" and full[0].lexical == 8.0
+    cut_short = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=4)
+    assert cut_short[0].id == "lexical 0" and cut_short[-1].lexical == 0.0
+
+
 def test_name_pairs_are_learnt_from_headings_and_row_names() -> None:
     pairs = learn_aliases([
         "### Педиатрлар (балалар дәрігерлері)",
