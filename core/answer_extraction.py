@@ -39,7 +39,9 @@ def learned_answer(content: str) -> str:
 
 
 def question_parts(question: str) -> list[str]:
-    """The parts of a question that asks more than one thing (one part otherwise)."""
+    """The parts of a question that asks more than one thing (one part otherwise). Russian in
+    Latin letters is read in Cyrillic first, so its "i" and "a" join parts as "и" and "а" do."""
+    question = normalize_for_embedding(question)
     parts = [p.strip() for p in _PARTS.split(question) if p and len(p.strip()) >= MIN_PART_CHARS]
     return parts if len(parts) > 1 else [question]
 

@@ -247,7 +247,8 @@ class KnowledgeBase:
                 mode=mode or self.mode,
             ))
             if (mode or self.mode) is RetrievalMode.HYBRID:
-                hits = fuse(hits, query, normalized.lexical, self.thresholds)
+                hits = fuse(hits, query, normalized.lexical, self.thresholds,
+                            lexical_limit=CANDIDATES)
             if self.reranker is not None and len(hits) > 1:
                 hits = await self.reranker.rerank(query, hits)
         except Exception as exc:  # the answer stage degrades on any retrieval failure

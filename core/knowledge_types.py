@@ -49,10 +49,12 @@ class ScoreThresholds:
     learned: float = 0.9  # a learned answer whose question is this close goes first
     # Fusion of the hybrid candidates (core.fusion): dense cosine + lexical_weight x the
     # lexical score relative to the best one + coverage_weight x the share of the question's
-    # n-grams found + kind_weight x the kinds of fact asked for that the line states.
+    # n-grams found + kind_weight x the kinds of fact asked for that the line states +
+    # name_weight x the share of the line's name the question names.
     lexical_weight: float = 0.05
     coverage_weight: float = 0.05
     kind_weight: float = 0.03
+    name_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

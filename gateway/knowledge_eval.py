@@ -199,6 +199,8 @@ def format_report(embedder_name: str, split: str | None, result: dict[str, Any])
                         for c in COLUMNS)
         return f"{name:<16}{values['questions']:>9}{cells}"
 
+    if not result["all"]["questions"]:
+        return f"{lines[0]}\nno questions in this split"
     lines.append(row("all", result["all"]))
     lines.extend(row(base, values) for base, values in result["bases"].items())
     lines.extend(row(f"kind {kind}", values) for kind, values in result["kinds"].items())

@@ -1,9 +1,9 @@
 from core.answer_extraction import compose_answer, learned_content, question_parts
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
-from core.knowledge_types import Passage
+from core.knowledge_types import Passage, SearchHit
 from core.lexical import char_ngrams
-from core.passages import expand
+from core.passages import LATER_PASSAGE_CHARS, PASSAGE_CHARS, expand, passages_from_hits
 
 MARKDOWN = """# Салон
 
@@ -73,6 +73,20 @@ def test_a_section_too_long_for_a_passage_keeps_the_matched_rows_and_their_neigh
     assert "Услуга 0 — Цена: 0 000 ₸" not in lines
 
 
+def test_the_first_passage_gets_the_most_room_and_later_ones_less() -> None:
+    def price_list(title: str) -> tuple[str, str]:
+        rows = "\n".join(f"- {title} {i} — Цена: {i} 000 ₸" for i in range(60))
+        return f"{title}\n{title} 30 — Цена: 30 000 ₸", f"{title}\n{rows}"
+
+    hits = [SearchHit(id=title, score=0.9, payload={"content": content, "section": section})
+            for title, (content, section) in
+            (("Маникюр", price_list("Маникюр")), ("Педикюр", price_list("Педикюр")))]
+    first, second = passages_from_hits(hits, 5)
+    assert PASSAGE_CHARS - 60 < len(first.content) <= PASSAGE_CHARS
+    assert LATER_PASSAGE_CHARS - 60 < len(second.content) <= LATER_PASSAGE_CHARS
+    assert "Педикюр 30 — Цена: 30 000 ₸" in second.content
+
+
 def test_point_ids_are_stable_and_depend_on_every_part() -> None:
     base = point_id("a", "doc", "document", 0, "text", None)
     assert base == point_id("a", "doc", "document", 0, "text", None)
@@ -106,6 +120,8 @@ def test_the_no_llm_answer_is_the_line_with_its_title_not_the_section() -> None:
 def test_a_two_part_question_gets_a_line_for_each_part() -> None:
     assert question_parts("сколько стоит гель-лак и до скольки работаете в субботу?") == \
         ["сколько стоит гель-лак", "до скольки работаете в субботу?"]
+    assert question_parts("skolko stoit gel-lak i do skolki rabotaete v subbotu") == \
+        ["сколко стоит гел-лак", "до сколки работаете в субботу"]
     answer = compose_answer([PRICES, HOURS],
                             "сколько стоит гель-лак и до скольки работаете в субботу?")
     assert answer == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"

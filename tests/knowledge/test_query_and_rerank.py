@@ -4,6 +4,7 @@ the client) and the optional re-ranking stage (a TEI cross-encoder, an LLM) agai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from ai.embeddings import LocalE5Embedder
 from ai.llm import OpenAIChat
 from ai.rerank import LLMReranker, TeiReranker
 from core.answers import Answerer
+from core.fusion import fuse, name_coverage
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import SearchHit
+from core.lexical import char_ngrams
 from core.ports import AnswerRequest
 from core.query_text import cyrillize, looks_transliterated, normalize_query, spell_amounts
 from core.result import Result
@@ -49,6 +52,37 @@ def test_the_lexical_query_drops_question_words_and_adds_synonyms() -> None:
     words = query.lexical.split()
     assert {"удз", "талдаулар", "узи", "ultrasound", "анализ"} <= set(words)
     assert not {"сколько", "стоит", "у", "вас"} & set(words)
+
+
+def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
+    heading = "Брови, ресницы и макияж > Выезд визажиста и парикмахера"
+    early = SearchHit(id="early", score=0.872, lexical=4.0, payload={
+        "content": f"{heading}\nРанний выезд визажиста — дополнительно + 5 000 ₸"})
+    evening = SearchHit(id="evening", score=0.870, lexical=4.0, payload={
+        "content": "Брови, ресницы и макияж > Макияж: цены\n"
+                   "Вечерний макияж — Мастер: 14 400 ₸; Топ-мастер: 18 900 ₸"})
+    question = "вечерний макияж у топ визажиста сколько стоит"
+    lexical = normalize_query(question).lexical
+    assert name_coverage(set(char_ngrams(lexical)), "Вечерний макияж — Мастер: 14 400 ₸") == 1.0
+    plain = replace(LocalE5Embedder.thresholds, name_weight=0.0)
+    assert fuse([early, evening], question, lexical, plain)[0].id == "early"
+    ranked = fuse([early, evening], question, lexical, LocalE5Embedder.thresholds)
+    assert [h.id for h in ranked] == ["evening", "early"]
+
+
+def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_branch_was_full(
+) -> None:
+    def hit(name: str, score: float, lexical: float) -> SearchHit:
+        return SearchHit(id=name, score=score, lexical=lexical, payload={"content": name})
+
+    lexical_ones = [hit(f"lexical {i}", 0.80, 10.0 - i) for i in range(3)]
+    dense_only = hit("dense only", 0.86, 0.0)
+    weights = replace(LocalE5Embedder.thresholds, coverage_weight=0.0, kind_weight=0.0,
+                      name_weight=0.0)
+    full = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=3)
+    assert full[0].id == "dense only" and full[0].lexical == 8.0
+    cut_short = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=4)
+    assert cut_short[0].id == "lexical 0" and cut_short[-1].lexical == 0.0
 
 
 def test_name_pairs_are_learnt_from_headings_and_row_names() -> None:

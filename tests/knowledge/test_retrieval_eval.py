@@ -1,5 +1,5 @@
-"""Retrieval and no-LLM answer quality on the held-out split of the labelled sets, with the bundled
-model, and the eval command itself (also against a fake TEI, as `EMBEDDINGS_PROVIDER=tei` runs it).
+"""Retrieval and no-LLM answer quality on the dev and held-out splits of the labelled sets, with
+the bundled model, and the eval command itself (also against a fake TEI, as `EMBEDDINGS_PROVIDER=tei` runs it).
 
 The bundled model's vectors of the three bases come from a cache file kept next to the sets
 (`EVAL_VECTORS`, keyed by the exact text, so a changed chunk is embedded afresh and the figures
@@ -25,10 +25,21 @@ from gateway.knowledge_eval import CASES_DIR, Outcome, evaluate, report
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the held-out split must not fall below (measured figures less a small margin: see the
-# README table). The issue's targets (recall@1 0.85, recall@1500ch 0.97, no-answer precision
-# 0.90, replies 0.85) are NOT met by the bundled model without an LLM; these guard what is.
-FLOORS = {
+# What the dev split (every question of rounds 1 and 2, where everything is tuned) must not fall
+# below: the measured figures less a small margin (knowledge/README.md). They guard against
+# regressions; the issue's targets are judged on the held-out split.
+DEV_FLOORS = {
+    "recall@1": 0.73,
+    "recall@5": 0.92,
+    "recall@1500ch": 0.89,
+    "reply": 0.65,
+    "no_answer_precision": 0.60,
+    "no_answer_recall": 0.24,
+}
+DEV_QUESTIONS = 648
+# What the held-out split must not fall below (set when a held-out round is merged: until then
+# the split is empty and its test is skipped).
+HELD_OUT_FLOORS = {
     "recall@1": 0.70,
     "recall@5": 0.88,
     "recall@1500ch": 0.82,
@@ -38,30 +49,45 @@ FLOORS = {
 
 
 @pytest_asyncio.fixture(scope="session")
+async def dev() -> AsyncIterator[list[Outcome]]:
+    embedder = CachedEmbedder(LocalE5Embedder(), EVAL_VECTORS)
+    yield await evaluate(embedder, split="dev", no_answer_text="NO_ANSWER")
+
+
+@pytest_asyncio.fixture(scope="session")
 async def held_out() -> AsyncIterator[list[Outcome]]:
     embedder = CachedEmbedder(LocalE5Embedder(), EVAL_VECTORS)
-    outcomes = await evaluate(embedder, split="held-out", no_answer_text="NO_ANSWER")
-    yield outcomes
+    yield await evaluate(embedder, split="held-out", no_answer_text="NO_ANSWER")
 
 
-async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
-    result = report(held_out)
-    assert result["all"]["questions"] == 163
+def assert_floors(outcomes: list[Outcome], floors: dict[str, float]) -> None:
+    result = report(outcomes)
     assert set(result["bases"]) == {"salon_almaty", "clinic_astana", "shop_delivery"}
-    for name, floor in FLOORS.items():
+    for name, floor in floors.items():
         assert result["all"][name] >= floor, (name, result["all"])
     for base, values in result["bases"].items():
         assert values["recall@5"] >= 0.85, (base, values)
 
 
-async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(held_out) -> None:
-    for outcome in held_out:
+async def test_dev_quality_with_the_bundled_model_and_no_llm(dev) -> None:
+    assert len(dev) == DEV_QUESTIONS
+    assert_floors(dev, DEV_FLOORS)
+
+
+async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
+    if not held_out:
+        pytest.skip("no held-out split until the next round's questions are merged")
+    assert_floors(held_out, HELD_OUT_FLOORS)
+
+
+async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(dev) -> None:
+    for outcome in dev:
         if outcome.found_nothing:
             assert outcome.reply == "NO_ANSWER"
         else:
             assert outcome.reply != "NO_ANSWER" and len(outcome.reply) <= 700, outcome.reply
-    answered = [o for o in held_out if o.reply_has_facts]
-    assert all(o.case.facts for o in answered)
+    answered = [o for o in dev if o.reply_has_facts]
+    assert answered and all(o.case.facts for o in answered)
 
 
 def fake_vector(text: str, dim: int = 64) -> list[float]:
@@ -97,21 +123,21 @@ async def test_the_eval_command_runs_with_tei_embeddings(
 ) -> None:
     tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_url": fake_tei,
                                       "embeddings_model": "fake-m3"})
-    args = parse("eval", "--split", "held-out", "--base", "shop_delivery", "--json")
+    args = parse("eval", "--split", "dev", "--base", "shop_delivery", "--json")
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
-    assert document["all"]["questions"] == 53 and list(document["bases"]) == ["shop_delivery"]
+    assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
+    assert document["all"]["questions"] == 212 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
         assert 0.0 <= document["all"][name] <= 1.0
     assert document["all"]["recall@1"] <= document["all"]["recall@5"]
 
-    assert await knowledge_cli.handle(parse("eval", "--split", "dev", "--base", "salon_almaty"),
+    assert await knowledge_cli.handle(parse("eval", "--split", "all", "--base", "salon_almaty"),
                                       tei) == 0
     table = capsys.readouterr().out
-    assert table.startswith("embedder tei-fake-m3-64, split dev")
+    assert table.startswith("embedder tei-fake-m3-64, split all")
     assert "kind two_facts" in table and "salon_almaty" in table
 
 
