@@ -72,6 +72,13 @@ class PgStore:
         if tx.outbox.leased and self._hand_over is not None:
             self._hand_over(tx.outbox.leased)
 
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[PgTx]:
+        """A pooled connection outside any transaction, for reads (each statement its own
+        snapshot): no BEGIN and COMMIT round trips."""
+        async with self._pool.acquire() as conn:
+            yield PgTx(conn, reply_retry=self._reply_retry)
+
 
 class PgTenants:
     """Tenant configuration, read fresh each time so that changes apply without a restart."""

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from core.models import Conversation, Customer, HistoryLine, Role, State
+from core.ports import TurnView
 from core.states import check_transition
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,29 @@ class ConversationsRepo:
             conversation_id,
         )
         return conversation_from_row(row) if row else None
+
+    async def turn_view(self, conversation_id: UUID, history_lines: int) -> TurnView | None:
+        """The conversation, its customer, its last `history_lines` messages and now(), in one
+        statement (one round trip, one snapshot)."""
+        row = await self._conn.fetchrow(
+            """SELECT c.*, u.id AS customer_id, u.client_id AS customer_client_id, u.remote_jid,
+                      u.phone, u.name AS customer_name, now() AS read_at,
+                      (SELECT array_agg(ROW(h.role, h.content, h.created_at) ORDER BY h.id)
+                         FROM (SELECT id, role, content, created_at FROM messages
+                                WHERE conversation_id = c.id ORDER BY id DESC LIMIT $2) h
+                      ) AS history
+                 FROM conversations c JOIN users u ON u.id = c.user_id
+                WHERE c.id = $1""",
+            conversation_id, history_lines,
+        )
+        if row is None:
+            return None
+        customer = Customer(id=row["customer_id"], client_id=row["customer_client_id"],
+                            remote_jid=row["remote_jid"], phone=row["phone"],
+                            name=row["customer_name"])
+        history = [HistoryLine(Role(role), content, created_at)
+                   for role, content, created_at in row["history"] or ()]
+        return TurnView(conversation_from_row(row), customer, history, row["read_at"])
 
     async def set_state(self, conversation_id: UUID, state: State) -> None:
         await self.update(conversation_id, state=state)
