@@ -30,7 +30,7 @@ class PgTx:
                  local: LocalLease | None = None) -> None:
         self._conn = conn
         self._now: datetime | None = None
-        self.conversations = ConversationsRepo(conn)
+        self.conversations = ConversationsRepo(conn, saw_now=self._saw_now)
         self.messages = MessagesRepo(conn)
         self.handovers = HandoversRepo(conn)
         self.outbox = OutboxRepo(conn, reply_retry=reply_retry, local=local)
@@ -39,10 +39,14 @@ class PgTx:
 
     async def now(self) -> datetime:
         """The transaction's own clock (the database's), the same one the queues use; read
-        once (it is the transaction's start, whatever the statement)."""
+        once (it is the transaction's start, whatever the statement), or seen already along
+        with a conversation."""
         if self._now is None:
             self._now = await self._conn.fetchval("SELECT now()")
         return self._now
+
+    def _saw_now(self, now: datetime) -> None:
+        self._now = now
 
 
 # Told, once a transaction has committed, of the outbox rows it wrote leased to this process.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -60,15 +62,24 @@ async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid:
 
 
 class ConversationsRepo:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *,
+                 saw_now: Callable[[datetime], None] | None = None) -> None:
+        """`saw_now`: told the transaction's now(), read along with a conversation (the
+        transaction keeps it: no round trip of its own for it)."""
         self._conn = conn
+        self._saw_now = saw_now
 
     async def get(self, conversation_id: UUID, *, for_update: bool = False) -> Conversation | None:
         row = await self._conn.fetchrow(
-            "SELECT * FROM conversations WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+            "SELECT *, now() AS read_at FROM conversations WHERE id = $1"
+            + (" FOR UPDATE" if for_update else ""),
             conversation_id,
         )
-        return conversation_from_row(row) if row else None
+        if row is None:
+            return None
+        if self._saw_now is not None:
+            self._saw_now(row["read_at"])
+        return conversation_from_row(row)
 
     async def turn_view(self, conversation_id: UUID, history_lines: int) -> TurnView | None:
         """The conversation, its customer, its last `history_lines` messages and now(), in one
