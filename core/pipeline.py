@@ -31,6 +31,8 @@ HISTORY_LINES = 20
 MAX_DECISION_ROUNDS = 3
 # The acts after which a flooding customer is told "please wait" (the bot answers them).
 _SPEAKING = (Act.ANSWER, Act.SMALL_TALK)
+# The acts that never change the conversation's state (no need to read it again after them).
+_STATE_KEPT = (Act.ANSWER, Act.SMALL_TALK, Act.SILENT, Act.MUTE, Act.NO_DESK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +112,12 @@ class TurnProcessor:
         return self._clock.now() if self._clock else await tx.now()
 
     async def _load(self, conversation_id: UUID, messages: Sequence[InboundMessage]) -> TurnContext:
-        async with self._store.transaction() as tx:
-            conversation = await tx.conversations.get(conversation_id)
-            if conversation is None:
-                raise LookupError(f"conversation {conversation_id} does not exist")
-            customer = await tx.conversations.customer(conversation_id)
-            history = await tx.messages.history(conversation_id, HISTORY_LINES)
-            now = await self._now(tx)
+        async with self._store.reads() as tx:
+            view = await tx.conversations.turn_view(conversation_id, HISTORY_LINES)
+        if view is None:
+            raise LookupError(f"conversation {conversation_id} does not exist")
+        conversation, customer, history = view.conversation, view.customer, view.history
+        now = self._clock.now() if self._clock else view.now
         client = await self._tenants.client(conversation.client_id)
         if client is None:
             raise LookupError(f"client of conversation {conversation_id} does not exist")
@@ -165,9 +166,12 @@ class TurnProcessor:
                 await tx.inbox.mark_failed(claims, failure)
             elif claims:
                 await tx.inbox.mark_done(claims)
-            final = await tx.conversations.get(conv.id)
-            assert final is not None
-        return TurnOutcome(conv.id, decision.act, final.state, decision.intent, reply, handover_id,
+            state = conv.state
+            if decision.act not in _STATE_KEPT:
+                final = await tx.conversations.get(conv.id)
+                assert final is not None
+                state = final.state
+        return TurnOutcome(conv.id, decision.act, state, decision.intent, reply, handover_id,
                            decision.degraded, ctx.client.slug, decision.trigger_type,
                            decision.trigger_value)
 

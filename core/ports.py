@@ -72,8 +72,20 @@ class LostClaim(Exception):
 # --------------------------------------------------------------------------- the store
 
 
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    """What a turn is decided on, read at one instant: the conversation, its customer, the
+    latest history lines (oldest first) and the database's time."""
+
+    conversation: Conversation
+    customer: Customer
+    history: list[HistoryLine]
+    now: datetime
+
+
 class ConversationsRepo(Protocol):
     async def get(self, conversation_id: UUID, *, for_update: bool = False) -> Conversation | None: ...
+    async def turn_view(self, conversation_id: UUID, history_lines: int) -> TurnView | None: ...
     async def set_state(self, conversation_id: UUID, state: State) -> None: ...
     async def update(self, conversation_id: UUID, **fields: Any) -> None: ...
     async def customer(self, conversation_id: UUID) -> Customer: ...
@@ -146,6 +158,11 @@ class Tx(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    def reads(self) -> AbstractAsyncContextManager[Tx]:
+        """The repositories for reads that need no transaction (each statement reads its own
+        snapshot): nothing to open or commit."""
+        ...
 
 
 class Tenants(Protocol):

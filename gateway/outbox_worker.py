@@ -33,6 +33,7 @@ from gateway import metrics
 from gateway.queue_worker import QueueWorker
 from storage.notify import Wakeup
 from storage.repositories import outbox
+from storage.repositories.outbox import LocalLease
 from storage.retry import record
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,16 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many rows were handled (tests and tools)."""
         return await self._queue.run_once()
+
+    def local_lease(self) -> LocalLease:
+        """How a transaction writes rows this worker delivers as soon as they are committed
+        (`PgStore.deliver_locally`): channels it has a sender for, while it has a free slot."""
+        return LocalLease(takes=lambda channel: channel in self._senders and self._queue.has_room,
+                          lease=self._lease)
+
+    def hand_over(self, deliveries: list[Delivery]) -> None:
+        """Deliver rows committed leased to this process (`local_lease`), without a claim."""
+        self._queue.take(deliveries)
 
     async def _claim(self, limit: int) -> list[Delivery]:
         return await outbox.claim_due(self._pool, limit=limit, lease=self._lease,

@@ -9,6 +9,7 @@ while an item is worked on, so after a crash the work is picked up again within 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -38,12 +39,11 @@ class QueueWorker(Generic[T]):
         self._in_flight: dict[asyncio.Task[None], T] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._context = contextvars.copy_context()  # what its items run in (no caller's fields)
 
     async def start(self) -> None:
         await self._wakeup.start()
-        self._tasks = [asyncio.create_task(work_loop(
-            self._name, self._claim_and_start, self._next_due_in, self._wakeup,
-            running=lambda: not self._stopping.is_set()), name=self._name)]
+        self._tasks = [asyncio.create_task(self._loop(), name=self._name)]
         if self._renew is not None:
             self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"{self._name}-heartbeat"))
 
@@ -70,21 +70,71 @@ class QueueWorker(Generic[T]):
         await asyncio.gather(*(self._handle(item) for item in batch))
         return len(batch)
 
+    @property
+    def has_room(self) -> bool:
+        """Running, with a free slot: an item handed over now (`take`) starts at once."""
+        return not self._stopping.is_set() and len(self._in_flight) < self._concurrency
+
+    def take(self, items: Sequence[T]) -> None:
+        """Handle items leased to this process elsewhere (not claimed by this loop) like claimed
+        ones: leases renewed while they run, waited for on stop. Once stopping they are left to
+        their leases (whichever process runs then claims them when those run out). They run in
+        the worker's own context, not the giver's (its log fields are not theirs)."""
+        if self._stopping.is_set():
+            return
+        self._start(items, self._context.copy())
+
+    def _start(self, items: Sequence[T], context: contextvars.Context | None = None) -> None:
+        for item in items:
+            task = asyncio.create_task(self._handle(item), context=context)
+            self._in_flight[task] = item
+            task.add_done_callback(self._done)
+
+    async def _loop(self) -> None:
+        """Claim while items are due; otherwise sleep until the next item is due or a
+        notification arrives (polling every IDLE_POLL_SECONDS while notifications cannot be
+        received). Woken only by items of its own finishing (their outcome may have made
+        something due sooner), it looks at the next due time before it claims. A database
+        outage or a bug in one round is logged and retried, never ends the loop."""
+        claim_first = True
+        while not self._stopping.is_set():
+            try:
+                due_in: float | None = 0.0 if claim_first else await self._next_due_in()
+                if due_in is not None and due_in <= 0:
+                    if await self._claim_and_start():
+                        claim_first = True
+                        continue
+                    due_in = await self._next_due_in()
+                cap = IDLE_LISTENING_SECONDS if self._wakeup.connected else IDLE_POLL_SECONDS
+                notified = self._wakeup.notifications
+                fired = await self._wakeup.wait(
+                    cap if due_in is None else min(cap, max(due_in, 0.01)))
+                claim_first = not fired or self._wakeup.notifications != notified
+            except asyncio.CancelledError:
+                raise
+            except UNAVAILABLE as exc:
+                log.warning("%s: database unavailable", self._name,
+                            extra={"error": type(exc).__name__})
+                claim_first = True
+                await asyncio.sleep(2)
+            except Exception:
+                log.exception("%s: loop error", self._name)
+                claim_first = True
+                await asyncio.sleep(1)
+
     async def _claim_and_start(self) -> bool:
+        """Claim for every free slot; True when the claim filled them all (more may be due)."""
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
             await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
             return True
         batch = await self._claim(free)
-        for item in batch:
-            task = asyncio.create_task(self._handle(item))
-            self._in_flight[task] = item
-            task.add_done_callback(self._done)
-        return bool(batch)
+        self._start(batch)
+        return len(batch) >= free
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        """A slot is free, and the item's outcome may have made something due sooner (a retry):
-        the loop looks again."""
+        """A slot is free, and the item's outcome may have made something due sooner (a retry,
+        the next turn of its conversation): the loop looks again."""
         self._in_flight.pop(task, None)
         self._wakeup.event.set()
 
@@ -112,27 +162,3 @@ class QueueWorker(Generic[T]):
 # item due (the queue knows when), otherwise it polls.
 IDLE_LISTENING_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
-
-
-async def work_loop(name: str, work: Callable[[], Awaitable[bool]],
-                    next_due_in: Callable[[], Awaitable[float | None]], wakeup: Wakeup,
-                    running: Callable[[], bool] = lambda: True) -> None:
-    """The loop of a queue worker: do work while there is some; otherwise sleep until the next
-    item is due or a notification arrives (polling every IDLE_POLL_SECONDS while notifications
-    cannot be received). A database outage or a bug in one round is logged and retried, never
-    ends the loop."""
-    while running():
-        try:
-            if await work():
-                continue
-            due_in = await next_due_in()
-            cap = IDLE_LISTENING_SECONDS if wakeup.connected else IDLE_POLL_SECONDS
-            await wakeup.wait(cap if due_in is None else min(cap, max(due_in, 0.01)))
-        except asyncio.CancelledError:
-            raise
-        except UNAVAILABLE as exc:
-            log.warning("%s: database unavailable", name, extra={"error": type(exc).__name__})
-            await asyncio.sleep(2)
-        except Exception:
-            log.exception("%s: loop error", name)
-            await asyncio.sleep(1)

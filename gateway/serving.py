@@ -81,6 +81,7 @@ async def start_serving(stack: AsyncExitStack, system: System, *, primary: bool 
                           on_given_up=alerts.delivery_given_up)
     await outbox.start()
     stack.push_async_callback(outbox.stop)
+    system.store.deliver_locally(outbox.local_lease(), outbox.hand_over)
 
     leadership = Leadership(dsn)
     jobs = default_jobs(system.scheduler_ports, leadership, settings.scheduler)

@@ -1,8 +1,10 @@
-"""Group commit of inbound webhooks: the ones that arrive within a millisecond or two (and any
+"""Group commit of inbound webhooks: the ones handled in the same turn of the event loop (and any
 that arrive while a batch is being written) share one statement and one commit; each caller is
-answered only once its event is committed. Under load a batch grows to what arrived during the
-previous write, so the database does a few hundred commits a second however many webhooks come.
-A batch that fails is written again one event at a time, so one bad event fails alone."""
+answered only once its event is committed. A webhook that finds no write in flight is written at
+once (waiting a millisecond for company added that millisecond to every message of a quiet
+gateway); under load a batch grows to what arrived during the previous write, so the database
+does a few hundred commits a second however many webhooks come. A batch that fails is written
+again one event at a time, so one bad event fails alone."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from storage.repositories.inbox import NewEvent
 
 log = logging.getLogger(__name__)
 
-GATHER_SECONDS = 0.001
+GATHER_SECONDS = 0.0  # one turn of the event loop
 MAX_BATCH = 128
 Result = tuple[UUID, int | None]  # (conversation id, event id or None for a duplicate)
 

@@ -26,9 +26,11 @@ class Wakeup:
         self._on_notify_hook = on_notify
         self.event = asyncio.Event()
         self.connected = False  # listening: no need to poll for new work
+        self.notifications = 0  # how many have come (and reconnections: something may have)
         self._task: asyncio.Task[None] | None = None
 
     def _on_notify(self, *_: object) -> None:
+        self.notifications += 1
         self.event.set()
         if self._on_notify_hook is not None:
             self._on_notify_hook()
@@ -42,11 +44,15 @@ class Wakeup:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def wait(self, timeout: float) -> None:
-        """Return on a notification or after `timeout` seconds, whichever is first."""
+    async def wait(self, timeout: float) -> bool:
+        """Return on a notification (or `event` set by its owner) or after `timeout` seconds,
+        whichever is first; False after the timeout."""
+        fired = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.event.wait(), timeout)
+            fired = True
         self.event.clear()
+        return fired
 
     async def _listen(self) -> None:
         delay = 1.0

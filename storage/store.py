@@ -3,7 +3,7 @@ its connection), `Tenants`, `Inbox` and `DeliveryProgress`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from core.delivery import Delivery
 from core.inbound import record
 from core.models import Branch, Client, InboundMessage
 from core.ports import Accepted
@@ -21,22 +22,35 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
 from storage.repositories.handovers import HandoversRepo
 from storage.repositories.inbox import InboxRepo, NewEvent
-from storage.repositories.outbox import DEFAULT_REPLY_RETRY, OutboxRepo
+from storage.repositories.outbox import DEFAULT_REPLY_RETRY, LocalLease, OutboxRepo
 
 
 class PgTx:
-    def __init__(self, conn: asyncpg.Connection, *, reply_retry: timedelta) -> None:
+    def __init__(self, conn: asyncpg.Connection, *, reply_retry: timedelta,
+                 local: LocalLease | None = None) -> None:
         self._conn = conn
-        self.conversations = ConversationsRepo(conn)
+        self._now: datetime | None = None
+        self.conversations = ConversationsRepo(conn, saw_now=self._saw_now)
         self.messages = MessagesRepo(conn)
         self.handovers = HandoversRepo(conn)
-        self.outbox = OutboxRepo(conn, reply_retry=reply_retry)
+        self.outbox = OutboxRepo(conn, reply_retry=reply_retry, local=local)
         self.audit = AuditRepo(conn)
         self.inbox = InboxRepo(conn)
 
     async def now(self) -> datetime:
-        """The transaction's own clock (the database's), the same one the queues use."""
-        return await self._conn.fetchval("SELECT now()")
+        """The transaction's own clock (the database's), the same one the queues use; read
+        once (it is the transaction's start, whatever the statement), or seen already along
+        with a conversation."""
+        if self._now is None:
+            self._now = await self._conn.fetchval("SELECT now()")
+        return self._now
+
+    def _saw_now(self, now: datetime) -> None:
+        self._now = now
+
+
+# Told, once a transaction has committed, of the outbox rows it wrote leased to this process.
+HandOver = Callable[[list[Delivery]], None]
 
 
 class PgStore:
@@ -44,10 +58,29 @@ class PgStore:
         """`reply_retry`: how long a bot reply's delivery is retried (REPLY_RETRY_MINUTES)."""
         self._pool = pool
         self._reply_retry = reply_retry
+        self._local: LocalLease | None = None
+        self._hand_over: HandOver | None = None
+
+    def deliver_locally(self, local: LocalLease, hand_over: HandOver) -> None:
+        """From now on the outbox rows a transaction writes for a channel `local` takes are
+        written leased to this process and handed to `hand_over` once committed: a reply goes
+        out without waiting for a notification and a claim (the outbox stays the safety net)."""
+        self._local, self._hand_over = local, hand_over
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                tx = PgTx(conn, reply_retry=self._reply_retry, local=self._local)
+                yield tx
+        if tx.outbox.leased and self._hand_over is not None:
+            self._hand_over(tx.outbox.leased)
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[PgTx]:
+        """A pooled connection outside any transaction, for reads (each statement its own
+        snapshot): no BEGIN and COMMIT round trips."""
+        async with self._pool.acquire() as conn:
             yield PgTx(conn, reply_retry=self._reply_retry)
 
 

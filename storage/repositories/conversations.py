@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from core.models import Conversation, Customer, HistoryLine, Role, State
+from core.ports import TurnView
 from core.states import check_transition
 
 log = logging.getLogger(__name__)
@@ -59,15 +62,47 @@ async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid:
 
 
 class ConversationsRepo:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *,
+                 saw_now: Callable[[datetime], None] | None = None) -> None:
+        """`saw_now`: told the transaction's now(), read along with a conversation (the
+        transaction keeps it: no round trip of its own for it)."""
         self._conn = conn
+        self._saw_now = saw_now
 
     async def get(self, conversation_id: UUID, *, for_update: bool = False) -> Conversation | None:
         row = await self._conn.fetchrow(
-            "SELECT * FROM conversations WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+            "SELECT *, now() AS read_at FROM conversations WHERE id = $1"
+            + (" FOR UPDATE" if for_update else ""),
             conversation_id,
         )
-        return conversation_from_row(row) if row else None
+        if row is None:
+            return None
+        if self._saw_now is not None:
+            self._saw_now(row["read_at"])
+        return conversation_from_row(row)
+
+    async def turn_view(self, conversation_id: UUID, history_lines: int) -> TurnView | None:
+        """The conversation, its customer, its last `history_lines` messages and now(), in one
+        statement (one round trip, one snapshot)."""
+        row = await self._conn.fetchrow(
+            """SELECT c.*, u.id AS customer_id, u.client_id AS customer_client_id, u.remote_jid,
+                      u.phone, u.name AS customer_name, now() AS read_at,
+                      (SELECT array_agg(ROW(h.role, h.content, h.created_at) ORDER BY h.id)
+                         FROM (SELECT id, role, content, created_at FROM messages
+                                WHERE conversation_id = c.id ORDER BY id DESC LIMIT $2) h
+                      ) AS history
+                 FROM conversations c JOIN users u ON u.id = c.user_id
+                WHERE c.id = $1""",
+            conversation_id, history_lines,
+        )
+        if row is None:
+            return None
+        customer = Customer(id=row["customer_id"], client_id=row["customer_client_id"],
+                            remote_jid=row["remote_jid"], phone=row["phone"],
+                            name=row["customer_name"])
+        history = [HistoryLine(Role(role), content, created_at)
+                   for role, content, created_at in row["history"] or ()]
+        return TurnView(conversation_from_row(row), customer, history, row["read_at"])
 
     async def set_state(self, conversation_id: UUID, state: State) -> None:
         await self.update(conversation_id, state=state)

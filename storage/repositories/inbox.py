@@ -104,28 +104,25 @@ CLAIM_CANDIDATES = """
                           ORDER BY q.due_at LIMIT $1) q
 """
 
-_LEASE = """
+# Lease the chosen conversations that are still due (a conversation another worker leased
+# meanwhile is skipped) and take the waiting events each turn gets (core.flood): in order, at
+# most max_events, and not past max_chars of text after the first, unless the customer floods
+# (more than per_minute messages in the minute up to their latest waiting one: merged, whatever
+# their length). One statement: one round trip, no transaction to open and commit.
+_CLAIM = """
     WITH chosen AS (SELECT conversation_id FROM turn_queue
                      WHERE conversation_id = ANY($1::uuid[]) AND due_at <= now()
-                       FOR UPDATE SKIP LOCKED)
-    UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1, due_at = now() + $2
-      FROM chosen WHERE q.conversation_id = chosen.conversation_id
-    RETURNING q.conversation_id, q.client_id, q.attempts, q.last_at
-"""
-
-# The waiting events a turn takes (core.flood): in order, at most max_events, and not past
-# max_chars of text after the first, unless the customer floods (more than per_minute messages
-# in the minute up to their latest waiting one: merged, whatever their length).
-_TAKE_EVENTS = """
-    WITH turn AS (
-        SELECT t.conversation_id,
+                       FOR UPDATE SKIP LOCKED),
+    leased AS (
+        UPDATE turn_queue q SET leased = true, attempts = q.attempts + 1, due_at = now() + $2
+          FROM chosen WHERE q.conversation_id = chosen.conversation_id
+        RETURNING q.conversation_id, q.client_id, q.attempts, q.last_at),
+    turn AS (
+        SELECT l.conversation_id, l.attempts AS token, l.last_at,
                coalesce(s.max_events_per_turn, $3) AS max_events,
                coalesce(s.max_turn_chars, $4) AS max_chars,
-               coalesce(s.flood_messages_per_minute, $5) AS per_minute,
-               t.last_at
-          FROM unnest($1::uuid[], $2::uuid[], $7::timestamptz[])
-               AS t(conversation_id, client_id, last_at)
-          JOIN client_settings s ON s.client_id = t.client_id),
+               coalesce(s.flood_messages_per_minute, $5) AS per_minute
+          FROM leased l LEFT JOIN client_settings s ON s.client_id = l.client_id),
     flood AS (
         SELECT turn.*, (SELECT count(*) FROM (
                             SELECT 1 FROM inbound_events e
@@ -145,11 +142,11 @@ _TAKE_EVENTS = """
                 ORDER BY e.id LIMIT f.max_events) w),
     taken AS (
         UPDATE inbound_events e SET status = 'processing', attempts = e.attempts + 1,
-                                    locked_until = now() + $6
+                                    locked_until = now() + $2
           FROM waiting w
          WHERE e.id = w.id AND (w.n = 1 OR w.flooding OR w.chars_through <= w.max_chars)
         RETURNING e.*)
-    SELECT f.conversation_id AS turn_of, f.flooding, taken.*
+    SELECT f.conversation_id AS turn_of, f.token AS turn_token, f.flooding, taken.*
       FROM flood f LEFT JOIN taken ON taken.conversation_id = f.conversation_id
 """
 
@@ -193,25 +190,19 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     chosen = fair_choice(candidates, limit)
     if not chosen:
         return []
-    async with pool.acquire() as conn, conn.transaction():
-        leased = await conn.fetch(_LEASE, chosen, lease)
-        if not leased:
-            return []
-        rows = await conn.fetch(
-            _TAKE_EVENTS, [r["conversation_id"] for r in leased], [r["client_id"] for r in leased],
-            limits.max_events_per_turn, limits.max_turn_chars, limits.messages_per_minute, lease,
-            [r["last_at"] for r in leased])
-    events: dict[UUID, list[InboundEvent]] = {}
-    flooding: dict[UUID, bool] = {}
+    rows = await pool.fetch(_CLAIM, chosen, lease, limits.max_events_per_turn,
+                            limits.max_turn_chars, limits.messages_per_minute)
+    turns: dict[UUID, ClaimedTurn] = {}
     for row in rows:
-        flooding[row["turn_of"]] = row["flooding"]
+        turn = turns.get(row["turn_of"])
+        if turn is None:
+            turn = turns[row["turn_of"]] = ClaimedTurn(row["turn_of"], row["turn_token"], [],
+                                                      flooding=row["flooding"])
         if row["id"] is not None:
-            events.setdefault(row["turn_of"], []).append(_event(row))
-    order = {conversation_id: n for n, conversation_id in enumerate(chosen)}
-    return [ClaimedTurn(r["conversation_id"], r["attempts"],
-                        sorted(events.get(r["conversation_id"], []), key=lambda e: e.id),
-                        flooding=flooding.get(r["conversation_id"], False))
-            for r in sorted(leased, key=lambda r: order[r["conversation_id"]])]
+            turn.events.append(_event(row))
+    for turn in turns.values():
+        turn.events.sort(key=lambda e: e.id)
+    return [turns[conversation_id] for conversation_id in chosen if conversation_id in turns]
 
 
 async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
@@ -305,7 +296,7 @@ class InboxRepo:
     async def _end(self, claims: Sequence[tuple[int, int]], status: str, error: str | None) -> None:
         ids = [event_id for event_id, _ in claims]
         attempts = [attempt for _, attempt in claims]
-        done = await self._conn.fetchval(
+        done, conversations = await self._conn.fetchrow(
             """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
                     updated AS (
                         UPDATE inbound_events e
@@ -314,16 +305,14 @@ class InboxRepo:
                           FROM claimed
                          WHERE e.id = claimed.id AND e.attempts = claimed.attempts
                            AND e.status = 'processing'
-                        RETURNING 1)
-               SELECT count(*) FROM updated""",
+                        RETURNING e.conversation_id)
+               SELECT count(*), array_agg(DISTINCT conversation_id) FROM updated""",
             ids, attempts, status, error,
         )
         if done != len(claims):
             raise LostClaim(f"{len(claims) - done} of {len(claims)} events were claimed again")
-        conversations = await self._conn.fetch(
-            "SELECT DISTINCT conversation_id FROM inbound_events WHERE id = ANY($1::bigint[])", ids)
-        for row in conversations:
-            await reschedule(self._conn, row["conversation_id"], None)
+        for conversation_id in conversations or ():
+            await reschedule(self._conn, conversation_id, None)
 
 
 async def release(pool: asyncpg.Pool, turn: ClaimedTurn, error: str, *,

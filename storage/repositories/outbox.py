@@ -11,7 +11,8 @@ queue), so its cost does not grow with the backlog or depend on the table statis
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -38,26 +39,70 @@ def _delivery(row: asyncpg.Record) -> Delivery:
     )
 
 
+# A row written leased to the writing process (`LocalLease`): claimed already (attempt 1),
+# unless an older row of its lane still waits (the lane's order comes first: then it is written
+# pending, and the claim hands it out in turn, told by a notification).
+_ENQUEUE_LEASED = """
+    INSERT INTO outbox AS o (client_id, conversation_id, channel, kind, payload, idempotency_key,
+                             handover_id, deliver_until, status, attempts, next_attempt_at,
+                             locked_until)
+    SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8::interval, lane.status,
+           (lane.status = 'processing')::int,
+           CASE WHEN lane.status = 'processing' THEN now() + $9::interval ELSE now() END,
+           CASE WHEN lane.status = 'processing' THEN now() + $9::interval END
+      FROM (SELECT CASE WHEN EXISTS (
+                       SELECT 1 FROM outbox older
+                        WHERE older.conversation_id = $2 AND older.channel = $3
+                          AND older.status IN ('pending', 'processing'))
+                   THEN 'pending' ELSE 'processing' END AS status) lane
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING o.*, EXISTS (SELECT 1 FROM handovers h WHERE h.id = o.handover_id
+                              AND h.status <> 'resolved') AS handover_open,
+              CASE WHEN o.status = 'pending' THEN pg_notify('""" + NOTIFY_CHANNEL + """', o.channel) END
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLease:
+    """Rows this process delivers itself as soon as their transaction commits: they are
+    written already leased to it (`lease` long; the sender's worker renews it while sending),
+    so no claim has to find them. `takes(channel)`: whether the process has a sender for the
+    channel and room for one more delivery now. Should the process die before sending, the
+    lease runs out and any worker claims the row like any other."""
+
+    takes: Callable[[str], bool]
+    lease: timedelta
+
+
 class OutboxRepo:
     def __init__(self, conn: asyncpg.Connection, *,
-                 reply_retry: timedelta = DEFAULT_REPLY_RETRY) -> None:
+                 reply_retry: timedelta = DEFAULT_REPLY_RETRY,
+                 local: LocalLease | None = None) -> None:
         self._conn = conn
         self._reply_retry = reply_retry
+        self._local = local
+        self.leased: list[Delivery] = []  # written leased to this process (`LocalLease`)
 
     async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str) -> bool:
         """False when a row with this idempotency key exists already (nothing is written)."""
         channel, kind, payload = encode(message)
         window = retry_window(message, self._reply_retry)
+        if self._local is not None and self._local.takes(channel):
+            row = await self._conn.fetchrow(
+                _ENQUEUE_LEASED, client_id, message.conversation_id, channel, kind, payload, key,
+                window.handover_id, window.max_age, self._local.lease)
+            if row is not None and row["status"] == "processing":
+                self.leased.append(_delivery(row))
+            return row is not None
         row_id = await self._conn.fetchval(
             """INSERT INTO outbox (client_id, conversation_id, channel, kind, payload,
                                    idempotency_key, handover_id, deliver_until)
                VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING id, pg_notify('""" + NOTIFY_CHANNEL + """', channel)""",
             client_id, message.conversation_id, channel, kind, payload, key,
             window.handover_id, window.max_age,
         )
-        if row_id is not None:
-            await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, channel)
         return row_id is not None
 
     async def fail(self, delivery: Delivery, error: str) -> bool:
@@ -73,12 +118,9 @@ class OutboxRepo:
                                  locked_until = NULL
                 WHERE idempotency_key = $1 AND status = 'failed'
                   AND next_attempt_at <= now() - $2::interval
-            RETURNING channel""",
+            RETURNING channel, pg_notify('""" + NOTIFY_CHANNEL + """', channel)""",
             key, failed_before)
-        if channel is None:
-            return False
-        await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, channel)
-        return True
+        return channel is not None
 
 
 async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
