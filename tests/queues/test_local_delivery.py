@@ -74,7 +74,7 @@ async def test_a_committed_reply_goes_to_the_sender_without_a_claim(db, world, m
 
 
 async def test_nothing_is_handed_over_when_the_transaction_rolls_back(db, world) -> None:
-    client, conversation, sender, store, worker = world
+    client, conversation, _sender, store, worker = world
     handed: list[list[Delivery]] = []
     store.deliver_locally(worker.local_lease(), handed.append)
     with pytest.raises(RuntimeError):
