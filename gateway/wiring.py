@@ -25,6 +25,7 @@ import asyncpg
 
 from core.alerts import Alerter, AlertNotifier
 from core.answers import Answerer
+from core.calibration import thresholds_for
 from core.desk import Desk
 from core.knowledge import KnowledgeBase
 from core.pipeline import TurnProcessor
@@ -260,9 +261,11 @@ async def _use_semantic(system: System) -> None:
     if system.processor is None or kb is None or system.semantic is not None:
         return
     SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors"))
-    from gateway.decision_eval import decision_corpus
+    corpus: list[tuple[str, str]] = []
+    if thresholds_for(kb.embedder.name) is not None:  # else the classifier is never used
+        from gateway.decision_eval import decision_corpus
 
-    corpus = await asyncio.to_thread(decision_corpus)  # ~1,600 YAML items: off the event loop
+        corpus = await asyncio.to_thread(decision_corpus)  # ~2,500 YAML items: off the loop
     system.semantic = SemanticMatcher(kb.embedder, corpus=corpus)
     system.processor.use_semantic(system.semantic)
     if system.semantic.thresholds is not None:
