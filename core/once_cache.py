@@ -18,6 +18,10 @@ class OnceCache(Generic[T]):
         self._values: OrderedDict[Hashable, T] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future[T]] = {}
 
+    def peek(self, key: Hashable) -> T | None:
+        """The value when it is computed already (nothing is computed or awaited)."""
+        return self._values.get(key)
+
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         if key in self._values:
             self._values.move_to_end(key)
