@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway.settings import Settings
 from storage import backup
-from storage.database import connect, database_dsn, migrate
+from storage.database import connection, database_dsn, migrate
 from storage.repositories import inventory
 from storage.repositories.knowledge_archive import active_collection
 
@@ -85,8 +85,7 @@ async def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     dump_path = directory / f"{PREFIX}{stamp:%Y%m%dT%H%M%S}{stamp.microsecond // 1000:03d}Z.dump"
     knowledge = _knowledge_manifest(settings)
     async with database_dsn(settings.database) as dsn:
-        conn = await connect(dsn)
-        try:
+        async with connection(dsn) as conn:
             major = await inventory.server_major(conn)
             version = await inventory.server_version(conn)
             migrations = await inventory.applied_migrations(conn)
@@ -95,8 +94,6 @@ async def run_backup(args: argparse.Namespace, settings: Settings) -> int:
                 rebuilt = await active_collection(conn, knowledge["collection"]) \
                     if "vector_collections" in counts else None
                 knowledge["active_collection"] = rebuilt.active if rebuilt else knowledge["collection"]
-        finally:
-            await conn.close()
         tool = await backup.dump(dsn, dump_path, server_major=major)
     manifest = {
         "format": MANIFEST_FORMAT, "created_at": stamp.isoformat(timespec="seconds"),
@@ -159,8 +156,7 @@ async def run_restore(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError(f"no such backup file: {source}")
     manifest = read_manifest(source)
     async with database_dsn(settings.database) as dsn:
-        conn = await connect(dsn)
-        try:
+        async with connection(dsn) as conn:
             occupied = await inventory.holds_data(conn)
             running = await inventory.gateways_connected(conn)
             if (occupied or running) and not args.force:
@@ -169,15 +165,10 @@ async def run_restore(args: argparse.Namespace, settings: Settings) -> int:
                 raise ValueError(f"refusing to restore into this database: {reason}; "
                                  "--force replaces it")
             major = await inventory.server_major(conn)
-        finally:
-            await conn.close()
         await backup.restore(dsn, source, server_major=major)
         applied = await migrate(dsn)
-        conn = await connect(dsn)
-        try:
+        async with connection(dsn) as conn:
             counts = await inventory.table_counts(conn)
-        finally:
-            await conn.close()
     expected = (manifest or {}).get("tables") or {}
     differing = {table: {"backup": rows, "restored": counts.get(table)}
                  for table, rows in expected.items()

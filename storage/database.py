@@ -82,12 +82,19 @@ async def database_dsn(settings: DatabaseSettings) -> AsyncIterator[str]:
         await asyncio.to_thread(embedded.stop)
 
 
-async def migrate(dsn: str) -> list[str]:
+@asynccontextmanager
+async def connection(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for a one-shot job (migrations, a backup's inventory), closed after."""
     conn = await connect(dsn)
     try:
-        return await apply_migrations(conn)
+        yield conn
     finally:
         await conn.close()
+
+
+async def migrate(dsn: str) -> list[str]:
+    async with connection(dsn) as conn:
+        return await apply_migrations(conn)
 
 
 async def migrate_when_reachable(dsn: str, timeout: float) -> list[str]:
