@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.settings import Settings
-from storage.database import create_pool
+from storage.database import connection, create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from tests.fakes import FakeChatFlow, FakeOpenAI
@@ -39,21 +40,27 @@ def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded.stop()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test session, dropped at the end."""
-    name = f"truffles_test_{secrets.token_hex(4)}"
+@asynccontextmanager
+async def migrated_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on the server, migrated; its DSN; dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = _with_database(server_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    await apply_migrations(conn)
-    await conn.close()
     try:
+        async with connection(dsn) as conn:
+            await apply_migrations(conn)
         yield dsn
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    async with migrated_database(server_dsn, "truffles_test") as dsn:
+        yield dsn
 
 
 @pytest_asyncio.fixture(scope="session")

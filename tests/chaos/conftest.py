@@ -3,35 +3,21 @@ under test runs as another process, or several, against it) and the fake peers."
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest_asyncio
 
 from storage.database import create_pool
-from storage.migrate import apply_migrations
 from tests.chaos.peers import Peers
-from tests.conftest import _with_database
+from tests.conftest import migrated_database
 
 
 @pytest_asyncio.fixture
 async def fresh_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A new, migrated database for one test, dropped afterwards."""
-    name = f"truffles_chaos_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_database(server_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    try:
+    async with migrated_database(server_dsn, "truffles_chaos") as dsn:
         yield dsn
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest_asyncio.fixture
