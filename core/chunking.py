@@ -18,6 +18,8 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[^\s])")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{2,}")
+_DIGIT = re.compile(r"\d")
+_BOLD_LABEL = re.compile(r"\*\*[^*]+\*\*:?|__[^_]+__:?")  # "**Алматы**" over a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +79,16 @@ def split_heading(text: str) -> tuple[str, str]:
 
 
 def looks_like_heading(line: str) -> bool:
-    """A chunk's first line: a "A > B" path, or one short title (no sentence punctuation)."""
+    """A chunk's first line: a "A > B" path, or one short title (no sentence punctuation). A
+    title may have a colon («Доставка: зоны, цены и сроки»), but not before a figure: such a
+    line states a fact ("Время работы: 10:00–20:00", "Адрес: ул. Абая, 52")."""
     if HEADING_SEPARATOR in line:
         return True
-    return len(line) <= 80 and not line.endswith((".", "!", ";")) and not _LIST_ITEM.match(line) \
-        and not line.startswith("|") and ": " not in line.rstrip(":")
+    if len(line) > 80 or line.endswith((".", "!", ";")) or _LIST_ITEM.match(line) \
+            or line.startswith("|"):
+        return False
+    _, colon, rest = line.rstrip(":").partition(": ")
+    return not colon or not _DIGIT.search(rest)
 
 
 def sections(text: str) -> list[Section]:
@@ -129,7 +136,8 @@ def section_units(lines: tuple[str, ...] | list[str]) -> list[str]:
             lead_in = ""
         else:
             paragraph = " ".join(line.strip() for line in block)
-            if paragraph.endswith(":") and len(paragraph) <= MAX_LEAD_IN_CHARS:
+            if len(paragraph) <= MAX_LEAD_IN_CHARS and \
+                    (paragraph.endswith(":") or _BOLD_LABEL.fullmatch(paragraph)):
                 lead_in = paragraph
             else:
                 units.extend(_split_paragraph(paragraph))

@@ -48,6 +48,19 @@ def test_chunks_are_fact_sized_with_their_heading_path_and_section() -> None:
     assert chunks[1].embedding_text.startswith("Цены > Маникюр\nКлассический")
 
 
+def test_a_title_with_a_colon_is_a_heading_and_a_bold_label_introduces_its_list() -> None:
+    chunks = chunk_document("# Контакты: телефоны и адреса\n\nПишите нам.\n\n**Алматы**\n"
+                            "- Телефон: +7 727 000 00 00\n- Instagram: @shop.almaty\n")
+    assert [c.text for c in chunks] == [
+        "Контакты: телефоны и адреса\nПишите нам.",
+        "Контакты: телефоны и адреса\n**Алматы** Телефон: +7 727 000 00 00",
+        "Контакты: телефоны и адреса\n**Алматы** Instagram: @shop.almaty",
+    ]
+    assert chunks[1].unit == "**Алматы** Телефон: +7 727 000 00 00"
+    # a line stating a figure after a colon is not a title
+    assert chunk_document("Адрес: ул. Абая, 52\nВход со двора.")[0].unit.startswith("Адрес:")
+
+
 def test_long_paragraphs_are_cut_at_sentences() -> None:
     paragraph = "Очень длинное предложение про услуги салона и цены. " * 20
     chunks = chunk_document(f"## Услуги\n{paragraph}")
