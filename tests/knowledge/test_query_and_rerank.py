@@ -52,6 +52,9 @@ def test_the_lexical_query_drops_question_words_and_adds_synonyms() -> None:
     words = query.lexical.split()
     assert {"удз", "талдаулар", "узи", "ultrasound", "анализ"} <= set(words)
     assert not {"сколько", "стоит", "у", "вас"} & set(words)
+    # the forms of "how many" and "which" match FAQ titles («До скольки работает …?»), not facts
+    assert normalize_query("до скольки и с какого числа работает узи").lexical == \
+        "числа работает узи"
 
 
 def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
