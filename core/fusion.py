@@ -49,7 +49,7 @@ def fused_score(hit: SearchHit, query_grams: set[str], best_lexical: float,
 
 def fuse(hits: Sequence[SearchHit], question: str, lexical_query: str,
          weights: ScoreThresholds, lexical_limit: int | None = None) -> list[SearchHit]:
-    """The candidates, best fused score first.
+    """The candidates with their fused score (`SearchHit.fused`), best first.
 
     A candidate only the dense branch returned has no lexical score: when the lexical branch
     was cut at its limit (`lexical_limit` points), it scored at most the lowest one returned,
@@ -63,5 +63,5 @@ def fuse(hits: Sequence[SearchHit], question: str, lexical_query: str,
         floor = min(scored)
         hits = [hit if hit.lexical > 0 else replace(hit, lexical=floor) for hit in hits]
     asked = asked_kinds(question)
-    return sorted(hits, key=lambda hit: fused_score(hit, grams, best, asked, weights),
-                  reverse=True)
+    fused = [replace(hit, fused=fused_score(hit, grams, best, asked, weights)) for hit in hits]
+    return sorted(fused, key=lambda hit: hit.fused or 0.0, reverse=True)

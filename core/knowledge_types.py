@@ -71,6 +71,7 @@ class Passage:
     score: float
     knowledge_tag: str | None = None
     matched: tuple[str, ...] = ()
+    matched_scores: tuple[float | None, ...] = ()  # each matched line's fused score
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class SearchHit:
     score: float  # dense cosine similarity (see Passage.score)
     payload: dict[str, Any]
     lexical: float = 0.0  # the lexical branch's score (0 when it did not return the point)
+    fused: float | None = None  # the hybrid fusion's score (`core.fusion`), None before fusion
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ def passages_from_hits(hits: Sequence[SearchHit], limit: int, budget: int = PASS
             score=max(h.score for h in members),
             knowledge_tag=metadata.get("knowledge_tag"),
             matched=matched,
+            matched_scores=tuple(h.fused for h in members),
         ))
     return passages
 

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from core.answer_extraction import compose_answer, learned_content, question_parts
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
@@ -139,6 +141,19 @@ def test_a_two_part_question_gets_a_line_for_each_part() -> None:
                             "сколько стоит гель-лак и до скольки работаете в субботу?")
     assert answer == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"
     assert compose_answer([PRICES, HOURS], "сколько стоит гель-лак?").count("\n") == 1
+
+
+def test_a_close_call_between_the_best_two_lines_gives_both() -> None:
+    def scored(passage: Passage, *scores: float) -> Passage:
+        return replace(passage, matched_scores=scores)
+
+    question = "когда можно прийти в субботу?"
+    close = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.895)], question)
+    assert close == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"
+    clear = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.880)], question)
+    assert clear == "Маникюр\nГель-лак — Мастер: 9 000 ₸"
+    # without fused scores (a dense-only search) there is no close call
+    assert compose_answer([PRICES, HOURS], question) == clear
 
 
 def test_char_ngrams_fold_case_yo_and_digit_groups() -> None:

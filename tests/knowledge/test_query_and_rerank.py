@@ -71,6 +71,8 @@ def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
     assert fuse([early, evening], question, lexical, plain)[0].id == "early"
     ranked = fuse([early, evening], question, lexical, LocalE5Embedder.thresholds)
     assert [h.id for h in ranked] == ["evening", "early"]
+    assert ranked[0].fused is not None and ranked[1].fused is not None
+    assert ranked[0].fused > ranked[1].fused > ranked[1].score  # the bonuses add to the cosine
 
 
 def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_branch_was_full(
