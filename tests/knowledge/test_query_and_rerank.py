@@ -57,6 +57,13 @@ def test_the_lexical_query_drops_question_words_and_adds_synonyms() -> None:
         "числа работает узи"
 
 
+def test_the_built_in_groups_read_english_months_and_service_words_in_russian() -> None:
+    lexicon = Lexicon.for_client()
+    assert {"тюльпаны", "января"} <= set(lexicon.expansions("101 tulips on january 2"))
+    # "how long" and "may I" are not the hair length and the month
+    assert not {"длинные", "май"} & set(lexicon.expansions("how long may I wait"))
+
+
 def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
     heading = "Брови, ресницы и макияж > Выезд визажиста и парикмахера"
     early = SearchHit(id="early", score=0.872, lexical=4.0, payload={
