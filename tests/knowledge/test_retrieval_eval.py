@@ -29,7 +29,7 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # below: the measured figures less a small margin (knowledge/README.md). They guard against
 # regressions; the targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.75,
+    "recall@1": 0.74,
     "recall@5": 0.93,
     "recall@1500ch": 0.90,
     "reply": 0.71,
