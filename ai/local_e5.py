@@ -15,7 +15,7 @@ from core.knowledge_types import EmbeddingError, ScoreThresholds
 # The thresholds and fusion weights of the model (knowledge/README.md): multilingual-e5 scores
 # are compressed into ~0.75-0.92; its answer threshold, margin and fusion weights are calibrated
 # on the dev split of knowledge/eval/retrieval.
-E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.76, duplicate=0.95, margin=0.008, anchored=0.83,
+E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.76, duplicate=0.95, margin=0.006, anchored=0.83,
                                 learned=0.875, lexical_weight=0.08, coverage_weight=0.02,
                                 kind_weight=0.03, name_weight=0.03)
 
