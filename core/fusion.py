@@ -63,5 +63,6 @@ def fuse(hits: Sequence[SearchHit], question: str, lexical_query: str,
         floor = min(scored)
         hits = [hit if hit.lexical > 0 else replace(hit, lexical=floor) for hit in hits]
     asked = asked_kinds(question)
-    fused = [replace(hit, fused=fused_score(hit, grams, best, asked, weights)) for hit in hits]
+    fused = [SearchHit(id=hit.id, score=hit.score, payload=hit.payload, lexical=hit.lexical,
+                       fused=fused_score(hit, grams, best, asked, weights)) for hit in hits]
     return sorted(fused, key=lambda hit: hit.fused or 0.0, reverse=True)
