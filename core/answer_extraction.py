@@ -113,7 +113,8 @@ def _best_line(passages: Sequence[Passage], question: str, exclude: str | None =
 
 def _close_call(passages: Sequence[Passage], taken: str) -> tuple[Passage, str] | None:
     """The search's next line after its best (other than `taken`, the line already chosen) when
-    their fused scores are within CLOSE_CALL."""
+    their fused scores are within CLOSE_CALL. After a re-ranker that put another line first,
+    the fusion's best line is that next line: the reply shows both opinions."""
     ranked = sorted(((score, passage, line) for passage in passages
                      for line, score in zip(passage.matched, passage.matched_scores, strict=False)
                      if score is not None), key=lambda item: item[0], reverse=True)
