@@ -25,28 +25,30 @@ from gateway.knowledge_eval import CASES_DIR, Outcome, evaluate, report
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 and 2, where everything is tuned) must not fall
+# What the dev split (every question of rounds 1 to 3, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md). They guard against
 # regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.74,
-    "recall@5": 0.93,
-    "recall@1500ch": 0.90,
+    "recall@1": 0.73,
+    "recall@5": 0.92,
+    "recall@1500ch": 0.89,
     "reply": 0.70,
     "no_answer_precision": 0.80,
     "no_answer_recall": 0.20,
 }
-DEV_QUESTIONS = 648
-# What the held-out split must not fall below: round 3's fresh questions (168, written by an
-# author who read only the guide and the bases), measured once after this round's tuning:
-# R@1 0.590, R@5 0.826, R@1500ch 0.788, reply 0.597, no-answer precision 0.889, recall 0.333.
+DEV_QUESTIONS = 816
+MAX_REPLY = 800  # two lines (a unit is cut at ≤ 320 characters; table rows run longer) + titles
+# What the held-out split must not fall below: round 4's fresh questions (168, written by three
+# authors who each read only the guide and one base), measured on main's code before round 4's
+# dev-only tuning and once after it: R@1 0.694, R@5 0.874, R@1500ch 0.827, reply 0.639, no-answer precision 0.500 (3 of 6
+# declines right), recall 0.143 (3 of 21).
 HELD_OUT_FLOORS = {
-    "recall@1": 0.57,
-    "recall@5": 0.80,
-    "recall@1500ch": 0.76,
-    "reply": 0.57,
-    "no_answer_precision": 0.85,
-    "no_answer_recall": 0.30,
+    "recall@1": 0.67,
+    "recall@5": 0.85,
+    "recall@1500ch": 0.80,
+    "reply": 0.61,
+    "no_answer_precision": 0.45,
+    "no_answer_recall": 0.14,
 }
 
 
@@ -89,7 +91,8 @@ async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(dev) -> N
         if outcome.found_nothing:
             assert outcome.reply == "NO_ANSWER"
         else:
-            assert outcome.reply != "NO_ANSWER" and len(outcome.reply) <= 700, outcome.reply
+            # at most two fact-sized lines under their titles, never a whole section
+            assert outcome.reply != "NO_ANSWER" and len(outcome.reply) <= MAX_REPLY, outcome.reply
     answered = [o for o in dev if o.reply_has_facts]
     assert answered and all(o.case.facts for o in answered)
 
@@ -131,7 +134,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 212 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 268 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
