@@ -81,8 +81,16 @@ def fold(text: str) -> str:
 
 
 def has_facts(text: str, facts: Iterable[str]) -> bool:
+    """Every fact is in the text, a number only as a whole one: "4 300 ₸" is not found inside
+    "14 300 ₸" (numbers are written with spaces between thousands)."""
     folded = fold(text)
-    return all(fold(fact) in folded for fact in facts)
+    return all(_fact_pattern(fold(fact)).search(folded) for fact in facts)
+
+
+def _fact_pattern(fact: str) -> re.Pattern[str]:
+    head = r"(?<!\d)(?<!\d )" if fact[:1].isdigit() else ""
+    tail = r"(?! ?\d)" if fact[-1:].isdigit() else ""
+    return re.compile(head + re.escape(fact) + tail)
 
 
 def load_cases(base: str, split: str | None = None, folder: Path = CASES_DIR) -> list[Case]:
