@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from core.answer_types import asked_kinds, kind_match
 from core.chunking import HEADING_SEPARATOR, split_heading
+from core.fusion import CLOSE_CALL
 from core.knowledge_types import SOURCE_LEARNED, Passage
 from core.lexical import char_ngrams
 from core.query_text import content_words, normalize_for_embedding
@@ -29,11 +30,10 @@ OVERVIEW_LINES = 3
 _PARTS = re.compile(r"\?\s+|\s+(?:и|а|или|also|and|or|және|мен|плюс|ещё|еще)\s+|"
                     r",\s+(?:а|и)?\s*", re.IGNORECASE)
 MIN_PART_CHARS = 5
-# A one-part question whose best two lines are this close in fused score (about the confidence
-# margin: the search cannot tell them apart) gets both; one wrong line is worse than two
-# labelled ones (dev: replies with the fact 0.673 -> 0.712, every base gaining 2-5 points, the
-# average reply 255 -> 279 characters; knowledge/README.md).
-CLOSE_CALL = 0.01
+# A one-part question whose best two lines are within CLOSE_CALL in fused score (the search
+# cannot tell them apart) gets both; one wrong line is worse than two labelled ones (dev:
+# replies with the fact 0.673 -> 0.712, every base gaining 2-5 points, the average reply
+# 255 -> 279 characters; knowledge/README.md).
 
 
 def learned_content(question: str, answer: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.answer_extraction import compose_answer, learned_content
 from core.chunking import Chunk, chunk_document, split_heading
-from core.fusion import fuse
+from core.fusion import fuse, settle_close_call
 from core.knowledge_types import (
     LEARNED_DOC_NAME,
     SOURCE_DOCUMENT,
@@ -246,7 +246,8 @@ class KnowledgeBase:
                 score_threshold=self.thresholds.search,
                 mode=mode or self.mode,
             ))
-            if (mode or self.mode) is RetrievalMode.HYBRID:
+            fused = (mode or self.mode) is RetrievalMode.HYBRID
+            if fused:
                 hits = fuse(hits, query, normalized.lexical, self.thresholds,
                             lexical_limit=CANDIDATES)
             if self.reranker is not None and len(hits) > 1:
@@ -257,6 +258,8 @@ class KnowledgeBase:
         hits = self._learned_first(hits)
         if not hits or not self.confident(hits, normalized.lexical):
             return Result.success([])
+        if fused and self.reranker is None:  # after the confidence: it judges the fused best
+            hits = settle_close_call(hits, normalized.lexical)
         return Result.success(passages_from_hits(hits, limit))
 
     def _learned_first(self, hits: list[SearchHit]) -> list[SearchHit]:

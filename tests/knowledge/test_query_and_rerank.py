@@ -14,7 +14,7 @@ from ai.embeddings import LocalE5Embedder
 from ai.llm import OpenAIChat
 from ai.rerank import LLMReranker, TeiReranker
 from core.answers import Answerer
-from core.fusion import fuse, name_coverage
+from core.fusion import CLOSE_CALL, fuse, name_coverage, settle_close_call
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import SearchHit
 from core.lexical import char_ngrams
@@ -80,6 +80,29 @@ def test_the_line_whose_name_the_question_names_wins_a_close_call() -> None:
     assert [h.id for h in ranked] == ["evening", "early"]
     assert ranked[0].fused is not None and ranked[1].fused is not None
     assert ranked[0].fused > ranked[1].fused > ranked[1].score  # the bonuses add to the cosine
+
+
+def test_a_close_call_between_sections_goes_to_the_section_whose_title_the_question_names(
+) -> None:
+    def hit(name: str, title: str, line: str, fused: float, source: str = "document"
+            ) -> SearchHit:
+        content = f"Клиника > {title}\n{line}"
+        return SearchHit(id=name, score=0.88, fused=fused, payload={
+            "content": content, "section": f"{content}\nещё строка",
+            "metadata": {"source": source}})
+
+    faq = hit("faq", "До скольки работает стоматология?", "В субботу до 20:00", 1.000)
+    ultrasound = hit("узи", "Часы работы УЗИ", "Суббота: 9:00–15:00", 1.000 - CLOSE_CALL / 2)
+    lexical = normalize_query("узи в субботу до скольки").lexical
+    assert [h.id for h in settle_close_call([faq, ultrasound], lexical)] == ["узи", "faq"]
+    # beyond the close call, or for a learned answer, the fused order stands
+    far = replace(ultrasound, fused=1.0 - 2 * CLOSE_CALL)
+    assert [h.id for h in settle_close_call([faq, far], lexical)] == ["faq", "узи"]
+    learned = hit("learned", "Вопрос", "Ответ", 1.0, source="learned")
+    assert settle_close_call([learned, ultrasound], lexical)[0].id == "learned"
+    # two lines of one section: the line order is the fusion's
+    same = replace(ultrasound, payload={**ultrasound.payload, "section": faq.payload["section"]})
+    assert settle_close_call([faq, same], lexical)[0].id == "faq"
 
 
 def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_branch_was_full(
