@@ -35,30 +35,30 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 3, where everything is tuned) must not fall
+# What the dev split (every question of rounds 1 to 4, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md). They guard against
 # regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.76,
-    "recall@5": 0.94,
-    "recall@1500ch": 0.91,
-    "reply": 0.72,
+    "recall@1": 0.75,
+    "recall@5": 0.93,
+    "recall@1500ch": 0.90,
+    "reply": 0.71,
     "no_answer_precision": 0.80,
     "no_answer_recall": 0.20,
 }
-DEV_QUESTIONS = 816
+DEV_QUESTIONS = 984
 MAX_REPLY = 800  # two lines (a unit is cut at ≤ 320 characters; table rows run longer) + titles
-# What the held-out split must not fall below: round 4's fresh questions (168, written by three
-# authors who each read only the guide and one base), measured on round 3's code and once after
-# round 4's dev-only tuning: R@1 0.687, R@5 0.867, R@1500ch 0.820, reply 0.639, no-answer
-# precision 0.500 (3 of 6 declines right), recall 0.143 (3 of 21).
+# What the held-out split must not fall below: round 5's fresh questions (168, written by three
+# authors who each read only the guide and one base), measured on round 4's code and once after
+# round 5's dev-only change: R@1 0.670, R@5 0.905, R@1500ch 0.837, reply 0.626, no-answer
+# precision 0.625 (5 of 8 declines right), recall 0.238 (5 of 21).
 HELD_OUT_FLOORS = {
-    "recall@1": 0.67,
-    "recall@5": 0.85,
-    "recall@1500ch": 0.80,
-    "reply": 0.61,
-    "no_answer_precision": 0.45,
-    "no_answer_recall": 0.14,
+    "recall@1": 0.65,
+    "recall@5": 0.88,
+    "recall@1500ch": 0.81,
+    "reply": 0.60,
+    "no_answer_precision": 0.55,
+    "no_answer_recall": 0.20,
 }
 
 
@@ -162,7 +162,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 268 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 324 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
