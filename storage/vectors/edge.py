@@ -181,23 +181,37 @@ class EdgeVectorStore:
         dense, sparse = _queries(query)
         try:
             if query.mode is RetrievalMode.DENSE or sparse is None:
-                points = self._open_shard.query(_request(query, dense, _over_fetch(query),
-                                                         vectors=False))
+                points = self._open_shard.query(_request(query, dense, _over_fetch(query)))
                 return rescore(query, ((p.id, None, p.payload) for p in points),
                                dense={str(p.id): p.score for p in points})
             if query.mode is RetrievalMode.LEXICAL:
-                lexical = self._open_shard.query(_request(query, sparse, query.limit))
-                return rescore(query, ((p.id, p.vector, p.payload) for p in lexical))
-            # the dense branch's own scores are the cosines: only the lexical branch's points
-            # need their vectors (to score those the dense branch did not return)
+                lexical_hits = [(str(p.id), p) for p in
+                                self._open_shard.query(_request(query, sparse, query.limit))]
+                return rescore(query, ((key, None, p.payload) for key, p in lexical_hits),
+                               dense=self._dense_scores(dense, [key for key, _ in lexical_hits]))
             nearest, lexical = self._open_shard.query_batch(qe.QueryBatchRequest([
-                _request(query, dense, query.limit, vectors=False),
-                _request(query, sparse, query.limit)]))
+                _request(query, dense, query.limit), _request(query, sparse, query.limit)]))
+            # the dense branch's own scores are the cosines; the lexical branch's other points
+            # are scored by the shard too (no vectors shipped into Python). A point's id is
+            # read once: each read makes a new UUID.
+            near = [(str(p.id), p) for p in nearest]
+            lexical_hits = [(str(p.id), p) for p in lexical]
+            scores = {key: p.score for key, p in near}
+            scores.update(self._dense_scores(
+                dense, [key for key, _ in lexical_hits if key not in scores]))
         except Exception as exc:
             raise VectorStoreError(f"embedded vector search failed: {_first_line(exc)}") from exc
-        return rescore(query, ((p.id, p.vector, p.payload) for p in [*nearest, *lexical]),
-                       {str(p.id): p.score for p in lexical}, cut=False,
-                       dense={str(p.id): p.score for p in nearest})
+        return rescore(query, ((key, None, p.payload) for key, p in [*near, *lexical_hits]),
+                       {key: p.score for key, p in lexical_hits}, cut=False, dense=scores)
+
+    def _dense_scores(self, dense: qe.Query, ids: list[str]) -> dict[str, float]:
+        """The dense query's cosine with each of these points, computed in the shard."""
+        if not ids:
+            return {}
+        scored = self._open_shard.query(qe.QueryRequest(
+            limit=len(ids), query=dense, filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]),
+            with_payload=False, with_vector=False))
+        return {str(p.id): p.score for p in scored}
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
         return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
@@ -247,10 +261,9 @@ def _queries(query: SearchQuery) -> tuple[qe.Query, qe.Query | None]:
     return dense, sparse
 
 
-def _request(query: SearchQuery, nearest: qe.Query, limit: int, *,
-             vectors: bool = True) -> qe.QueryRequest:
+def _request(query: SearchQuery, nearest: qe.Query, limit: int) -> qe.QueryRequest:
     return qe.QueryRequest(limit=limit, query=nearest, filter=_filter(query), with_payload=True,
-                           with_vector=[DENSE] if vectors else False)
+                           with_vector=False)
 
 
 def _upsert(shard: qe.EdgeShard, points: list[PointRecord]) -> None:

@@ -136,24 +136,42 @@ class QdrantServerStore:
         flt = _search_filter(query)
         indices, values = lexical.sparse_query(query.text)
         use_lexical = self._has_lexical and bool(indices) and query.mode is not RetrievalMode.DENSE
-        with_vectors: Any = [DENSE] if self._has_lexical else True
-        common: dict[str, Any] = {"query_filter": flt, "with_payload": True,
-                                  "with_vectors": with_vectors}
         if not use_lexical:
             response = await self._call(self._client.query_points(
-                self._collection, query=query.vector, limit=max(query.limit * 3, 10), **common))
+                self._collection, query=query.vector, limit=max(query.limit * 3, 10),
+                query_filter=flt, with_payload=True,
+                with_vectors=[DENSE] if self._has_lexical else True))
             return rescore(query, ((p.id, p.vector, p.payload) for p in response.points))
+        # a collection with the lexical vector is one this adapter made (cosine): the server
+        # scores the lexical branch's points densely, their vectors are not shipped
         sparse = models.SparseVector(indices=indices, values=values)
-        found = await self._call(self._client.query_points(
-            self._collection, query=sparse, using=LEXICAL, limit=query.limit, **common))
+        lexical_request = models.QueryRequest(query=sparse, using=LEXICAL, limit=query.limit,
+                                              filter=flt, with_payload=True, with_vector=False)
         if query.mode is RetrievalMode.LEXICAL:
-            return rescore(query, ((p.id, p.vector, p.payload) for p in found.points))
-        nearest = await self._call(self._client.query_points(
-            self._collection, query=query.vector, limit=query.limit, **common))
-        return rescore(query, ((p.id, p.vector, p.payload)
-                               for p in [*nearest.points, *found.points]),
-                       {str(p.id): p.score for p in found.points}, cut=False,
-                       dense={str(p.id): p.score for p in nearest.points})
+            found = (await self._call(self._client.query_batch_points(
+                self._collection, [lexical_request])))[0].points
+            scores = await self._dense_scores(query.vector, [str(p.id) for p in found])
+            return rescore(query, ((p.id, None, p.payload) for p in found), dense=scores)
+        nearest, found = (response.points for response in await self._call(
+            self._client.query_batch_points(self._collection, [
+                models.QueryRequest(query=query.vector, limit=query.limit, filter=flt,
+                                    with_payload=True, with_vector=False),
+                lexical_request])))
+        scores = {str(p.id): p.score for p in nearest}
+        scores.update(await self._dense_scores(
+            query.vector, [str(p.id) for p in found if str(p.id) not in scores]))
+        return rescore(query, ((p.id, None, p.payload) for p in [*nearest, *found]),
+                       {str(p.id): p.score for p in found}, cut=False, dense=scores)
+
+    async def _dense_scores(self, vector: Sequence[float], ids: list[str]) -> dict[str, float]:
+        """The dense query's cosine with each of these points, computed by the server."""
+        if not ids:
+            return {}
+        scored = await self._call(self._client.query_points(
+            self._collection, query=list(vector), limit=len(ids),
+            query_filter=models.Filter(must=[models.HasIdCondition(has_id=ids)]),
+            with_payload=False, with_vectors=False))
+        return {str(p.id): p.score for p in scored.points}
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
         return summarize_documents({"metadata": m} for m in await self._metadata(client_slug))
