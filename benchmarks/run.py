@@ -13,7 +13,12 @@ instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
 Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the gateway's own
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
-    python -m benchmarks.run [--smoke] [--profiles instant,bundled]
+    python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--py-spy DIR]
+
+The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
+customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
+the table says which (`--load python` forces the Python one). `--py-spy DIR` records a raw
+py-spy profile of the gateway per phase (ingest at c=64, drain, paced) into DIR.
 
 BENCH_DATABASE_URL (default: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)
 names the server; a scratch database is made and dropped."""
@@ -22,10 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
+import resource
+import shutil
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -156,6 +167,77 @@ async def post_all(http: ClientSession, url: str, secret: str, bodies: list[dict
     return latencies
 
 
+@dataclass
+class Ingest:
+    requests: int
+    seconds: float
+    p50: float  # seconds
+    p99: float
+    generator_cpu: float  # seconds of CPU the load generator used
+
+    def describe(self) -> str:
+        return (f"{self.requests / self.seconds:.0f} req/s, p50 {self.p50 * 1000:.1f} ms, "
+                f"p99 {self.p99 * 1000:.1f} ms")
+
+
+async def ingest_python(http: ClientSession, url: str, secret: str, prefix: str, total: int,
+                        customers: int, concurrency: int) -> Ingest:
+    bodies = [message(i % customers, f"{prefix}-{i}") for i in range(total)]
+    cpu, started = time.process_time(), time.perf_counter()
+    latencies = await post_all(http, url, secret, bodies, concurrency)
+    return Ingest(len(latencies), time.perf_counter() - started, pct(latencies, .5),
+                  pct(latencies, .99), time.process_time() - cpu)
+
+
+async def ingest_wrk(url: str, secret: str, prefix: str, total: int, customers: int,
+                     concurrency: int) -> Ingest:
+    """The same requests as `ingest_python`, sent by wrk (benchmarks/ingest.lua)."""
+    threads = min(2, concurrency)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = await asyncio.create_subprocess_exec(
+        "wrk", "-t", str(threads), "-c", str(concurrency), "-d", "300s", "--timeout", "10s",
+        "-s", str(ROOT / "benchmarks" / "ingest.lua"), f"{url}?webhook_secret={secret}", "--",
+        prefix, str(total), str(customers), "0", str(threads),
+        *(json.dumps(question) for question in QUESTIONS),
+        stdout=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    started, finished = time.perf_counter(), 0
+    while finished < threads:
+        line = await process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"wrk exited with {await process.wait()}")
+        finished += line.strip() == b"finished"
+    seconds = time.perf_counter() - started
+    process.send_signal(signal.SIGINT)  # wrk prints its summary and done()'s line
+    out, _ = await process.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    if result["status_errors"] or result["socket_errors"]:
+        raise RuntimeError(f"wrk saw failed requests: {result}")
+    return Ingest(result["requests"], seconds, result["p50_us"] / 1e6,
+                  result["p99_us"] / 1e6,
+                  after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+
+@contextlib.asynccontextmanager
+async def profiled(directory: Path | None, pid: int, name: str) -> AsyncIterator[None]:
+    """A raw py-spy profile of the gateway while the block runs (nothing without a directory)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format",
+        "raw", "--rate", "250", "-o", str(directory / f"{name}.txt"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    await asyncio.sleep(0.5)  # attached
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        await spy.wait()
+
+
 def message(customer: int, key: str, text: str | None = None) -> dict:
     jid = f"7702{customer:07d}@s.whatsapp.net"
     return {"messageType": "text", "message": text or QUESTIONS[customer % len(QUESTIONS)],
@@ -167,7 +249,8 @@ async def commits(admin: asyncpg.Connection, database: str) -> int:
         "SELECT xact_commit FROM pg_stat_database WHERE datname = $1", database)
 
 
-async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report) -> None:
+async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report,
+                      py_spy: Path | None, load: str | None) -> None:
     print(f"profile {profile}", flush=True)
     database = f"truffles_bench_{profile}_{os.getpid()}"
     admin = await asyncpg.connect(server_dsn)
@@ -202,23 +285,32 @@ async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Repor
                        f"{(proc_cpu(pid) - cpu) / 5 * 100:.1f} % of a core / "
                        f"{proc_rss_mib(pid):.0f} MiB")
             url = f"{gateway.url}/webhook/demo_salon"
+            generator = load or ("wrk" if shutil.which("wrk") else "python")
             for concurrency in (1, 16, 64):
-                bodies = [message(i % sizes.customers, f"in{concurrency}-{i}")
-                          for i in range(sizes.ingest)]
-                started = time.perf_counter()
-                latencies = await post_all(http, url, secret, bodies, concurrency)
-                elapsed = time.perf_counter() - started
-                report.add(profile, f"ingest c={concurrency}",
-                           f"{len(latencies) / elapsed:.0f} req/s, p50 {pct(latencies, .5) * 1000:.1f} ms, "
-                           f"p99 {pct(latencies, .99) * 1000:.1f} ms")
+                bench_cpu, gateway_cpu = time.process_time(), proc_cpu(pid)
+                async with profiled(py_spy if concurrency == 64 else None, pid,
+                                    f"{profile}-ingest-c64"):
+                    if generator == "wrk":
+                        result = await ingest_wrk(url, secret, f"in{concurrency}", sizes.ingest,
+                                                  sizes.customers, concurrency)
+                    else:
+                        result = await ingest_python(http, url, secret, f"in{concurrency}",
+                                                     sizes.ingest, sizes.customers, concurrency)
+                bench_cpu, gateway_cpu = time.process_time() - bench_cpu, proc_cpu(pid) - gateway_cpu
+                report.add(profile, f"ingest c={concurrency} ({generator})", result.describe())
+                report.add(profile, f"ingest c={concurrency}: CPU, % of a core",
+                           f"gateway {gateway_cpu / result.seconds * 100:.0f}, load generator "
+                           f"{result.generator_cpu / result.seconds * 100:.0f}, benchmark process "
+                           f"{bench_cpu / result.seconds * 100:.0f}")
             await drained(conn)
 
             before_commits, before_cpu, before = await commits(admin, database), proc_cpu(pid), \
                 peers.reply_count
             bodies = [message(10_000 + i % sizes.customers, f"burst-{i}") for i in range(sizes.burst)]
             started = time.perf_counter()
-            await post_all(http, url, secret, bodies, 64)
-            await drained(conn)
+            async with profiled(py_spy, pid, f"{profile}-drain"):
+                await post_all(http, url, secret, bodies, 64)
+                await drained(conn)
             elapsed = time.perf_counter() - started
             turns = peers.reply_count - before
             gateway_cpu = proc_cpu(pid) - before_cpu
@@ -231,7 +323,8 @@ async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Repor
                        f"{transactions / sizes.burst:.1f}")
             report.add(profile, "RSS after the burst", f"{proc_rss_mib(pid):.0f} MiB")
 
-            paced = await paced_latency(http, url, secret, peers, sizes.paced_seconds)
+            async with profiled(py_spy, pid, f"{profile}-paced"):
+                paced = await paced_latency(http, url, secret, peers, sizes.paced_seconds)
             report.add(profile, "webhook → send-text at 50/s",
                        f"p50 {pct(paced, .5) * 1000:.0f} ms, p99 {pct(paced, .99) * 1000:.0f} ms")
     finally:
@@ -332,6 +425,10 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="small sizes (about a minute)")
     parser.add_argument("--profiles", default="instant,bundled")
+    parser.add_argument("--load", choices=("wrk", "python"),
+                        help="the ingest load generator (default: wrk when on PATH)")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR",
+                        help="record raw py-spy profiles of the gateway per phase into DIR")
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
@@ -340,7 +437,7 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}", flush=True)
     await backlog_claims(sizes, server_dsn, report)
     for profile in args.profiles.split(","):
-        await run_profile(profile, sizes, server_dsn, report)
+        await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load)
     print()
     print(report.table())
     return 0
