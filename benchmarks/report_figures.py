@@ -20,14 +20,13 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
+from benchmarks.scratch import scratch_database
 from storage.embedded import EmbeddedPostgres
-from storage.migrate import apply_migrations
 from storage.repositories import reports
 
 SEED = """
@@ -60,35 +59,29 @@ async def main(tenants: int, customers: int, messages: int, runs: int) -> None:
     if not server_dsn:
         embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="truffles-bench-")))
         server_dsn = await asyncio.to_thread(embedded.start)
-    scratch = f"truffles_bench_reports_{os.getpid()}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
     try:
-        dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{scratch}"))
-        conn = await asyncpg.connect(dsn)
-        await apply_migrations(conn)
-        started = time.perf_counter()
-        await conn.execute(SEED.format(tenants=int(tenants), customers=int(customers),
-                                       messages=int(messages)))
-        total = await conn.fetchval("SELECT count(*) FROM messages")
-        print(f"seeded {tenants} tenants x {customers} customers, {total} messages, "
-              f"{await conn.fetchval('SELECT count(*) FROM handovers')} requests "
-              f"in {time.perf_counter() - started:.1f} s")
-        client_id = await conn.fetchval("SELECT id FROM clients ORDER BY slug LIMIT 1")
-        now = datetime.now(UTC)
-        for label, days in (("a day", 1), ("7 days", 7), ("30 days", 30)):
-            timings = []
-            for _ in range(runs):
-                begin = time.perf_counter()
-                figures = await reports.figures(conn, client_id, now - timedelta(days=days), now)
-                timings.append((time.perf_counter() - begin) * 1000)
-            print(f"figures of {label:<8}: median {statistics.median(timings):6.1f} ms, "
-                  f"max {max(timings):6.1f} ms ({figures.customers} customers, "
-                  f"{figures.messages} messages, {figures.escalated} requests)")
-        await conn.close()
+        async with scratch_database(server_dsn, "truffles_bench_reports") as dsn:
+            conn = await asyncpg.connect(dsn)
+            started = time.perf_counter()
+            await conn.execute(SEED.format(tenants=int(tenants), customers=int(customers),
+                                           messages=int(messages)))
+            total = await conn.fetchval("SELECT count(*) FROM messages")
+            print(f"seeded {tenants} tenants x {customers} customers, {total} messages, "
+                  f"{await conn.fetchval('SELECT count(*) FROM handovers')} requests "
+                  f"in {time.perf_counter() - started:.1f} s")
+            client_id = await conn.fetchval("SELECT id FROM clients ORDER BY slug LIMIT 1")
+            now = datetime.now(UTC)
+            for label, days in (("a day", 1), ("7 days", 7), ("30 days", 30)):
+                timings = []
+                for _ in range(runs):
+                    begin = time.perf_counter()
+                    figures = await reports.figures(conn, client_id, now - timedelta(days=days), now)
+                    timings.append((time.perf_counter() - begin) * 1000)
+                print(f"figures of {label:<8}: median {statistics.median(timings):6.1f} ms, "
+                      f"max {max(timings):6.1f} ms ({figures.customers} customers, "
+                      f"{figures.messages} messages, {figures.escalated} requests)")
+            await conn.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        await admin.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
 

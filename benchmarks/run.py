@@ -40,14 +40,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import ClientSession, TCPConnector
 
 from benchmarks.peers import Peers
+from benchmarks.scratch import scratch_database
 from storage.database import create_pool
-from storage.migrate import apply_migrations
 from storage.repositories import inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,12 +252,16 @@ async def commits(admin: asyncpg.Connection, database: str) -> int:
 async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report,
                       py_spy: Path | None, load: str | None) -> None:
     print(f"profile {profile}", flush=True)
-    database = f"truffles_bench_{profile}_{os.getpid()}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{database}"))
+    # "an existing database": start-up does not migrate
+    async with scratch_database(server_dsn, f"truffles_bench_{profile}") as dsn:
+        await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load)
+
+
+async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str, report: Report,
+                          py_spy: Path | None, load: str | None) -> None:
+    database = urlsplit(dsn).path.lstrip("/")
+    admin = await asyncpg.connect(server_dsn)  # its reads are not counted in the database's
     conn = await asyncpg.connect(dsn)
-    await apply_migrations(conn)  # "an existing database": start-up does not migrate
     peers = Peers()
     await peers.start()
     gateway = Gateway(dsn, peers, profile, 8300 + (profile == "bundled"))
@@ -310,11 +314,12 @@ async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Repor
             started = time.perf_counter()
             async with profiled(py_spy, pid, f"{profile}-drain"):
                 await post_all(http, url, secret, bodies, 64)
-                await drained(conn)
+                polls = await drained(conn)
             elapsed = time.perf_counter() - started
             turns = peers.reply_count - before
             gateway_cpu = proc_cpu(pid) - before_cpu
-            transactions = await commits(admin, database) - before_commits
+            await asyncio.sleep(2)  # a backend reports its counts to the statistics within a second
+            transactions = await commits(admin, database) - before_commits - polls
             report.add(profile, "drain a burst", f"{sizes.burst} messages from {sizes.customers} "
                        f"customers answered in {elapsed:.1f} s ({turns} turns): "
                        f"{sizes.burst / elapsed:.0f} messages/s, {turns / elapsed:.0f} turns/s")
@@ -331,7 +336,6 @@ async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Repor
         await gateway.stop()
         await peers.close()
         await conn.close()
-        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
         await admin.close()
 
 
@@ -348,14 +352,17 @@ async def settled(pid: int, timeout: float = 300) -> float:
     return time.perf_counter() - started
 
 
-async def drained(conn: asyncpg.Connection, timeout: float = 900) -> None:
-    """Until every message is answered and every reply delivered."""
+async def drained(conn: asyncpg.Connection, timeout: float = 900) -> int:
+    """Until every message is answered and every reply delivered; how many times it looked (each
+    look a transaction in the database's statistics)."""
     deadline = time.perf_counter() + timeout
+    polls = 0
     while time.perf_counter() < deadline:
+        polls += 1
         if await conn.fetchval("""SELECT NOT EXISTS (SELECT 1 FROM turn_queue)
                                      AND NOT EXISTS (SELECT 1 FROM outbox
                                                       WHERE status IN ('pending', 'processing'))"""):
-            return
+            return polls
         await asyncio.sleep(0.02)
     raise RuntimeError("the gateway did not drain its queues in time")
 
@@ -378,31 +385,27 @@ async def paced_latency(http: ClientSession, url: str, secret: str, peers: Peers
 async def backlog_claims(sizes: Sizes, server_dsn: str, report: Report) -> None:
     """A claim's cost with 100 events waiting and with the whole backlog, the statistics taken
     while the queue was empty (as it is when idle)."""
-    database = f"truffles_bench_claims_{os.getpid()}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{database}"))
-    pool = await create_pool(dsn)
-    try:
-        async with pool.acquire() as conn:
-            await apply_migrations(conn)
-            client = await conn.fetchval("INSERT INTO clients (slug, name) VALUES ('b', 'B') RETURNING id")
-            await conn.execute("INSERT INTO client_settings (client_id, webhook_secret) "
-                               "VALUES ($1, repeat('s', 24))", client)
-            await conn.execute("ANALYZE")
-        for waiting in (100, sizes.backlog):
-            await fill_backlog(pool, client, waiting)
-            timings = []
-            for _ in range(200):
-                started = time.perf_counter()
-                await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5))
-                timings.append(time.perf_counter() - started)
-            report.add("queue", f"claim with {waiting} events waiting",
-                       f"p50 {pct(timings, .5) * 1000:.2f} ms, p99 {pct(timings, .99) * 1000:.2f} ms")
-    finally:
-        await pool.close()
-        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server_dsn, "truffles_bench_claims") as dsn:
+        pool = await create_pool(dsn)
+        try:
+            async with pool.acquire() as conn:
+                client = await conn.fetchval(
+                    "INSERT INTO clients (slug, name) VALUES ('b', 'B') RETURNING id")
+                await conn.execute("INSERT INTO client_settings (client_id, webhook_secret) "
+                                   "VALUES ($1, repeat('s', 24))", client)
+                await conn.execute("ANALYZE")
+            for waiting in (100, sizes.backlog):
+                await fill_backlog(pool, client, waiting)
+                timings = []
+                for _ in range(200):
+                    started = time.perf_counter()
+                    await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5))
+                    timings.append(time.perf_counter() - started)
+                report.add("queue", f"claim with {waiting} events waiting",
+                           f"p50 {pct(timings, .5) * 1000:.2f} ms, "
+                           f"p99 {pct(timings, .99) * 1000:.2f} ms")
+        finally:
+            await pool.close()
 
 
 async def fill_backlog(pool: asyncpg.Pool, client: object, events: int) -> None:

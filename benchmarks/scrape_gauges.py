@@ -22,18 +22,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 from prometheus_client import generate_latest
 
+from benchmarks.scratch import scratch_database
 from gateway import scrape
 from gateway.metrics import REGISTRY
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
-from storage.migrate import apply_migrations
 from storage.repositories import gauges
 
 SEED = """
@@ -92,42 +91,36 @@ async def main(tenants: int, customers: int, history: int, backlog: int, runs: i
     if not server_dsn:
         embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="truffles-bench-")))
         server_dsn = await asyncio.to_thread(embedded.start)
-    scratch = f"truffles_bench_scrape_{os.getpid()}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
     try:
-        dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{scratch}"))
-        conn = await asyncpg.connect(dsn)
-        await apply_migrations(conn)
-        started = time.perf_counter()
-        await conn.execute(SEED.format(tenants=tenants, customers=customers, history=history,
-                                       backlog=backlog))
-        await conn.execute(PENDING.format(pending=backlog // 10))
-        # as autovacuum leaves them: the given-up rows (which never change) counted on their
-        # index alone
-        await conn.execute("VACUUM ANALYZE")
-        print(f"seeded {tenants} tenants x {customers} customers: "
-              f"{await conn.fetchval('SELECT count(*) FROM inbound_events')} inbound events, "
-              f"{await conn.fetchval('SELECT count(*) FROM outbox')} outbox rows, "
-              f"{await conn.fetchval('SELECT count(*) FROM handovers')} handovers, "
-              f"{backlog} waiting per queue, in {time.perf_counter() - started:.1f} s")
-        await conn.close()
-        pool = await create_pool(dsn, max_size=2)
-        reads, scrapes = [], []
-        for _ in range(runs):
-            begin = time.perf_counter()
-            reading = await gauges.read(pool)
-            reads.append((time.perf_counter() - begin) * 1000)
-            scrape.COLLECTOR.reading = scrape.Reading(reading, {}, True)
-            body = generate_latest(REGISTRY)
-            scrapes.append((time.perf_counter() - begin) * 1000)
-        await pool.close()
-        print(f"gauges read: median {statistics.median(reads):.1f} ms, max {max(reads):.1f} ms; "
-              f"whole scrape: median {statistics.median(scrapes):.1f} ms "
-              f"({len(body) // 1024} KiB of text)")
+        async with scratch_database(server_dsn, "truffles_bench_scrape") as dsn:
+            conn = await asyncpg.connect(dsn)
+            started = time.perf_counter()
+            await conn.execute(SEED.format(tenants=tenants, customers=customers, history=history,
+                                           backlog=backlog))
+            await conn.execute(PENDING.format(pending=backlog // 10))
+            # as autovacuum leaves them: the given-up rows (which never change) counted on their
+            # index alone
+            await conn.execute("VACUUM ANALYZE")
+            print(f"seeded {tenants} tenants x {customers} customers: "
+                  f"{await conn.fetchval('SELECT count(*) FROM inbound_events')} inbound events, "
+                  f"{await conn.fetchval('SELECT count(*) FROM outbox')} outbox rows, "
+                  f"{await conn.fetchval('SELECT count(*) FROM handovers')} handovers, "
+                  f"{backlog} waiting per queue, in {time.perf_counter() - started:.1f} s")
+            await conn.close()
+            pool = await create_pool(dsn, max_size=2)
+            reads, scrapes = [], []
+            for _ in range(runs):
+                begin = time.perf_counter()
+                reading = await gauges.read(pool)
+                reads.append((time.perf_counter() - begin) * 1000)
+                scrape.COLLECTOR.reading = scrape.Reading(reading, {}, True)
+                body = generate_latest(REGISTRY)
+                scrapes.append((time.perf_counter() - begin) * 1000)
+            await pool.close()
+            print(f"gauges read: median {statistics.median(reads):.1f} ms, max {max(reads):.1f} ms; "
+                  f"whole scrape: median {statistics.median(scrapes):.1f} ms "
+                  f"({len(body) // 1024} KiB of text)")
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        await admin.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
 
