@@ -13,7 +13,8 @@ instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
 Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the gateway's own
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
-    python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--py-spy DIR]
+    python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--load wrk|python]
+                             [--py-spy DIR]
 
 The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
 customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
@@ -173,7 +174,9 @@ class Ingest:
     seconds: float
     p50: float  # seconds
     p99: float
-    generator_cpu: float  # seconds of CPU the load generator used
+    # seconds of CPU the load generator used (the Python one: the benchmark process's, the fake
+    # peers' included)
+    generator_cpu: float
 
     def describe(self) -> str:
         return (f"{self.requests / self.seconds:.0f} req/s, p50 {self.p50 * 1000:.1f} ms, "
