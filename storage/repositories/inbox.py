@@ -294,13 +294,9 @@ class InboxRepo:
         await self._end(claims, "failed", error[:2000])
 
     async def _end(self, claims: Sequence[tuple[int, int]], status: str, error: str | None) -> None:
-        """One statement (one round trip) ends the events and reschedules their conversations
-        as `reschedule` does, fenced already (no token). Its snapshot still shows the events as
-        being processed, so the rest of a conversation leaves them out by id. The events are
-        locked before the queue rows, the order of `renew`'s two statements."""
         ids = [event_id for event_id, _ in claims]
         attempts = [attempt for _, attempt in claims]
-        done = await self._conn.fetchval(
+        done, conversations = await self._conn.fetchrow(
             """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
                     updated AS (
                         UPDATE inbound_events e
@@ -309,32 +305,14 @@ class InboxRepo:
                           FROM claimed
                          WHERE e.id = claimed.id AND e.attempts = claimed.attempts
                            AND e.status = 'processing'
-                        RETURNING e.conversation_id),
-                    rest AS (
-                        SELECT ended.conversation_id, min(e.received_at) AS first_at,
-                               max(e.received_at) AS last_at
-                          FROM (SELECT DISTINCT conversation_id FROM updated) ended
-                          LEFT JOIN inbound_events e
-                            ON e.conversation_id = ended.conversation_id
-                           AND e.status IN ('queued', 'processing') AND e.id <> ALL($1::bigint[])
-                         GROUP BY ended.conversation_id),
-                    gone AS (
-                        DELETE FROM turn_queue q USING rest
-                         WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NULL),
-                    waiting AS (
-                        UPDATE turn_queue q
-                           SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
-                               due_at = greatest(now(), least(
-                                   rest.last_at + make_interval(secs => s.debounce_seconds::float8),
-                                   rest.first_at + make_interval(secs => $5::float8)))
-                          FROM rest, client_settings s
-                         WHERE q.conversation_id = rest.conversation_id
-                           AND rest.first_at IS NOT NULL AND s.client_id = q.client_id)
-               SELECT count(*) FROM updated""",
-            ids, attempts, status, error, MAX_WAIT_SECONDS,
+                        RETURNING e.conversation_id)
+               SELECT count(*), array_agg(DISTINCT conversation_id) FROM updated""",
+            ids, attempts, status, error,
         )
-        if done != len(claims):  # the transaction is rolled back, the rescheduling with it
+        if done != len(claims):
             raise LostClaim(f"{len(claims) - done} of {len(claims)} events were claimed again")
+        for conversation_id in conversations or ():
+            await reschedule(self._conn, conversation_id, None)
 
 
 async def release(pool: asyncpg.Pool, turn: ClaimedTurn, error: str, *,
