@@ -208,22 +208,35 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
 async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
     """The heartbeat of turns still being worked on: their leases run `lease` from now.
 
-    Two statements, each its own transaction: a turn's completion locks its events and then its
-    queue row, so one statement locking queue rows and then events would deadlock with it."""
+    Rows another transaction holds are skipped, never waited for: a turn completing at this
+    moment holds its events and its queue row (and needs no longer lease), and a heartbeat that
+    waited on them while holding other rows could deadlock with it (seen under load: a
+    completion and a heartbeat each holding one event of the other's set)."""
     if not turns:
         return
     turns = sorted(turns, key=lambda t: t.conversation_id)
     await pool.execute(
-        """UPDATE turn_queue q SET due_at = now() + $3
-             FROM unnest($1::uuid[], $2::int[]) AS held(conversation_id, token)
-            WHERE q.conversation_id = held.conversation_id AND q.attempts = held.token
-              AND q.leased""",
+        """WITH held AS (
+               SELECT q.conversation_id
+                 FROM turn_queue q
+                 JOIN unnest($1::uuid[], $2::int[]) AS h(conversation_id, token)
+                   ON q.conversation_id = h.conversation_id AND q.attempts = h.token
+                WHERE q.leased
+                  FOR UPDATE OF q SKIP LOCKED)
+           UPDATE turn_queue q SET due_at = now() + $3
+             FROM held WHERE q.conversation_id = held.conversation_id""",
         [t.conversation_id for t in turns], [t.token for t in turns], lease)
     events = sorted((e.id, e.attempts) for t in turns for e in t.events)
     await pool.execute(
-        """UPDATE inbound_events e SET locked_until = now() + $3
-             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempts)
-            WHERE e.id = held.id AND e.attempts = held.attempts AND e.status = 'processing'""",
+        """WITH held AS (
+               SELECT e.id
+                 FROM inbound_events e
+                 JOIN unnest($1::bigint[], $2::int[]) AS h(id, attempts)
+                   ON e.id = h.id AND e.attempts = h.attempts
+                WHERE e.status = 'processing'
+                  FOR UPDATE OF e SKIP LOCKED)
+           UPDATE inbound_events e SET locked_until = now() + $3
+             FROM held WHERE e.id = held.id""",
         [i for i, _ in events], [a for _, a in events], lease)
 
 

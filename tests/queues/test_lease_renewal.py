@@ -1,6 +1,6 @@
 """The heartbeat renews a running turn's lease on its queue row and on its events, only while the
 claim is still its own, and never deadlocks with turns completing at the same moment (a
-completion locks its events, then its queue row)."""
+completion locks its events, then its queue row): it skips rows another transaction holds."""
 
 from __future__ import annotations
 
@@ -64,3 +64,24 @@ async def test_renewals_and_completions_at_once_do_not_deadlock(db) -> None:
 
     assert await db.fetchval("SELECT count(*) FROM turn_queue") == 0
     assert await db.fetchval("SELECT count(*) FROM inbound_events WHERE status = 'done'") == 40
+
+
+async def test_renewal_skips_rows_a_completing_turn_holds_instead_of_waiting(db) -> None:
+    client = await make_client(db, "lease")
+    turns = await _queue_turns(db, client, 2)
+    completing, running = turns
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE inbound_events SET status = 'done' WHERE conversation_id = $1",
+                           completing.conversation_id)
+        await conn.execute("SELECT 1 FROM turn_queue WHERE conversation_id = $1 FOR UPDATE",
+                           completing.conversation_id)
+        # the completion has not committed: a heartbeat that waited for its rows would hang here
+        await asyncio.wait_for(inbox.renew(db, turns, timedelta(minutes=10)), timeout=10)
+
+    renewed = {r["conversation_id"]: r["renewed"] for r in await db.fetch(
+        """SELECT conversation_id, bool_and(locked_until > now() + interval '5 minutes') AS renewed
+             FROM inbound_events GROUP BY conversation_id""")}
+    assert renewed[running.conversation_id] is True
+    assert await db.fetchval(
+        "SELECT due_at > now() + interval '5 minutes' FROM turn_queue WHERE conversation_id = $1",
+        running.conversation_id)
