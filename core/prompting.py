@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from core.chunking import split_heading
 from core.knowledge_types import SOURCE_LEARNED, Passage
 
 HISTORY_TURNS = 10
@@ -48,25 +49,50 @@ def source_label(passage: Passage) -> str:
 
 
 def context_block(passages: Sequence[Passage], budget: int = CONTEXT_CHARS) -> str:
-    """The passages as numbered blocks with their sources, best first, in whole lines, until
-    `budget` characters; a line that does not fit ends the block (nothing is cut mid-line)."""
-    if not passages:
-        return NO_PASSAGES
-    blocks: list[str] = []
+    """The passages as numbered blocks with their sources, best first, in whole lines, within
+    `budget` characters. The lines the search matched (under their heading) go in first,
+    passage by passage, then the rest of each passage in order while it fits; a block keeps
+    its passage's line order. A later section's matched line is thus not crowded out by the
+    first section's neighbouring lines (dev: facts within 1,500 characters 0.908 -> 0.924,
+    knowledge/README.md)."""
+    lines = [passage.content.strip().split("\n") for passage in passages]
+    chosen: list[set[int]] = [set() for _ in passages]
     used = 0
-    for number, passage in enumerate(passages, 1):
-        lines = [f"[{number}] ({source_label(passage)})"]
-        size = len(lines[0]) + (2 if blocks else 0)
-        for line in passage.content.strip().split("\n"):
-            if used + size + len(line) + 1 > budget:
+
+    def add(number: int, picks: Sequence[int]) -> bool:
+        nonlocal used
+        new = [j for j in dict.fromkeys(picks) if j not in chosen[number]]
+        cost = sum(len(lines[number][j]) + 1 for j in new)
+        if not chosen[number]:
+            cost += len(_label(number, passages[number])) + (2 if used else 0)
+        if used + cost > budget:
+            return False
+        used += cost
+        chosen[number].update(new)
+        return True
+
+    for number, passage in enumerate(passages):
+        matched = [lines[number].index(m) for m in passage.matched if m in lines[number]]
+        heading = [0] if split_heading(passage.content)[0] else []
+        if matched and add(number, [*heading, matched[0]]):
+            for index in matched[1:]:
+                if not add(number, [index]):
+                    break
+    for number in range(len(passages)):
+        for index in range(len(lines[number])):
+            if index not in chosen[number] and not add(number, [index]):
                 break
-            lines.append(line)
-            size += len(line) + 1
-        if len(lines) == 1:
-            break
-        blocks.append("\n".join(lines))
-        used += size
-    return "\n\n".join(blocks) if blocks else NO_PASSAGES
+    blocks = [[lines[number][j] for j in sorted(chosen[number])]
+              for number in range(len(passages)) if chosen[number]]
+    kept = [passage for number, passage in enumerate(passages) if chosen[number]]
+    return "\n\n".join("\n".join([_label(position, passage), *block])
+                        for position, (passage, block) in enumerate(zip(kept, blocks,
+                                                                        strict=True))) \
+        or NO_PASSAGES
+
+
+def _label(position: int, passage: Passage) -> str:
+    return f"[{position + 1}] ({source_label(passage)})"
 
 
 def build_messages(

@@ -118,6 +118,21 @@ def test_context_is_cut_to_the_budget_between_lines_never_inside_one() -> None:
     assert "[2] (prices)" in context_block(passages, 2500)
 
 
+def test_context_packs_every_passage_s_matched_line_before_neighbouring_lines() -> None:
+    rows = [f"Услуга {i} — Мастер: {i} 100 ₸; Топ-мастер: {i} 900 ₸" for i in range(12)]
+    hours = "Часы работы\nПн–Пт: 10:00–21:00\nСб–Вс: 10:00–18:00\n31 декабря: 10:00–15:00"
+    passages = [Passage("Цены > Маникюр\n" + "\n".join(rows), "prices", "document", 0.9,
+                        matched=(rows[5],)),
+                Passage(hours, "hours", "document", 0.8, matched=("31 декабря: 10:00–15:00",))]
+    block = context_block(passages, 400)
+    assert len(block) <= 400
+    second = block.split("\n\n")[1].split("\n")
+    assert second[:2] == ["[2] (hours)", "Часы работы"] and second[-1] == "31 декабря: 10:00–15:00"
+    first = block.split("\n\n")[0].split("\n")
+    assert first[:2] == ["[1] (prices)", "Цены > Маникюр"] and rows[5] in first
+    assert first[2:] == [row for row in rows if row in first[2:]]  # document order kept
+
+
 async def test_an_ungrounded_answer_without_passages_becomes_the_fallback(openai) -> None:
     fake, url = openai
     llm = chat(url)
