@@ -17,7 +17,7 @@ from core.query_text import content_words, normalize_for_embedding
 
 LEARNED_QUESTION = "Вопрос: "
 LEARNED_ANSWER = "Ответ: "
-MAX_LINES = 2
+MAX_LINES = 3  # a two-part question's two lines, and the search's close call
 SECOND_PART_PASSAGES = 2  # where the line answering the second part of a question may come from
 # Line choice: the share of the question's n-grams in the line, + KIND_WEIGHT per kind of fact
 # asked for that it states, + MATCH_BONUS for the search's best line (calibrated on dev).
@@ -30,10 +30,10 @@ OVERVIEW_LINES = 3
 _PARTS = re.compile(r"\?\s+|\s+(?:и|а|или|also|and|or|және|мен|плюс|ещё|еще)\s+|"
                     r",\s+(?:а|и)?\s*", re.IGNORECASE)
 MIN_PART_CHARS = 5
-# A one-part question whose best two lines are within CLOSE_CALL in fused score (the search
-# cannot tell them apart) gets both; one wrong line is worse than two labelled ones (dev:
-# replies with the fact 0.673 -> 0.712, every base gaining 2-5 points, the average reply
-# 255 -> 279 characters; knowledge/README.md).
+# A question whose best two lines are within CLOSE_CALL in fused score (the search cannot tell
+# them apart) gets both; one wrong line is worse than two labelled ones (dev: replies with the
+# fact 0.673 -> 0.712, every base gaining 2-5 points, the average reply 255 -> 279 characters;
+# for a two-part question too, as a third line: 0.720 -> 0.734; knowledge/README.md).
 
 
 def learned_content(question: str, answer: str) -> str:
@@ -55,7 +55,7 @@ def question_parts(question: str) -> list[str]:
 def compose_answer(passages: Sequence[Passage], question: str) -> str:
     """The line of the best passage that answers the question, with the passage's title; for
     a two-part question, also the line of the best passages that answers the other part (when
-    it is another line)."""
+    it is another line); and the search's next line when it is a close call."""
     best = passages[0]
     if best.source == SOURCE_LEARNED:
         return learned_answer(best.content)
@@ -65,10 +65,13 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     parts = question_parts(question)
     first, _ = _best_line(passages[:1], parts[0] if len(parts) > 1 else question)
     chosen = [first]
+    close = _close_call(passages, first[1])
     if len(parts) > 1:
         second, _ = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1])
         chosen.append(second)
-    elif close := _close_call(passages, first[1]):
+        if close and close[1] != second[1]:
+            chosen.append(close)  # the parts may be one question cut at a comma
+    elif close:
         chosen.append(close)
     lines = [_titled(passage, line) if passage is not chosen[0][0] or i == 0 else line
              for i, (passage, line) in enumerate(chosen[:MAX_LINES])]

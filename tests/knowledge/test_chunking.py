@@ -156,6 +156,19 @@ def test_a_close_call_between_the_best_two_lines_gives_both() -> None:
     assert compose_answer([PRICES, HOURS], question) == clear
 
 
+def test_a_two_part_question_also_gets_the_close_call_line() -> None:
+    prices = replace(PRICES, matched=("Гель-лак — Мастер: 9 000 ₸", "Френч — Мастер: + 2 200 ₸"),
+                     matched_scores=(0.900, 0.896))
+    hours = replace(HOURS, matched_scores=(0.850,))
+    question = "гель-лак с френчем, сколько в субботу до скольки?"
+    assert len(question_parts(question)) == 2
+    assert compose_answer([prices, hours], question).split("\n") == [
+        "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00",
+        "Френч — Мастер: + 2 200 ₸"]
+    clear = replace(prices, matched_scores=(0.900, 0.880))
+    assert "Френч" not in compose_answer([clear, hours], question)
+
+
 def test_char_ngrams_fold_case_yo_and_digit_groups() -> None:
     assert char_ngrams("Ёж") == [" еж", "еж "]
     assert char_ngrams("5 000 ₸") == char_ngrams("5000")
