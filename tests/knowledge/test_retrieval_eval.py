@@ -41,13 +41,15 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 DEV_FLOORS = {
     "recall@1": 0.75,
     "recall@5": 0.93,
-    "recall@1500ch": 0.90,
-    "reply": 0.71,
+    "recall@1500ch": 0.92,
+    "reply": 0.73,
     "no_answer_precision": 0.80,
     "no_answer_recall": 0.20,
 }
 DEV_QUESTIONS = 984
-MAX_REPLY = 800  # two lines (a unit is cut at ≤ 320 characters; table rows run longer) + titles
+# three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
+# table rows run longer) + titles
+MAX_REPLY = 1200
 # What the held-out split must not fall below: round 5's fresh questions (168, written by three
 # authors who each read only the guide and one base), measured on round 4's code and once after
 # round 5's dev-only change: R@1 0.670, R@5 0.905, R@1500ch 0.837, reply 0.626, no-answer
@@ -101,7 +103,7 @@ async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(dev) -> N
         if outcome.found_nothing:
             assert outcome.reply == "NO_ANSWER"
         else:
-            # at most two fact-sized lines under their titles, never a whole section
+            # at most three fact-sized lines under their titles, never a whole section
             assert outcome.reply != "NO_ANSWER" and len(outcome.reply) <= MAX_REPLY, outcome.reply
     answered = [o for o in dev if o.reply_has_facts]
     assert answered and all(o.case.facts for o in answered)
