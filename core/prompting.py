@@ -71,16 +71,17 @@ def context_block(passages: Sequence[Passage], budget: int = CONTEXT_CHARS) -> s
         chosen[number].update(new)
         return True
 
+    headed = [[0] if split_heading(passage.content)[0] else [] for passage in passages]
     for number, passage in enumerate(passages):
-        matched = [lines[number].index(m) for m in passage.matched if m in lines[number]]
-        heading = [0] if split_heading(passage.content)[0] else []
-        if matched and add(number, [*heading, matched[0]]):
+        matched = [lines[number].index(part) for unit in passage.matched
+                   for part in unit.split("\n") if part in lines[number]]  # a unit may span lines
+        if matched and add(number, [*headed[number], matched[0]]):
             for index in matched[1:]:
                 if not add(number, [index]):
                     break
-    for number in range(len(passages)):
-        for index in range(len(lines[number])):
-            if index not in chosen[number] and not add(number, [index]):
+    for number in range(len(passages)):  # a heading goes in only with a line under it
+        for index in range(len(headed[number]), len(lines[number])):
+            if index not in chosen[number] and not add(number, [*headed[number], index]):
                 break
     blocks = [[lines[number][j] for j in sorted(chosen[number])]
               for number in range(len(passages)) if chosen[number]]

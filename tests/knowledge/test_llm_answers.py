@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from ai.llm import OpenAIChat
+from core.answer_extraction import learned_content
 from core.answers import Answerer
 from core.knowledge_types import Passage
 from core.models import Client, ClientSettings, HistoryLine, Role
@@ -131,6 +132,11 @@ def test_context_packs_every_passage_s_matched_line_before_neighbouring_lines() 
     first = block.split("\n\n")[0].split("\n")
     assert first[:2] == ["[1] (prices)", "Цены > Маникюр"] and rows[5] in first
     assert first[2:] == [row for row in rows if row in first[2:]]  # document order kept
+    learned = Passage(learned_content("Где оставить машину?", "Во дворе нельзя.\nПаркинг ТРЦ рядом."),
+                      "learned", "learned", 0.95, matched=("Ответ: Во дворе нельзя.\nПаркинг ТРЦ рядом.",))
+    assert context_block([learned, passages[0]], 150) == (  # the learned answer whole, first
+        "[1] (ответ менеджера)\nВопрос: Где оставить машину?\nОтвет: Во дворе нельзя.\n"
+        "Паркинг ТРЦ рядом.")
 
 
 async def test_an_ungrounded_answer_without_passages_becomes_the_fallback(openai) -> None:
