@@ -35,32 +35,32 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 4, where everything is tuned) must not fall
+# What the dev split (every question of rounds 1 to 5, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md). They guard against
 # regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.75,
-    "recall@5": 0.93,
-    "recall@1500ch": 0.92,
-    "reply": 0.73,
-    "no_answer_precision": 0.80,
+    "recall@1": 0.73,
+    "recall@5": 0.92,
+    "recall@1500ch": 0.90,
+    "reply": 0.70,
+    "no_answer_precision": 0.75,
     "no_answer_recall": 0.20,
 }
-DEV_QUESTIONS = 984
+DEV_QUESTIONS = 1152
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
-# What the held-out split must not fall below: round 5's fresh questions (168, written by three
-# authors who each read only the guide and one base), measured on round 4's code and once after
-# round 5's dev-only change: R@1 0.670, R@5 0.905, R@1500ch 0.837, reply 0.626, no-answer
-# precision 0.625 (5 of 8 declines right), recall 0.238 (5 of 21).
+# What the held-out split must not fall below: round 6's fresh questions (168, written by three
+# authors who each read only the guide and one base), measured on round 5's code and once after
+# round 6's dev-only changes: R@1 0.724, R@5 0.891, R@1500ch 0.857, reply 0.707, no-answer
+# precision 0.333 (1 of 3 declines right), recall 0.048 (1 of 21).
 HELD_OUT_FLOORS = {
-    "recall@1": 0.65,
-    "recall@5": 0.88,
-    "recall@1500ch": 0.81,
-    "reply": 0.60,
-    "no_answer_precision": 0.55,
-    "no_answer_recall": 0.20,
+    "recall@1": 0.70,
+    "recall@5": 0.87,
+    "recall@1500ch": 0.83,
+    "reply": 0.68,
+    "no_answer_precision": 0.30,
+    "no_answer_recall": 0.04,
 }
 
 
@@ -164,7 +164,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 324 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 380 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
