@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from core.answer_types import asked_kinds, kind_match
-from core.chunking import HEADING_SEPARATOR, split_heading
+from core.chunking import heading_title, split_heading
 from core.fusion import CLOSE_CALL
 from core.knowledge_types import SOURCE_LEARNED, Passage
 from core.lexical import char_ngrams
@@ -30,10 +30,6 @@ OVERVIEW_LINES = 3
 _PARTS = re.compile(r"\?\s+|\s+(?:и|а|или|also|and|or|және|мен|плюс|ещё|еще)\s+|"
                     r",\s+(?:а|и)?\s*", re.IGNORECASE)
 MIN_PART_CHARS = 5
-# A question whose best two lines are within CLOSE_CALL in fused score (the search cannot tell
-# them apart) gets both; one wrong line is worse than two labelled ones (dev: replies with the
-# fact 0.673 -> 0.712, every base gaining 2-5 points, the average reply 255 -> 279 characters;
-# for a two-part question too, as a third line: 0.720 -> 0.734; knowledge/README.md).
 
 
 def learned_content(question: str, answer: str) -> str:
@@ -83,7 +79,7 @@ def _overview(passage: Passage, question: str) -> str | None:
     one line for an answer: it gets the section's first lines under its title."""
     words = set(char_ngrams(content_words(normalize_for_embedding(question))))
     heading, body = split_heading(passage.content)
-    title = heading.split(HEADING_SEPARATOR)[-1] if heading else ""
+    title = heading_title(heading)
     if not words or not title or \
             len(words & set(char_ngrams(title))) / len(words) < OVERVIEW_COVERAGE:
         return None
@@ -116,8 +112,11 @@ def _best_line(passages: Sequence[Passage], question: str, exclude: str | None =
 
 def _close_call(passages: Sequence[Passage], taken: str) -> tuple[Passage, str] | None:
     """The search's next line after its best (other than `taken`, the line already chosen) when
-    their fused scores are within CLOSE_CALL. After a re-ranker that put another line first,
-    the fusion's best line is that next line: the reply shows both opinions."""
+    their fused scores are within CLOSE_CALL: the search cannot tell them apart, and one wrong
+    line is worse than two labelled ones (dev: replies with the fact 0.673 -> 0.712, every base
+    gaining 2-5 points, the average reply 255 -> 279 characters; for a two-part question too,
+    as a third line: 0.720 -> 0.734; knowledge/README.md). After a re-ranker that put another
+    line first, the fusion's best line is that next line: the reply shows both opinions."""
     ranked = sorted(((score, passage, line) for passage in passages
                      for line, score in zip(passage.matched, passage.matched_scores, strict=False)
                      if score is not None), key=lambda item: item[0], reverse=True)
@@ -130,6 +129,5 @@ def _close_call(passages: Sequence[Passage], taken: str) -> tuple[Passage, str] 
 
 def _titled(passage: Passage, line: str) -> str:
     """"Title: line" (the last heading of the passage), unless the line is the whole text."""
-    heading, _ = split_heading(passage.content)
-    title = heading.split(HEADING_SEPARATOR)[-1].strip() if heading else ""
+    title = heading_title(split_heading(passage.content)[0])
     return f"{title}\n{line}" if title and title not in line else line

@@ -70,6 +70,11 @@ def chunk_document(text: str) -> list[Chunk]:
     return chunks
 
 
+def heading_title(heading: str) -> str:
+    """The last heading of a path ("Услуги > Маникюр" -> "Маникюр"); "" for no heading."""
+    return heading.split(HEADING_SEPARATOR)[-1].strip() if heading else ""
+
+
 def split_heading(text: str) -> tuple[str, str]:
     """(heading path, rest) of a chunk or section text; no path when the first line is not one."""
     first, _, rest = text.strip().partition("\n")

@@ -11,10 +11,9 @@ more of the question goes first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from core.answer_types import asked_kinds, kind_match
-from core.chunking import HEADING_SEPARATOR, split_heading
+from core.chunking import heading_title, split_heading
 from core.knowledge_types import SOURCE_LEARNED, ScoreThresholds, SearchHit
 from core.lexical import char_ngrams
 
@@ -39,13 +38,13 @@ def name_coverage(query_grams: set[str], unit: str) -> float:
     return len(grams & query_grams) / len(grams) if grams else 0.0
 
 
-def fused_score(hit: SearchHit, query_grams: set[str], best_lexical: float,
+def fused_score(hit: SearchHit, lexical: float, query_grams: set[str], best_lexical: float,
                 asked: frozenset[str], weights: ScoreThresholds) -> float:
     content = str(hit.payload.get("content", ""))
     unit = split_heading(content)[1]
     coverage = len(query_grams & set(char_ngrams(content))) / len(query_grams) \
         if query_grams else 0.0
-    relative = hit.lexical / best_lexical if best_lexical > 0 else 0.0
+    relative = lexical / best_lexical if best_lexical > 0 else 0.0
     kinds = kind_match(asked, unit) if asked else 0
     named = name_coverage(query_grams, unit) if weights.name_weight else 0.0
     return (hit.score + weights.lexical_weight * relative + weights.coverage_weight * coverage
@@ -64,12 +63,13 @@ def fuse(hits: Sequence[SearchHit], question: str, lexical_query: str,
     grams = set(char_ngrams(lexical_query))
     scored = [hit.lexical for hit in hits if hit.lexical > 0]
     best = max(scored, default=0.0)
-    if lexical_limit and len(scored) >= lexical_limit:
-        floor = min(scored)
-        hits = [hit if hit.lexical > 0 else replace(hit, lexical=floor) for hit in hits]
+    floor = min(scored) if lexical_limit and len(scored) >= lexical_limit else 0.0
     asked = asked_kinds(question)
-    fused = [SearchHit(id=hit.id, score=hit.score, payload=hit.payload, lexical=hit.lexical,
-                       fused=fused_score(hit, grams, best, asked, weights)) for hit in hits]
+    fused = []
+    for hit in hits:
+        lexical = floor if floor and hit.lexical <= 0 else hit.lexical
+        fused.append(SearchHit(id=hit.id, score=hit.score, payload=hit.payload, lexical=lexical,
+                               fused=fused_score(hit, lexical, grams, best, asked, weights)))
     return sorted(fused, key=lambda hit: hit.fused or 0.0, reverse=True)
 
 
@@ -101,6 +101,5 @@ def _learned(hit: SearchHit) -> bool:
 
 def title_coverage(query_grams: set[str], hit: SearchHit) -> float:
     """The share of the question's n-grams in the title of the chunk's section."""
-    heading = split_heading(str(hit.payload.get("content", "")))[0]
-    title = heading.split(HEADING_SEPARATOR)[-1] if heading else ""
+    title = heading_title(split_heading(str(hit.payload.get("content", "")))[0])
     return len(query_grams & set(char_ngrams(title))) / len(query_grams)
