@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
-from benchmarks.scratch import scratch_database
+from storage.database import scratch_database
 from storage.embedded import EmbeddedPostgres
 from storage.repositories import reports
 

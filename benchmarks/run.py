@@ -47,8 +47,7 @@ import asyncpg
 from aiohttp import ClientSession, TCPConnector
 
 from benchmarks.peers import Peers
-from benchmarks.scratch import scratch_database
-from storage.database import create_pool
+from storage.database import create_pool, scratch_database
 from storage.repositories import inbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 from prometheus_client import generate_latest
 
-from benchmarks.scratch import scratch_database
 from gateway import scrape
 from gateway.metrics import REGISTRY
-from storage.database import create_pool
+from storage.database import create_pool, scratch_database
 from storage.embedded import EmbeddedPostgres
 from storage.repositories import gauges
 

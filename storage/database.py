@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -90,6 +92,29 @@ async def connection(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same server's DSN for another database."""
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@asynccontextmanager
+async def scratch_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on the server (`prefix`_random), migrated; its DSN; dropped afterwards,
+    its connections closed by force (tests and benchmarks)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            dsn = with_database(server_dsn, name)
+            await migrate(dsn)
+            yield dsn
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 async def migrate(dsn: str) -> list[str]:

@@ -4,29 +4,20 @@ per session, tables emptied between tests, and the app wired to it."""
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from gateway.settings import Settings
-from storage.database import connection, create_pool
+from storage.database import create_pool, scratch_database
 from storage.embedded import EmbeddedPostgres
-from storage.migrate import apply_migrations
 from tests.fakes import FakeChatFlow, FakeOpenAI
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 _TABLES_KEPT = {"schema_migrations"}
-
-
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -40,26 +31,10 @@ def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded.stop()
 
 
-@asynccontextmanager
-async def migrated_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
-    """A new database on the server, migrated; its DSN; dropped afterwards."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_database(server_dsn, name)
-    try:
-        async with connection(dsn) as conn:
-            await apply_migrations(conn)
-        yield dsn
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest_asyncio.fixture(scope="session")
 async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test session, dropped at the end."""
-    async with migrated_database(server_dsn, "truffles_test") as dsn:
+    async with scratch_database(server_dsn, "truffles_test") as dsn:
         yield dsn
 
 

@@ -3,15 +3,15 @@ import secrets
 
 import asyncpg
 
+from storage.database import with_database
 from storage.migrate import apply_migrations, discover
-from tests.conftest import _with_database
 
 
 async def _fresh_database(server_dsn: str) -> tuple[str, str, asyncpg.Connection]:
     name = f"truffles_mig_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    return name, _with_database(server_dsn, name), admin
+    return name, with_database(server_dsn, name), admin
 
 
 async def test_apply_twice_is_a_no_op(server_dsn: str) -> None:

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest_asyncio
 
-from storage.database import create_pool
+from storage.database import create_pool, scratch_database
 from tests.chaos.peers import Peers
-from tests.conftest import migrated_database
 
 
 @pytest_asyncio.fixture
 async def fresh_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A new, migrated database for one test, dropped afterwards."""
-    async with migrated_database(server_dsn, "truffles_chaos") as dsn:
+    async with scratch_database(server_dsn, "truffles_chaos") as dsn:
         yield dsn
 
 

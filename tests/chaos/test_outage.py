@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.keys import KNOWLEDGE
-from storage.database import create_pool
+from storage.database import create_pool, with_database
 from storage.migrate import apply_migrations
 from tests.chaos.ledger import (
     Ledger,
@@ -36,7 +36,6 @@ from tests.chaos.ledger import (
 from tests.chaos.peers import Down, Peers
 from tests.chaos.postgres import RestartablePostgres
 from tests.chaos.world import World
-from tests.conftest import _with_database
 
 OUTAGE_MINUTES = 30
 DATABASE_DOWN_SECONDS = 5.0
@@ -198,8 +197,8 @@ async def restartable(tmp_path: Path) -> AsyncIterator[tuple[RestartablePostgres
     """A PostgreSQL server of this test's own with a migrated database; (server, its DSN)."""
     server = RestartablePostgres(tmp_path / "pg")
     try:
-        dsn = _with_database(await asyncio.to_thread(server.start), "truffles_restart")
-        admin = await asyncpg.connect(_with_database(dsn, "postgres"))
+        dsn = with_database(await asyncio.to_thread(server.start), "truffles_restart")
+        admin = await asyncpg.connect(with_database(dsn, "postgres"))
         await admin.execute('CREATE DATABASE "truffles_restart"')
         await admin.close()
         conn = await asyncpg.connect(dsn)

@@ -13,7 +13,8 @@ import pytest
 
 from gateway.cli import build_parser
 from gateway.settings import Settings
-from tests.conftest import ADMIN_TOKEN, _with_database
+from storage.database import with_database
+from tests.conftest import ADMIN_TOKEN
 
 
 @dataclass
@@ -38,7 +39,7 @@ async def own_database(server_dsn: str) -> AsyncIterator[OwnDatabase]:
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield OwnDatabase(admin, name, _with_database(server_dsn, name))
+        yield OwnDatabase(admin, name, with_database(server_dsn, name))
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
