@@ -1,7 +1,7 @@
 """Webhook acknowledgement latency and webhook→WhatsApp reply latency, in-process, no LLM.
 
-Starts the real app (on a scratch database created on the server BENCH_DATABASE_URL points at,
-or an embedded PostgreSQL), a fake ChatFlow on a local port, and posts messages from many
+Starts the real app (on a scratch database, dropped afterwards, on the server BENCH_DATABASE_URL
+points at, or an embedded PostgreSQL), a fake ChatFlow on a local port, and posts messages from many
 customers at once (debounce 0, the bundled embedder answering from the demo knowledge); then
 one message at a time, for the acknowledgement latency of an idle gateway.
 
@@ -18,11 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
@@ -30,6 +28,7 @@ from gateway.app import create_app
 from gateway.demo import DEMO_SLUG
 from gateway.keys import DB
 from gateway.settings import Settings
+from storage.database import scratch_database
 from storage.embedded import EmbeddedPostgres
 from storage.repositories import clients
 
@@ -49,10 +48,29 @@ async def main(customers: int, messages: int) -> None:
     if not server_dsn:
         embedded = EmbeddedPostgres(data_dir)
         server_dsn = await asyncio.to_thread(embedded.start)
-    scratch = f"truffles_bench_{os.getpid()}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
-    dsn = urlunsplit(urlsplit(server_dsn)._replace(path=f"/{scratch}"))
+    try:
+        async with scratch_database(server_dsn, "truffles_bench") as dsn:
+            await measure(dsn, data_dir, customers, messages)
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def knowledge_open(server: TestServer, timeout: float = 120.0) -> None:
+    """Wait for the knowledge base (the bundled model loads in the background), so the first
+    round is not answered without it."""
+    deadline = time.perf_counter() + timeout
+    async with ClientSession() as http:
+        while time.perf_counter() < deadline:
+            async with http.get(server.make_url("/ready")) as response:
+                checks = (await response.json())["checks"]
+            if checks.get("knowledge", {}).get("status") == "ok":
+                return
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the knowledge base did not open")
+
+
+async def measure(dsn: str, data_dir: Path, customers: int, messages: int) -> None:
     sent_at: dict[str, float] = {}
     replied_at: dict[str, float] = {}
 
@@ -74,6 +92,7 @@ async def main(customers: int, messages: int) -> None:
     await clients.update_settings(pool, demo.id, {"debounce_seconds": 0, "chatflow_token": "t",
                                                   "chatflow_instance_id": "i"})
     url = str(server.make_url(f"/webhook/{DEMO_SLUG}"))
+    await knowledge_open(server)
     acks: list[float] = []
     turn_latency: list[float] = []
     async with ClientSession() as http:
@@ -113,10 +132,6 @@ async def main(customers: int, messages: int) -> None:
           f"({len(turn_latency)}/{total} replied)")
     await server.close()
     await chatflow.close()
-    await admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
-    await admin.close()
-    if embedded is not None:
-        await asyncio.to_thread(embedded.stop)
 
 
 if __name__ == "__main__":
