@@ -1,14 +1,16 @@
-"""`python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate]`: the decision
-layer measured on the labelled set with the configured embedder (EMBEDDINGS_PROVIDER), the
-default policy and no LLM. No database is needed."""
+"""`python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate] [--cache FILE]`:
+the decision layer measured on the labelled set with the configured embedder
+(EMBEDDINGS_PROVIDER), the default policy and no LLM. No database is needed."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from ai.embedding_cache import CachedEmbedder
 from ai.embeddings import build_embedder, check_embedder
 from core.calibration import thresholds_for
 from gateway.decision_calibration import calibrate
@@ -26,11 +28,16 @@ def register(subparsers: Any) -> None:
     decisions.add_argument("--json", action="store_true", help="print one JSON document")
     decisions.add_argument("--calibrate", action="store_true",
                            help="first choose the semantic thresholds on the dev split, then use them")
+    decisions.add_argument("--cache", type=Path, metavar="FILE",
+                           help="keep the embeddings in FILE between runs (.npz; the tests use "
+                                "knowledge/eval/decisions/vectors.local-e5-small-384.npz)")
     decisions.set_defaults(handler=eval_decisions)
 
 
 async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
     embedder = build_embedder(settings.embeddings)
+    if args.cache:
+        embedder = CachedEmbedder(embedder, args.cache)
     try:
         await check_embedder(embedder)
         preloaded = PreloadedEmbedder(embedder)  # dev messages embedded once for both passes

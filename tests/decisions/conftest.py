@@ -1,29 +1,37 @@
-"""Decision tests: the bundled embedder loaded once, and a small deterministic embedder for the
-tests that are about the machinery rather than the model."""
+"""Decision tests: the bundled embedder loaded once, in front of it the cache of its vectors of
+the labelled messages (`DECISION_VECTORS`: embedding the ~3,000 of them takes minutes on 2 shared
+cores; keyed by the exact text, so a message not in it is embedded by the model), and a small
+deterministic embedder for the tests that are about the machinery rather than the model."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ai.embedding_cache import CachedEmbedder
 from ai.embeddings import LocalE5Embedder
 from core.knowledge_types import ScoreThresholds
 from core.models import Client
 from gateway.decision_eval import Outcome, load_set, run_decisions
 from tests.factories import make_client
 
-
-@pytest.fixture(scope="session")
-def e5() -> LocalE5Embedder:
-    return LocalE5Embedder()
+DECISION_VECTORS = (Path(__file__).resolve().parents[2] / "knowledge" / "eval" / "decisions"
+                    / "vectors.local-e5-small-384.npz")
 
 
 @pytest.fixture(scope="session")
-async def held_out(e5: LocalE5Embedder) -> list[Outcome]:
-    """The held-out split through the production Decider, once per session (~30 s on 2 cores)."""
+def e5() -> CachedEmbedder:
+    """Never saved here: `python -m gateway eval decisions --cache` renews the file."""
+    return CachedEmbedder(LocalE5Embedder(), DECISION_VECTORS)
+
+
+@pytest.fixture(scope="session")
+async def held_out(e5: CachedEmbedder) -> list[Outcome]:
+    """The held-out split through the production Decider, once per session."""
     return await run_decisions(e5, load_set("held-out"))
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ai.embeddings import LocalE5Embedder
+from ai.embedding_cache import CachedEmbedder
 from core.calibration import thresholds_for
 from gateway import eval_cli
 from gateway.decision_eval import Labelled, Outcome, run_decisions
 from gateway.decision_report import floors, format_report, report
 from gateway.settings import Settings
-from tests.knowledge.test_embedders import FakeEmbeddingServer, fake
+from tests.knowledge.test_embedders import DIM, FakeEmbeddingServer, fake
 
 
 def _failing(outcomes: list[Outcome]) -> list[str]:
@@ -76,7 +78,7 @@ ESCALATED = {
 }
 
 
-async def test_the_issues_examples(e5: LocalE5Embedder) -> None:
+async def test_the_issues_examples(e5: CachedEmbedder) -> None:
     messages = [_message(t, "reply") for t in ANSWERED] + [
         _message(t, "escalate", topic) for topic, texts in ESCALATED.items() for t in texts]
     wrong = [(o.message.text, o.label, o.topic) for o in await run_decisions(e5, messages)
@@ -85,16 +87,23 @@ async def test_the_issues_examples(e5: LocalE5Embedder) -> None:
 
 
 async def test_eval_decisions_runs_with_tei_against_a_fake(fake: tuple[FakeEmbeddingServer, str], settings: Settings,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
     server, url = fake
     tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_url": url,
                                       "embeddings_model": "test-model"})
-    args = argparse.Namespace(split="held-out", json=True, calibrate=False)
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers(dest="command"))
+    cache = tmp_path / "vectors.npz"
+    args = parser.parse_args(["eval", "decisions", "--split", "held-out", "--json",
+                              "--cache", str(cache)])
     assert await eval_cli.eval_decisions(args, tei) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["messages"] == 450 and data["embedder"].startswith("tei-")
     assert data["thresholds"] is None  # not calibrated: rules only
     assert 0 < data["escalation"]["recall"] <= 1 and server.requests
+    with np.load(cache) as kept:  # every held-out message, embedded once
+        assert len(kept["keys"]) >= 450 and kept["vectors"].shape[1] == DIM
 
 
 __all__ = ["fake"]
