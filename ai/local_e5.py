@@ -11,13 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.knowledge_types import EmbeddingError, ScoreThresholds
+from core.no_answer import NoAnswerModel
 
 # The thresholds and fusion weights of the model (knowledge/README.md): multilingual-e5 scores
 # are compressed into ~0.75-0.92; its answer threshold, margin and fusion weights are calibrated
-# on the dev split of knowledge/eval/retrieval.
+# on the dev split of knowledge/eval/retrieval. The no-answer model (core.no_answer) is printed
+# by `knowledge eval --split dev --calibrate-no-answer` (declines right >= 0.92 on dev); the
+# margin and anchor rules serve a search without fusion.
+E5_NO_ANSWER = NoAnswerModel(
+    weights=(-0.945, -81.4478, -19.5203, 1.447, 0.105, 1.0665, -0.8416, -2.723, -0.3178, 1.2078),
+    bias=19.4934, threshold=0.6772)
 E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.76, duplicate=0.95, margin=0.006, anchored=0.83,
                                 learned=0.875, lexical_weight=0.08, coverage_weight=0.02,
-                                kind_weight=0.03, name_weight=0.03)
+                                kind_weight=0.03, name_weight=0.03, no_answer=E5_NO_ANSWER)
 
 
 @dataclass(slots=True)

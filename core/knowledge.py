@@ -29,9 +29,16 @@ from core.knowledge_types import (
     SearchHit,
     SearchQuery,
 )
+from core.no_answer import MARGIN_POOL
+from core.no_answer import features as no_answer_features
 from core.passages import passages_from_hits
 from core.ports import Embedder, KnowledgeArchive, Reranker, VectorStore
-from core.query_text import normalize_for_embedding, normalize_query, shares_a_word
+from core.query_text import (
+    NormalizedQuery,
+    normalize_for_embedding,
+    normalize_query,
+    shares_a_word,
+)
 from core.result import Result
 from core.synonyms import Lexicon, learn_aliases
 
@@ -43,9 +50,8 @@ POINT_ID_NAMESPACE = uuid.UUID("5b1f6c2e-7f43-4d0e-9d55-2f1c8a7e4b10")
 
 
 # Fact-sized chunks each retrieval branch hands to the fusion before they are grouped into
-# passages, and how many of the best the confidence margin is measured against.
+# passages.
 CANDIDATES = 30
-MARGIN_POOL = 20
 LEXICON_TTL_SECONDS = 300.0
 
 
@@ -233,34 +239,50 @@ class KnowledgeBase:
         if not query.strip():
             return Result.success([])
         try:
-            normalized = normalize_query(query,
-                                         await self.lexicon(client_slug, synonyms))
-            vector = list(query_vector) if query_vector is not None else \
-                await self.embed_query(query)
-            hits = await self.store.search(SearchQuery(
-                vector=vector,
-                text=normalized.lexical,
-                client_slug=client_slug,
-                knowledge_tag=knowledge_tag,
-                limit=CANDIDATES,
-                score_threshold=self.thresholds.search,
-                mode=mode or self.mode,
-            ))
-            fused = (mode or self.mode) is RetrievalMode.HYBRID
-            if fused:
-                hits = fuse(hits, query, normalized.lexical, self.thresholds,
-                            lexical_limit=CANDIDATES)
-            if self.reranker is not None and len(hits) > 1:
-                hits = await self.reranker.rerank(query, hits)
+            hits, normalized = await self.candidates(
+                client_slug, query, knowledge_tag=knowledge_tag, mode=mode,
+                query_vector=query_vector, synonyms=synonyms)
         except Exception as exc:  # the answer stage degrades on any retrieval failure
             log.warning("knowledge search failed: %s", exc, extra={"client_slug": client_slug})
             return Result.failure("rag_error", _one_line(exc))
-        hits = self._learned_first(hits)
-        if not hits or not self.confident(hits, normalized.lexical):
+        if not hits or not self.confident(hits, normalized, query):
             return Result.success([])
-        if fused and self.reranker is None:  # after the confidence: it judges the fused best
+        if (mode or self.mode) is RetrievalMode.HYBRID and self.reranker is None:
+            # after the confidence: it judges the fused best
             hits = settle_close_call(hits, normalized.lexical)
         return Result.success(passages_from_hits(hits, limit))
+
+    async def candidates(
+        self,
+        client_slug: str,
+        query: str,
+        *,
+        knowledge_tag: str | None = None,
+        mode: RetrievalMode | None = None,
+        query_vector: Sequence[float] | None = None,
+        synonyms: Sequence[Sequence[str]] = (),
+    ) -> tuple[list[SearchHit], NormalizedQuery]:
+        """The ranked candidates of a search before the confidence check (fused, re-ranked, a
+        learned answer to this question first) and the normalised query; raises on embedder
+        or store trouble."""
+        normalized = normalize_query(query, await self.lexicon(client_slug, synonyms))
+        vector = list(query_vector) if query_vector is not None else \
+            await self.embed_query(query)
+        hits = await self.store.search(SearchQuery(
+            vector=vector,
+            text=normalized.lexical,
+            client_slug=client_slug,
+            knowledge_tag=knowledge_tag,
+            limit=CANDIDATES,
+            score_threshold=self.thresholds.search,
+            mode=mode or self.mode,
+        ))
+        if (mode or self.mode) is RetrievalMode.HYBRID:
+            hits = fuse(hits, query, normalized.lexical, self.thresholds,
+                        lexical_limit=CANDIDATES)
+        if self.reranker is not None and len(hits) > 1:
+            hits = await self.reranker.rerank(query, hits)
+        return self._learned_first(hits), normalized
 
     def _learned_first(self, hits: list[SearchHit]) -> list[SearchHit]:
         """An approved answer to this very question (or a paraphrase: its stored question is
@@ -269,18 +291,22 @@ class KnowledgeBase:
                    h.score >= self.thresholds.learned]
         return [*learned, *(h for h in hits if h not in learned)] if learned else hits
 
-    def confident(self, hits: Sequence[SearchHit], lexical_query: str) -> bool:
+    def confident(self, hits: Sequence[SearchHit], query: NormalizedQuery, question: str) -> bool:
         """Whether the best chunk answers at all (see ScoreThresholds): a learned answer to this
-        question, or a chunk at the answer threshold that stands out of the candidates. Dense
-        scores of small models are compressed (e5: 0.78-0.88 for questions the base cannot
-        answer as for those it can), the margin separates them better (knowledge/README.md)."""
+        question, or a chunk at the answer threshold that the embedder's no-answer model
+        (`core.no_answer`) does not decline, or, without one, that stands out of the candidates
+        and shares a word with the question. Dense scores of small models are compressed (e5:
+        0.78-0.88 for questions the base cannot answer as for those it can), knowledge/README.md."""
         best = hits[0]
         if _source(best) == SOURCE_LEARNED and best.score >= self.thresholds.learned:
             return True
         if best.score < self.thresholds.answer:
             return False
+        model = self.thresholds.no_answer
+        if model is not None and best.fused is not None:
+            return not model.declines(no_answer_features(question, query.dense, hits))
         if best.score < self.thresholds.anchored and \
-                not shares_a_word(lexical_query, str(best.payload.get("content", ""))):
+                not shares_a_word(query.lexical, str(best.payload.get("content", ""))):
             return False
         pool = sorted((hit.score for hit in hits), reverse=True)[:MARGIN_POOL]
         if len(pool) < MARGIN_POOL:

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from core.no_answer import NoAnswerModel
+
 SOURCE_DOCUMENT = "document"
 SOURCE_LEARNED = "learned"
 LEARNED_DOC_NAME = "learned"
@@ -36,7 +38,8 @@ class ScoreThresholds:
     its best chunk is at or above `answer` *and* stands out of the candidates by `margin`
     (its cosine minus the mean of the best MARGIN_POOL candidates'; a question the base cannot
     answer scores flat) and, below `anchored`, shares a word with the question; otherwise the
-    question counts as one the base cannot answer; learned: a
+    question counts as one the base cannot answer (with a `no_answer` model, the model decides
+    past `answer` instead of the margin and the word); learned: a
     learned answer whose question is at least this close to the customer's ranks first;
     duplicate: a learned entry this close replaces the old one.
     """
@@ -55,6 +58,8 @@ class ScoreThresholds:
     coverage_weight: float = 0.05
     kind_weight: float = 0.03
     name_weight: float = 0.0
+    # When set (hybrid search), decides instead of `margin` and `anchored` (core.no_answer).
+    no_answer: NoAnswerModel | None = None
 
 
 @dataclass(frozen=True, slots=True)

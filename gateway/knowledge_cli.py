@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
                             help="only this base (repeatable; default all three)")
     evaluation.add_argument("--cache", type=Path, metavar="FILE",
                             help="keep the embeddings in FILE between runs (.npz)")
+    evaluation.add_argument("--calibrate-no-answer", action="store_true",
+                            help="fit the no-answer model on the dev split and print it with "
+                                 "its cross-validation (core.no_answer)")
     knowledge_ops_cli.register_actions(actions)
     knowledge.set_defaults(handler=handle)
 
@@ -214,7 +217,18 @@ async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     from gateway.knowledge_eval import evaluate, format_report, report
 
     split = None if args.split == "all" else args.split
+    if args.calibrate_no_answer and args.split != "dev":
+        raise ValueError("--calibrate-no-answer fits on the dev split only: add --split dev")
     embedder = CachedEmbedder(kb.embedder, args.cache) if args.cache else kb.embedder
+    if args.calibrate_no_answer:
+        from gateway.no_answer_calibration import collect, format_calibration
+        try:
+            rows = await collect(embedder, args.base or BASES)
+        finally:
+            if isinstance(embedder, CachedEmbedder):
+                embedder.save()
+        print(format_calibration(rows))
+        return 0
     try:
         outcomes = await evaluate(embedder, split=split, bases=args.base or BASES,
                                   reranker=kb.reranker, no_answer_text=CUSTOMER_DEFAULTS["no_answer"])

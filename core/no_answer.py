@@ -1,0 +1,109 @@
+"""Whether a search found nothing the base can answer with: a logistic model over ten signals of
+the question and its candidates, calibrated per embedding model on the dev split
+(`gateway.no_answer_calibration`, knowledge/README.md).
+
+Dense scores of a small model do not tell a question the base cannot answer from one it can
+(e5-small: 0.75-0.88 for both), and the candidates' margin alone declines a fifth of them. What
+the dev questions the base cannot answer share is their shape: "do you do X?" where X is a
+thing the base never names ("делаете МРТ?", "венок на похороны есть?"). So the model also reads
+whether the question asks if something exists, how many of its content words none of the
+candidates holds (endings and a typo aside), how much of it the best section names, whether it
+is English (scores lower, and its words are never in a Russian base), and how long it is."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.query_text import STOPWORDS, content_words, looks_transliterated
+
+if TYPE_CHECKING:
+    from core.knowledge_types import SearchHit
+
+# How many of the best candidates the margin is measured against, and its cap (fewer
+# candidates than the pool, or a margin past the cap, says the same: the best stands out).
+MARGIN_POOL = 20
+MARGIN_CAP = 0.06
+WORD_MIN = 4  # shorter words are mostly function words
+SIMILAR = 0.5  # a word this close (3-gram Jaccard) to a candidate's word is that word misspelt
+ABSENT_CAP = 4
+WORDS_CAP = 8
+# "Is there / do you do / can I …": the shape of a question about something the base may not
+# offer (Russian, Kazakh, English, Russian in Latin letters).
+EXISTENCE = re.compile(
+    r"\b(?:делает|делаете|делаите|делают|есть\b|бар\b|жасайсыз|продаете|продаёте|проводите|"
+    r"принима|ставите|оказыва|можно|do you|can i|can you|is there|are there|mozhno|est\b|"
+    r"delaete)", re.IGNORECASE)
+_WORDS = re.compile(r"[^\W\d_]+")
+_LATIN = re.compile(r"[A-Za-z]")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+FEATURES = ("cosine", "margin", "fused", "existence", "absent", "absent_share",
+            "in_section", "english", "words", "existence_absent")
+
+
+@dataclass(frozen=True, slots=True)
+class NoAnswerModel:
+    """Weights per FEATURES (raw units), a bias, and the probability at or above which the
+    search declines."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    def probability(self, features: Sequence[float]) -> float:
+        z = self.bias + sum(w * x for w, x in zip(self.weights, features, strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def declines(self, features: Sequence[float]) -> bool:
+        return self.probability(features) >= self.threshold
+
+
+def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tuple[float, ...]:
+    """FEATURES of a question (`dense_query`: as normalised for the embedding, Russian in Latin
+    letters read in Cyrillic) and its ranked candidates (best first, at least one)."""
+    best = hits[0]
+    pool = sorted((hit.score for hit in hits), reverse=True)[:MARGIN_POOL]
+    margin = pool[0] - sum(pool) / len(pool) if len(pool) >= MARGIN_POOL else MARGIN_CAP
+    words = list(dict.fromkeys(
+        w for w in _words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
+    seen = {w for hit in hits for w in _words(str(hit.payload.get("content", "")))}
+    absent = sum(1 for w in words if not _known(w, seen))
+    section = set(_words(str(best.payload.get("section") or best.payload.get("content", ""))))
+    in_section = sum(1 for w in words if _has_stem(w, section)) / len(words) if words else 1.0
+    existence = bool(EXISTENCE.search(dense_query))
+    english = bool(_LATIN.search(question)) and not _CYRILLIC.search(question) \
+        and not looks_transliterated(question)
+    return (best.score, min(margin, MARGIN_CAP),
+            best.fused if best.fused is not None else best.score, float(existence),
+            float(min(absent, ABSENT_CAP)), absent / max(len(words), 1), in_section,
+            float(english), float(min(len(words), WORDS_CAP)), float(existence and absent > 0))
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower().replace("ё", "е"))
+
+
+def _stem(word: str) -> str:
+    """A word without its ending: all but its last three letters, at least WORD_MIN."""
+    return word[: max(WORD_MIN, len(word) - 3)]
+
+
+def _has_stem(word: str, others: set[str]) -> bool:
+    stem = _stem(word)
+    return any(other.startswith(stem) for other in others)
+
+
+def _known(word: str, others: set[str]) -> bool:
+    """Whether a candidate holds the word, another ending or a typo of it."""
+    if _has_stem(word, others):
+        return True
+    grams = _grams(word)
+    return any(len(grams & (g := _grams(other))) / len(grams | g) >= SIMILAR for other in others)
+
+
+def _grams(word: str) -> set[str]:
+    padded = f" {word} "
+    return {padded[i:i + 3] for i in range(len(padded) - 2)}
