@@ -24,7 +24,7 @@ ASKS: dict[str, re.Pattern[str]] = {
         r"located|location|floor|bus|metro|parking|branch|gde|adres", _I),
     "contact": re.compile(
         r"телефон|номер|позвонить|ватсап|whatsapp|вотсап|инстаграм|instagram|сайт|почт|email|"
-        r"e-mail|2гис|2gis|нөмір|phone|number|call|website|site|mail", _I),
+        r"e-mail|2гис|2gis|нөмір|\b(?:phone|number|call|website|site|mail)\b", _I),
     "term": re.compile(
         r"сколько дней|за сколько|срок|как долго|через сколько|когда будет|когда готов|гарант|"
         r"действу|неделю|месяц|қанша күн|мерзім|дайын|how long|how many days|warranty|valid|"
