@@ -8,7 +8,9 @@ the dev questions the base cannot answer share is their shape: "do you do X?" wh
 thing the base never names ("делаете МРТ?", "венок на похороны есть?"). So the model also reads
 whether the question asks if something exists, how many of its content words none of the
 candidates holds (endings and a typo aside), how much of it the best section names, whether it
-is English (scores lower, and its words are never in a Russian base), and how long it is."""
+is English (scores lower, and its words are never in a Russian base), and how long it is. A word
+counts as absent only when it names a thing (a noun or an adjective by Russian morphology, or
+a word the morphology does not know): "делаете", "чтоб", "возле" are in no candidate either."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
+
+import pymorphy3
 
 from core.query_text import STOPWORDS, content_words, looks_transliterated
 
@@ -40,6 +45,11 @@ EXISTENCE = re.compile(
 _WORDS = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+# Parts of speech that name no thing (pymorphy3's tags): verbs, participles, adverbs,
+# prepositions, conjunctions, pronouns, particles. "делаете", "возле", "себе", "чтоб" are no
+# more absent from a base that can answer than from one that cannot.
+NOT_A_THING = frozenset({"VERB", "INFN", "PRTF", "PRTS", "GRND", "ADVB", "PREP", "CONJ", "NPRO",
+                         "PRCL", "PRED", "INTJ", "COMP", "NUMR"})
 FEATURES = ("cosine", "margin", "fused", "existence", "absent", "absent_share",
             "in_section", "english", "words", "existence_absent")
 
@@ -70,7 +80,7 @@ def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tupl
     words = list(dict.fromkeys(
         w for w in _words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
     seen = {w for hit in hits for w in _words(str(hit.payload.get("content", "")))}
-    absent = sum(1 for w in words if not _known(w, seen))
+    absent = sum(1 for w in words if not _known(w, seen) and names_a_thing(w))
     section = set(_words(str(best.payload.get("section") or best.payload.get("content", ""))))
     in_section = sum(1 for w in words if _has_stem(w, section)) / len(words) if words else 1.0
     existence = bool(EXISTENCE.search(dense_query))
@@ -80,6 +90,20 @@ def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tupl
             best.fused if best.fused is not None else best.score, float(existence),
             float(min(absent, ABSENT_CAP)), absent / max(len(words), 1), in_section,
             float(english), float(min(len(words), WORDS_CAP)), float(existence and absent > 0))
+
+
+@lru_cache(maxsize=10_000)
+def names_a_thing(word: str) -> bool:
+    """A noun or an adjective by Russian morphology, or a word it does not know (a term, a
+    brand, Kazakh, English, a typo)."""
+    parse = _morphology().parse(word)[0]
+    return not parse.is_known or parse.tag.POS not in NOT_A_THING
+
+
+@cache
+def _morphology() -> pymorphy3.MorphAnalyzer:
+    """The analyser with its Russian dictionaries (a package, nothing downloaded), loaded once."""
+    return pymorphy3.MorphAnalyzer(lang="ru")
 
 
 def _words(text: str) -> list[str]:

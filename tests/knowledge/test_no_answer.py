@@ -10,7 +10,7 @@ import pytest
 from ai.local_e5 import E5_THRESHOLDS
 from core.knowledge import KnowledgeBase
 from core.knowledge_types import ScoreThresholds, SearchHit
-from core.no_answer import FEATURES, NoAnswerModel, features
+from core.no_answer import FEATURES, NoAnswerModel, features, names_a_thing
 from core.query_text import normalize_query
 from gateway import knowledge_cli
 from gateway.knowledge_eval import Case
@@ -39,8 +39,8 @@ def signals(question: str, candidates: list[SearchHit]) -> dict[str, float]:
 def test_a_question_about_something_no_candidate_names() -> None:
     about_mri = signals("Делаете ли вы МРТ коленного сустава?", hits([0.85] * 3))
     assert about_mri["existence"] == 1.0
-    # делаете, коленного, сустава («МРТ» is too short to tell)
-    assert about_mri["absent"] == 3.0 and about_mri["absent_share"] == 1.0
+    # коленного, сустава («делаете» names no thing, «МРТ» is too short to tell)
+    assert about_mri["absent"] == 2.0 and about_mri["absent_share"] == pytest.approx(2 / 3)
     assert about_mri["existence_absent"] == 1.0 and about_mri["in_section"] == 0.0
     assert about_mri["margin"] == 0.06  # fewer than 20 candidates: the cap
     assert about_mri["cosine"] == 0.85 and about_mri["fused"] == pytest.approx(0.95)
@@ -58,6 +58,13 @@ def test_endings_and_typos_are_not_absent_words_and_english_is_told_apart() -> N
     english = signals("do you have an MRI machine?", hits([0.8] * 3))
     assert english["english"] == 1.0 and english["existence"] == 1.0
     assert signals("skolko stoit uzi?", hits([0.8] * 3))["english"] == 0.0  # Russian in Latin
+
+
+def test_only_words_that_name_a_thing_count_as_absent() -> None:
+    assert [w for w in ("делаете", "возле", "чтоб", "себе", "нарастить", "слышала")
+            if names_a_thing(w)] == []
+    assert all(names_a_thing(w) for w in ("венок", "орхидеи", "франшизу", "логопед", "шашқа",
+                                           "gift", "кордиолог"))
 
 
 def test_the_margin_is_measured_against_the_best_twenty() -> None:

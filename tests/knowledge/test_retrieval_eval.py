@@ -37,7 +37,7 @@ from gateway.settings import Settings
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 5, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md; no-answer P / R measured
-# 0.924 / 0.412 with round 7's no-answer model). They guard against
+# 0.921 / 0.554 with round 7's no-answer model). They guard against
 # regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
@@ -45,7 +45,7 @@ DEV_FLOORS = {
     "recall@1500ch": 0.90,
     "reply": 0.70,
     "no_answer_precision": 0.90,
-    "no_answer_recall": 0.40,
+    "no_answer_recall": 0.50,
 }
 DEV_QUESTIONS = 1152
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
