@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.answer_extraction import compose_answer, learned_content
-from core.answer_types import asked_kinds
 from core.chunking import Chunk, chunk_document, split_heading
+from core.confidence import confident, hit_source
 from core.fusion import fuse, settle_close_call
 from core.knowledge_types import (
     LEARNED_DOC_NAME,
@@ -30,15 +30,12 @@ from core.knowledge_types import (
     SearchHit,
     SearchQuery,
 )
-from core.no_answer import MARGIN_POOL
-from core.no_answer import features as no_answer_features
 from core.passages import passages_from_hits
 from core.ports import Embedder, KnowledgeArchive, Reranker, VectorStore
 from core.query_text import (
     NormalizedQuery,
     normalize_for_embedding,
     normalize_query,
-    shares_a_word,
 )
 from core.result import Result
 from core.synonyms import Lexicon, learn_aliases
@@ -246,7 +243,7 @@ class KnowledgeBase:
         except Exception as exc:  # the answer stage degrades on any retrieval failure
             log.warning("knowledge search failed: %s", exc, extra={"client_slug": client_slug})
             return Result.failure("rag_error", _one_line(exc))
-        if not hits or not self.confident(hits, normalized, query):
+        if not hits or not confident(hits, normalized, query, self.thresholds):
             return Result.success([])
         if (mode or self.mode) is RetrievalMode.HYBRID and self.reranker is None:
             # after the confidence: it judges the fused best
@@ -288,42 +285,9 @@ class KnowledgeBase:
     def _learned_first(self, hits: list[SearchHit]) -> list[SearchHit]:
         """An approved answer to this very question (or a paraphrase: its stored question is
         this close) beats any document passage."""
-        learned = [h for h in hits if _source(h) == SOURCE_LEARNED and
+        learned = [h for h in hits if hit_source(h) == SOURCE_LEARNED and
                    h.score >= self.thresholds.learned]
         return [*learned, *(h for h in hits if h not in learned)] if learned else hits
-
-    def confident(self, hits: Sequence[SearchHit], query: NormalizedQuery, question: str) -> bool:
-        """Whether the best chunk answers at all (see ScoreThresholds): a learned answer to this
-        question, or a chunk the fixed rules keep (`ruled_out`) that the embedder's no-answer
-        model (`core.no_answer`) does not decline, or, without one, that stands out of the
-        candidates. Dense scores of small models are compressed (e5: 0.78-0.88 for questions
-        the base cannot answer as for those it can), knowledge/README.md."""
-        best = hits[0]
-        if _source(best) == SOURCE_LEARNED and best.score >= self.thresholds.learned:
-            return True
-        if self.ruled_out(best, query, question):
-            return False
-        model = self.thresholds.no_answer
-        if model is not None and best.fused is not None:
-            return not model.declines(no_answer_features(question, query.dense, hits))
-        pool = sorted((hit.score for hit in hits), reverse=True)[:MARGIN_POOL]
-        if len(pool) < MARGIN_POOL:
-            return True  # too few chunks for the margin to mean anything
-        return max(pool) - sum(pool) / len(pool) >= self.thresholds.margin
-
-    def ruled_out(self, best: SearchHit, query: NormalizedQuery, question: str) -> bool:
-        """Declined whatever else is measured: the best chunk under the answer threshold, or
-        under `anchored` sharing no word with the question. With a no-answer model, the second
-        rule only holds for a question that asks for no kind of fact either (chit-chat such as
-        "расскажи анекдот", which the dev questions do not teach the model): an English or
-        Kazakh question about a Russian line shares no word with it, but asks a price or a
-        place (on dev, the rule alone declined 4 answerable questions so, 1 with this)."""
-        if best.score < self.thresholds.answer:
-            return True
-        if best.score >= self.thresholds.anchored or \
-                shares_a_word(query.lexical, str(best.payload.get("content", ""))):
-            return False
-        return self.thresholds.no_answer is None or not asked_kinds(question)
 
     def best_answer(self, passages: Sequence[Passage], question: str | None = None) -> str | None:
         """No-LLM mode: the lines that state the fact (see `compose_answer`), or None when
@@ -395,10 +359,6 @@ def _learned_point(point: str, vector: list[float], client_slug: str, question: 
     return PointRecord(id=point, vector=vector, payload=make_payload(
         learned_content(question, answer), client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED,
         knowledge_tag))
-
-
-def _source(hit: SearchHit) -> str:
-    return str((hit.payload.get("metadata") or {}).get("source", SOURCE_DOCUMENT))
 
 
 def _one_line(exc: BaseException) -> str:

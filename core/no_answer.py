@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -79,8 +80,10 @@ def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tupl
     margin = pool[0] - sum(pool) / len(pool) if len(pool) >= MARGIN_POOL else MARGIN_CAP
     words = list(dict.fromkeys(
         w for w in _words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
-    seen = {w for hit in hits for w in _words(str(hit.payload.get("content", "")))}
-    absent = sum(1 for w in words if not _known(w, seen) and names_a_thing(w))
+    ordered = sorted(frozenset().union(
+        *(_line_words(str(hit.payload.get("content", ""))) for hit in hits)))
+    absent = sum(1 for w in words
+                 if names_a_thing(w) and not _starts(_stem(w), ordered) and not _misspelt(w, ordered))
     section = set(_words(str(best.payload.get("section") or best.payload.get("content", ""))))
     in_section = sum(1 for w in words if _has_stem(w, section)) / len(words) if words else 1.0
     existence = bool(EXISTENCE.search(dense_query))
@@ -110,6 +113,18 @@ def _words(text: str) -> list[str]:
     return _WORDS.findall(text.lower().replace("ё", "е"))
 
 
+@lru_cache(maxsize=20_000)
+def _line_words(content: str) -> frozenset[str]:
+    """A candidate's words (cached: the same chunks come back search after search)."""
+    return frozenset(_words(content))
+
+
+def _starts(stem: str, ordered: list[str]) -> bool:
+    """Whether a word of `ordered` (sorted) starts with `stem`."""
+    i = bisect_left(ordered, stem)
+    return i < len(ordered) and ordered[i].startswith(stem)
+
+
 def _stem(word: str) -> str:
     """A word without its ending: all but its last three letters, at least WORD_MIN."""
     return word[: max(WORD_MIN, len(word) - 3)]
@@ -120,14 +135,19 @@ def _has_stem(word: str, others: set[str]) -> bool:
     return any(other.startswith(stem) for other in others)
 
 
-def _known(word: str, others: set[str]) -> bool:
-    """Whether a candidate holds the word, another ending or a typo of it."""
-    if _has_stem(word, others):
-        return True
+def _misspelt(word: str, ordered: list[str]) -> bool:
+    """Whether a word of `ordered` (sorted) is this one with a typo after its first letter: their
+    3-gram sets overlap by SIMILAR or more (Jaccard; so neither has more than twice the other's
+    3-grams). Only the words with the same first letter are compared (a search's candidates hold
+    about a thousand words)."""
     grams = _grams(word)
-    return any(len(grams & (g := _grams(other))) / len(grams | g) >= SIMILAR for other in others)
+    first = bisect_left(ordered, word[0])
+    last = bisect_left(ordered, chr(ord(word[0]) + 1), first)
+    return any(len(grams) <= 2 * len(g := _grams(other)) <= 4 * len(grams)
+               and len(grams & g) >= SIMILAR * len(grams | g) for other in ordered[first:last])
 
 
-def _grams(word: str) -> set[str]:
+@lru_cache(maxsize=100_000)
+def _grams(word: str) -> frozenset[str]:
     padded = f" {word} "
-    return {padded[i:i + 3] for i in range(len(padded) - 2)}
+    return frozenset(padded[i:i + 3] for i in range(len(padded) - 2))

@@ -2,7 +2,7 @@
 `python -m gateway knowledge eval --split dev --calibrate-no-answer [--cache FILE]`.
 
 Every dev question is searched as served up to the confidence check. The FEATURES of those the
-fixed rules do not decline (`KnowledgeBase.ruled_out`) are fitted by an L2-regularised logistic
+fixed rules do not decline (`core.confidence.ruled_out`) are fitted by an L2-regularised logistic
 regression (standardised features, gradient descent) to whether the base cannot answer them;
 the decline threshold is the lowest probability at which all the declines (the rules' too) are
 right at least PRECISION of the time. The same fit is checked by cross-validation: on two
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.confidence import ruled_out
 from core.knowledge import KnowledgeBase
 from core.no_answer import FEATURES, NoAnswerModel, features
 from core.ports import Embedder
@@ -35,7 +36,7 @@ RATE = 0.5
 class Row:
     case: Case
     features: tuple[float, ...]
-    ruled_out: bool  # declined whatever the model says (`KnowledgeBase.ruled_out`)
+    ruled_out: bool  # declined whatever the model says (`core.confidence.ruled_out`)
 
 
 async def collect(embedder: Embedder, bases: Sequence[str] = BASES) -> list[Row]:
@@ -53,7 +54,8 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES) -> list[Row]
                     hits, normalized = await kb.candidates(base, case.question)
                     if hits:
                         rows.append(Row(case, features(case.question, normalized.dense, hits),
-                                        kb.ruled_out(hits[0], normalized, case.question)))
+                                        ruled_out(hits[0], normalized, case.question,
+                                                  kb.thresholds)))
         finally:
             await store.aclose()
     return rows
