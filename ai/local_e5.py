@@ -19,8 +19,8 @@ from core.no_answer import NoAnswerModel
 # by `knowledge eval --split dev --calibrate-no-answer` (declines right >= 0.92 on dev); the
 # margin and anchor rules serve a search without fusion.
 E5_NO_ANSWER = NoAnswerModel(
-    weights=(1.0572, -82.4437, -18.1219, 1.3835, 0.1471, 0.4566, -0.9925, -2.7358, -0.3039, 1.4971),
-    bias=16.7051, threshold=0.7057)
+    weights=(-0.025, -80.2286, -16.6662, 1.7835, 0.1724, 0.5144, -1.1039, -2.7826, -0.2905, 1.3847),
+    bias=15.8326, threshold=0.6917)
 E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.76, duplicate=0.95, margin=0.006, anchored=0.83,
                                 learned=0.875, lexical_weight=0.08, coverage_weight=0.02,
                                 kind_weight=0.03, name_weight=0.03, no_answer=E5_NO_ANSWER)

@@ -38,11 +38,12 @@ SIMILAR = 0.5  # a word this close (3-gram Jaccard) to a candidate's word is tha
 ABSENT_CAP = 4
 WORDS_CAP = 8
 # "Is there / do you do / can I …": the shape of a question about something the base may not
-# offer (Russian, Kazakh, English, Russian in Latin letters).
+# offer (Russian, Kazakh, English; Russian in Latin letters is read in Cyrillic first, "est li"
+# as «ест ли»).
 EXISTENCE = re.compile(
     r"\b(?:делает|делаете|делаите|делают|есть\b|бар\b|жасайсыз|продаете|продаёте|проводите|"
-    r"принима|ставите|оказыва|можно|do you|can i|can you|is there|are there|mozhno|est\b|"
-    r"delaete)", re.IGNORECASE)
+    r"принима|ставите|оказыва|можно|ест\b|do you|can i|can you|is there|are there)",
+    re.IGNORECASE)
 _WORDS = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
