@@ -94,9 +94,11 @@ class OutboxWorker:
     async def _renew(self, deliveries: Sequence[Delivery]) -> None:
         await outbox.renew(self._pool, deliveries, self._lease)
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def deliver(self, delivery: Delivery) -> bool:
         """Send one row and record the outcome. Never raises (it runs as a bare task): a failure
-        is logged at error level, and the row is delivered again after its lease."""
+        is logged at error level, and the row is delivered again after its lease. False when
+        the row was sent and recorded (nothing of it is due again: `QueueWorker` need not look
+        at the queue again), True otherwise."""
         try:
             sender = self._senders[delivery.channel]
             deadline = asyncio.timeout(self._deadline)
@@ -116,10 +118,12 @@ class OutboxWorker:
             if self._on_outcome is not None:
                 self._on_outcome(delivery, outcome)
             await self._record(delivery, outcome)
+            return not outcome.ok
         except Exception:
             log.exception("delivery outcome not recorded; the row goes out again after its lease",
                           extra={"delivery": delivery.id, "channel": delivery.channel,
                                  "kind": delivery.kind})
+            return True
 
     async def _record(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
         """Store the outcome, retrying the write a few times: once a message went out, losing

@@ -24,10 +24,14 @@ T = TypeVar("T")
 class QueueWorker(Generic[T]):
     def __init__(self, name: str, wakeup: Wakeup, *, concurrency: int,
                  claim: Callable[[int], Awaitable[Sequence[T]]],
-                 handle: Callable[[T], Awaitable[None]],
+                 handle: Callable[[T], Awaitable[bool | None]],
                  next_due_in: Callable[[], Awaitable[float | None]],
                  renew: Callable[[Sequence[T]], Awaitable[None]] | None = None,
                  heartbeat_seconds: float = 5.0) -> None:
+        """`handle` runs one item and never raises; it returns False when the item's outcome
+        made nothing due that was not due before (a row sent, a turn whose conversation left the
+        queue), True or None when it may have (a retry, the conversation's next turn): then the
+        loop looks at the queue again as the item ends (see `_done`)."""
         self._name = name
         self._wakeup = wakeup
         self._concurrency = concurrency
@@ -36,7 +40,8 @@ class QueueWorker(Generic[T]):
         self._next_due_in = next_due_in
         self._renew = renew
         self._heartbeat_seconds = heartbeat_seconds
-        self._in_flight: dict[asyncio.Task[None], T] = {}
+        # each item in flight, and the notification count when it started
+        self._in_flight: dict[asyncio.Task[bool | None], tuple[T, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._context = contextvars.copy_context()  # what its items run in (no caller's fields)
@@ -82,12 +87,15 @@ class QueueWorker(Generic[T]):
         the worker's own context, not the giver's (its log fields are not theirs)."""
         if self._stopping.is_set():
             return
-        self._start(items, self._context.copy())
+        self._start(items, self._wakeup.notifications, self._context.copy())
 
-    def _start(self, items: Sequence[T], context: contextvars.Context | None = None) -> None:
+    def _start(self, items: Sequence[T], notified: int,
+               context: contextvars.Context | None = None) -> None:
+        """`notified`: the notification count before the items were claimed (a notification
+        after that may concern them: see `_done`)."""
         for item in items:
             task = asyncio.create_task(self._handle(item), context=context)
-            self._in_flight[task] = item
+            self._in_flight[task] = (item, notified)
             task.add_done_callback(self._done)
 
     async def _loop(self) -> None:
@@ -128,21 +136,28 @@ class QueueWorker(Generic[T]):
         if free <= 0:
             await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
             return True
+        notified = self._wakeup.notifications
         batch = await self._claim(free)
-        self._start(batch)
+        self._start(batch, notified)
         return len(batch) >= free
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        """A slot is free, and the item's outcome may have made something due sooner (a retry,
-        the next turn of its conversation): the loop looks again."""
-        self._in_flight.pop(task, None)
-        self._wakeup.event.set()
+    def _done(self, task: asyncio.Task[bool | None]) -> None:
+        """A slot is free. The loop looks again when the item's outcome may have made something
+        due sooner (a retry, the next turn of its conversation), or when a notification came
+        while it ran (its conversation may have new messages, which the loop could not claim
+        while the item held it), or when notifications cannot be received. Otherwise nothing is
+        due that the loop has not seen: a look would be a query for nothing (one a message, on
+        each queue). A full loop does not need the wake-up: it waits for a slot itself."""
+        _, notified = self._in_flight.pop(task, (None, self._wakeup.notifications))
+        settled = not task.cancelled() and task.exception() is None and task.result() is False
+        if not settled or notified != self._wakeup.notifications or not self._wakeup.connected:
+            self._wakeup.event.set()
 
     async def _heartbeat(self) -> None:
         assert self._renew is not None
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
-            items = list(self._in_flight.values())
+            items = [item for item, _ in self._in_flight.values()]
             if not items:
                 continue
             try:

@@ -72,26 +72,30 @@ class TurnWorker:
     async def _renew(self, turns: Sequence[ClaimedTurn]) -> None:
         await inbox.renew(self._pool, turns, self._lease)
 
-    async def _handle(self, turn: ClaimedTurn) -> None:
-        """Run one claimed turn. Never raises (it runs as a bare task)."""
+    async def _handle(self, turn: ClaimedTurn) -> bool:
+        """Run one claimed turn. Never raises (it runs as a bare task). False when the turn
+        ended with its conversation out of the queue, as far as the claim knew (no events
+        past what it took: `QueueWorker` then need not look at the queue again)."""
         token = conversation_id_var.set(str(turn.conversation_id))
         try:
-            await self._process(turn)
+            return await self._process(turn) or turn.more_waiting
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("turn bookkeeping failed; the turn is retried after its lease")
+            return True
         finally:
             conversation_id_var.reset(token)
 
-    async def _process(self, turn: ClaimedTurn) -> None:
+    async def _process(self, turn: ClaimedTurn) -> bool:
+        """True when the turn's events went back to the queue (a retry) or its claim was lost."""
         if not turn.events:  # nothing waits (rows written around the queue): end the turn
             await inbox.reschedule(self._pool, turn.conversation_id, turn.token)
-            return
+            return True
         attempt = max(e.attempts for e in turn.events)
         if attempt > MAX_TURN_ATTEMPTS:  # claimed that often and never finished: it kills us
             await self._give_up(turn, f"claimed {attempt} times without finishing")
-            return
+            return False
         try:
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
@@ -103,16 +107,19 @@ class TurnWorker:
         except LostClaim:
             log.warning("turn outlived its lease and was taken over; its result is dropped",
                         extra={"events": len(turn.events)})
+            return True
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if attempt >= MAX_TURN_ATTEMPTS:
                 log.exception("turn failed for good", extra={"events": len(turn.events)})
                 await self._give_up(turn, error)
-                return
+                return False
             log.exception("turn failed; events go back to the queue",
                           extra={"events": len(turn.events), "attempt": attempt})
             await inbox.release(self._pool, turn, error,
                                 retry_in=timedelta(seconds=2 ** min(attempt, 6)))
+            return True
+        return False
 
     async def _give_up(self, turn: ClaimedTurn, error: str) -> None:
         """The customer gets the fallback text once, the events are kept as failed, the

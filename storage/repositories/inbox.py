@@ -10,7 +10,7 @@ waiting or 20,000 and whatever the table statistics say."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -42,6 +42,9 @@ class ClaimedTurn:
     token: int  # the claim's fencing token (the turn's attempt number)
     events: list[InboundEvent]
     flooding: bool = False  # the customer floods (core.flood): merged events, one note
+    # Events past what this turn took may wait (the flood shield's caps stopped it): its
+    # conversation stays in the queue when the turn ends. True when not known.
+    more_waiting: bool = True
 
 
 def _event(row: asyncpg.Record) -> InboundEvent:
@@ -146,7 +149,11 @@ _CLAIM = """
           FROM waiting w
          WHERE e.id = w.id AND (w.n = 1 OR w.flooding OR w.chars_through <= w.max_chars)
         RETURNING e.*)
-    SELECT f.conversation_id AS turn_of, f.token AS turn_token, f.flooding, taken.*
+    SELECT f.conversation_id AS turn_of, f.token AS turn_token, f.flooding,
+           f.max_events AS turn_max_events,
+           (SELECT count(*) FROM waiting w WHERE w.conversation_id = f.conversation_id)
+               AS turn_waiting,
+           taken.*
       FROM flood f LEFT JOIN taken ON taken.conversation_id = f.conversation_id
 """
 
@@ -193,15 +200,20 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     rows = await pool.fetch(_CLAIM, chosen, lease, limits.max_events_per_turn,
                             limits.max_turn_chars, limits.messages_per_minute)
     turns: dict[UUID, ClaimedTurn] = {}
+    waiting: dict[UUID, tuple[int, int]] = {}
     for row in rows:
         turn = turns.get(row["turn_of"])
         if turn is None:
+            # `turn_waiting`: the waiting events read, up to the cap; more_waiting corrected below
             turn = turns[row["turn_of"]] = ClaimedTurn(row["turn_of"], row["turn_token"], [],
                                                       flooding=row["flooding"])
+            waiting[row["turn_of"]] = (row["turn_waiting"], row["turn_max_events"])
         if row["id"] is not None:
             turn.events.append(_event(row))
-    for turn in turns.values():
+    for conversation_id, turn in turns.items():
         turn.events.sort(key=lambda e: e.id)
+        read, cap = waiting[conversation_id]  # some not taken, or maybe more past the cap
+        turns[conversation_id] = replace(turn, more_waiting=read > len(turn.events) or read >= cap)
     return [turns[conversation_id] for conversation_id in chosen if conversation_id in turns]
 
 

@@ -150,3 +150,19 @@ async def test_one_please_wait_note_per_flood_and_the_bot_reads_a_capped_text(db
     sent = [r["payload"]["text"] for r in await db.fetch(
         "SELECT payload FROM outbox WHERE kind = 'send_text' ORDER BY id")]
     assert sent.count(note) == 2
+
+
+async def test_a_claimed_turn_knows_whether_events_wait_past_it(db) -> None:
+    """What lets the worker skip a look at the queue after a turn (QueueWorker._done)."""
+    client = await make_client(db, "rest", flood_messages_per_minute=600, debounce_seconds=0,
+                               max_events_per_turn=3)
+    await send(db, client.id, ["a", "b"], jid="77010000001@s.whatsapp.net", prefix="u")  # under
+    await send(db, client.id, ["a", "b", "c"], jid="77010000002@s.whatsapp.net", prefix="c")  # cap
+    await send(db, client.id, ["ы" * 3000] * 2, jid="77010000003@s.whatsapp.net", prefix="t")  # chars
+    turns = await inbox.claim_turns(db, limit=3, lease=LEASE)
+    assert sorted((len(t.events), t.more_waiting) for t in turns) == [
+        (1, True), (2, False), (3, True)]
+    for turn in turns:
+        await done(db, turn)
+    (rest,) = await inbox.claim_turns(db, limit=3, lease=LEASE)
+    assert (len(rest.events), rest.more_waiting) == (1, False)
