@@ -20,7 +20,7 @@ from core.flood import DEFAULT_LIMITS, TurnLimits, turn_text
 from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
-from core.ports import AuditEntry, Clock, LanguageModel, Store, Tenants, Transcriber, Tx
+from core.ports import AuditEntry, Clock, LanguageModel, NewMessage, Store, Tenants, Transcriber, Tx
 from core.semantic import SemanticMatcher
 from core.texts import DESK
 from core.voice import mirror_line, transcribe_voices, unheard
@@ -137,12 +137,12 @@ class TurnProcessor:
                 raise _StateMoved
             now = await self._now(tx)
             first_key = self._turn_key(conv.id, messages)
-            for message in messages:
-                await tx.messages.add(conv.id, Role.USER, message.text or f"[{message.message_type}]",
-                                      provider_message_id=message.provider_message_id,
-                                      metadata={"type": message.message_type, "media": message.media,
-                                                "transcribed": message.transcribed}
-                                      if message.media else None)
+            await tx.messages.add_many(conv.id, Role.USER, [NewMessage(
+                message.text or f"[{message.message_type}]",
+                provider_message_id=message.provider_message_id,
+                metadata={"type": message.message_type, "media": message.media,
+                          "transcribed": message.transcribed} if message.media else None)
+                for message in messages])
             fields: dict[str, object] = {"last_message_at": now, "language": ctx.language}
             if flooding and conv.flood_notice_at is None and decision.act in _SPEAKING:
                 fields["flood_notice_at"] = now

@@ -91,10 +91,23 @@ class ConversationsRepo(Protocol):
     async def customer(self, conversation_id: UUID) -> Customer: ...
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One line of a conversation's history to store (`MessagesRepo.add_many`)."""
+
+    content: str
+    provider_message_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
 class MessagesRepo(Protocol):
     async def add(self, conversation_id: UUID, role: Role, content: str, *,
                   provider_message_id: str | None = None,
                   metadata: dict[str, Any] | None = None) -> int: ...
+    async def add_many(self, conversation_id: UUID, role: Role,
+                       messages: Sequence[NewMessage]) -> None:
+        """Several lines of one role, in this order, in one statement."""
+        ...
     async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]: ...
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from core.models import Conversation, Customer, HistoryLine, Role, State
-from core.ports import TurnView
+from core.ports import NewMessage, TurnView
 from core.states import check_transition
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,22 @@ class MessagesRepo:
             """INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
                VALUES ($1, $2, $3, $4, $5) RETURNING id""",
             conversation_id, role, content, provider_message_id, metadata or {},
+        )
+
+    async def add_many(self, conversation_id: UUID, role: Role,
+                       messages: Sequence[NewMessage]) -> None:
+        """One statement (one round trip) for a turn's messages; their ids follow their order
+        (the rows are numbered as the ordered select hands them over)."""
+        if not messages:
+            return
+        await self._conn.execute(
+            """INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
+               SELECT $1, $2, m.content, m.provider_message_id, m.metadata
+                 FROM unnest($3::text[], $4::text[], $5::jsonb[])
+                      WITH ORDINALITY AS m(content, provider_message_id, metadata, n)
+                ORDER BY m.n""",
+            conversation_id, role, [m.content for m in messages],
+            [m.provider_message_id for m in messages], [m.metadata or {} for m in messages],
         )
 
     async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]:
