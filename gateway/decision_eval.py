@@ -35,6 +35,10 @@ from storage.vectors import EdgeVectorStore, collection_name
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DECISION_SET = REPOSITORY / "knowledge" / "eval" / "decisions"
+# The bundled model's vectors of the default policy's examples, the intents' examples and this
+# corpus (`storage.vector_archive`, keyed by a digest of the texts and the model's name): renew
+# with `python -m gateway eval decisions --ship-example-vectors` after changing any of them.
+SHIPPED_EXAMPLE_VECTORS = DECISION_SET / "example-vectors"
 SPLITS = ("dev", "held-out")
 LABELS = ("reply", "escalate", "mute")
 EMBED_BATCH = 64

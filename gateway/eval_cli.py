@@ -1,4 +1,5 @@
-"""`python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate] [--cache FILE]`:
+"""`python -m gateway eval decisions [--split dev|held-out] [--json] [--calibrate] [--cache FILE]
+[--ship-example-vectors]`:
 the decision layer measured on the labelled set with the configured embedder
 (EMBEDDINGS_PROVIDER), the default policy and no LLM. No database is needed."""
 
@@ -13,10 +14,18 @@ from typing import Any
 from ai.embedding_cache import CachedEmbedder
 from ai.embeddings import build_embedder, check_embedder
 from core.calibration import thresholds_for
+from core.semantic import SHARED_VECTORS
 from gateway.decision_calibration import calibrate
-from gateway.decision_eval import SPLITS, PreloadedEmbedder, load_set, run_decisions
+from gateway.decision_eval import (
+    SHIPPED_EXAMPLE_VECTORS,
+    SPLITS,
+    PreloadedEmbedder,
+    load_set,
+    run_decisions,
+)
 from gateway.decision_report import format_report, report
 from gateway.settings import Settings
+from storage.vector_archive import FileVectorArchive
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +40,10 @@ def register(subparsers: Any) -> None:
     decisions.add_argument("--cache", type=Path, metavar="FILE",
                            help="keep the embeddings in FILE between runs (.npz; the tests use "
                                 "knowledge/eval/decisions/vectors.local-e5-small-384.npz)")
+    decisions.add_argument("--ship-example-vectors", action="store_true",
+                           help="write the embedder's vectors of the default examples and the "
+                                "corpus into knowledge/eval/decisions/example-vectors (read at "
+                                "start before computing them; renew after changing them)")
     decisions.set_defaults(handler=eval_decisions)
 
 
@@ -41,6 +54,8 @@ async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await check_embedder(embedder)
         preloaded = PreloadedEmbedder(embedder)  # dev messages embedded once for both passes
+        if args.ship_example_vectors:
+            _ship_example_vectors_of_this_run()
         thresholds = None
         if args.calibrate:
             chosen = await calibrate(preloaded, load_set("dev"))
@@ -58,3 +73,11 @@ async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
                   thresholds=thresholds or thresholds_for(embedder.name))
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_report(data))
     return 0
+
+
+def _ship_example_vectors_of_this_run() -> None:
+    """The run's example indexes are written into the shipped directory, emptied first (only
+    the current keys stay: a stale file would never be read again)."""
+    for stale in SHIPPED_EXAMPLE_VECTORS.glob("*.npy"):
+        stale.unlink()
+    SHARED_VECTORS.keep_in(FileVectorArchive(SHIPPED_EXAMPLE_VECTORS))

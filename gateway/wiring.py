@@ -260,11 +260,12 @@ async def _use_semantic(system: System) -> None:
     kb = system.knowledge.current if system.knowledge else None
     if system.processor is None or kb is None or system.semantic is not None:
         return
-    SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors"))
+    from gateway.decision_eval import SHIPPED_EXAMPLE_VECTORS, decision_corpus
+
+    SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors",
+                                             shipped=SHIPPED_EXAMPLE_VECTORS))
     corpus: list[tuple[str, str]] = []
     if thresholds_for(kb.embedder.name) is not None:  # else the classifier is never used
-        from gateway.decision_eval import decision_corpus
-
         corpus = await asyncio.to_thread(decision_corpus)  # ~2,500 YAML items: off the loop
     system.semantic = SemanticMatcher(kb.embedder, corpus=corpus)
     system.processor.use_semantic(system.semantic)

@@ -1,6 +1,6 @@
 """The decision layer's example vectors are kept in files between runs: a restart loads them
-instead of embedding every example again; anything else in the file (another set, a damaged
-file) is computed afresh."""
+instead of embedding every example again, a first start the bundled model's shipped ones;
+anything else in the file (another set, a damaged file) is computed afresh."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.knowledge_types import ScoreThresholds
-from core.semantic import ExampleVectors
+from core.policy import DEFAULT_POLICY
+from core.semantic import ExampleVectors, SemanticMatcher
+from gateway.decision_eval import SHIPPED_EXAMPLE_VECTORS, decision_corpus
 from storage.vector_archive import FileVectorArchive
 
 EXAMPLES = [("human_request", "позовите менеджера"), ("payment", "можно через каспи?"),
@@ -66,3 +68,39 @@ async def test_another_set_or_a_damaged_file_is_computed_afresh(tmp_path: Path) 
     fresh = _vectors(archive)
     await fresh.index(embedder, EXAMPLES)
     assert fresh.computed == 1 and embedder.embedded == [text for _, text in EXAMPLES]
+
+
+async def test_shipped_vectors_are_read_when_the_directory_has_none(tmp_path: Path) -> None:
+    shipped, embedder = tmp_path / "shipped", CountingEmbedder()
+    await _vectors(FileVectorArchive(shipped)).index(embedder, EXAMPLES)
+    embedder.embedded.clear()
+
+    own = tmp_path / "data" / "example-vectors"
+    reading = _vectors(FileVectorArchive(own, shipped=shipped))
+    await reading.index(embedder, EXAMPLES)
+    assert embedder.embedded == [] and reading.computed == 0
+    more = [*EXAMPLES, ("thanks", "рахмет")]  # not shipped: computed, kept in its own directory
+    await reading.index(embedder, more)
+    assert reading.computed == 1 and len(list(own.glob("*.npy"))) == 1
+    assert len(list(shipped.glob("*.npy"))) == 1
+
+
+class ModelNamed(CountingEmbedder):
+    """Named as the bundled model, and never asked to embed anything."""
+
+    name = "local-e5-small-384"
+    dim = 384
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        raise AssertionError(f"{len(texts)} texts embedded: the shipped vectors are out of date "
+                             "(python -m gateway eval decisions --ship-example-vectors)")
+
+
+async def test_a_first_start_with_the_bundled_model_embeds_no_example() -> None:
+    """The shipped vectors hold every set a first start prepares (the default policy's
+    examples, the intents' and the decision corpus), as the wiring reads them."""
+    vectors = _vectors(FileVectorArchive(Path("/nonexistent"), shipped=SHIPPED_EXAMPLE_VECTORS))
+    matcher = SemanticMatcher(ModelNamed(), vectors, corpus=decision_corpus())
+    assert matcher.thresholds is not None
+    await matcher.prepare(DEFAULT_POLICY)
+    assert vectors.computed == 0
