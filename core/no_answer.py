@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 
 import pymorphy3
 
-from core.query_text import STOPWORDS, content_words, looks_transliterated
+from core.query_text import (
+    STOPWORDS,
+    content_words,
+    cyrillize,
+    looks_transliterated,
+    strip_kazakh_endings,
+)
 
 if TYPE_CHECKING:
     from core.knowledge_types import SearchHit
@@ -52,6 +58,11 @@ _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 # more absent from a base that can answer than from one that cannot.
 NOT_A_THING = frozenset({"VERB", "INFN", "PRTF", "PRTS", "GRND", "ADVB", "PREP", "CONJ", "NPRO",
                          "PRCL", "PRED", "INTJ", "COMP", "NUMR"})
+# The endings of Kazakh verb forms and postpositions («қоятын», «жасайсыздар», «қаралғанда»,
+# «алдында»): a word the Russian morphology does not know that ends so names no thing.
+KAZAKH_VERB_FORMS = re.compile(
+    r"(?:[аеяй]тын|[аеяй]тін|ғанда|генде|қанда|кенде|сыздар|сіздер|сыз|сіз|ған|ген|қан|кен|"
+    r"ынды|інде|ында)$")
 FEATURES = ("cosine", "margin", "fused", "existence", "absent", "absent_share",
             "in_section", "english", "words", "existence_absent")
 
@@ -83,8 +94,8 @@ def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tupl
         w for w in _words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
     ordered = sorted(frozenset().union(
         *(_line_words(str(hit.payload.get("content", ""))) for hit in hits)))
-    absent = sum(1 for w in words
-                 if names_a_thing(w) and not _starts(_stem(w), ordered) and not _misspelt(w, ordered))
+    absent = sum(1 for w in words if names_a_thing(w) and not _starts(_stem(w), ordered)
+                 and not _starts(_kazakh_stem(w), ordered) and not _misspelt(w, ordered))
     section = set(_words(str(best.payload.get("section") or best.payload.get("content", ""))))
     in_section = sum(1 for w in words if _has_stem(w, section)) / len(words) if words else 1.0
     existence = bool(EXISTENCE.search(dense_query))
@@ -101,7 +112,9 @@ def names_a_thing(word: str) -> bool:
     """A noun or an adjective by Russian morphology, or a word it does not know (a term, a
     brand, Kazakh, English, a typo)."""
     parse = _morphology().parse(word)[0]
-    return not parse.is_known or parse.tag.POS not in NOT_A_THING
+    if not parse.is_known:
+        return not KAZAKH_VERB_FORMS.search(word)
+    return parse.tag.POS not in NOT_A_THING
 
 
 @cache
@@ -116,8 +129,9 @@ def _words(text: str) -> list[str]:
 
 @lru_cache(maxsize=20_000)
 def _line_words(content: str) -> frozenset[str]:
-    """A candidate's words (cached: the same chunks come back search after search)."""
-    return frozenset(_words(content))
+    """A candidate's words, its Latin ones also read in Cyrillic («Kaspi», «Mega» are asked as
+    «каспи», «мега»; cached: the same chunks come back search after search)."""
+    return frozenset(_words(content)) | frozenset(_words(cyrillize(content)))
 
 
 def _starts(stem: str, ordered: list[str]) -> bool:
@@ -129,6 +143,12 @@ def _starts(stem: str, ordered: list[str]) -> bool:
 def _stem(word: str) -> str:
     """A word without its ending: all but its last three letters, at least WORD_MIN."""
     return word[: max(WORD_MIN, len(word) - 3)]
+
+
+@lru_cache(maxsize=10_000)
+def _kazakh_stem(word: str) -> str:
+    """A word without its Kazakh endings; the word itself when Russian morphology knows it."""
+    return word if _morphology().parse(word)[0].is_known else strip_kazakh_endings(word)
 
 
 def _has_stem(word: str, others: set[str]) -> bool:

@@ -24,6 +24,12 @@ _ENGLISH = frozenset(
     "have has price much many cost open close opened book need want any please hello hi "
     "thanks get give make time day week near from after before".split()
 )
+# Kazakh endings, longest first (`strip_kazakh_endings`).
+KAZAKH_ENDINGS = tuple(sorted(
+    "дағы дегі тағы тегі ндағы ндегі лары лері дары дері тары тері ның нің дың дің тың тің "
+    "нан нен дан ден тан тен нда нде ға ге қа ке на не да де та те ды ді ты ті ны ні лар лер "
+    "дар дер тар тер мен бен пен ыңыз іңіз ңыз ңіз сы сі ым ім ың ің".split(),
+    key=len, reverse=True))
 _TRANSLIT = (
     ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"),
     ("ts", "ц"), ("yu", "ю"), ("ju", "ю"), ("ya", "я"), ("ja", "я"), ("yo", "ё"), ("jo", "ё"),
@@ -126,11 +132,26 @@ def normalize_query(text: str, lexicon: Lexicon | None = None) -> NormalizedQuer
 
 def shares_a_word(query: str, text: str) -> bool:
     """Whether a word of the query (four letters or more) appears in the text, endings aside
-    (the first letters of the word, all but its last three, and at least four)."""
+    (the first letters of the word, all but its last three, and at least four; or the word
+    without its Kazakh endings: «Шымкенттегі» is «Шымкент»)."""
     words = set(_WORDS.findall(text.lower().replace("ё", "е")))
     for word in _WORDS.findall(query.lower().replace("ё", "е")):
         if len(word) >= ANCHOR_MIN:
-            stem = word[: max(ANCHOR_MIN, len(word) - 3)]
-            if any(other.startswith(stem) for other in words):
+            stems = (word[: max(ANCHOR_MIN, len(word) - 3)], strip_kazakh_endings(word))
+            if any(other.startswith(stem) for other in words for stem in stems):
                 return True
     return False
+
+
+def strip_kazakh_endings(word: str) -> str:
+    """A (lower-case) word without its Kazakh case, plural and possessive endings, at least
+    ANCHOR_MIN letters left: «мегадағы» → «мега», «зейнеткерлерге» → «зейнеткер». Kazakh
+    stacks its endings, so a Kazakh word is not found by cutting a fixed number of letters."""
+    stem, cut = word, True
+    while cut:
+        cut = False
+        for ending in KAZAKH_ENDINGS:
+            if stem.endswith(ending) and len(stem) - len(ending) >= ANCHOR_MIN:
+                stem, cut = stem[: -len(ending)], True
+                break
+    return stem

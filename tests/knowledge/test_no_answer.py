@@ -66,6 +66,17 @@ def test_only_words_that_name_a_thing_count_as_absent() -> None:
             if names_a_thing(w)] == []
     assert all(names_a_thing(w) for w in ("венок", "орхидеи", "франшизу", "логопед", "шашқа",
                                            "gift", "кордиолог"))
+    # Kazakh verb forms and postpositions name no thing either
+    assert [w for w in ("қоятын", "жасайсыздар", "қаралғанда", "алдында") if names_a_thing(w)] == []
+
+
+def test_kazakh_endings_and_latin_names_are_not_absent_words() -> None:
+    branch = [SearchHit(id="1", score=0.82, fused=0.9, payload={
+        "content": "Филиалы > ТРЦ Mega\nПарковка у филиала в Mega бесплатная, Kaspi QR на кассе"})]
+    # «Мегадағы» is «Мега» with a Kazakh ending, and the base writes it «Mega»
+    assert signals("Мегадағы филиалдың парковкасы бар ма?", branch)["absent"] == 0.0
+    assert signals("каспи бар ма?", branch)["absent"] == 0.0
+    assert signals("Мегадағы гардероб бар ма?", branch)["absent"] == 1.0
 
 
 def test_the_margin_is_measured_against_the_best_twenty() -> None:

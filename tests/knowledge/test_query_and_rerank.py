@@ -19,7 +19,14 @@ from core.knowledge import KnowledgeBase
 from core.knowledge_types import SearchHit
 from core.lexical import char_ngrams
 from core.ports import AnswerRequest
-from core.query_text import cyrillize, looks_transliterated, normalize_query, spell_amounts
+from core.query_text import (
+    cyrillize,
+    looks_transliterated,
+    normalize_query,
+    shares_a_word,
+    spell_amounts,
+    strip_kazakh_endings,
+)
 from core.result import Result
 from core.synonyms import Lexicon, learn_aliases
 from gateway import tenant_admin
@@ -43,6 +50,14 @@ def test_tenge_amounts_are_spelled_one_way() -> None:
     assert spell_amounts("от 1,5 тыс до 30 тыс.") == "от 1500 до 30000"
     assert spell_amounts("букет за 12 000 ₸") == "букет за 12000 ₸"
     assert spell_amounts("5 шт по 10k") == "5 шт по 10000"
+
+
+def test_kazakh_endings_come_off_before_a_word_is_looked_for() -> None:
+    assert [strip_kazakh_endings(w) for w in ("мегадағы", "зейнеткерлерге", "филиалдың",
+                                              "дүкеннің", "цена", "маникюр")] == [
+        "мега", "зейнеткер", "филиал", "дүкен", "цена", "маникюр"]
+    assert shares_a_word("Шымкенттегі дүкеннің алдында", "Магазин в Шымкенте: адрес")
+    assert not shares_a_word("көлік қоятын орын", "Магазин в Шымкенте: адрес")
 
 
 def test_the_lexical_query_drops_question_words_and_adds_synonyms() -> None:
