@@ -10,7 +10,9 @@ whether the question asks if something exists, how many of its content words non
 candidates holds (endings and a typo aside), how much of it the best section names, whether it
 is English (scores lower, and its words are never in a Russian base), and how long it is. A word
 counts as absent only when it names a thing (a noun or an adjective by Russian morphology, or
-a word the morphology does not know): "делаете", "чтоб", "возле" are in no candidate either."""
+a word the morphology does not know but a Kazakh verb form): "делаете", "чтоб", "возле",
+«қоятын» are in no candidate either. A Kazakh word is looked for without its endings
+(«Мегадағы» → «Мега»), and a candidate's Latin names in Cyrillic too («Kaspi» → «каспи»)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.synonyms import Lexicon
 
@@ -143,6 +144,7 @@ def shares_a_word(query: str, text: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=10_000)
 def strip_kazakh_endings(word: str) -> str:
     """A (lower-case) word without its Kazakh case, plural and possessive endings, at least
     ANCHOR_MIN letters left: «мегадағы» → «мега», «зейнеткерлерге» → «зейнеткер». Kazakh
