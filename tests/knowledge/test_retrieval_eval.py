@@ -35,29 +35,29 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 6, where everything is tuned) must not fall
-# below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.744 /
-# 0.930 / 0.909 / 0.719, no-answer 0.931 / 0.556). They guard against
-# regressions; the issue's targets are judged on the held-out split.
+# What the dev split (every question of rounds 1 to 7, where everything is tuned) must not fall
+# below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.741 /
+# 0.929 / 0.908 / 0.721, no-answer 0.922 / 0.558). They guard against regressions; the issue's
+# targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
     "reply": 0.70,
-    "no_answer_precision": 0.93,
+    "no_answer_precision": 0.91,
     "no_answer_recall": 0.55,
 }
-DEV_QUESTIONS = 1320
+DEV_QUESTIONS = 1488
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
-# What the held-out split must not fall below: round 7's fresh questions (168, written by three
-# authors who each read only the guide and one base), measured on round 6's code (R@1 0.718,
-# R@5 0.939, R@1500ch 0.915, reply 0.735, no-answer precision 1.000 / recall 0.143: 3 declines)
-# and once after round 7's dev-only no-answer model: R@1 0.718, R@5 0.925, R@1500ch 0.901,
-# reply 0.735, no-answer precision 0.846 (11 of 13 declines right), recall 0.524 (11 of 21).
+# What the held-out split must not fall below: round 8's fresh questions (168, written by three
+# authors who each read only the guide and one base), measured on round 6's code (R@1 0.728,
+# R@5 0.925, R@1500ch 0.901, reply 0.735, no-answer precision 0.600 / recall 0.143), on round 7's
+# and once after round 8's dev-only changes (the same both times): R@1 0.728, R@5 0.925,
+# R@1500ch 0.901, reply 0.735, no-answer precision 0.857 (12 of 14 declines right), recall 0.571.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.70,
+    "recall@1": 0.71,
     "recall@5": 0.91,
     "recall@1500ch": 0.88,
     "reply": 0.72,
@@ -166,7 +166,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 436 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 492 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
