@@ -36,14 +36,14 @@ from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 7, where everything is tuned) must not fall
-# below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.741 /
-# 0.929 / 0.908 / 0.721, no-answer 0.922 / 0.558). They guard against regressions; the issue's
+# below: the measured figures less a small margin (knowledge/README.md; round 9's code: 0.741 /
+# 0.929 / 0.908 / 0.727, no-answer 0.922 / 0.558). They guard against regressions; the issue's
 # targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.70,
+    "reply": 0.71,
     "no_answer_precision": 0.91,
     "no_answer_recall": 0.55,
 }
