@@ -35,34 +35,34 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 7, where everything is tuned) must not fall
-# below: the measured figures less a small margin (knowledge/README.md; round 9's code: 0.741 /
-# 0.929 / 0.908 / 0.727, no-answer 0.922 / 0.558). They guard against regressions; the issue's
+# What the dev split (every question of rounds 1 to 8, where everything is tuned) must not fall
+# below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.739 /
+# 0.929 / 0.908 / 0.722, no-answer 0.915 / 0.559). They guard against regressions; the issue's
 # targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
     "reply": 0.71,
-    "no_answer_precision": 0.91,
+    "no_answer_precision": 0.90,
     "no_answer_recall": 0.55,
 }
-DEV_QUESTIONS = 1488
+DEV_QUESTIONS = 1656
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
-# What the held-out split must not fall below: round 8's fresh questions (168, written by three
-# authors who each read only the guide and one base), measured on round 6's code (R@1 0.728,
-# R@5 0.925, R@1500ch 0.901, reply 0.735, no-answer precision 0.600 / recall 0.143), on round 7's
-# and once after round 8's dev-only changes (the same both times): R@1 0.728, R@5 0.925,
-# R@1500ch 0.901, reply 0.735, no-answer precision 0.857 (12 of 14 declines right), recall 0.571.
+# What the held-out split must not fall below: round 9's fresh questions (168, written by three
+# authors who each read only the guide and one base), measured on round 6's code (R@1 0.735,
+# R@5 0.929, R@1500ch 0.915, reply 0.707, no-answer precision 0.500 / recall 0.095) and on round
+# 8's: R@1 0.735, R@5 0.935, R@1500ch 0.922, reply 0.707, no-answer precision 0.929 (13 of 14
+# declines right), recall 0.619 (round 9's change lost a reply here and was reverted).
 HELD_OUT_FLOORS = {
-    "recall@1": 0.71,
-    "recall@5": 0.91,
-    "recall@1500ch": 0.88,
-    "reply": 0.72,
-    "no_answer_precision": 0.80,
-    "no_answer_recall": 0.50,
+    "recall@1": 0.72,
+    "recall@5": 0.92,
+    "recall@1500ch": 0.90,
+    "reply": 0.69,
+    "no_answer_precision": 0.85,
+    "no_answer_recall": 0.55,
 }
 
 
@@ -166,7 +166,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 492 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 548 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
