@@ -2,7 +2,9 @@
 
 qdrant-edge-py is pre-1.0, so every use of it stays in this module. Queries take
 ~0.1-0.2 ms and run on the event loop; writes, scrolls and flushes run in a worker thread,
-serialised by a lock so a shard only ever sees one writer.
+serialised by a lock so a shard only ever sees one writer. Hits' payloads come from an
+in-process cache (`payload_cache`), emptied around every write, and only its misses are read
+from the shard.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from storage.vectors.base import (
     rescore,
     summarize_documents,
 )
+from storage.vectors.payload_cache import PayloadCache
 
 T = TypeVar("T")
 
@@ -60,6 +63,7 @@ class EdgeVectorStore:
         self._owner_lock: int | None = None
         self._snapshot_dir: str | None = None
         self._write_lock = asyncio.Lock()
+        self._payloads = PayloadCache()
 
     @property
     def collection(self) -> str:
@@ -135,9 +139,15 @@ class EdgeVectorStore:
         return self._shard
 
     async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """Every change of the shard goes through here. The payload cache is emptied after it
+        too: a search during the write may have cached a payload it replaces."""
         shard = self._open_shard
         async with self._write_lock:
-            return await asyncio.to_thread(functools.partial(work, shard, *args))
+            self._payloads.clear()
+            try:
+                return await asyncio.to_thread(functools.partial(work, shard, *args))
+            finally:
+                self._payloads.clear()
 
     async def upsert(self, points: Sequence[PointRecord]) -> None:
         if points:
@@ -181,14 +191,14 @@ class EdgeVectorStore:
         dense, sparse = _queries(query)
         try:
             if query.mode is RetrievalMode.DENSE or sparse is None:
-                points = self._open_shard.query(_request(query, dense, _over_fetch(query)))
-                return rescore(query, ((p.id, None, p.payload) for p in points),
-                               dense={str(p.id): p.score for p in points})
+                near = [(str(p.id), p) for p in
+                        self._open_shard.query(_request(query, dense, _over_fetch(query)))]
+                return self._rescore(query, near, dense={key: p.score for key, p in near})
             if query.mode is RetrievalMode.LEXICAL:
                 lexical_hits = [(str(p.id), p) for p in
                                 self._open_shard.query(_request(query, sparse, query.limit))]
-                return rescore(query, ((key, None, p.payload) for key, p in lexical_hits),
-                               dense=self._dense_scores(dense, [key for key, _ in lexical_hits]))
+                return self._rescore(query, lexical_hits, dense=self._dense_scores(
+                    dense, [key for key, _ in lexical_hits]))
             nearest, lexical = self._open_shard.query_batch(qe.QueryBatchRequest([
                 _request(query, dense, query.limit), _request(query, sparse, query.limit)]))
             # the dense branch's own scores are the cosines; the lexical branch's other points
@@ -199,10 +209,24 @@ class EdgeVectorStore:
             scores = {key: p.score for key, p in near}
             scores.update(self._dense_scores(
                 dense, [key for key, _ in lexical_hits if key not in scores]))
+            return self._rescore(query, [*near, *lexical_hits], dense=scores, cut=False,
+                                 lexical={key: p.score for key, p in lexical_hits})
         except Exception as exc:
             raise VectorStoreError(f"embedded vector search failed: {_first_line(exc)}") from exc
-        return rescore(query, ((key, None, p.payload) for key, p in [*near, *lexical_hits]),
-                       {key: p.score for key, p in lexical_hits}, cut=False, dense=scores)
+
+    def _rescore(self, query: SearchQuery, points: list[tuple[str, Any]], *,
+                 dense: dict[str, float], lexical: dict[str, float] | None = None,
+                 cut: bool = True) -> list[SearchHit]:
+        """`rescore` with each point's payload from the cache, the misses read from the shard
+        in one call (a point deleted meanwhile is left out)."""
+        payloads, missing = self._payloads.take(key for key, _ in points)
+        if missing:
+            for record in self._open_shard.retrieve(missing, True, False):
+                key = str(record.id)
+                payloads[key] = payload = dict(record.payload or {})
+                self._payloads.put(key, payload)
+        return rescore(query, ((key, None, payloads[key]) for key, _ in points if key in payloads),
+                       lexical, cut=cut, dense=dense)
 
     def _dense_scores(self, dense: qe.Query, ids: list[str]) -> dict[str, float]:
         """The dense query's cosine with each of these points, computed in the shard."""
@@ -262,7 +286,7 @@ def _queries(query: SearchQuery) -> tuple[qe.Query, qe.Query | None]:
 
 
 def _request(query: SearchQuery, nearest: qe.Query, limit: int) -> qe.QueryRequest:
-    return qe.QueryRequest(limit=limit, query=nearest, filter=_filter(query), with_payload=True,
+    return qe.QueryRequest(limit=limit, query=nearest, filter=_filter(query), with_payload=False,
                            with_vector=False)
 
 
