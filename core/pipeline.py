@@ -20,7 +20,17 @@ from core.flood import DEFAULT_LIMITS, TurnLimits, turn_text
 from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
-from core.ports import AuditEntry, Clock, LanguageModel, NewMessage, Store, Tenants, Transcriber, Tx
+from core.ports import (
+    AuditEntry,
+    Clock,
+    LanguageModel,
+    NewMessage,
+    Store,
+    Tenants,
+    Transcriber,
+    TurnView,
+    Tx,
+)
 from core.semantic import SemanticMatcher
 from core.texts import DESK
 from core.voice import mirror_line, transcribe_voices, unheard
@@ -76,15 +86,22 @@ class TurnProcessor:
         self._decider.use_semantic(semantic)
 
     async def process(self, conversation_id: UUID, messages: Sequence[InboundMessage], *,
-                      deliver_reply: bool = True, flooding: bool = False) -> TurnOutcome:
+                      deliver_reply: bool = True, flooding: bool = False,
+                      view: TurnView | None = None) -> TurnOutcome:
         """Run one turn for the messages (already de-duplicated, in arrival order). With
         `deliver_reply` the reply is queued for WhatsApp in the same transaction; without it the
         caller delivers it (console chat, the legacy synchronous /message). Voice notes are
         transcribed first (once, whatever the rounds) and answered as text. `flooding`: the
-        customer floods (core.flood): the first such turn of a flood says "please wait"."""
+        customer floods (core.flood): the first such turn of a flood says "please wait".
+        `view`: the conversation as read with the turn's claim (with HISTORY_LINES lines), used
+        for the first decision instead of reading it again, unless a transcription (seconds)
+        comes first; the state it shows is re-checked when the decision is applied."""
+        if self._transcriber is not None and any(unheard(m) for m in messages):
+            view = None
         messages = await transcribe_voices(self._transcriber, messages)
         for _ in range(MAX_DECISION_ROUNDS):
-            context = await self._load(conversation_id, messages)
+            context = await self._load(conversation_id, messages, view)
+            view = None  # a decision taken again reads the conversation again
             started = time.perf_counter()
             decision = await self._decider.decide(context, messages)
             log.info("turn decided", extra={"act": decision.act, "intent": decision.intent,
@@ -111,9 +128,11 @@ class TurnProcessor:
     async def _now(self, tx: Tx) -> datetime:
         return self._clock.now() if self._clock else await tx.now()
 
-    async def _load(self, conversation_id: UUID, messages: Sequence[InboundMessage]) -> TurnContext:
-        async with self._store.reads() as tx:
-            view = await tx.conversations.turn_view(conversation_id, HISTORY_LINES)
+    async def _load(self, conversation_id: UUID, messages: Sequence[InboundMessage],
+                    view: TurnView | None = None) -> TurnContext:
+        if view is None:
+            async with self._store.reads() as tx:
+                view = await tx.conversations.turn_view(conversation_id, HISTORY_LINES)
         if view is None:
             raise LookupError(f"conversation {conversation_id} does not exist")
         conversation, customer, history = view.conversation, view.customer, view.history

@@ -17,7 +17,7 @@ import asyncpg
 from core.flood import DEFAULT_LIMITS, TurnLimits
 from core.inbound import MAX_TURN_ATTEMPTS, from_record
 from core.models import InboundMessage
-from core.pipeline import TurnProcessor
+from core.pipeline import HISTORY_LINES, TurnProcessor
 from core.ports import LostClaim
 from gateway import metrics
 from gateway.logs import conversation_id_var
@@ -67,7 +67,7 @@ class TurnWorker:
 
     async def _claim(self, limit: int) -> list[ClaimedTurn]:
         return await inbox.claim_turns(self._pool, limit=limit, lease=self._lease,
-                                       limits=self._limits)
+                                       limits=self._limits, view_history=HISTORY_LINES)
 
     async def _renew(self, turns: Sequence[ClaimedTurn]) -> None:
         await inbox.renew(self._pool, turns, self._lease)
@@ -100,7 +100,7 @@ class TurnWorker:
             with metrics.STAGE_SECONDS.labels("turn").time():
                 outcome = await self._processor.process(
                     turn.conversation_id, [to_message(e) for e in turn.events],
-                    flooding=turn.flooding)
+                    flooding=turn.flooding, view=turn.view)
             metrics.record_turn(outcome)
             log.info("turn done", extra={"act": outcome.act, "state": outcome.state,
                                          "messages": len(turn.events), "flooding": turn.flooding})

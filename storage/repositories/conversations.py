@@ -21,16 +21,44 @@ _UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "tele
               "rating_handover_id", "rating_due_until", "flood_notice_at"}
 
 
-def conversation_from_row(row: asyncpg.Record) -> Conversation:
-    return Conversation(
-        id=row["id"], client_id=row["client_id"], user_id=row["user_id"], branch_id=row["branch_id"],
-        channel=row["channel"], state=State(row["state"]), bot_muted_until=row["bot_muted_until"],
-        no_count=row["no_count"], telegram_topic_id=row["telegram_topic_id"],
-        telegram_chat_id=row["telegram_chat_id"], pending_notice_at=row["pending_notice_at"],
-        last_message_at=row["last_message_at"], language=row["language"],
-        rating_handover_id=row["rating_handover_id"], rating_due_until=row["rating_due_until"],
-        flood_notice_at=row["flood_notice_at"],
-    )
+_CONVERSATION_FIELDS = ("id", "client_id", "user_id", "branch_id", "channel", "state",
+                        "bot_muted_until", "no_count", "telegram_topic_id", "telegram_chat_id",
+                        "pending_notice_at", "last_message_at", "language", "rating_handover_id",
+                        "rating_due_until", "flood_notice_at")
+
+
+def conversation_from_row(row: asyncpg.Record, prefix: str = "") -> Conversation:
+    fields = {name: row[prefix + name] for name in _CONVERSATION_FIELDS}
+    return Conversation(**fields | {"state": State(fields["state"])})
+
+
+_VIEW = "view_"  # the prefix of a turn view's columns
+
+
+def turn_view_columns(history_lines: str) -> str:
+    """The columns of a turn's view (`turn_view_from_row`) for a statement that joins
+    `conversations c` and `users u ON u.id = c.user_id`, named apart from any other table's
+    (the claim of a turn returns them beside its events); `history_lines`: an SQL expression."""
+    return ", ".join(f"c.{name} AS {_VIEW}{name}" for name in _CONVERSATION_FIELDS) + f""",
+        u.id AS {_VIEW}customer_id, u.client_id AS {_VIEW}customer_client_id,
+        u.remote_jid AS {_VIEW}remote_jid, u.phone AS {_VIEW}phone,
+        u.name AS {_VIEW}customer_name, now() AS {_VIEW}read_at,
+        (SELECT array_agg(ROW(h.role, h.content, h.created_at) ORDER BY h.id)
+           FROM (SELECT id, role, content, created_at FROM messages
+                  WHERE conversation_id = c.id ORDER BY id DESC LIMIT {history_lines}) h
+        ) AS {_VIEW}history"""
+
+
+def turn_view_from_row(row: asyncpg.Record) -> TurnView | None:
+    """The view in a row with `turn_view_columns`; None when the row has none."""
+    if row[f"{_VIEW}id"] is None:
+        return None
+    customer = Customer(id=row[f"{_VIEW}customer_id"], client_id=row[f"{_VIEW}customer_client_id"],
+                        remote_jid=row[f"{_VIEW}remote_jid"], phone=row[f"{_VIEW}phone"],
+                        name=row[f"{_VIEW}customer_name"])
+    history = [HistoryLine(Role(role), content, created_at)
+               for role, content, created_at in row[f"{_VIEW}history"] or ()]
+    return TurnView(conversation_from_row(row, _VIEW), customer, history, row[f"{_VIEW}read_at"])
 
 
 async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid: str,
@@ -85,24 +113,12 @@ class ConversationsRepo:
         """The conversation, its customer, its last `history_lines` messages and now(), in one
         statement (one round trip, one snapshot)."""
         row = await self._conn.fetchrow(
-            """SELECT c.*, u.id AS customer_id, u.client_id AS customer_client_id, u.remote_jid,
-                      u.phone, u.name AS customer_name, now() AS read_at,
-                      (SELECT array_agg(ROW(h.role, h.content, h.created_at) ORDER BY h.id)
-                         FROM (SELECT id, role, content, created_at FROM messages
-                                WHERE conversation_id = c.id ORDER BY id DESC LIMIT $2) h
-                      ) AS history
-                 FROM conversations c JOIN users u ON u.id = c.user_id
-                WHERE c.id = $1""",
+            f"""SELECT {turn_view_columns("$2")}
+                  FROM conversations c JOIN users u ON u.id = c.user_id
+                 WHERE c.id = $1""",
             conversation_id, history_lines,
         )
-        if row is None:
-            return None
-        customer = Customer(id=row["customer_id"], client_id=row["customer_client_id"],
-                            remote_jid=row["remote_jid"], phone=row["phone"],
-                            name=row["customer_name"])
-        history = [HistoryLine(Role(role), content, created_at)
-                   for role, content, created_at in row["history"] or ()]
-        return TurnView(conversation_from_row(row), customer, history, row["read_at"])
+        return None if row is None else turn_view_from_row(row)
 
     async def set_state(self, conversation_id: UUID, state: State) -> None:
         await self.update(conversation_id, state=state)

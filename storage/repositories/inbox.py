@@ -18,7 +18,8 @@ from uuid import UUID
 import asyncpg
 
 from core.flood import DEFAULT_LIMITS, TurnLimits
-from core.ports import LostClaim
+from core.ports import LostClaim, TurnView
+from storage.repositories.conversations import turn_view_columns, turn_view_from_row
 
 NOTIFY_CHANNEL = "truffles_inbox"
 MAX_WAIT_SECONDS = 10.0  # PRODUCT.md §4: a burst is answered after 10 s at the latest
@@ -45,6 +46,8 @@ class ClaimedTurn:
     # Events past what this turn took may wait (the flood shield's caps stopped it): its
     # conversation stays in the queue when the turn ends. True when not known.
     more_waiting: bool = True
+    # The conversation as the claim read it (`claim_turns(view_history=...)`), None if not read.
+    view: TurnView | None = None
 
 
 def _event(row: asyncpg.Record) -> InboundEvent:
@@ -111,8 +114,11 @@ CLAIM_CANDIDATES = """
 # meanwhile is skipped) and take the waiting events each turn gets (core.flood): in order, at
 # most max_events, and not past max_chars of text after the first, unless the customer floods
 # (more than per_minute messages in the minute up to their latest waiting one: merged, whatever
-# their length). One statement: one round trip, no transaction to open and commit.
-_CLAIM = """
+# their length). With $6 (history lines) not null, each turn's conversation view comes along,
+# on the turn's first row: the read the turn would make next, in the same round trip (a turn's
+# decision is re-checked against the conversation's state when it is applied, whenever it was
+# read). One statement: one round trip, no transaction to open and commit.
+_CLAIM = f"""
     WITH chosen AS (SELECT conversation_id FROM turn_queue
                      WHERE conversation_id = ANY($1::uuid[]) AND due_at <= now()
                        FOR UPDATE SKIP LOCKED),
@@ -138,8 +144,8 @@ _CLAIM = """
                row_number() OVER (PARTITION BY f.conversation_id ORDER BY w.id) AS n,
                sum(w.chars) OVER (PARTITION BY f.conversation_id ORDER BY w.id) AS chars_through
           FROM flood f CROSS JOIN LATERAL (
-               SELECT e.id, length(coalesce(e.payload #>> '{inbound,text}',
-                                            e.payload #>> '{message,text}', '')) AS chars
+               SELECT e.id, length(coalesce(e.payload #>> '{{inbound,text}}',
+                                            e.payload #>> '{{message,text}}', '')) AS chars
                  FROM inbound_events e
                 WHERE e.conversation_id = f.conversation_id AND e.status IN ('queued', 'processing')
                 ORDER BY e.id LIMIT f.max_events) w),
@@ -148,13 +154,21 @@ _CLAIM = """
                                     locked_until = now() + $2
           FROM waiting w
          WHERE e.id = w.id AND (w.n = 1 OR w.flooding OR w.chars_through <= w.max_chars)
-        RETURNING e.*)
+        RETURNING e.*),
+    turn_view AS (
+        SELECT {turn_view_columns("$6::int")}
+          FROM leased l JOIN conversations c ON c.id = l.conversation_id
+          JOIN users u ON u.id = c.user_id
+         WHERE $6::int IS NOT NULL)
     SELECT f.conversation_id AS turn_of, f.token AS turn_token, f.flooding,
            f.max_events AS turn_max_events,
            (SELECT count(*) FROM waiting w WHERE w.conversation_id = f.conversation_id)
                AS turn_waiting,
-           taken.*
-      FROM flood f LEFT JOIN taken ON taken.conversation_id = f.conversation_id
+           taken.*, turn_view.*
+      FROM flood f
+      LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY id) AS nth
+                   FROM taken) taken ON taken.conversation_id = f.conversation_id
+      LEFT JOIN turn_view ON turn_view.view_id = f.conversation_id AND coalesce(taken.nth, 1) = 1
 """
 
 
@@ -185,9 +199,11 @@ def fair_choice(candidates: Sequence[_Candidate], limit: int) -> list[UUID]:
 
 
 async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
-                      limits: TurnLimits = DEFAULT_LIMITS) -> list[ClaimedTurn]:
+                      limits: TurnLimits = DEFAULT_LIMITS,
+                      view_history: int | None = None) -> list[ClaimedTurn]:
     """Lease up to `limit` due conversations, fairly over the clients (`fair_choice`), each with
-    the waiting events its turn takes (`limits`: the process defaults of the flood shield).
+    the waiting events its turn takes (`limits`: the process defaults of the flood shield) and,
+    with `view_history`, its conversation's view with that many history lines (`ClaimedTurn.view`).
 
     The candidates are each client's `limit` earliest due conversations, read on the
     (client_id, due_at) index: the cost grows with the number of clients, never with the
@@ -198,7 +214,7 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     if not chosen:
         return []
     rows = await pool.fetch(_CLAIM, chosen, lease, limits.max_events_per_turn,
-                            limits.max_turn_chars, limits.messages_per_minute)
+                            limits.max_turn_chars, limits.messages_per_minute, view_history)
     turns: dict[UUID, ClaimedTurn] = {}
     waiting: dict[UUID, tuple[int, int]] = {}
     for row in rows:
@@ -206,7 +222,8 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
         if turn is None:
             # `turn_waiting`: the waiting events read, up to the cap; more_waiting corrected below
             turn = turns[row["turn_of"]] = ClaimedTurn(row["turn_of"], row["turn_token"], [],
-                                                      flooding=row["flooding"])
+                                                      flooding=row["flooding"],
+                                                      view=turn_view_from_row(row))
             waiting[row["turn_of"]] = (row["turn_waiting"], row["turn_max_events"])
         if row["id"] is not None:
             turn.events.append(_event(row))

@@ -10,6 +10,7 @@ import pytest
 
 from core.ports import LostClaim
 from storage.repositories import inbox
+from storage.repositories.conversations import ConversationsRepo
 from tests.factories import make_client
 from tests.queues.test_flood_claims import LEASE, done, send
 
@@ -51,3 +52,24 @@ async def test_a_turn_whose_events_were_claimed_again_changes_nothing(db) -> Non
         await done(db, turn)
     assert await db.fetchval("SELECT leased FROM turn_queue") is True
     assert await db.fetchval("SELECT status FROM inbound_events") == "processing"
+
+
+async def test_a_claim_carries_the_conversation_view_the_turn_would_read(db) -> None:
+    client = await make_client(db, "view", debounce_seconds=0)
+    conversation = await send(db, client.id, ["привет", "сколько стоит маникюр?", "и педикюр"])
+    await db.execute(
+        """INSERT INTO messages (conversation_id, role, content)
+           SELECT $1, 'user', 'раньше ' || n FROM generate_series(1, 5) AS n""", conversation)
+    (turn,) = await inbox.claim_turns(db, limit=1, lease=LEASE, view_history=3)
+    assert len(turn.events) == 3 and turn.view is not None  # one view, whatever the events
+    async with db.acquire() as conn:
+        read = await ConversationsRepo(conn).turn_view(conversation, 3)
+    assert read is not None
+    assert (turn.view.conversation, turn.view.customer) == (read.conversation, read.customer)
+    assert [line.content for line in turn.view.history] == ["раньше 3", "раньше 4", "раньше 5"]
+    assert turn.view.history == read.history
+    await done(db, turn)
+
+    await send(db, client.id, ["ещё"], prefix="next")
+    (plain,) = await inbox.claim_turns(db, limit=1, lease=LEASE)
+    assert plain.view is None  # not asked for
