@@ -230,7 +230,11 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     for conversation_id, turn in turns.items():
         turn.events.sort(key=lambda e: e.id)
         read, cap = waiting[conversation_id]  # some not taken, or maybe more past the cap
-        turns[conversation_id] = replace(turn, more_waiting=read > len(turn.events) or read >= cap)
+        # Events claimed before (a retry, a turn taken over after its lease): the claim's
+        # snapshot may predate what their earlier attempt committed, so no view is handed on.
+        view = turn.view if all(e.attempts == 1 for e in turn.events) else None
+        turns[conversation_id] = replace(turn, more_waiting=read > len(turn.events) or read >= cap,
+                                         view=view)
     return [turns[conversation_id] for conversation_id in chosen if conversation_id in turns]
 
 

@@ -73,3 +73,12 @@ async def test_a_claim_carries_the_conversation_view_the_turn_would_read(db) -> 
     await send(db, client.id, ["ещё"], prefix="next")
     (plain,) = await inbox.claim_turns(db, limit=1, lease=LEASE)
     assert plain.view is None  # not asked for
+
+
+async def test_a_retried_turn_reads_its_conversation_afresh(db) -> None:
+    client = await make_client(db, "view-retry", debounce_seconds=0)
+    await send(db, client.id, ["привет"])
+    (turn,) = await inbox.claim_turns(db, limit=1, lease=LEASE, view_history=3)
+    await inbox.release(db, turn, "boom", retry_in=timedelta(0))
+    (again,) = await inbox.claim_turns(db, limit=1, lease=LEASE, view_history=3)
+    assert again.events[0].attempts == 2 and again.view is None
