@@ -47,6 +47,7 @@ import asyncpg
 from aiohttp import ClientSession, TCPConnector
 
 from benchmarks.peers import Peers
+from core.pipeline import HISTORY_LINES
 from storage.database import create_pool, scratch_database
 from storage.repositories import inbox
 
@@ -401,7 +402,8 @@ async def backlog_claims(sizes: Sizes, server_dsn: str, report: Report) -> None:
                 timings = []
                 for _ in range(200):
                     started = time.perf_counter()
-                    await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5))
+                    await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5),
+                                            view_history=HISTORY_LINES)  # as the workers claim
                     timings.append(time.perf_counter() - started)
                 report.add("queue", f"claim with {waiting} events waiting",
                            f"p50 {pct(timings, .5) * 1000:.2f} ms, "

@@ -49,9 +49,9 @@ async def test_turn_claims_use_the_due_index_after_stale_statistics(db) -> None:
     plan = await _plan(db, inbox.CLAIM_CANDIDATES.replace("$1", "4"))
     assert "turn_queue_client_due" in plan and "turn_queue_leased" in plan and "Sort" not in plan
 
-    turns = await inbox.claim_turns(db, limit=4, lease=timedelta(seconds=15))
+    turns = await inbox.claim_turns(db, limit=4, lease=timedelta(seconds=15), view_history=20)
     assert len(turns) == 4
-    assert all(len(t.events) == BACKLOG // CUSTOMERS for t in turns)
+    assert all(len(t.events) == BACKLOG // CUSTOMERS and t.view is not None for t in turns)
     waiting = await db.fetchval("SELECT count(*) FROM turn_queue WHERE due_at <= now()")
     assert waiting == CUSTOMERS - 4  # the claimed ones are leased away from the due prefix
 
