@@ -155,7 +155,8 @@ _CLAIM = f"""
           FROM waiting w
          WHERE e.id = w.id AND (w.n = 1 OR w.flooding OR w.chars_through <= w.max_chars)
         RETURNING e.*),
-    turn_view AS (
+    -- MATERIALIZED: read once a turn (inlined, it ran once for each of the turn's events)
+    turn_view AS MATERIALIZED (
         SELECT {turn_view_columns("$6::int")}
           FROM leased l JOIN conversations c ON c.id = l.conversation_id
           JOIN users u ON u.id = c.user_id
