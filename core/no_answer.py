@@ -30,8 +30,10 @@ from core.query_text import (
     STOPWORDS,
     content_words,
     cyrillize,
+    folded_words,
     looks_transliterated,
     strip_kazakh_endings,
+    word_stem,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +54,6 @@ EXISTENCE = re.compile(
     r"\b(?:делает|делаете|делаите|делают|есть\b|бар\b|жасайсыз|продаете|продаёте|проводите|"
     r"принима|ставите|оказыва|можно|ест\b|do you|can i|can you|is there|are there)",
     re.IGNORECASE)
-_WORDS = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 # Parts of speech that name no thing (pymorphy3's tags): verbs, participles, adverbs,
@@ -93,12 +94,12 @@ def features(question: str, dense_query: str, hits: Sequence[SearchHit]) -> tupl
     pool = sorted((hit.score for hit in hits), reverse=True)[:MARGIN_POOL]
     margin = pool[0] - sum(pool) / len(pool) if len(pool) >= MARGIN_POOL else MARGIN_CAP
     words = list(dict.fromkeys(
-        w for w in _words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
+        w for w in folded_words(content_words(dense_query)) if len(w) >= WORD_MIN and w not in STOPWORDS))
     ordered = sorted(frozenset().union(
         *(_line_words(str(hit.payload.get("content", ""))) for hit in hits)))
-    absent = sum(1 for w in words if names_a_thing(w) and not _starts(_stem(w), ordered)
+    absent = sum(1 for w in words if names_a_thing(w) and not _starts(word_stem(w), ordered)
                  and not _starts(_kazakh_stem(w), ordered) and not _misspelt(w, ordered))
-    section = set(_words(str(best.payload.get("section") or best.payload.get("content", ""))))
+    section = set(folded_words(str(best.payload.get("section") or best.payload.get("content", ""))))
     in_section = sum(1 for w in words if _has_stem(w, section)) / len(words) if words else 1.0
     existence = bool(EXISTENCE.search(dense_query))
     english = bool(_LATIN.search(question)) and not _CYRILLIC.search(question) \
@@ -125,26 +126,17 @@ def _morphology() -> pymorphy3.MorphAnalyzer:
     return pymorphy3.MorphAnalyzer(lang="ru")
 
 
-def _words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower().replace("ё", "е"))
-
-
 @lru_cache(maxsize=20_000)
 def _line_words(content: str) -> frozenset[str]:
     """A candidate's words, its Latin ones also read in Cyrillic («Kaspi», «Mega» are asked as
     «каспи», «мега»; cached: the same chunks come back search after search)."""
-    return frozenset(_words(content)) | frozenset(_words(cyrillize(content)))
+    return frozenset(folded_words(content)) | frozenset(folded_words(cyrillize(content)))
 
 
 def _starts(stem: str, ordered: list[str]) -> bool:
     """Whether a word of `ordered` (sorted) starts with `stem`."""
     i = bisect_left(ordered, stem)
     return i < len(ordered) and ordered[i].startswith(stem)
-
-
-def _stem(word: str) -> str:
-    """A word without its ending: all but its last three letters, at least WORD_MIN."""
-    return word[: max(WORD_MIN, len(word) - 3)]
 
 
 @lru_cache(maxsize=10_000)
@@ -154,7 +146,7 @@ def _kazakh_stem(word: str) -> str:
 
 
 def _has_stem(word: str, others: set[str]) -> bool:
-    stem = _stem(word)
+    stem = word_stem(word)
     return any(other.startswith(stem) for other in others)
 
 

@@ -135,13 +135,23 @@ def shares_a_word(query: str, text: str) -> bool:
     """Whether a word of the query (four letters or more) appears in the text, endings aside
     (the first letters of the word, all but its last three, and at least four; or the word
     without its Kazakh endings: «Шымкенттегі» is «Шымкент»)."""
-    words = set(_WORDS.findall(text.lower().replace("ё", "е")))
-    for word in _WORDS.findall(query.lower().replace("ё", "е")):
+    words = set(folded_words(text))
+    for word in folded_words(query):
         if len(word) >= ANCHOR_MIN:
-            stems = (word[: max(ANCHOR_MIN, len(word) - 3)], strip_kazakh_endings(word))
+            stems = (word_stem(word), strip_kazakh_endings(word))
             if any(other.startswith(stem) for other in words for stem in stems):
                 return True
     return False
+
+
+def folded_words(text: str) -> list[str]:
+    """The words of a text (letters only), lower-case, «ё» read as «е»."""
+    return _WORDS.findall(text.lower().replace("ё", "е"))
+
+
+def word_stem(word: str) -> str:
+    """A word without its ending: all but its last three letters, at least ANCHOR_MIN."""
+    return word[: max(ANCHOR_MIN, len(word) - 3)]
 
 
 @lru_cache(maxsize=10_000)
