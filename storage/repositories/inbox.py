@@ -10,7 +10,7 @@ waiting or 20,000 and whatever the table statistics say."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -216,27 +216,31 @@ async def claim_turns(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
         return []
     rows = await pool.fetch(_CLAIM, chosen, lease, limits.max_events_per_turn,
                             limits.max_turn_chars, limits.messages_per_minute, view_history)
-    turns: dict[UUID, ClaimedTurn] = {}
-    waiting: dict[UUID, tuple[int, int]] = {}
+    # a turn's own columns are on each of its rows, its view on one of them (whichever comes)
+    first_rows: dict[UUID, asyncpg.Record] = {}
+    events: dict[UUID, list[InboundEvent]] = {}
     for row in rows:
-        turn = turns.get(row["turn_of"])
-        if turn is None:
-            # `turn_waiting`: the waiting events read, up to the cap; more_waiting corrected below
-            turn = turns[row["turn_of"]] = ClaimedTurn(row["turn_of"], row["turn_token"], [],
-                                                      flooding=row["flooding"],
-                                                      view=turn_view_from_row(row))
-            waiting[row["turn_of"]] = (row["turn_waiting"], row["turn_max_events"])
+        if row["turn_of"] not in first_rows or row["view_id"] is not None:
+            first_rows[row["turn_of"]] = row
+        taken = events.setdefault(row["turn_of"], [])
         if row["id"] is not None:
-            turn.events.append(_event(row))
-    for conversation_id, turn in turns.items():
-        turn.events.sort(key=lambda e: e.id)
-        read, cap = waiting[conversation_id]  # some not taken, or maybe more past the cap
-        # Events claimed before (a retry, a turn taken over after its lease): the claim's
-        # snapshot may predate what their earlier attempt committed, so no view is handed on.
-        view = turn.view if all(e.attempts == 1 for e in turn.events) else None
-        turns[conversation_id] = replace(turn, more_waiting=read > len(turn.events) or read >= cap,
-                                         view=view)
+            taken.append(_event(row))
+    turns = {conversation_id: _turn(first_rows[conversation_id], sorted(taken, key=lambda e: e.id))
+             for conversation_id, taken in events.items()}
     return [turns[conversation_id] for conversation_id in chosen if conversation_id in turns]
+
+
+def _turn(row: asyncpg.Record, events: list[InboundEvent]) -> ClaimedTurn:
+    """A claimed turn from a row of it (the one with its view, if any) and its events in order.
+    `turn_waiting`: the waiting events the claim read, up to the cap (`turn_max_events`): some
+    were not taken, or more may wait past the cap. Events claimed before (a retry, a turn taken
+    over after its lease): the claim's snapshot may predate what their earlier attempt
+    committed, so no view is handed on."""
+    read, cap = row["turn_waiting"], row["turn_max_events"]
+    fresh = all(e.attempts == 1 for e in events)
+    return ClaimedTurn(row["turn_of"], row["turn_token"], events, flooding=row["flooding"],
+                       more_waiting=read > len(events) or read >= cap,
+                       view=turn_view_from_row(row) if fresh else None)
 
 
 async def renew(pool: asyncpg.Pool, turns: Sequence[ClaimedTurn], lease: timedelta) -> None:
