@@ -12,7 +12,6 @@ the held-out split are asserted by tests/decisions/test_eval_floors.py."""
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,12 +25,11 @@ import yaml
 from core.answers import Answerer
 from core.calibration import DecisionThresholds
 from core.decision import Act, Decider, Decision, TurnContext
-from core.knowledge import KnowledgeBase
 from core.models import Client, ClientSettings, Conversation, Customer, InboundMessage, Intent, State
 from core.policy import DEFAULT_POLICY
 from core.ports import Embedder
 from core.semantic import SHARED_VECTORS, SemanticMatcher
-from storage.vectors import EdgeVectorStore, collection_name
+from gateway.knowledge_eval import scratch_knowledge
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DECISION_SET = REPOSITORY / "knowledge" / "eval" / "decisions"
@@ -171,17 +169,11 @@ async def _decider(embedder: Embedder, texts: Sequence[str], thresholds: Decisio
     not matter here, only who answers."""
     preloaded = embedder if isinstance(embedder, PreloadedEmbedder) else PreloadedEmbedder(embedder)
     await preloaded.preload(texts)
-    with tempfile.TemporaryDirectory(prefix="truffles-decisions-") as scratch:
-        store = EdgeVectorStore(Path(scratch), collection_name("eval", embedder.name, keep_base=False))
-        await store.ensure_collection(embedder.dim)
-        try:
-            matcher = SemanticMatcher(preloaded, SHARED_VECTORS, thresholds, corpus)
-            if matcher.thresholds is not None:  # measured ready, not while it is being prepared
-                await matcher.prepare(DEFAULT_POLICY)
-            yield Decider(_NoPrompts(), Answerer(KnowledgeBase(preloaded, store), None),  # type: ignore[arg-type]
-                          None, matcher)
-        finally:
-            await store.aclose()
+    async with scratch_knowledge(preloaded) as kb:
+        matcher = SemanticMatcher(preloaded, SHARED_VECTORS, thresholds, corpus)
+        if matcher.thresholds is not None:  # measured ready, not while it is being prepared
+            await matcher.prepare(DEFAULT_POLICY)
+        yield Decider(_NoPrompts(), Answerer(kb, None), None, matcher)  # type: ignore[arg-type]
 
 
 async def run_decisions(embedder: Embedder, messages: Sequence[Labelled],

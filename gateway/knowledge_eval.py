@@ -26,7 +26,8 @@ import asyncio
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,20 +176,28 @@ async def evaluate(
     reranker: Reranker | None = None,
     no_answer_text: str = "",
 ) -> list[Outcome]:
-    """Ingest each base into a scratch embedded store (one client per base) and ask its
+    """Ingest each base into a scratch knowledge base (one client per base) and ask its
     questions of `split` (every question when None)."""
+    async with scratch_knowledge(embedder, reranker) as kb:
+        outcomes: list[Outcome] = []
+        for base in bases:
+            await ingest_folder(kb, base, BASES_DIR / base)
+            for case in load_cases(base, split):
+                outcomes.append(await ask(kb, base, case, no_answer_text))
+        return outcomes
+
+
+@asynccontextmanager
+async def scratch_knowledge(embedder: Embedder,
+                            reranker: Reranker | None = None) -> AsyncIterator[KnowledgeBase]:
+    """An empty knowledge base in a temporary embedded store, gone afterwards (evaluations and
+    calibrations: the clients' own knowledge is never touched)."""
     with tempfile.TemporaryDirectory(prefix="truffles-eval-") as scratch:
         store = EdgeVectorStore(Path(scratch), collection_name("eval", embedder.name,
                                                                keep_base=False))
         await store.ensure_collection(embedder.dim)
-        kb = KnowledgeBase(embedder, store, reranker=reranker)
         try:
-            outcomes: list[Outcome] = []
-            for base in bases:
-                await ingest_folder(kb, base, BASES_DIR / base)
-                for case in load_cases(base, split):
-                    outcomes.append(await ask(kb, base, case, no_answer_text))
-            return outcomes
+            yield KnowledgeBase(embedder, store, reranker=reranker)
         finally:
             await store.aclose()
 

@@ -12,19 +12,22 @@ model goes into the embedder's thresholds (`ai/local_e5.py` for the bundled one)
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from core.confidence import ruled_out
-from core.knowledge import KnowledgeBase
 from core.no_answer import FEATURES, NoAnswerModel, features
 from core.ports import Embedder
-from gateway.knowledge_eval import BASES, BASES_DIR, Case, ingest_folder, load_cases
-from storage.vectors import EdgeVectorStore, collection_name
+from gateway.knowledge_eval import (
+    BASES,
+    BASES_DIR,
+    Case,
+    ingest_folder,
+    load_cases,
+    scratch_knowledge,
+)
 
 PRECISION = 0.93  # on the fitted questions; held back by base or by id, 0.875-0.975 (README)
 L2 = 0.01
@@ -42,22 +45,14 @@ class Row:
 async def collect(embedder: Embedder, bases: Sequence[str] = BASES) -> list[Row]:
     """Every dev question's features, searched as `knowledge eval` does (no re-ranker)."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="truffles-calibrate-") as scratch:
-        store = EdgeVectorStore(Path(scratch), collection_name("eval", embedder.name,
-                                                               keep_base=False))
-        await store.ensure_collection(embedder.dim)
-        kb = KnowledgeBase(embedder, store)
-        try:
-            for base in bases:
-                await ingest_folder(kb, base, BASES_DIR / base)
-                for case in load_cases(base, "dev"):
-                    hits, normalized = await kb.candidates(base, case.question)
-                    if hits:
-                        rows.append(Row(case, features(case.question, normalized.dense, hits),
-                                        ruled_out(hits[0], normalized, case.question,
-                                                  kb.thresholds)))
-        finally:
-            await store.aclose()
+    async with scratch_knowledge(embedder) as kb:
+        for base in bases:
+            await ingest_folder(kb, base, BASES_DIR / base)
+            for case in load_cases(base, "dev"):
+                hits, normalized = await kb.candidates(base, case.question)
+                if hits:
+                    rows.append(Row(case, features(case.question, normalized.dense, hits),
+                                    ruled_out(hits[0], normalized, case.question, kb.thresholds)))
     return rows
 
 
