@@ -35,9 +35,9 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 8, where everything is tuned) must not fall
-# below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.739 /
-# 0.929 / 0.908 / 0.722, no-answer 0.915 / 0.559). They guard against regressions; the issue's
+# What the dev split (every question of rounds 1 to 9, where everything is tuned) must not fall
+# below: the measured figures less a small margin (knowledge/README.md; round 8's code on
+# 1,824: 0.739 / 0.929 / 0.909 / 0.721, no-answer 0.916 / 0.565). They guard against regressions; the issue's
 # targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
@@ -47,22 +47,21 @@ DEV_FLOORS = {
     "no_answer_precision": 0.90,
     "no_answer_recall": 0.55,
 }
-DEV_QUESTIONS = 1656
+DEV_QUESTIONS = 1824
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
-# What the held-out split must not fall below: round 9's fresh questions (168, written by three
-# authors who each read only the guide and one base), measured on round 6's code (R@1 0.735,
-# R@5 0.929, R@1500ch 0.915, reply 0.707, no-answer precision 0.500 / recall 0.095) and on round
-# 8's: R@1 0.735, R@5 0.935, R@1500ch 0.922, reply 0.707, no-answer precision 0.929 (13 of 14
-# declines right), recall 0.619 (round 9's change lost a reply here and was reverted).
+# What the held-out split must not fall below: round 10's fresh questions (168, written by three
+# authors who each read only the guide and one base; more Kazakh and English than round 9's),
+# measured on round 8's code: R@1 0.690, R@5 0.878, R@1500ch 0.867, reply 0.639, no-answer
+# precision 0.900 (9 of 10 declines right), recall 0.429.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.72,
-    "recall@5": 0.92,
-    "recall@1500ch": 0.90,
-    "reply": 0.69,
+    "recall@1": 0.67,
+    "recall@5": 0.86,
+    "recall@1500ch": 0.85,
+    "reply": 0.62,
     "no_answer_precision": 0.85,
-    "no_answer_recall": 0.55,
+    "no_answer_recall": 0.40,
 }
 
 
@@ -166,7 +165,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "dev"
-    assert document["all"]["questions"] == 548 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 604 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
