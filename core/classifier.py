@@ -1,7 +1,7 @@
 """Classifying a turn (PRODUCT.md §4 step 5): rules for the unambiguous cases and for negation,
 then the semantic layer (the turn's one embedding against example messages), then the LLM when
-one is configured. Every result says what decided it: the rule pattern, the example and its
-cosine, or the LLM."""
+one is configured and the semantic layer is unsure. Every result says what decided it: the rule
+pattern, the example and its cosine, or the LLM."""
 
 from __future__ import annotations
 
