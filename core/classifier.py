@@ -1,7 +1,7 @@
 """Classifying a turn (PRODUCT.md §4 step 5): rules for the unambiguous cases and for negation,
 then the semantic layer (the turn's one embedding against example messages), then the LLM when
-one is configured. Every result says what decided it: the rule pattern, the example and its
-cosine, or the LLM."""
+one is configured and the semantic layer is unsure. Every result says what decided it: the rule
+pattern, the example and its cosine, or the LLM."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from core.matching import normalize
 from core.models import Intent
 from core.policy import PolicyTopic, match_policy
 from core.ports import LanguageModel
-from core.semantic import SemanticMatcher
+from core.semantic import SemanticMatcher, SemanticVerdict
 
 log = logging.getLogger(__name__)
 
@@ -84,35 +84,53 @@ def by_rules(text: str, topics: Sequence[PolicyTopic]) -> RuleStage:
     return RuleStage(excluded=frozenset(declined), just_asking=casual or bool(declined))
 
 
+@dataclass(frozen=True, slots=True)
+class SemanticReading:
+    """What the classifier made of a turn: what it settles (None: nothing), and, when it
+    settles nothing, whether the turn is so surely a message the bot answers that the LLM
+    classifier need not be asked (`DecisionThresholds.clear`)."""
+
+    found: Classification | None
+    clear: bool = False
+
+
 async def by_similarity(matcher: SemanticMatcher, text: str, vector: Sequence[float],
                         topics: Sequence[PolicyTopic], stage: RuleStage,
-                        thresholds: DecisionThresholds) -> Classification | None:
+                        thresholds: DecisionThresholds) -> SemanticReading:
     """What the classifier settles. An escalation the rules found (a topic, a request for a
     person, frustration) stands unless the message reads as something the bot answers
     ("оплата за снятие отдельно или в цене?", "администратор вчера была очень вежливая":
     its probability of needing a person under `overrule`); otherwise an escalation when that
-    probability reaches `escalate`, a request to stop at `mute`; None when nothing is settled."""
+    probability reaches `escalate`, a request to stop at `mute`. A message the rules call "just
+    asking" is never escalated by similarity alone, but is read too: it skips the LLM only when
+    the classifier is clear about it."""
+    verdict = await matcher.verdict(text, vector, topics, stage.excluded)
     if stage.escalates and stage.decided is not None:
-        verdict = await matcher.verdict(text, vector, topics, stage.excluded)
         if verdict.escalation >= thresholds.overrule:
-            return stage.decided
+            return SemanticReading(stage.decided)
         log.info("a rule's escalation overruled: the message reads as a question",
                  extra={"topic": stage.decided.topic or stage.decided.intent.value,
                         "matched": stage.decided.matched,
                         "probability": round(verdict.escalation, 3)})
-        return None
+        return _unsettled(verdict, thresholds)
     if stage.just_asking:
-        return None
-    verdict = await matcher.verdict(text, vector, topics, stage.excluded)
+        return _unsettled(verdict, thresholds)
     if verdict.label is not None and verdict.escalation >= thresholds.escalate:
         if verdict.label in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
-            return Classification(Intent(verdict.label), "semantic", verdict.example,
-                                  score=verdict.escalation)
-        return Classification(Intent.QUESTION, "semantic", verdict.example, topic=verdict.label,
-                              score=verdict.escalation)
+            return SemanticReading(Classification(Intent(verdict.label), "semantic", verdict.example,
+                                                  score=verdict.escalation))
+        return SemanticReading(Classification(Intent.QUESTION, "semantic", verdict.example,
+                                              topic=verdict.label, score=verdict.escalation))
     if verdict.rejection >= thresholds.mute:
-        return Classification(Intent.REJECTION, "semantic", score=verdict.rejection)
-    return None
+        return SemanticReading(Classification(Intent.REJECTION, "semantic", score=verdict.rejection))
+    return _unsettled(verdict, thresholds)
+
+
+def _unsettled(verdict: SemanticVerdict, thresholds: DecisionThresholds) -> SemanticReading:
+    """Nothing settled; clear when needing a person and asking to stop, together, are under
+    `clear` (one sum: either would make the LLM's answer matter)."""
+    clear = thresholds.clear is not None and verdict.escalation + verdict.rejection < thresholds.clear
+    return SemanticReading(None, clear)
 
 
 # What the LLM classifier reads of a turn: the gist of a request is at its start.

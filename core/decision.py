@@ -219,7 +219,8 @@ class Decider:
                         topics: Sequence[PolicyTopic]) -> _Classified:
         """Rules for the obvious cases and for negation; then the semantic classifier (the turn
         embedded once, the vector handed on to retrieval), which also checks a policy topic a
-        rule named; then the LLM when configured; else a question for the answer stage."""
+        rule named; then the LLM when configured, unless the classifier is clear that the turn
+        is a question; else a question for the answer stage."""
         stage = by_rules(text, topics)
         semantic = self._semantic  # set only with thresholds and a knowledge base (use_semantic)
         # An escalation the rules found is checked by the classifier; their other verdicts stand.
@@ -235,8 +236,11 @@ class Decider:
             try:
                 vector = await self._knowledge.embed_query(text)
                 thresholds = semantic.thresholds.shifted(ctx.client.settings.policy_threshold_offset)
-                if found := await by_similarity(semantic, text, vector, topics, stage, thresholds):
-                    return _Classified(found, vector)
+                reading = await by_similarity(semantic, text, vector, topics, stage, thresholds)
+                if reading.found is not None:
+                    return _Classified(reading.found, vector)
+                if reading.clear:  # surely a question: the LLM is not asked
+                    return _Classified(QUESTION, vector)
             except Exception as exc:  # the rules' answer stands; the answer stage retries the search
                 log.warning("semantic decision unavailable: %s", exc)
                 if stage.decided is not None:

@@ -5,17 +5,20 @@ folds; the classifier fitted without the message's fold), and every candidate pa
 thresholds is run through the decision as the Decider makes it: the rules first, then
 `core.classifier.by_similarity` with the message's out-of-fold verdict. The pair kept finds the
 most escalations while escalating at most FALSE_ESCALATIONS of the reply messages; ties go to
-the stricter pair."""
+the stricter pair. Then `clear` (when the LLM classifier is worth asking) on the same verdicts:
+the highest on CLEAR_GRID under which at most MISSED_BELOW_CLEAR of the messages that need a
+person or a mute would skip the LLM; the gain is the share of the reply messages the LLM was
+asked about that skip it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from core.calibration import DecisionThresholds
-from core.classifier import RuleStage, by_rules, by_similarity
+from core.classifier import RuleStage, SemanticReading, by_rules, by_similarity
 from core.intents import Classification, is_bot_question
 from core.models import Intent
 from core.policy import DEFAULT_POLICY, PolicyTopic
@@ -29,6 +32,10 @@ FOLDS = 5
 FALSE_ESCALATIONS = 0.01
 ESCALATE_GRID = np.round(np.arange(0.40, 0.951, 0.025), 3)
 OVERRULE_GRID = np.round(np.arange(0.0, 0.61, 0.05), 3)
+# Of the dev split's messages that need a person or a mute, out of fold: the share that may be
+# answered without the LLM classifier being asked (which might have escalated or muted them).
+MISSED_BELOW_CLEAR = 0.005
+CLEAR_GRID = np.round(np.arange(0.0, 0.501, 0.005), 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,10 @@ class Calibration:
     recall: float  # escalation recall, out of fold
     false_escalations: float  # share of reply messages escalated, out of fold
     false_mutes: int  # reply or escalation messages muted, out of fold
+    # With `thresholds.clear`, out of fold: the share of the messages that need a person or a
+    # mute that skip the LLM classifier, and of the reply messages it was asked about that do.
+    missed_without_llm: float = 0.0
+    replies_without_llm: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,27 @@ async def calibrate(embedder: Embedder, messages: Sequence[Labelled]) -> Calibra
     if best is None:
         raise ValueError("no thresholds keep the false escalations under "
                          f"{FALSE_ESCALATIONS:.0%} of the dev split's reply messages")
-    return best[2]
+    return await _with_clear(scored, best[2])
+
+
+async def _with_clear(scored: Sequence[_Scored], chosen: Calibration) -> Calibration:
+    """`chosen` with the highest `clear` that lets at most MISSED_BELOW_CLEAR of the messages
+    needing a person or a mute skip the LLM (more skip as it rises: the first over is the end)."""
+    needing = sum(s.message.label != "reply" for s in scored)
+    asked = [s for s in scored if s.verdict is not None
+             and (await _reading(s, chosen.thresholds)).found is None]
+    replies = sum(s.message.label == "reply" for s in asked)
+    best = chosen
+    for clear in CLEAR_GRID:
+        thresholds = replace(chosen.thresholds, clear=float(clear))
+        skipping = [s for s in asked if (await _reading(s, thresholds)).clear]
+        missed = sum(s.message.label != "reply" for s in skipping) / max(needing, 1)
+        if missed > MISSED_BELOW_CLEAR:
+            break
+        best = replace(chosen, thresholds=thresholds, missed_without_llm=round(missed, 4),
+                       replies_without_llm=round(sum(s.message.label == "reply" for s in skipping)
+                                                 / max(replies, 1), 4))
+    return best
 
 
 async def _out_of_fold(embedder: PreloadedEmbedder, messages: Sequence[Labelled]) -> list[_Scored]:
@@ -117,11 +148,16 @@ async def _decided(scored: _Scored, thresholds: DecisionThresholds) -> str:
     """reply | escalate | mute, as the Decider would act on this message."""
     found: Classification | None = scored.stage.decided
     if scored.verdict is not None:
-        found = await by_similarity(_Verdict(scored.verdict), scored.message.text, [0.0],  # type: ignore[arg-type]
-                                    DEFAULT_POLICY,
-                                    scored.stage, thresholds)
+        found = (await _reading(scored, thresholds)).found
     if found is None:
         return "reply"
     if found.topic is not None or found.intent in (Intent.HUMAN_REQUEST, Intent.FRUSTRATION):
         return "escalate"
     return "mute" if found.intent == Intent.REJECTION else "reply"
+
+
+async def _reading(scored: _Scored, thresholds: DecisionThresholds) -> SemanticReading:
+    """What the semantic stage of the Decider makes of a message read by the classifier."""
+    assert scored.verdict is not None
+    return await by_similarity(_Verdict(scored.verdict), scored.message.text, [0.0],  # type: ignore[arg-type]
+                               DEFAULT_POLICY, scored.stage, thresholds)

@@ -61,10 +61,12 @@ async def eval_decisions(args: argparse.Namespace, settings: Settings) -> int:
             chosen = await calibrate(preloaded, load_set("dev"))
             thresholds = chosen.thresholds
             print(f"calibrated on dev for {embedder.name}: escalate={thresholds.escalate:.3f} "
-                  f"overrule={thresholds.overrule:.3f}; out of fold: recall {chosen.recall:.3f}, "
-                  f"false escalations {chosen.false_escalations:.3f}, false mutes "
-                  f"{chosen.false_mutes}; to keep them, add them to core/calibration.py CALIBRATED",
-                  file=sys.stderr)
+                  f"overrule={thresholds.overrule:.3f} clear={thresholds.clear:.3f}; out of fold: "
+                  f"recall {chosen.recall:.3f}, false escalations {chosen.false_escalations:.3f}, "
+                  f"false mutes {chosen.false_mutes}; under clear (no LLM asked): "
+                  f"{chosen.replies_without_llm:.3f} of the reply messages the LLM was asked about, "
+                  f"{chosen.missed_without_llm:.4f} of those needing a person or a mute; to keep "
+                  "them, add them to core/calibration.py CALIBRATED", file=sys.stderr)
         messages = load_set(args.split)
         outcomes = await run_decisions(preloaded, messages, thresholds)
     finally:

@@ -1,21 +1,30 @@
 """The LLM path against a scripted fake OpenAI server answering the way real models do: each
 intent, a policy topic, JSON in a code fence or inside prose, malformed JSON, an unknown label,
-a refusal, a timeout. Every failure leaves the decision to the rules, with the reason logged."""
+a refusal, a timeout. Every failure leaves the decision to the rules, with the reason logged.
+The LLM is asked only when the semantic classifier is unsure (or absent)."""
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
 from ai.llm import OpenAIChat
 from core.answers import Answerer
+from core.calibration import DecisionThresholds
+from core.decision import Act, Decider, Decision
 from core.desk import Desk
-from core.models import Intent
+from core.models import InboundMessage, Intent
 from core.pipeline import TurnProcessor
-from core.policy import DEFAULT_POLICY
+from core.policy import DEFAULT_POLICY, PolicyTopic
+from core.semantic import ExampleVectors, SemanticMatcher, SemanticVerdict
+from gateway.decision_eval import _context, _NoPrompts
+from gateway.knowledge_eval import scratch_knowledge
 from storage.store import PgStore, PgTenants
+from tests.decisions.conftest import WordsEmbedder
 from tests.factories import incoming, make_conversation
 from tests.fakes import FakeOpenAI
 
@@ -122,3 +131,70 @@ async def test_when_the_llm_fails_the_rules_decide_and_the_reason_is_logged(turn
     assert kaspi.act == "escalate"
     assert await db.fetchval("SELECT trigger_detail FROM handovers") == {"source": "rules",
                                                                           "matched": "kaspi"}
+
+
+OPENING_HOURS = "во сколько вы открываетесь завтра?"  # nothing for the rules
+CALIBRATED = DecisionThresholds(0.8, 0.15, clear=0.035)
+
+
+class _Reading(SemanticMatcher):
+    """The semantic classifier, ready at once, reading `escalation` and `rejection` in any turn."""
+
+    def __init__(self, escalation: float, rejection: float = 0.0,
+                 thresholds: DecisionThresholds = CALIBRATED) -> None:
+        super().__init__(WordsEmbedder(), ExampleVectors(), thresholds)
+        self._scripted = SemanticVerdict(None, None, escalation, rejection)
+
+    async def ready(self, topics: Sequence[PolicyTopic]) -> bool:
+        return True
+
+    async def verdict(self, text: str, vector: Sequence[float], topics: Sequence[PolicyTopic],
+                      excluded: frozenset[str] = frozenset()) -> SemanticVerdict:
+        return self._scripted
+
+
+@pytest.fixture
+async def decide(llm):
+    """The Decider with the LLM (classifier and answers) and an empty knowledge base."""
+    async with scratch_knowledge(WordsEmbedder()) as kb:
+        async def run(semantic: SemanticMatcher | None) -> Decision:
+            decider = Decider(_NoPrompts(), Answerer(kb, llm), llm, semantic)  # type: ignore[arg-type]
+            return await decider.decide(_context(datetime.now(UTC)),
+                                        [InboundMessage(f"d{next(_ids)}", "customer", OPENING_HOURS)])
+        yield run
+
+
+def _classify_requests(openai_fake: FakeOpenAI) -> int:
+    return len(openai_fake.requests) - len(openai_fake.answer_requests())
+
+
+async def test_a_clear_question_is_answered_without_asking_the_llm(decide, openai_fake) -> None:
+    openai_fake.classification = {"intent": "question", "topic": "payment"}  # were it asked
+    decision = await decide(_Reading(0.01))
+    assert decision.act == Act.ANSWER
+    assert _classify_requests(openai_fake) == 0 and len(openai_fake.answer_requests()) == 1
+
+
+@pytest.mark.parametrize(("escalation", "rejection"), [(0.035, 0.0), (0.3, 0.0), (0.02, 0.02)])
+async def test_an_unsure_turn_still_asks_the_llm(decide, openai_fake, escalation: float,
+                                                 rejection: float) -> None:
+    decision = await decide(_Reading(escalation, rejection))
+    assert decision.act == Act.ANSWER
+    assert _classify_requests(openai_fake) == 1
+
+
+async def test_the_llms_escalation_in_the_unsure_band_escalates(decide, openai_fake) -> None:
+    openai_fake.classification = {"intent": "question", "topic": "payment"}
+    decision = await decide(_Reading(0.3))
+    assert decision.act == Act.ESCALATE and decision.trigger_value == "payment"
+    assert decision.detail == {"source": "llm"} and _classify_requests(openai_fake) == 1
+
+
+@pytest.mark.parametrize("semantic", [None, _Reading(0.01, thresholds=DecisionThresholds(0.8, 0.15))],
+                         ids=["no semantic layer", "no calibrated clear"])
+async def test_without_a_calibrated_semantic_layer_the_llm_is_asked_as_before(
+        decide, openai_fake, semantic: SemanticMatcher | None) -> None:
+    openai_fake.classification = {"intent": "human_request", "topic": None}
+    decision = await decide(semantic)
+    assert decision.act == Act.ESCALATE and decision.intent == Intent.HUMAN_REQUEST
+    assert _classify_requests(openai_fake) == 1

@@ -75,15 +75,15 @@ async def test_the_classifier_decides_and_names_the_nearest_example() -> None:
     stage = by_rules("где мой курьер", TOPICS)
     assert stage.decided is None
     text = "где мой курьер"
-    found = await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage, matcher.thresholds)
+    found = (await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage, matcher.thresholds)).found
     assert found is not None and found.topic == "delivery" and found.source == "semantic"
     assert found.matched == "где мой курьер с заказом" and 0.6 <= found.score <= 1.0
     # A stricter client (a positive offset) needs a surer classifier, also to keep a rule's topic.
     strict = matcher.thresholds.shifted(0.1)
     assert strict == DecisionThresholds(0.7, 0.15)
     assert matcher.thresholds.shifted(-1.0) == DecisionThresholds(0.0, 0.0)
-    assert await by_similarity(matcher, "курьер", embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
-                               strict) is None
+    assert (await by_similarity(matcher, "курьер", embedder.vector("курьер"), TOPICS, by_rules("курьер", TOPICS),
+                                strict)).found is None
 
 
 async def test_a_topic_named_in_the_negative_is_not_matched_by_similarity() -> None:
@@ -92,7 +92,8 @@ async def test_a_topic_named_in_the_negative_is_not_matched_by_similarity() -> N
     text = "возврат не нужен, верните заказ"
     stage = by_rules(text, TOPICS)
     assert stage.decided is None and "refunds" in stage.excluded and stage.just_asking
-    assert await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage, matcher.thresholds) is None
+    assert (await by_similarity(matcher, text, embedder.vector(text), TOPICS, stage,
+                                matcher.thresholds)).found is None
 
 
 def test_uncalibrated_embedders_get_no_thresholds() -> None:
@@ -132,10 +133,10 @@ async def _verdict(matcher: SemanticMatcher, embedder: WordsEmbedder, text: str,
 
 
 class _Saying:
-    """A matcher whose classifier says `escalation` for anything."""
+    """A matcher whose classifier says `escalation` (and `rejection`) for anything."""
 
-    def __init__(self, escalation: float, label: str = "payment") -> None:
-        self._verdict = SemanticVerdict(label, "пример", escalation, 0.0)
+    def __init__(self, escalation: float, label: str = "payment", rejection: float = 0.0) -> None:
+        self._verdict = SemanticVerdict(label, "пример", escalation, rejection)
 
     async def verdict(self, text, vector, topics, excluded=frozenset()) -> SemanticVerdict:
         return self._verdict
@@ -147,8 +148,8 @@ async def test_a_rules_topic_stands_unless_the_classifier_reads_a_question(escal
     text = "Оплата за снятие старого покрытия отдельно или уже в цене?"
     stage = by_rules(text, DEFAULT_POLICY)
     assert stage.decided is not None and stage.decided.topic == "payment"
-    found = await by_similarity(_Saying(escalation), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
-                                DecisionThresholds(0.7, 0.15))
+    found = (await by_similarity(_Saying(escalation), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                 DecisionThresholds(0.7, 0.15))).found
     assert (found == stage.decided) if kept else found is None
 
 
@@ -157,9 +158,51 @@ async def test_the_classifier_hears_a_request_to_stop() -> None:
     assert stage.decided is None
     muted = _Saying(0.1)
     muted._verdict = SemanticVerdict("payment", "пример", 0.1, 0.65)
-    found = await by_similarity(muted, "прошу больше не беспокоить меня", [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
-                                DecisionThresholds(0.7, 0.15))
+    found = (await by_similarity(muted, "прошу больше не беспокоить меня", [0.0], DEFAULT_POLICY,  # type: ignore[arg-type]
+                                 stage, DecisionThresholds(0.7, 0.15))).found
     assert found is not None and found.intent == Intent.REJECTION and found.source == "semantic"
+
+
+OPENING_HOURS = "во сколько вы открываетесь завтра?"  # nothing for the rules
+PRICE = "сколько стоит маникюр?"  # the rules: just asking
+PAYMENT_WORD = "Оплата за снятие старого покрытия отдельно или уже в цене?"  # the rules: payment
+
+
+@pytest.mark.parametrize(("text", "escalation", "rejection", "clear"), [
+    (OPENING_HOURS, 0.01, 0.0, True),
+    (OPENING_HOURS, 0.034, 0.0, True),
+    (OPENING_HOURS, 0.035, 0.0, False),  # unsure: the LLM is asked
+    (OPENING_HOURS, 0.3, 0.0, False),
+    (OPENING_HOURS, 0.02, 0.02, False),  # a person and a request to stop count together
+    (PRICE, 0.01, 0.0, True),  # read too, though similarity alone escalates nothing there
+    (PRICE, 0.5, 0.0, False),
+    (PAYMENT_WORD, 0.01, 0.0, True),  # a rule's topic overruled
+    (PAYMENT_WORD, 0.1, 0.0, False),
+])
+async def test_the_llm_is_skipped_only_when_the_classifier_is_clear(text: str, escalation: float,
+                                                                    rejection: float, clear: bool) -> None:
+    stage = by_rules(text, DEFAULT_POLICY)
+    matcher = _Saying(escalation, rejection=rejection)
+    reading = await by_similarity(matcher, text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                  DecisionThresholds(0.8, 0.15, clear=0.035))
+    assert reading.found is None and reading.clear is clear
+    # Without a calibrated `clear` the LLM is asked whenever the classifier settles nothing.
+    assert not (await by_similarity(matcher, text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                    DecisionThresholds(0.8, 0.15))).clear
+
+
+async def test_a_settled_turn_is_never_clear() -> None:
+    reading = await by_similarity(_Saying(0.01, rejection=0.0), PAYMENT_WORD, [0.0], DEFAULT_POLICY,  # type: ignore[arg-type]
+                                  by_rules(PAYMENT_WORD, DEFAULT_POLICY), DecisionThresholds(0.8, 0.0, clear=0.5))
+    assert reading.found is not None and reading.found.topic == "payment" and not reading.clear
+
+
+def test_a_clients_sensitivity_moves_clear_with_the_other_thresholds() -> None:
+    calibrated = DecisionThresholds(0.8, 0.15, clear=0.035)
+    assert calibrated.shifted(0.1) == DecisionThresholds(0.9, 0.25, clear=0.135)  # the LLM asked less
+    assert calibrated.shifted(-0.1).clear == 0.0  # asked about everything the classifier leaves
+    assert DecisionThresholds(0.8, 0.15).shifted(0.1).clear is None
+    assert thresholds_for("local-e5-small-384").clear is not None
 
 
 async def test_a_topic_with_one_example_is_heard_among_hundreds_of_others() -> None:
@@ -206,10 +249,10 @@ async def test_a_rules_request_for_a_person_is_checked_too(text: str, intent: In
     stage = by_rules(text, DEFAULT_POLICY)
     assert stage.escalates and stage.decided is not None and stage.decided.intent == intent
     thresholds = DecisionThresholds(0.8, 0.15)
-    assert await by_similarity(_Saying(0.05), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
-                               thresholds) is None
-    assert await by_similarity(_Saying(0.5), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
-                               thresholds) == stage.decided
+    assert (await by_similarity(_Saying(0.05), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                thresholds)).found is None
+    assert (await by_similarity(_Saying(0.5), text, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                thresholds)).found == stage.decided
 
 
 def test_greetings_thanks_and_requests_to_stop_are_the_rules_alone() -> None:
