@@ -96,16 +96,21 @@ class SemanticReading:
 
 async def by_similarity(matcher: SemanticMatcher, text: str, vector: Sequence[float],
                         topics: Sequence[PolicyTopic], stage: RuleStage,
-                        thresholds: DecisionThresholds) -> SemanticReading:
+                        thresholds: DecisionThresholds, *,
+                        llm_follows: bool = True) -> SemanticReading:
     """What the classifier settles. An escalation the rules found (a topic, a request for a
     person, frustration) stands unless the message reads as something the bot answers
     ("оплата за снятие отдельно или в цене?", "администратор вчера была очень вежливая":
     its probability of needing a person under `overrule`); otherwise an escalation when that
     probability reaches `escalate`, a request to stop at `mute`. A message the rules call "just
-    asking" is never escalated by similarity alone, but is read too: it skips the LLM only when
-    the classifier is clear about it."""
+    asking" is never escalated by similarity alone, but is read too when an LLM classifier
+    would be asked next (`llm_follows`): it skips the LLM only when the classifier is clear
+    about it."""
+    checks_a_rule = stage.escalates and stage.decided is not None
+    if stage.just_asking and not checks_a_rule and not llm_follows:
+        return SemanticReading(None)
     verdict = await matcher.verdict(text, vector, topics, stage.excluded)
-    if stage.escalates and stage.decided is not None:
+    if checks_a_rule:
         if verdict.escalation >= thresholds.overrule:
             return SemanticReading(stage.decided)
         log.info("a rule's escalation overruled: the message reads as a question",

@@ -236,7 +236,8 @@ class Decider:
             try:
                 vector = await self._knowledge.embed_query(text)
                 thresholds = semantic.thresholds.shifted(ctx.client.settings.policy_threshold_offset)
-                reading = await by_similarity(semantic, text, vector, topics, stage, thresholds)
+                reading = await by_similarity(semantic, text, vector, topics, stage, thresholds,
+                                              llm_follows=self._classifier is not None)
                 if reading.found is not None:
                     return _Classified(reading.found, vector)
                 if reading.clear:  # surely a question: the LLM is not asked

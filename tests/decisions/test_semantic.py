@@ -191,6 +191,28 @@ async def test_the_llm_is_skipped_only_when_the_classifier_is_clear(text: str, e
                                     DecisionThresholds(0.8, 0.15))).clear
 
 
+class _Counting(_Saying):
+    def __init__(self, escalation: float) -> None:
+        super().__init__(escalation)
+        self.read = 0
+
+    async def verdict(self, text, vector, topics, excluded=frozenset()) -> SemanticVerdict:
+        self.read += 1
+        return await super().verdict(text, vector, topics, excluded)
+
+
+async def test_a_just_asking_turn_is_read_only_when_an_llm_would_be_asked_next() -> None:
+    stage = by_rules(PRICE, DEFAULT_POLICY)
+    assert stage.just_asking
+    matcher = _Counting(0.01)
+    thresholds = DecisionThresholds(0.8, 0.15, clear=0.035)
+    alone = await by_similarity(matcher, PRICE, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                thresholds, llm_follows=False)
+    assert alone.found is None and not alone.clear and matcher.read == 0
+    assert (await by_similarity(matcher, PRICE, [0.0], DEFAULT_POLICY, stage,  # type: ignore[arg-type]
+                                thresholds)).clear and matcher.read == 1
+
+
 async def test_a_settled_turn_is_never_clear() -> None:
     reading = await by_similarity(_Saying(0.01, rejection=0.0), PAYMENT_WORD, [0.0], DEFAULT_POLICY,  # type: ignore[arg-type]
                                   by_rules(PAYMENT_WORD, DEFAULT_POLICY), DecisionThresholds(0.8, 0.0, clear=0.5))
