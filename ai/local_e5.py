@@ -23,7 +23,8 @@ E5_NO_ANSWER = NoAnswerModel(
     bias=15.8466, threshold=0.676)
 E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.76, duplicate=0.95, margin=0.006, anchored=0.83,
                                 learned=0.875, lexical_weight=0.08, coverage_weight=0.02,
-                                kind_weight=0.03, name_weight=0.03, no_answer=E5_NO_ANSWER)
+                                kind_weight=0.03, name_weight=0.03, language_weight=0.03,
+                                no_answer=E5_NO_ANSWER)
 
 
 @dataclass(slots=True)

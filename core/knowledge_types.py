@@ -53,11 +53,13 @@ class ScoreThresholds:
     # Fusion of the hybrid candidates (core.fusion): dense cosine + lexical_weight x the
     # lexical score relative to the best one + coverage_weight x the share of the question's
     # n-grams found + kind_weight x the kinds of fact asked for that the line states +
-    # name_weight x the share of the line's name the question names.
+    # name_weight x the share of the line's name the question names - language_weight for a
+    # Kazakh line when the question is not in Kazakh.
     lexical_weight: float = 0.05
     coverage_weight: float = 0.05
     kind_weight: float = 0.03
     name_weight: float = 0.0
+    language_weight: float = 0.0
     # When set (hybrid search), decides instead of `margin` and `anchored` (core.no_answer).
     no_answer: NoAnswerModel | None = None
 

@@ -120,6 +120,28 @@ def test_a_close_call_between_sections_goes_to_the_section_whose_title_the_quest
     assert settle_close_call([faq, same], lexical)[0].id == "faq"
 
 
+@pytest.mark.parametrize(("question", "first"), [
+    ("до скольки работает клиника в субботу?", "russian"),
+    ("what time do you close on saturday?", "russian"),
+    ("клиника сенбіде сағат нешеге дейін жұмыс істейді?", "kazakh"),
+])
+def test_a_kazakh_copy_of_a_line_ranks_after_the_russian_one_unless_the_question_is_kazakh(
+        question: str, first: str) -> None:
+    kazakh = SearchHit(id="kazakh", score=0.871, lexical=3.0, payload={
+        "content": "Жиі қойылатын сұрақтар > Клиника сағат нешеге дейін жұмыс істейді?\n"
+                   "Сенбі күні клиника 8:00–18:00 аралығында жұмыс істейді."})
+    russian = SearchHit(id="russian", score=0.860, lexical=3.0, payload={
+        "content": "Частые вопросы > До скольки работает клиника?\n"
+                   "В субботу клиника работает с 8:00 до 18:00."})
+    weights = replace(LocalE5Embedder.thresholds, lexical_weight=0.0, coverage_weight=0.0,
+                      kind_weight=0.0, name_weight=0.0)
+    assert weights.language_weight > 0
+    assert fuse([kazakh, russian], question, question, weights)[0].id == first
+    # without the language weight the better cosine wins whatever the question's language
+    plain = replace(weights, language_weight=0.0)
+    assert fuse([kazakh, russian], question, question, plain)[0].id == "kazakh"
+
+
 def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_branch_was_full(
 ) -> None:
     def hit(name: str, score: float, lexical: float) -> SearchHit:
