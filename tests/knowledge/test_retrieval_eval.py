@@ -37,13 +37,13 @@ from gateway.settings import Settings
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 8, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md; round 8's code: 0.739 /
-# 0.929 / 0.908 / 0.722, no-answer 0.915 / 0.559). They guard against regressions; the issue's
-# targets are judged on the held-out split.
+# 0.929 / 0.908 / 0.722, no-answer 0.915 / 0.559; round 10's reply 0.743). They guard against
+# regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.71,
+    "reply": 0.73,
     "no_answer_precision": 0.90,
     "no_answer_recall": 0.55,
 }
@@ -55,12 +55,13 @@ MAX_REPLY = 1200
 # authors who each read only the guide and one base), measured on round 6's code (R@1 0.735,
 # R@5 0.929, R@1500ch 0.915, reply 0.707, no-answer precision 0.500 / recall 0.095) and on round
 # 8's: R@1 0.735, R@5 0.935, R@1500ch 0.922, reply 0.707, no-answer precision 0.929 (13 of 14
-# declines right), recall 0.619 (round 9's change lost a reply here and was reverted).
+# declines right), recall 0.619 (round 9's change lost a reply here and was reverted); round
+# 10's line choice across the first passages: reply 0.748.
 HELD_OUT_FLOORS = {
     "recall@1": 0.72,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.69,
+    "reply": 0.72,
     "no_answer_precision": 0.85,
     "no_answer_recall": 0.55,
 }
