@@ -1,12 +1,12 @@
 """The no-LLM answer: the line that states the fact (a table row, a list item, a sentence) with
-the title it sits under, not a whole chunk; for a question asking two things, a line for each;
-when the search cannot tell its best line from the next, both. Also the shape of learned
-entries."""
+the title it sits under, not a whole chunk, taken from the first passages the search found; for
+a question asking two things, a line for each; when the search cannot tell its best line from
+the next, both. Also the shape of learned entries."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from core.answer_types import asked_kinds, kind_match
 from core.chunking import heading_title, split_heading
@@ -18,11 +18,17 @@ from core.query_text import content_words, normalize_for_embedding
 LEARNED_QUESTION = "Вопрос: "
 LEARNED_ANSWER = "Ответ: "
 MAX_LINES = 3  # a two-part question's two lines, and the search's close call
+LINE_PASSAGES = 3  # where the line answering the question (or its first part) may come from
 SECOND_PART_PASSAGES = 2  # where the line answering the second part of a question may come from
-# Line choice: the share of the question's n-grams in the line, + KIND_WEIGHT per kind of fact
-# asked for that it states, + MATCH_BONUS for the search's best line (calibrated on dev).
+# Line choice (`_best_line`): the share of the question's n-grams in the line (for a part of a
+# question, + WHOLE_QUESTION_WEIGHT x the whole question's share), + KIND_WEIGHT per kind of
+# fact asked for that it states, - SEARCH_WEIGHT x how far below its best line the search put
+# it (fused scores; a line it did not match: its passage's best less UNMATCHED_GAP). Calibrated
+# on rounds 1-7 of the labelled sets (knowledge/README.md, round 10).
 KIND_WEIGHT = 0.15
-MATCH_BONUS = 0.15
+WHOLE_QUESTION_WEIGHT = 0.3
+SEARCH_WEIGHT = 4.0
+UNMATCHED_GAP = 0.08
 # A question whose words are all in the title of the best passage gets its first lines.
 OVERVIEW_COVERAGE = 0.9
 OVERVIEW_LINES = 3
@@ -49,7 +55,7 @@ def question_parts(question: str) -> list[str]:
 
 
 def compose_answer(passages: Sequence[Passage], question: str) -> str:
-    """The line of the best passage that answers the question, with the passage's title; for
+    """The line of the best passages that answers the question, with its passage's title; for
     a two-part question, also the line of the best passages that answers the other part (when
     it is another line); and the search's next line when it is a close call."""
     best = passages[0]
@@ -59,11 +65,13 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     if overview:
         return overview
     parts = question_parts(question)
-    first, _ = _best_line(passages[:1], parts[0] if len(parts) > 1 else question)
+    whole = question if len(parts) > 1 else None
+    first = _best_line(passages[:LINE_PASSAGES], parts[0] if whole else question, whole=whole)
     chosen = [first]
     close = _close_call(passages, first[1])
     if len(parts) > 1:
-        second, _ = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1])
+        second = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1],
+                            whole=whole)
         chosen.append(second)
         if close and close[1] != second[1]:
             chosen.append(close)  # the parts may be one question cut at a comma
@@ -77,7 +85,7 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
 def _overview(passage: Passage, question: str) -> str | None:
     """A question that names only what the section is about ("сколько стоит маникюр?") has no
     one line for an answer: it gets the section's first lines under its title."""
-    words = set(char_ngrams(content_words(normalize_for_embedding(question))))
+    words = _grams(question)
     heading, body = split_heading(passage.content)
     title = heading_title(heading)
     if not words or not title or \
@@ -86,28 +94,57 @@ def _overview(passage: Passage, question: str) -> str | None:
     return "\n".join([title, *body.split("\n")[:OVERVIEW_LINES]])
 
 
-def _best_line(passages: Sequence[Passage], question: str, exclude: str | None = None
-               ) -> tuple[tuple[Passage, str], float]:
-    """The line that covers the question's words most and states the kind of fact it asks
-    for, the search's own best line winning ties (MATCH_BONUS)."""
-    words = set(char_ngrams(content_words(normalize_for_embedding(question))))
+def _best_line(passages: Sequence[Passage], question: str, exclude: str | None = None,
+               whole: str | None = None) -> tuple[Passage, str]:
+    """The line that covers the question's words most (for a part of a question, `whole`'s
+    too: a part often leaves out what it is about, "… and what's the minimum age?") and states
+    the kind of fact it asks for, weighed against how far below its best line the search put it
+    (`_search_standing`): the search's best line wins a tie, a line of a later passage that the
+    search scored close to its best and that answers beats one of the first that does not."""
+    words = _grams(question)
+    whole_words = _grams(whole) if whole else set()
     asked = asked_kinds(question)
     scored = []
-    for passage in passages:
-        body = split_heading(passage.content)[1]
-        lines = dict.fromkeys([*passage.matched[:1], *body.split("\n")])
-        for line in lines:
-            if not line.strip() or line == exclude:
-                continue
-            grams = set(char_ngrams(line))
-            score = (len(words & grams) / len(words) if words else 0.0) \
-                + KIND_WEIGHT * kind_match(asked, line) \
-                + (MATCH_BONUS if passage.matched and line == passage.matched[0] else 0.0)
-            scored.append((score, (passage, line)))
+    for passage, line, standing in _search_standing(passages):
+        if not line.strip() or line == exclude:
+            continue
+        grams = set(char_ngrams(line))
+        score = _share(words, grams) + WHOLE_QUESTION_WEIGHT * _share(whole_words, grams) \
+            + KIND_WEIGHT * kind_match(asked, line) + SEARCH_WEIGHT * standing
+        scored.append((score, (passage, line)))
     if not scored:
-        return (passages[0], passages[0].content), 0.0
-    score, pick = max(scored, key=lambda item: item[0])
-    return pick, score
+        return passages[0], passages[0].content
+    return max(scored, key=lambda item: item[0])[1]
+
+
+def _search_standing(passages: Sequence[Passage]) -> Iterator[tuple[Passage, str, float]]:
+    """Each line of the passages with how far below the search's best line it stands (≤ 0): a
+    matched line by its fused score (above the first passage's best after a re-ranker put
+    another first: a tie), another line of its section at its passage's best less
+    UNMATCHED_GAP. Without fused scores (a dense or lexical search), each passage's best line
+    stands a step of UNMATCHED_GAP below the one before."""
+    best = passages[0].matched_scores[0] if passages[0].matched_scores else None
+    for rank, passage in enumerate(passages):
+        if best is None:
+            matched = dict.fromkeys(passage.matched[:1], -rank * UNMATCHED_GAP)
+        else:
+            matched = {line: min(score - best, 0.0) for line, score
+                       in zip(passage.matched, passage.matched_scores, strict=False)
+                       if score is not None}
+            if not matched:
+                continue
+        rest = max(matched.values(), default=-rank * UNMATCHED_GAP) - UNMATCHED_GAP
+        body = split_heading(passage.content)[1]
+        for line in dict.fromkeys([*passage.matched[:1], *body.split("\n")]):
+            yield passage, line, matched.get(line, rest)
+
+
+def _grams(text: str) -> set[str]:
+    return set(char_ngrams(content_words(normalize_for_embedding(text))))
+
+
+def _share(words: set[str], grams: set[str]) -> float:
+    return len(words & grams) / len(words) if words else 0.0
 
 
 def _close_call(passages: Sequence[Passage], taken: str) -> tuple[Passage, str] | None:

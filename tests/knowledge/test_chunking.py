@@ -143,17 +143,41 @@ def test_a_two_part_question_gets_a_line_for_each_part() -> None:
     assert compose_answer([PRICES, HOURS], "сколько стоит гель-лак?").count("\n") == 1
 
 
-def test_a_close_call_between_the_best_two_lines_gives_both() -> None:
-    def scored(passage: Passage, *scores: float) -> Passage:
-        return replace(passage, matched_scores=scores)
+def scored(passage: Passage, *scores: float) -> Passage:
+    return replace(passage, matched_scores=scores)
 
-    question = "когда можно прийти в субботу?"
+
+def test_a_close_call_between_the_best_two_lines_gives_both() -> None:
+    question = "можно прийти?"  # neither line names more of it than the other
     close = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.895)], question)
     assert close == "Маникюр\nГель-лак — Мастер: 9 000 ₸\nЧасы работы\nСуббота: 10:00 – 19:00"
     clear = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.880)], question)
     assert clear == "Маникюр\nГель-лак — Мастер: 9 000 ₸"
     # without fused scores (a dense-only search) there is no close call
     assert compose_answer([PRICES, HOURS], question) == clear
+
+
+def test_a_later_passage_s_line_that_answers_beats_a_first_passage_s_that_does_not() -> None:
+    question = "до скольки работаете в субботу?"
+    near = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.850)], question)
+    # the search's own best line follows: it is the close call to the line taken
+    assert near == "Часы работы\nСуббота: 10:00 – 19:00\nМаникюр\nГель-лак — Мастер: 9 000 ₸"
+    far = compose_answer([scored(PRICES, 0.900), scored(HOURS, 0.700)], question)
+    assert far == "Маникюр\nГель-лак — Мастер: 9 000 ₸"
+    # without fused scores, the later passage stands a step below
+    assert compose_answer([PRICES, HOURS], question) == "Часы работы\nСуббота: 10:00 – 19:00"
+
+
+def test_a_part_of_a_question_is_read_with_the_whole_question() -> None:
+    peels = Passage("Цены > Пилинги\nПилинг гликолевый — Цена: 10 100 ₸", "prices", "document",
+                    0.9, matched=("Пилинг гликолевый — Цена: 10 100 ₸",), matched_scores=(0.9,))
+    ages = Passage("Возраст\nНаращивание ресниц — с 16 лет\nПилинги — только с 18 лет", "kids",
+                   "document", 0.88,
+                   matched=("Наращивание ресниц — с 16 лет", "Пилинги — только с 18 лет"),
+                   matched_scores=(0.890, 0.885))
+    question = "сколько стоит гликолевый пилинг и с какого возраста?"
+    assert question_parts(question)[1] == "с какого возраста?"  # says not what of
+    assert compose_answer([peels, ages], question).split("\n")[-1] == "Пилинги — только с 18 лет"
 
 
 def test_a_two_part_question_also_gets_the_close_call_line() -> None:
