@@ -4,6 +4,7 @@ Pure of writes: `core.pipeline` applies the decision in one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,7 +221,8 @@ class Decider:
         """Rules for the obvious cases and for negation; then the semantic classifier (the turn
         embedded once, the vector handed on to retrieval), which also checks a policy topic a
         rule named; then the LLM when configured, unless the classifier is clear that the turn
-        is a question; else a question for the answer stage."""
+        is a question (the turn embedded for retrieval meanwhile); else a question for the
+        answer stage."""
         stage = by_rules(text, topics)
         semantic = self._semantic  # set only with thresholds and a knowledge base (use_semantic)
         # An escalation the rules found is checked by the classifier; their other verdicts stand.
@@ -247,6 +249,36 @@ class Decider:
                 if stage.decided is not None:
                     return _Classified(stage.decided)
                 vector, degraded = None, ("embedding_error",)
-        if self._classifier is not None and (found := await by_llm(self._classifier, text, topics)):
-            return _Classified(found, vector, degraded)
-        return _Classified(QUESTION, vector, degraded)
+        if self._classifier is None:
+            return _Classified(QUESTION, vector, degraded)
+        embedding = self._embed_meanwhile(text) if vector is None and not degraded else None
+        try:
+            found = await by_llm(self._classifier, text, topics)
+            if embedding is not None and _is_answered(found):
+                vector = await embedding
+        finally:
+            if embedding is not None:
+                embedding.cancel()  # a turn that needs no search (done: nothing happens)
+        return _Classified(found or QUESTION, vector, degraded)
+
+    def _embed_meanwhile(self, text: str) -> asyncio.Task[list[float] | None] | None:
+        """The turn's embedding started while the LLM classifies it: most turns are questions,
+        and their search then waits for no embedding call (10-300 ms with TEI or OpenAI) after
+        the classification call."""
+        knowledge = self._knowledge
+        if knowledge is None:
+            return None
+
+        async def embedded() -> list[float] | None:
+            try:
+                return await knowledge.embed_query(text)
+            except Exception as exc:  # the answer stage embeds again and degrades as it does
+                log.info("embedding alongside the llm classifier failed: %s", exc)
+                return None
+
+        return asyncio.ensure_future(embedded())
+
+
+def _is_answered(found: Classification | None) -> bool:
+    """The LLM's verdict leaves the turn to the answer stage: a question about no topic."""
+    return found is None or (found.intent is Intent.QUESTION and found.topic is None)

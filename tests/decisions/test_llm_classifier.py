@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -198,3 +199,49 @@ async def test_without_a_calibrated_semantic_layer_the_llm_is_asked_as_before(
     decision = await decide(semantic)
     assert decision.act == Act.ESCALATE and decision.intent == Intent.HUMAN_REQUEST
     assert _classify_requests(openai_fake) == 1
+
+
+class _Timed:
+    """The LLM classifier, noting when its answer came back."""
+
+    def __init__(self, llm: OpenAIChat) -> None:
+        self._llm = llm
+        self.answered_at: float | None = None
+
+    async def classify(self, text: str, topics: Sequence[PolicyTopic]):
+        result = await self._llm.classify(text, topics)
+        self.answered_at = time.monotonic()
+        return result
+
+
+class _NotingEmbedder(WordsEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started_at: list[float] = []
+
+    async def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        self.started_at.append(time.monotonic())
+        return await super().embed_queries(texts)
+
+
+@pytest.mark.parametrize(("verdict", "act", "embedded"), [
+    ({"intent": "question", "topic": None}, Act.ANSWER, True),
+    ({"intent": "question", "topic": "payment"}, Act.ESCALATE, False),
+])
+async def test_the_turn_is_embedded_while_the_llm_classifies_it(llm, openai_fake, verdict, act,
+                                                                embedded: bool) -> None:
+    """Without a semantic layer the search's embedding starts with the classification call, not
+    after it; the answer stage reuses it (one embedding a turn), and a turn handed to a person
+    leaves it unused."""
+    openai_fake.classification = verdict
+    openai_fake.classification_delay = 0.3
+    embedder, classifier = _NotingEmbedder(), _Timed(llm)
+    async with scratch_knowledge(embedder) as kb:
+        decider = Decider(_NoPrompts(), Answerer(kb, llm), classifier, None)  # type: ignore[arg-type]
+        decision = await decider.decide(_context(datetime.now(UTC)),
+                                        [InboundMessage(f"d{next(_ids)}", "customer", OPENING_HOURS)])
+    assert decision.act == act
+    assert classifier.answered_at is not None and embedder.started_at
+    assert embedder.started_at[0] < classifier.answered_at  # began before the verdict came
+    assert len(embedder.started_at) == 1  # embedded once: the answer stage took that vector
+    assert len(openai_fake.answer_requests()) == (1 if embedded else 0)
