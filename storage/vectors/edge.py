@@ -60,6 +60,7 @@ class EdgeVectorStore:
         self._collection = collection
         self._snapshot_if_busy = snapshot_if_busy
         self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
         self._owner_lock: int | None = None
         self._snapshot_dir: str | None = None
         self._write_lock = asyncio.Lock()
@@ -74,8 +75,14 @@ class EdgeVectorStore:
         return self._path
 
     async def ensure_collection(self, dim: int) -> None:
+        """Open the shard for `dim`-dimensional vectors; once it is open, check that it holds
+        those (another process asks through `remote.RemoteVectorStore` with its embedder's)."""
         if self._shard is None:
             self._shard = await asyncio.to_thread(self._open_owned, dim)
+            self._dim = dim
+        elif dim != self._dim:
+            raise VectorStoreError(f"embedded vector store {self._path} holds {self._dim}-dim "
+                                   f"vectors but the embedder makes {dim}-dim ones")
 
     def _open_owned(self, dim: int) -> qe.EdgeShard:
         """Take the store's owner lock (an advisory file lock: two processes opening one shard
