@@ -22,21 +22,21 @@ from pathlib import Path
 from aiohttp import web
 
 from core.knowledge_types import VectorStoreError
-from core.ports import VectorStore
 from gateway.supervised import KnowledgeHandle
-from storage.vectors.remote import UnknownCall, perform
+from storage.vectors import EdgeVectorStore
+from storage.vectors.remote import UnknownCall, dumps, perform
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "vector-store.sock"
-CURRENT_STORE: web.AppKey[Callable[[], VectorStore | None]] = web.AppKey("current_store")
+CURRENT_STORE: web.AppKey[Callable[[], EdgeVectorStore | None]] = web.AppKey("current_store")
 
 
 def store_socket(data_dir: Path) -> Path:
     return data_dir / SOCKET_NAME
 
 
-def create_store_app(current_store: Callable[[], VectorStore | None]) -> web.Application:
+def create_store_app(current_store: Callable[[], EdgeVectorStore | None]) -> web.Application:
     """`current_store`: the store to serve at the time of a call (None while it is not open)."""
     app = web.Application(client_max_size=256 * 1_048_576)  # an upsert of a large document
     app[CURRENT_STORE] = current_store
@@ -61,15 +61,15 @@ async def _call(request: web.Request) -> web.Response:
     except Exception as exc:
         log.exception("vector store call failed", extra={"call": call})
         return _error(500, f"{type(exc).__name__}: {exc}")
-    return web.json_response({"result": result})
+    return web.json_response({"result": result}, dumps=dumps)
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"error": message}, status=status, dumps=dumps)
 
 
 async def serve_store(stack: AsyncExitStack, socket_path: Path,
-                      current_store: Callable[[], VectorStore | None]) -> None:
+                      current_store: Callable[[], EdgeVectorStore | None]) -> None:
     """Serve the store on `socket_path` until `stack` closes (then the socket file is removed)."""
     runner = web.AppRunner(create_store_app(current_store), access_log=None)
     await runner.setup()
@@ -80,11 +80,12 @@ async def serve_store(stack: AsyncExitStack, socket_path: Path,
     log.info("serving the vector store to the other processes", extra={"socket": str(socket_path)})
 
 
-def knowledge_store(knowledge: KnowledgeHandle) -> Callable[[], VectorStore | None]:
-    """The store of the knowledge base, once it is open."""
-    def current() -> VectorStore | None:
+def knowledge_store(knowledge: KnowledgeHandle) -> Callable[[], EdgeVectorStore | None]:
+    """The store of the knowledge base, once it is open (the embedded one: what a Qdrant
+    server holds every process reaches itself)."""
+    def current() -> EdgeVectorStore | None:
         kb = knowledge.current
-        return kb.store if kb is not None else None
+        return kb.store if kb is not None and isinstance(kb.store, EdgeVectorStore) else None
     return current
 
 

@@ -10,16 +10,25 @@ open yet or serves another collection (a rebuild's switch), 400 for a call it ca
 500 for any other failure. Every failure reaches the caller as a VectorStoreError (the knowledge
 base degrades on those); an unreachable socket (the primary starting or restarting) and a 503
 are tried again for a moment first.
+
+A search's hits cross without their payloads (~3.4 KiB each, 30-60 hits: as JSON that would
+cost more than the search): each process keeps the payloads it has read, by the store's write
+generation, as the store keeps its own (`payload_cache`), and asks only for those it lacks.
+Vectors cross as base64 of their float64 values (`pack_vector`).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import numpy as np
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.knowledge_types import (
@@ -30,12 +39,15 @@ from core.knowledge_types import (
     SearchQuery,
     VectorStoreError,
 )
+from storage.vectors.payload_cache import PayloadCache
 
 if TYPE_CHECKING:
-    from core.ports import VectorStore
+    from storage.vectors.edge import EdgeVectorStore
 
 RETRY_SECONDS = 3.0  # how long an unreachable or not yet ready store is tried again
 REQUEST_TIMEOUT_SECONDS = 60  # an upsert of a large document flushes the shard
+# Both ends write JSON as UTF-8: the chunks are Cyrillic, each letter escaped would be 6 bytes.
+dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
 class StoreUnreachable(VectorStoreError):
@@ -47,6 +59,8 @@ class RemoteVectorStore:
         self._socket = socket_path
         self._collection = collection
         self._session: aiohttp.ClientSession | None = None
+        self._payloads = PayloadCache()
+        self._generation: int | None = None
 
     @property
     def collection(self) -> str:
@@ -79,7 +93,27 @@ class RemoteVectorStore:
         return int(await self._call("delete_client", client_slug=client_slug))
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
-        return [SearchHit(**hit) for hit in await self._call("search", query=to_json(query))]
+        """The hits come without their payloads: those this process keeps (while the store's
+        generation is the one they were read at) are added here, the others asked for."""
+        found = await self._call("search", query=to_json(query))
+        hits = found["hits"]
+        payloads, missing = self._kept(found["generation"]).take(hit[0] for hit in hits)
+        if missing:
+            fetched = await self._call("payloads_by_id", ids=missing)
+            kept = self._kept(fetched["generation"])
+            for key, payload in fetched["payloads"].items():
+                kept.put(key, payload)
+                payloads[key] = payload
+        return [SearchHit(id=key, score=score, payload=payloads[key], lexical=lexical,
+                          fused=fused)
+                for key, score, lexical, fused in hits if key in payloads]  # not deleted since
+
+    def _kept(self, generation: int) -> PayloadCache:
+        """The payloads kept, emptied first when the store has been written since."""
+        if generation != self._generation:
+            self._payloads.clear()
+            self._generation = generation
+        return self._payloads
 
     async def list_documents(self, client_slug: str) -> list[DocumentInfo]:
         return [document_from_json(row) for row in
@@ -126,7 +160,7 @@ class RemoteVectorStore:
         """One session for the store's life: its connections are kept alive between calls."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=str(self._socket)),
+                connector=aiohttp.UnixConnector(path=str(self._socket)), json_serialize=dumps,
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS))
         return self._session
 
@@ -138,14 +172,33 @@ def _describe(exc: BaseException) -> str:
 # ------------------------------------------------------------------ the values, to and from JSON
 
 
-def to_json(value: PointRecord | SearchQuery | SearchHit | DocumentInfo) -> dict[str, Any]:
-    """A value's fields as they are (shallow: payloads are not copied). JSON writes the retrieval
-    mode as its string and tuples as lists; the readers below turn them back."""
-    return {field.name: getattr(value, field.name) for field in fields(value)}
+def to_json(value: PointRecord | SearchQuery | DocumentInfo) -> dict[str, Any]:
+    """A value's fields as they are (shallow: payloads are not copied), a vector packed. JSON
+    writes the retrieval mode as its string and tuples as lists; the readers below turn them
+    back. (A search's hits cross as rows: `_search`.)"""
+    row = {field.name: getattr(value, field.name) for field in fields(value)}
+    if "vector" in row:
+        row["vector"] = pack_vector(row["vector"])
+    return row
+
+
+def pack_vector(vector: Sequence[float]) -> str:
+    """A vector as base64 of its float64 values: exact, and ~25x cheaper than JSON numbers (a
+    1,024-dim one: 0.05 ms both ways against 1.1 ms to write and 0.6 ms to read)."""
+    return base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode("ascii")
+
+
+def unpack_vector(packed: str) -> list[float]:
+    return np.frombuffer(base64.b64decode(packed), dtype="<f8").tolist()
+
+
+def point_from_json(row: dict[str, Any]) -> PointRecord:
+    return PointRecord(**{**row, "vector": unpack_vector(row["vector"])})
 
 
 def query_from_json(row: dict[str, Any]) -> SearchQuery:
-    return SearchQuery(**{**row, "mode": RetrievalMode(row["mode"])})
+    return SearchQuery(**{**row, "vector": unpack_vector(row["vector"]),
+                          "mode": RetrievalMode(row["mode"])})
 
 
 def document_from_json(row: dict[str, Any]) -> DocumentInfo:
@@ -155,20 +208,30 @@ def document_from_json(row: dict[str, Any]) -> DocumentInfo:
 # ------------------------------------------------------------------------ the serving end
 
 
-async def _search(store: VectorStore, query: dict[str, Any]) -> list[dict[str, Any]]:
-    return [to_json(hit) for hit in await store.search(query_from_json(query))]
+async def _search(store: EdgeVectorStore, query: dict[str, Any]) -> dict[str, Any]:
+    """The hits as [id, score, lexical, fused], without their payloads (`payloads_by_id`), and
+    the store's generation before the search (payloads kept from then on are the store's)."""
+    generation = store.generation
+    hits = await store.search(query_from_json(query))
+    return {"generation": generation,
+            "hits": [(hit.id, hit.score, hit.lexical, hit.fused) for hit in hits]}
 
 
-async def _list_documents(store: VectorStore, client_slug: str) -> list[dict[str, Any]]:
+async def _payloads_by_id(store: EdgeVectorStore, ids: list[str]) -> dict[str, Any]:
+    generation = store.generation
+    return {"generation": generation, "payloads": store.payloads_by_id(str(i) for i in ids)}
+
+
+async def _list_documents(store: EdgeVectorStore, client_slug: str) -> list[dict[str, Any]]:
     return [to_json(row) for row in await store.list_documents(client_slug)]
 
 
-async def _point_ids(store: VectorStore, **document: str) -> list[str]:
+async def _point_ids(store: EdgeVectorStore, **document: str) -> list[str]:
     return sorted(await store.point_ids(**document))
 
 
-async def _upsert(store: VectorStore, points: list[dict[str, Any]]) -> None:
-    await store.upsert([PointRecord(**point) for point in points])
+async def _upsert(store: EdgeVectorStore, points: list[dict[str, Any]]) -> None:
+    await store.upsert([point_from_json(point) for point in points])
 
 
 CALLS: dict[str, Callable[..., Awaitable[Any]]] = {
@@ -180,6 +243,7 @@ CALLS: dict[str, Callable[..., Awaitable[Any]]] = {
     "payloads": lambda store, **document: store.payloads(**document),
     "delete_client": lambda store, client_slug: store.delete_client(client_slug),
     "search": _search,
+    "payloads_by_id": _payloads_by_id,
     "list_documents": _list_documents,
     "count": lambda store, client_slug=None: store.count(client_slug),
 }
@@ -189,7 +253,7 @@ class UnknownCall(ValueError):
     """A call the protocol does not have, or arguments it does not take."""
 
 
-async def perform(store: VectorStore, call: str, arguments: dict[str, Any]) -> Any:
+async def perform(store: EdgeVectorStore, call: str, arguments: dict[str, Any]) -> Any:
     """Make `call` on `store` with the JSON `arguments` a RemoteVectorStore sent; the result as
     JSON values. UnknownCall for what it cannot read; the store's own errors pass through."""
     function = CALLS.get(call)

@@ -16,11 +16,11 @@ from core.knowledge import KnowledgeBase
 from core.knowledge_types import (
     SOURCE_DOCUMENT,
     SOURCE_LEARNED,
+    PointRecord,
     RetrievalMode,
     SearchQuery,
     VectorStoreError,
 )
-from core.ports import VectorStore
 from gateway.store_service import serve_store, store_socket
 from storage.vectors import EdgeVectorStore, RemoteVectorStore, remote
 
@@ -106,7 +106,7 @@ async def test_a_store_not_served_fails_as_a_store_that_is_down(
         await nobody.count()
     await nobody.aclose()
     async with AsyncExitStack() as stack:
-        opening: list[VectorStore] = []  # the primary's knowledge base is still opening
+        opening: list[EdgeVectorStore] = []  # the primary's knowledge base is still opening
         await serve_store(stack, tmp_path / "opening.sock", lambda: opening[0] if opening else None)
         early = RemoteVectorStore(tmp_path / "opening.sock", store.collection)
         stack.push_async_callback(early.aclose)
@@ -134,3 +134,27 @@ async def test_a_call_waits_for_the_primary_to_come_up(
         assert await call == 0
     assert not socket.exists()  # removed with the service
     await waiting.aclose()
+
+
+async def test_payloads_kept_across_the_socket_follow_the_owners_writes(
+    store: EdgeVectorStore, remote_store: RemoteVectorStore,
+) -> None:
+    """The secondary keeps the payloads it has read; a write by any process (here the owner's
+    own) makes it read them again."""
+    store_dim = 384  # the fixture's (the bundled model's)
+    point_id = "0b9a4b8e-5d0e-4a57-9f5c-0f1d3c6f8a11"
+    vector = [1.0] + [0.0] * (store_dim - 1)
+
+    def point(text: str) -> PointRecord:
+        return PointRecord(id=point_id, vector=vector, payload={
+            "content": text, "metadata": {"client_slug": "demo", "doc_name": "d",
+                                          "source": SOURCE_DOCUMENT}})
+
+    query = SearchQuery(vector=vector, text="маникюр", client_slug="demo")
+    await store.upsert([point("Маникюр — 4 000 ₸.")])
+    assert [hit.payload["content"] for hit in await remote_store.search(query)] == [
+        "Маникюр — 4 000 ₸."]
+    await store.upsert([point("Маникюр — 5 000 ₸.")])
+    hits = await remote_store.search(query)
+    assert [(hit.id, hit.payload["content"]) for hit in hits] == [(point_id, "Маникюр — 5 000 ₸.")]
+    assert hits == await store.search(query)
