@@ -13,6 +13,7 @@ import asyncio
 import fcntl
 import functools
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -65,7 +66,9 @@ class EdgeVectorStore:
         self._snapshot_dir: str | None = None
         self._write_lock = asyncio.Lock()
         self._payloads = PayloadCache()
-        self._generation = 0
+        # from a random start: a reader must not take another opening of the store (a
+        # restarted primary's) for this one
+        self._generation = random.getrandbits(48)
 
     @property
     def collection(self) -> str:
