@@ -14,7 +14,7 @@ Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
     python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--load wrk|python]
-                             [--py-spy DIR]
+                             [--py-spy DIR] [--processes N]
 
 The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
 customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
@@ -88,23 +88,33 @@ def pct(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its children: `serve --processes N` is a supervisor and N gateways."""
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
 def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """Seconds of CPU the process and its children have used."""
+    ticks = 0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def proc_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The resident memory of the process and its children."""
+    return sum(int(line.split()[1]) / 1024 for member in process_tree(pid)
+               for line in Path(f"/proc/{member}/status").read_text().splitlines()
+               if line.startswith("VmRSS:"))
 
 
 class Gateway:
     """`python -m gateway serve` on a free port, against the scratch database."""
 
-    def __init__(self, dsn: str, peers: Peers, profile: str, port: int) -> None:
+    def __init__(self, dsn: str, peers: Peers, profile: str, port: int, processes: int) -> None:
         self.port = port
+        self.processes = processes
         self.url = f"http://127.0.0.1:{port}"
         self._env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "LOG_LEVEL": "WARNING",
                      "DATA_DIR": tempfile.mkdtemp(prefix="truffles-bench-"),
@@ -120,7 +130,8 @@ class Gateway:
     async def start(self, http: ClientSession) -> float:
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "serve", env=self._env, cwd=ROOT,
+            sys.executable, "-m", "gateway", "serve", "--processes", str(self.processes),
+            env=self._env, cwd=ROOT,
             stderr=self._log.open("ab"))
         while True:
             try:
@@ -231,7 +242,7 @@ async def profiled(directory: Path | None, pid: int, name: str) -> AsyncIterator
     directory.mkdir(parents=True, exist_ok=True)
     spy = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format",
-        "raw", "--rate", "250", "-o", str(directory / f"{name}.txt"),
+        "raw", "--rate", "250", "--subprocesses", "-o", str(directory / f"{name}.txt"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     await asyncio.sleep(0.5)  # attached
     try:
@@ -253,21 +264,21 @@ async def commits(admin: asyncpg.Connection, database: str) -> int:
 
 
 async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report,
-                      py_spy: Path | None, load: str | None) -> None:
+                      py_spy: Path | None, load: str | None, processes: int) -> None:
     print(f"profile {profile}", flush=True)
     # "an existing database": start-up does not migrate
     async with scratch_database(server_dsn, f"truffles_bench_{profile}") as dsn:
-        await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load)
+        await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load, processes)
 
 
 async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str, report: Report,
-                          py_spy: Path | None, load: str | None) -> None:
+                          py_spy: Path | None, load: str | None, processes: int) -> None:
     database = urlsplit(dsn).path.lstrip("/")
     admin = await asyncpg.connect(server_dsn)  # its reads are not counted in the database's
     conn = await asyncpg.connect(dsn)
     peers = Peers()
     await peers.start()
-    gateway = Gateway(dsn, peers, profile, 8300 + (profile == "bundled"))
+    gateway = Gateway(dsn, peers, profile, 8300 + (profile == "bundled"), processes)
     try:
         async with ClientSession(connector=TCPConnector(limit=0)) as http:
             await gateway.start(http)
@@ -436,15 +447,19 @@ async def main(argv: list[str] | None = None) -> int:
                         help="the ingest load generator (default: wrk when on PATH)")
     parser.add_argument("--py-spy", type=Path, metavar="DIR",
                         help="record raw py-spy profiles of the gateway per phase into DIR")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="serve --processes N (default 1); CPU and RSS are the processes' sum")
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
         "postgresql://postgres@127.0.0.1:5432/postgres"
     report = Report()
-    print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}", flush=True)
+    print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}; "
+          f"serve --processes {args.processes}", flush=True)
     await backlog_claims(sizes, server_dsn, report)
     for profile in args.profiles.split(","):
-        await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load)
+        await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load,
+                          args.processes)
     print()
     print(report.table())
     return 0

@@ -34,7 +34,8 @@ def create_app(settings: Settings, *, process: ProcessSlot | None = None) -> web
 async def _system(app: web.Application) -> AsyncIterator[None]:
     process = app.get(keys.PROCESS)
     async with build_system(app[keys.SETTINGS], serving=True,
-                            primary=process is None or process.primary) as system:
+                            primary=process is None or process.primary,
+                            one_of_processes=process is not None) as system:
         app[keys.DB] = system.database.pool
         app[keys.TENANTS] = system.tenants
         app[keys.DESK] = system.desk

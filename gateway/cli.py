@@ -35,9 +35,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     if args.processes > 1:
-        if settings.qdrant_url is None:
-            raise ValueError("--processes above 1 needs QDRANT_URL: the embedded vector store "
-                             "can be opened by one process only")
         # The default WORKERS is for the machine: shared among the processes, so the total (and
         # the PostgreSQL connections) stay the same; a WORKERS the operator set is per process.
         workers = None if "workers" in settings.model_fields_set else \
@@ -86,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="bind port (default: PORT)")
     serve.add_argument("--processes", type=_process_count, default=1, metavar="N",
                        help="run N gateway processes on the port (SO_REUSEPORT) under one "
-                            "supervising process; needs QDRANT_URL when N > 1 (default 1)")
+                            "supervising process; without QDRANT_URL the first one serves the "
+                            "embedded vector store to the others (default 1)")
     # How the supervising process starts each of its children (not for operators).
     serve.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)

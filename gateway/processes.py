@@ -5,9 +5,13 @@ Each child is a whole gateway (`serve --process-index I`, the same app and worke
 only process 0, the primary, runs the Telegram bots (polling, setWebhook, the update sweep) and
 delivers to Telegram, so one process owns each bot and its rate limits; every process accepts
 webhooks, runs turns and delivers WhatsApp messages, and the scheduler already elects one leader
-among them. The parent only supervises: it forwards SIGTERM / SIGINT to every child, starts
-again a child that died on its own (after a backoff that grows while it keeps dying), and exits
-once all have stopped: 0 when each stopped cleanly."""
+among them. Without QDRANT_URL the primary also owns the embedded vector store (a shard has one
+owner) and serves it to the others on a unix socket in DATA_DIR (`gateway/store_service.py`):
+every process still embeds, searches and ingests itself, only the store's calls cross.
+
+The parent only supervises: it forwards SIGTERM / SIGINT to every child, starts again a child
+that died on its own (after a backoff that grows while it keeps dying), and exits once all have
+stopped: 0 when each stopped cleanly."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -135,6 +136,10 @@ class Settings(BaseSettings):
     alert_backlog_threshold: int = Field(200, ge=1)
     heal_cardless_minutes: float = Field(5, gt=0, le=24 * 60)
 
+    # Not from the environment: the unix socket on which another process serves the embedded
+    # vector store (set in the secondaries of `serve --processes N`, `using_store_of_primary`).
+    _store_socket: Path | None = PrivateAttr(default=None)
+
     @field_validator("database_url")
     @classmethod
     def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
@@ -190,6 +195,13 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         return self.llm.enabled
 
+    def using_store_of_primary(self, socket: Path) -> Settings:
+        """These settings for a process that uses the embedded vector store the primary of
+        `serve --processes N` serves on `socket` (`gateway/store_service.py`)."""
+        settings = self.model_copy()
+        settings._store_socket = socket
+        return settings
+
     # --- what each adapter gets --------------------------------------------------------------
 
     @property
@@ -202,7 +214,8 @@ class Settings(BaseSettings):
     def vectors(self) -> VectorSettings:
         return VectorSettings(qdrant_url=self.qdrant_url, qdrant_api_key=self.qdrant_api_key,
                               collection=self.qdrant_collection, data_dir=self.data_dir,
-                              keep_collection_name=self.embeddings_provider == EmbeddingsProvider.TEI)
+                              keep_collection_name=self.embeddings_provider == EmbeddingsProvider.TEI,
+                              served_at=self._store_socket)
 
     @property
     def embeddings(self) -> EmbeddingSettings:

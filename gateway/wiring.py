@@ -39,6 +39,7 @@ from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.observed import ObservedEmbedder
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
+from gateway.store_service import knowledge_store, serve_store, store_socket
 from gateway.supervised import KnowledgeHandle, Supervised
 from scheduler.jobs import SchedulerPorts
 from storage.database import Database, create_pool, database_dsn, open_database
@@ -83,15 +84,20 @@ class System:
 @asynccontextmanager
 async def build_system(settings: Settings, *, knowledge: bool = False, pipeline: bool = False,
                        serving: bool = False, knowledge_snapshot: bool = False,
-                       demo: bool = False, primary: bool = True) -> AsyncIterator[System]:
+                       demo: bool = False, primary: bool = True, one_of_processes: bool = False,
+                       ) -> AsyncIterator[System]:
     """`knowledge_snapshot`: read the embedded vector store from a snapshot when a running
     server holds it (read-mostly commands next to `serve`). `demo`: with DEMO_SEED, create the
     demo client (and load its knowledge) when the database has no clients; serving implies it.
     `primary`: a serving process that runs the Telegram bots (all but the secondaries of
-    `serve --processes N`, `gateway/processes.py`)."""
+    `serve --processes N`, `gateway/processes.py`). `one_of_processes`: one of those N, which
+    share the embedded vector store (the primary's, `gateway/store_service.py`)."""
     pipeline = pipeline or serving
     knowledge = knowledge or pipeline
     demo = settings.demo_seed and (demo or serving)
+    sharing_store = one_of_processes and knowledge and settings.qdrant_url is None
+    if sharing_store and not primary:
+        settings = settings.using_store_of_primary(store_socket(settings.data_dir))
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings.database))
         tenants: Tenants = PgTenants(database.pool)
@@ -108,6 +114,9 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         if knowledge:
             system.knowledge = await _knowledge(stack, system, snapshot=knowledge_snapshot,
                                                 background=serving, demo=demo)
+            if sharing_store and primary:
+                await serve_store(stack, store_socket(settings.data_dir),
+                                  knowledge_store(system.knowledge))
         if pipeline:
             system.llm = _open_llm(stack, settings)
             system.readiness.add("llm", _llm_check(settings, system.llm))

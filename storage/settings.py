@@ -28,3 +28,6 @@ class VectorSettings(BaseModel):
     # the configured collection name as is (the TEI/BGE-M3 set-up that n8n's Knowledge Sync
     # wrote), not suffixed by the embedder's name
     keep_collection_name: bool = False
+    # the embedded store another process owns and serves on this unix socket (the secondaries
+    # of `serve --processes N`: storage/vectors/remote.py), instead of opening it here
+    served_at: Path | None = None

@@ -13,9 +13,10 @@ import asyncio
 import fcntl
 import functools
 import os
+import random
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,10 +61,14 @@ class EdgeVectorStore:
         self._collection = collection
         self._snapshot_if_busy = snapshot_if_busy
         self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
         self._owner_lock: int | None = None
         self._snapshot_dir: str | None = None
         self._write_lock = asyncio.Lock()
         self._payloads = PayloadCache()
+        # from a random start: a reader must not take another opening of the store (a
+        # restarted primary's) for this one
+        self._generation = random.getrandbits(48)
 
     @property
     def collection(self) -> str:
@@ -74,8 +79,14 @@ class EdgeVectorStore:
         return self._path
 
     async def ensure_collection(self, dim: int) -> None:
+        """Open the shard for `dim`-dimensional vectors; once it is open, check that it holds
+        those (another process asks through `remote.RemoteVectorStore` with its embedder's)."""
         if self._shard is None:
             self._shard = await asyncio.to_thread(self._open_owned, dim)
+            self._dim = dim
+        elif dim != self._dim:
+            raise VectorStoreError(f"embedded vector store {self._path} holds {self._dim}-dim "
+                                   f"vectors but the embedder makes {dim}-dim ones")
 
     def _open_owned(self, dim: int) -> qe.EdgeShard:
         """Take the store's owner lock (an advisory file lock: two processes opening one shard
@@ -138,16 +149,24 @@ class EdgeVectorStore:
             raise VectorStoreError("embedded vector store used before ensure_collection()")
         return self._shard
 
+    @property
+    def generation(self) -> int:
+        """Counts the starts and ends of writes: payloads read while it stays the same are
+        still the store's (a reader in another process keeps them by it, `remote.py`)."""
+        return self._generation
+
     async def _write(self, work: Callable[..., T], *args: Any) -> T:
         """Every change of the shard goes through here. The payload cache is emptied after it
         too: a search during the write may have cached a payload it replaces."""
         shard = self._open_shard
         async with self._write_lock:
             self._payloads.clear()
+            self._generation += 1
             try:
                 return await asyncio.to_thread(functools.partial(work, shard, *args))
             finally:
                 self._payloads.clear()
+                self._generation += 1
 
     async def upsert(self, points: Sequence[PointRecord]) -> None:
         if points:
@@ -217,16 +236,21 @@ class EdgeVectorStore:
     def _rescore(self, query: SearchQuery, points: list[tuple[str, Any]], *,
                  dense: dict[str, float], lexical: dict[str, float] | None = None,
                  cut: bool = True) -> list[SearchHit]:
-        """`rescore` with each point's payload from the cache, the misses read from the shard
-        in one call (a point deleted meanwhile is left out)."""
-        payloads, missing = self._payloads.take(key for key, _ in points)
+        """`rescore` with each point's payload (a point deleted meanwhile is left out)."""
+        payloads = self.payloads_by_id(key for key, _ in points)
+        return rescore(query, ((key, None, payloads[key]) for key, _ in points if key in payloads),
+                       lexical, cut=cut, dense=dense)
+
+    def payloads_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of these points that exist: from the cache, the misses read from the
+        shard in one call. Shared with the cache: read them, never change them."""
+        payloads, missing = self._payloads.take(ids)
         if missing:
             for record in self._open_shard.retrieve(missing, True, False):
                 key = str(record.id)
                 payloads[key] = payload = dict(record.payload or {})
                 self._payloads.put(key, payload)
-        return rescore(query, ((key, None, payloads[key]) for key, _ in points if key in payloads),
-                       lexical, cut=cut, dense=dense)
+        return payloads
 
     def _dense_scores(self, dense: qe.Query, ids: list[str]) -> dict[str, float]:
         """The dense query's cosine with each of these points, computed in the shard."""

@@ -1,10 +1,12 @@
-"""Both vector stores give every candidate its dense cosine, those found by the lexical branch
-alone included (scored in the store: their vectors are not fetched)."""
+"""The vector stores (and the embedded one used from another process) give every candidate its
+dense cosine, those found by the lexical branch alone included (scored in the store: their
+vectors are not fetched)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from core.knowledge_types import PointRecord, RetrievalMode, SearchQuery
-from storage.vectors import EdgeVectorStore
+from gateway.store_service import serve_store, store_socket
+from storage.vectors import EdgeVectorStore, RemoteVectorStore
 from storage.vectors.server import QdrantServerStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
@@ -33,17 +36,25 @@ def cosine(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-@pytest.fixture(params=["edge", "server"])
+@pytest.fixture(params=["edge", "server", "remote"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    store: Any = EdgeVectorStore(tmp_path, "scores") if request.param == "edge" else \
-        QdrantServerStore(AsyncQdrantClient(location=":memory:"), "scores")
-    await store.ensure_collection(len(QUERY))
-    await store.upsert([PointRecord(id=IDS[name], vector=vector, payload={
-        "content": text, "metadata": {"client_slug": "demo", "doc_name": name,
-                                      "source": "document"}})
-        for name, (vector, text) in POINTS.items()])
-    yield store
-    await store.aclose()
+    """`remote`: an edge store used through the socket another process serves it on."""
+    async with AsyncExitStack() as stack:
+        owned: Any = QdrantServerStore(AsyncQdrantClient(location=":memory:"), "scores") \
+            if request.param == "server" else EdgeVectorStore(tmp_path, "scores")
+        stack.push_async_callback(owned.aclose)
+        store = owned
+        if request.param == "remote":
+            await owned.ensure_collection(len(QUERY))
+            await serve_store(stack, store_socket(tmp_path), lambda: owned)
+            store = RemoteVectorStore(store_socket(tmp_path), "scores")
+            stack.push_async_callback(store.aclose)
+        await store.ensure_collection(len(QUERY))
+        await store.upsert([PointRecord(id=IDS[name], vector=vector, payload={
+            "content": text, "metadata": {"client_slug": "demo", "doc_name": name,
+                                          "source": "document"}})
+            for name, (vector, text) in POINTS.items()])
+        yield store
 
 
 @pytest.mark.parametrize("mode", [RetrievalMode.HYBRID, RetrievalMode.LEXICAL])
