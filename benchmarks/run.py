@@ -34,6 +34,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -278,7 +279,7 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
     conn = await asyncpg.connect(dsn)
     peers = Peers()
     await peers.start()
-    gateway = Gateway(dsn, peers, profile, 8300 + (profile == "bundled"), processes)
+    gateway = Gateway(dsn, peers, profile, free_port(), processes)
     try:
         async with ClientSession(connector=TCPConnector(limit=0)) as http:
             await gateway.start(http)
@@ -394,6 +395,14 @@ async def paced_latency(http: ClientSession, url: str, secret: str, peers: Peers
     await asyncio.gather(*tasks)
     await asyncio.sleep(2)
     return [peers.replies[jid] - at for jid, at in sent.items() if jid in peers.replies]
+
+
+def free_port() -> int:
+    """A port nothing listens on now: two benchmarks (or a gateway someone runs) side by side
+    must not meet on a fixed one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def backlog_claims(sizes: Sizes, server_dsn: str, report: Report) -> None:
