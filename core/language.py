@@ -70,6 +70,12 @@ def _scores(text: str) -> tuple[float, float, float]:
     return kazakh, russian, english
 
 
+def has_kazakh_letters(text: str) -> bool:
+    """Whether the text has a letter of Kazakh's own (ә, ғ, қ, ң, ө, ұ, ү, һ, і, or a Latin
+    one): a few µs to look, where `detect_language` takes ~0.2 ms over a long line."""
+    return bool(_KAZAKH_LETTERS.search(text))
+
+
 def detect_language(text: str) -> str | None:
     """The language of `text`, or None when it gives no evidence. Kazakh needs more Kazakh
     words than Russian ones; English needs more English words than either."""
