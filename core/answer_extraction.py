@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 
 from core.answer_types import asked_kinds, kind_match
 from core.chunking import heading_title, split_heading
-from core.fusion import CLOSE_CALL
+from core.fusion import CLOSE_CALL, foreign_line
 from core.knowledge_types import SOURCE_LEARNED, Passage
+from core.language import detect_language
 from core.lexical import char_ngrams
 from core.query_text import content_words, normalize_for_embedding
 
@@ -68,7 +69,7 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     whole = question if len(parts) > 1 else None
     first = _best_line(passages[:LINE_PASSAGES], parts[0] if whole else question, whole=whole)
     chosen = [first]
-    close = _close_call(passages, first[1])
+    close = _close_call(passages, first[1], detect_language(question))
     if len(parts) > 1:
         second = _best_line(passages[:SECOND_PART_PASSAGES], parts[1], exclude=first[1],
                             whole=whole)
@@ -147,16 +148,20 @@ def _share(words: set[str], grams: set[str]) -> float:
     return len(words & grams) / len(words) if words else 0.0
 
 
-def _close_call(passages: Sequence[Passage], taken: str) -> tuple[Passage, str] | None:
+def _close_call(passages: Sequence[Passage], taken: str,
+                question_language: str | None = None) -> tuple[Passage, str] | None:
     """The search's next line after its best (other than `taken`, the line already chosen) when
     their fused scores are within CLOSE_CALL: the search cannot tell them apart, and one wrong
     line is worse than two labelled ones (dev: replies with the fact 0.673 -> 0.712, every base
     gaining 2-5 points, the average reply 255 -> 279 characters; for a two-part question too,
     as a third line: 0.720 -> 0.734; knowledge/README.md). After a re-ranker that put another
-    line first, the fusion's best line is that next line: the reply shows both opinions."""
+    line first, the fusion's best line is that next line: the reply shows both opinions. A
+    Kazakh line is no second opinion for a question in Russian or English (`foreign_line`: it
+    is most often the Kazakh copy of the line taken)."""
     ranked = sorted(((score, passage, line) for passage in passages
                      for line, score in zip(passage.matched, passage.matched_scores, strict=False)
-                     if score is not None), key=lambda item: item[0], reverse=True)
+                     if score is not None and not foreign_line(line, question_language)),
+                    key=lambda item: item[0], reverse=True)
     if not ranked:
         return None
     best = ranked[0][0]

@@ -1,5 +1,7 @@
 from dataclasses import replace
 
+import pytest
+
 from core.answer_extraction import compose_answer, learned_content, question_parts
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
@@ -155,6 +157,24 @@ def test_a_close_call_between_the_best_two_lines_gives_both() -> None:
     assert clear == "Маникюр\nГель-лак — Мастер: 9 000 ₸"
     # without fused scores (a dense-only search) there is no close call
     assert compose_answer([PRICES, HOURS], question) == clear
+
+
+ADDRESS = Passage("Контакты > Адрес\nМы находимся: проспект Абая, 52, 1 этаж.", "contacts",
+                  "document", 0.9, matched=("Мы находимся: проспект Абая, 52, 1 этаж.",))
+ADDRESS_KK = Passage("Байланыс > Мекенжай\nМекенжайымыз: Абай даңғылы, 52, 1-қабат.", "kz_contacts",
+                     "document", 0.9, matched=("Мекенжайымыз: Абай даңғылы, 52, 1-қабат.",))
+
+
+@pytest.mark.parametrize(("question", "both"), [
+    ("где вы находитесь?", False),
+    ("where are you located?", False),
+    ("сіздер қай жерде орналасқансыздар?", True),
+])
+def test_a_kazakh_copy_is_no_close_call_unless_the_question_is_kazakh(question: str,
+                                                                      both: bool) -> None:
+    answer = compose_answer([scored(ADDRESS, 0.900), scored(ADDRESS_KK, 0.895)], question)
+    assert answer.startswith("Адрес\nМы находимся") or answer.startswith("Мекенжай")
+    assert ("Абай даңғылы" in answer and "проспект Абая" in answer) is both
 
 
 def test_a_later_passage_s_line_that_answers_beats_a_first_passage_s_that_does_not() -> None:
