@@ -254,11 +254,11 @@ class Decider:
         embedding = self._embed_meanwhile(text) if vector is None and not degraded else None
         try:
             found = await by_llm(self._classifier, text, topics)
-            if embedding is not None and _is_answered(found):
-                vector = await embedding
+            if embedding is not None:
+                vector = await embedding  # unused when the turn is not answered
         finally:
             if embedding is not None:
-                embedding.cancel()  # a turn that needs no search (done: nothing happens)
+                embedding.cancel()  # the turn itself cancelled (done: nothing happens)
         return _Classified(found or QUESTION, vector, degraded)
 
     def _embed_meanwhile(self, text: str) -> asyncio.Task[list[float] | None] | None:
@@ -277,8 +277,3 @@ class Decider:
                 return None
 
         return asyncio.ensure_future(embedded())
-
-
-def _is_answered(found: Classification | None) -> bool:
-    """The LLM's verdict leaves the turn to the answer stage: a question about no topic."""
-    return found is None or (found.intent is Intent.QUESTION and found.topic is None)

@@ -226,6 +226,7 @@ class _NotingEmbedder(WordsEmbedder):
 
 @pytest.mark.parametrize(("verdict", "act", "embedded"), [
     ({"intent": "question", "topic": None}, Act.ANSWER, True),
+    ({"intent": "other", "topic": None}, Act.ANSWER, True),  # answered too
     ({"intent": "question", "topic": "payment"}, Act.ESCALATE, False),
 ])
 async def test_the_turn_is_embedded_while_the_llm_classifies_it(llm, openai_fake, verdict, act,
