@@ -88,7 +88,7 @@ def fuse(hits: Sequence[SearchHit], question: str, lexical_query: str,
     best = max(scored, default=0.0)
     floor = min(scored) if lexical_limit and len(scored) >= lexical_limit else 0.0
     asked = asked_kinds(question)
-    language = detect_language(question)
+    language = detect_language(question) if weights.language_weight else None
     fused = []
     for hit in hits:
         lexical = floor if floor and hit.lexical <= 0 else hit.lexical
