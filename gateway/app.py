@@ -42,6 +42,7 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
         app[keys.READINESS] = system.readiness
         app[keys.SCHEDULER_PORTS] = system.scheduler_ports
         app[keys.CHATFLOW] = ChatFlowInbound(system.tenants, system.inbox)
+        app[keys.INGEST] = system.ingest
         assert system.processor and system.knowledge and system.serving and system.doctor
         app[keys.DOCTOR] = system.doctor
         assert system.serving.scheduler is not None

@@ -14,6 +14,7 @@ from channels.chatflow.inbound import ChatFlowInbound
 from core.desk import Desk
 from core.pipeline import TurnProcessor
 from core.ports import Tenants
+from gateway.ingest_load import IngestLoad
 from gateway.processes import ProcessSlot
 from gateway.readiness import Readiness
 from gateway.settings import Settings
@@ -32,6 +33,7 @@ DESK = web.AppKey("desk", Desk)
 PROCESSOR = web.AppKey("turn_processor", TurnProcessor)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeHandle)
 CHATFLOW = web.AppKey("chatflow_inbound", ChatFlowInbound)
+INGEST = web.AppKey("ingest_load", IngestLoad)
 SERVING: web.AppKey[Serving] = web.AppKey("serving")
 SCHEDULER_PORTS = web.AppKey("scheduler_ports", SchedulerPorts)
 SCHEDULER = web.AppKey("scheduler", ScheduledWork)

@@ -27,11 +27,13 @@ class QueueWorker(Generic[T]):
                  handle: Callable[[T], Awaitable[bool | None]],
                  next_due_in: Callable[[], Awaitable[float | None]],
                  renew: Callable[[Sequence[T]], Awaitable[None]] | None = None,
-                 heartbeat_seconds: float = 5.0) -> None:
+                 heartbeat_seconds: float = 5.0,
+                 slots: Callable[[int], int] | None = None) -> None:
         """`handle` runs one item and never raises; it returns False when the item's outcome
         made nothing due that was not due before (a row sent, a turn whose conversation left the
         queue), True or None when it may have (a retry, the conversation's next turn): then the
-        loop looks at the queue again as the item ends (see `_done`)."""
+        loop looks at the queue again as the item ends (see `_done`). `slots`: how many of the
+        `concurrency` slots the loop may fill now (at least one; `IngestLoad.turn_slots`)."""
         self._name = name
         self._wakeup = wakeup
         self._concurrency = concurrency
@@ -40,6 +42,7 @@ class QueueWorker(Generic[T]):
         self._next_due_in = next_due_in
         self._renew = renew
         self._heartbeat_seconds = heartbeat_seconds
+        self._slots = slots
         # each item in flight, and the notification count when it started
         self._in_flight: dict[asyncio.Task[bool | None], tuple[T, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,7 +135,8 @@ class QueueWorker(Generic[T]):
 
     async def _claim_and_start(self) -> bool:
         """Claim for every free slot; True when the claim filled them all (more may be due)."""
-        free = self._concurrency - len(self._in_flight)
+        slots = self._concurrency if self._slots is None else self._slots(self._concurrency)
+        free = slots - len(self._in_flight)
         if free <= 0:
             await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
             return True

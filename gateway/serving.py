@@ -104,7 +104,8 @@ async def start_serving(stack: AsyncExitStack, system: System, *, primary: bool 
     assert system.processor is not None
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds),
-                       on_failed=alerts.turn_failed, limits=settings.turn_limits)
+                       on_failed=alerts.turn_failed, limits=settings.turn_limits,
+                       slots=system.ingest.turn_slots)
     await turns.start()
     stack.push_async_callback(turns.stop)
     return serving

@@ -36,6 +36,7 @@ from core.semantic import SHARED_VECTORS, SemanticMatcher
 from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
 from gateway.hours_admin import readiness_check as hours_readiness
+from gateway.ingest_load import IngestLoad
 from gateway.observed import ObservedEmbedder
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
@@ -71,6 +72,7 @@ class System:
     relay: Relay
     scheduler_ports: SchedulerPorts
     readiness: Readiness = field(default_factory=Readiness)
+    ingest: IngestLoad = field(default_factory=IngestLoad)
     knowledge: KnowledgeHandle | None = None
     llm: OpenAIChat | None = None
     semantic: SemanticMatcher | None = None

@@ -11,7 +11,7 @@ from aiohttp import web
 from channels.chatflow.inbound import WebhookReply
 from gateway import metrics
 from gateway.errors import error_response
-from gateway.keys import CHATFLOW
+from gateway.keys import CHATFLOW, INGEST
 from gateway.logs import client_slug_var, conversation_id_var
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _response(reply: WebhookReply) -> web.Response:
 async def chatflow_webhook(request: web.Request) -> web.Response:
     slug = request.match_info["client_slug"]
     client_slug_var.set(slug)
-    with metrics.STAGE_SECONDS.labels("webhook").time():
+    with request.config_dict[INGEST].handling(), metrics.STAGE_SECONDS.labels("webhook").time():
         reply = await request.config_dict[CHATFLOW].receive(
             slug, _secret(request), request.query.get("instance_id") or None, await request.read())
         return _response(reply)
@@ -48,8 +48,9 @@ async def chatflow_webhook(request: web.Request) -> web.Response:
 @routes.post("/webhook")
 async def legacy_webhook(request: web.Request) -> web.Response:
     """The legacy wrapped form `{"client_slug": …, "body": {…}}`."""
-    reply = await request.config_dict[CHATFLOW].receive(
-        None, _secret(request), request.query.get("instance_id") or None, await request.read())
+    with request.config_dict[INGEST].handling():
+        reply = await request.config_dict[CHATFLOW].receive(
+            None, _secret(request), request.query.get("instance_id") or None, await request.read())
     return _response(reply)
 
 

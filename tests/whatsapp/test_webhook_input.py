@@ -6,6 +6,7 @@ import json
 import asyncpg
 import pytest
 
+from gateway.keys import INGEST
 from tests.factories import WEBHOOK_SECRET
 from tests.fakes import wait_for
 from tests.whatsapp.conftest import JID, post, text_payload
@@ -238,3 +239,22 @@ async def test_a_single_branch_without_a_number_of_the_client_is_implied(client,
     await post(client, text_payload("Привет", "IMPL-1"))
     await wait_for(lambda: chatflow.delivered())
     assert chatflow.delivered()[0]["instance_id"] == "inst-only"
+
+
+async def test_a_webhook_counts_while_it_is_handled(client, db: asyncpg.Pool) -> None:
+    """The route's count rises while the event's write waits (the table locked here) and falls
+    when it is answered, also when it fails."""
+    load = client.app[INGEST]
+    async with db.acquire() as locker, locker.transaction():
+        await locker.execute("LOCK TABLE inbound_events IN EXCLUSIVE MODE")
+        pending = asyncio.create_task(post(client, text_payload("Привет", "LOAD-1")))
+        for _ in range(200):
+            if load.in_flight == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert load.in_flight == 1 and not pending.done()
+    assert (await pending).status == 200
+    assert load.in_flight == 0
+    refused = await client.post("/webhook/demo_salon", data=b"{not json",
+                                params={"webhook_secret": "wrong"})
+    assert refused.status in (400, 401) and load.in_flight == 0

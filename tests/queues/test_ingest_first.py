@@ -1,0 +1,87 @@
+"""A burst of webhooks is acknowledged first: while many are in flight in the process, the turn
+worker keeps only a quarter of its turns running (at least one; a running turn is never
+paused), and fills every slot again once the burst is over."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.ingest_load import IngestLoad
+from gateway.queue_worker import QueueWorker
+
+
+class FakeWakeup:
+    """The notification listener's surface (no notifications: the items finishing drive it)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.connected = True
+        self.notifications = 0
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+
+def test_a_burst_leaves_a_quarter_of_the_turn_slots() -> None:
+    load = IngestLoad(busy_at=8)
+    with load.handling():
+        assert load.in_flight == 1 and load.turn_slots(8) == 8
+    contexts = [load.handling() for _ in range(8)]
+    for context in contexts:
+        context.__enter__()
+    assert load.turn_slots(8) == 2 and load.turn_slots(3) == 1
+    for context in contexts:
+        context.__exit__(None, None, None)
+    assert load.in_flight == 0 and load.turn_slots(8) == 8
+
+
+async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
+    load = IngestLoad(busy_at=2)
+    waiting = list(range(40))
+    running: set[int] = set()
+    most_running = 0
+    release = asyncio.Event()
+
+    async def claim(limit: int) -> list[int]:
+        batch, waiting[:limit] = waiting[:limit], []
+        return batch
+
+    async def handle(item: int) -> bool:
+        nonlocal most_running
+        running.add(item)
+        most_running = max(most_running, len(running))
+        await release.wait()
+        await asyncio.sleep(0.02)  # items running together overlap
+        running.discard(item)
+        return True
+
+    async def next_due_in() -> float | None:
+        return 0.0 if waiting else None
+
+    worker = QueueWorker("test", FakeWakeup(), concurrency=8, claim=claim,  # type: ignore[arg-type]
+                         handle=handle, next_due_in=next_due_in, slots=load.turn_slots)
+    burst = [load.handling() for _ in range(2)]
+    for context in burst:
+        context.__enter__()
+    await worker.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert most_running == 2 and len(waiting) == 38  # a quarter of 8 while the burst lasts
+        for context in burst:
+            context.__exit__(None, None, None)
+        release.set()  # the running items end; the loop claims for all 8 slots again
+        await asyncio.sleep(0.2)
+        assert most_running == 8 and not waiting
+    finally:
+        release.set()
+        await worker.stop()
+
