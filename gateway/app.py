@@ -11,6 +11,7 @@ from aiohttp import web
 from channels.chatflow.inbound import ChatFlowInbound
 from gateway import keys
 from gateway.admin import create_admin_app
+from gateway.heap import freeze_what_start_built
 from gateway.middlewares import MIDDLEWARES
 from gateway.processes import ProcessSlot
 from gateway.routes import health, legacy, prometheus, reminders, telegram, webhook
@@ -50,4 +51,5 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
         app[keys.KNOWLEDGE] = system.knowledge
         app[keys.SERVING] = system.serving
         app[keys.SCHEDULER] = system.serving.scheduler
+        freeze_what_start_built()
         yield

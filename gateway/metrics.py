@@ -6,6 +6,7 @@ use is here."""
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,10 @@ EMBED_CALLS = Counter("truffles_embedder_calls_total", "Embedder calls, by kind 
 ALERTS = Counter("truffles_alerts_total", "Operator alerts raised, by kind and outcome (sent, "
                  "deduplicated, rate_limited, failed)", ["kind", "outcome"], registry=REGISTRY)
 HEALS = Counter("truffles_heals_total", "Self-heal repairs, by kind", ["kind"], registry=REGISTRY)
+GC_FROZEN = Gauge("truffles_gc_frozen_objects", "Objects this process froze out of garbage "
+                  "collection once started (gateway/heap.py; 0: not a serving process)",
+                  registry=REGISTRY)
+GC_FROZEN.set_function(gc.get_freeze_count)
 JOB_LAST_SUCCESS = Gauge("truffles_scheduler_last_success_timestamp_seconds",
                          "When each scheduled job last completed in this process (the leader)",
                          ["job"], registry=REGISTRY)

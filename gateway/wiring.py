@@ -35,6 +35,7 @@ from core.relay import Relay
 from core.semantic import SHARED_VECTORS, SemanticMatcher
 from gateway import metrics
 from gateway.demo import load_demo_knowledge, seed_demo_client
+from gateway.heap import freeze_what_start_built
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.ingest_load import IngestLoad
 from gateway.observed import ObservedEmbedder
@@ -249,6 +250,8 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
         await _use_semantic(system)
         if demo:
             await load_demo_knowledge(system.database.pool, kb)
+        if background:  # a serving gateway's last part of the start
+            freeze_what_start_built()
 
     supervised: Supervised[KnowledgeBase] = Supervised(
         "knowledge base", lambda: open_knowledge(system.settings, snapshot=snapshot,

@@ -166,6 +166,10 @@ async def test_the_processes_share_the_embedded_vector_store(
     for index in (0, 1):
         passages = await search_on(url, index, parent, "сколько стоит маникюр?")
         assert passages and "4 000 ₸" in passages[0]["content"], (index, passages)
+        async with on_process(url, index, parent) as http, http.get(f"{url}/metrics") as response:
+            frozen = [line for line in (await response.text()).splitlines()
+                      if line.startswith("truffles_gc_frozen_objects ")]
+        assert frozen and float(frozen[0].split()[1]) > 10_000, (index, frozen)  # what start built
     assert (tmp_path / "vector-store.sock").stat().st_mode & 0o777 == 0o600
     parent.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(parent.wait, 60) == 0
