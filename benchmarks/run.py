@@ -425,11 +425,23 @@ async def backlog_claims(sizes: Sizes, server_dsn: str, report: Report) -> None:
                     await inbox.claim_turns(pool, limit=1, lease=timedelta(minutes=5),
                                             view_history=HISTORY_LINES)  # as the workers claim
                     timings.append(time.perf_counter() - started)
+                    await put_back(pool)
                 report.add("queue", f"claim with {waiting} events waiting",
                            f"p50 {pct(timings, .5) * 1000:.2f} ms, "
                            f"p99 {pct(timings, .99) * 1000:.2f} ms")
         finally:
             await pool.close()
+
+
+async def put_back(pool: asyncpg.Pool) -> None:
+    """The claimed turn waits again, so that every claim finds the same backlog (without it,
+    the 100 events' 20 conversations were all leased after 20 claims, and the other 180 claims
+    measured an empty queue)."""
+    await pool.execute("""WITH back AS (UPDATE turn_queue SET leased = false, due_at = now()
+                                         WHERE leased RETURNING conversation_id)
+                          UPDATE inbound_events SET status = 'queued'
+                           WHERE conversation_id IN (SELECT conversation_id FROM back)
+                             AND status = 'processing'""")
 
 
 async def fill_backlog(pool: asyncpg.Pool, client: object, events: int) -> None:
