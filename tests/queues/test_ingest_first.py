@@ -1,6 +1,6 @@
 """A burst of webhooks is acknowledged first: while many are in flight in the process, the turn
-worker keeps only a quarter of its turns running (at least one; a running turn is never
-paused), and fills every slot again once the burst is over."""
+worker runs one turn at a time (a running turn is never paused), and fills every slot again
+once the burst is over."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ class FakeWakeup:
         return True
 
 
-def test_a_burst_leaves_a_quarter_of_the_turn_slots() -> None:
+def test_a_burst_leaves_one_turn_slot() -> None:
     load = IngestLoad(busy_at=8)
     with load.handling():
         assert load.in_flight == 1 and load.turn_slots(8) == 8
     contexts = [load.handling() for _ in range(8)]
     for context in contexts:
         context.__enter__()
-    assert load.turn_slots(8) == 2 and load.turn_slots(3) == 1
+    assert load.turn_slots(8) == 1 and load.turn_slots(1) == 1
     for context in contexts:
         context.__exit__(None, None, None)
     assert load.in_flight == 0 and load.turn_slots(8) == 8
@@ -75,7 +75,7 @@ async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
     await worker.start()
     try:
         await asyncio.sleep(0.2)
-        assert most_running == 2 and len(waiting) == 38  # a quarter of 8 while the burst lasts
+        assert most_running == 1 and len(waiting) == 39  # one of 8 while the burst lasts
         for context in burst:
             context.__exit__(None, None, None)
         release.set()  # the running items end; the loop claims for all 8 slots again
