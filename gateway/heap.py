@@ -3,8 +3,11 @@ knowledge base, the decision layer's examples) lives as long as the process, yet
 collection walked all of it again: under a burst of webhooks a full collection took up to 105 ms
 (ten of them, 0.8 s in all, in one benchmark run), and every request and turn in flight waited
 for it. Frozen once built, those objects are left out of later collections (about 4 ms each
-since). The switch is the process's, like the collector: `serve` turns it on; a test process
-starts many gateways, and what one of them froze would never be collected."""
+since). A frozen object dropped later is still freed by its reference count; only one caught in
+a reference cycle stays until the process restarts (parts of a knowledge base replaced by a
+`knowledge rebuild`, a rare operator action). The switch is the process's, like the collector:
+`serve` turns it on; a test process starts many gateways, and what one of them froze would
+never be collected."""
 
 from __future__ import annotations
 
