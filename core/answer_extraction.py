@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from core.answer_types import asked_kinds, kind_match
+from core.answer_types import asked_kinds, kind_match, numbers_in, states_number
 from core.chunking import heading_title, split_heading
 from core.fusion import CLOSE_CALL, foreign_line
 from core.knowledge_types import SOURCE_LEARNED, Passage
@@ -23,10 +23,13 @@ LINE_PASSAGES = 3  # where the line answering the question (or its first part) m
 SECOND_PART_PASSAGES = 2  # where the line answering the second part of a question may come from
 # Line choice (`_best_line`): the share of the question's n-grams in the line (for a part of a
 # question, + WHOLE_QUESTION_WEIGHT x the whole question's share), + KIND_WEIGHT per kind of
-# fact asked for that it states, - SEARCH_WEIGHT x how far below its best line the search put
-# it (fused scores; a line it did not match: its passage's best less UNMATCHED_GAP). Calibrated
-# on rounds 1-7 of the labelled sets (knowledge/README.md, round 10).
+# fact asked for that it states, + NUMBER_WEIGHT when it states a number the customer gave or a
+# range holding it ("31 декабря", "минут на 15" → "от 10 до 20 минут"), - SEARCH_WEIGHT x how
+# far below its best line the search put it (fused scores; a line it did not match: its
+# passage's best less UNMATCHED_GAP). Calibrated on rounds 1-7 of the labelled sets
+# (knowledge/README.md, rounds 10 and 11).
 KIND_WEIGHT = 0.15
+NUMBER_WEIGHT = 0.2
 WHOLE_QUESTION_WEIGHT = 0.3
 SEARCH_WEIGHT = 4.0
 UNMATCHED_GAP = 0.08
@@ -105,13 +108,15 @@ def _best_line(passages: Sequence[Passage], question: str, exclude: str | None =
     words = _grams(question)
     whole_words = _grams(whole) if whole else set()
     asked = asked_kinds(question)
+    numbers = numbers_in(whole or question)
     scored = []
     for passage, line, standing in _search_standing(passages):
         if not line.strip() or line == exclude:
             continue
         grams = set(char_ngrams(line))
         score = _share(words, grams) + WHOLE_QUESTION_WEIGHT * _share(whole_words, grams) \
-            + KIND_WEIGHT * kind_match(asked, line) + SEARCH_WEIGHT * standing
+            + KIND_WEIGHT * kind_match(asked, line) + NUMBER_WEIGHT * states_number(numbers, line) \
+            + SEARCH_WEIGHT * standing
         scored.append((score, (passage, line)))
     if not scored:
         return passages[0], passages[0].content

@@ -52,3 +52,31 @@ def asked_kinds(question: str) -> frozenset[str]:
 def kind_match(asked: frozenset[str], line: str) -> int:
     """How many of the asked kinds of fact the line states."""
     return sum(1 for kind in asked if STATES[kind].search(line))
+
+# A number as written in the bases and by customers: "31", "4 300" (thousands after a space),
+# "9:00" (the hour counts); "35,000" in a question is read as "35 000".
+_NUMBER = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+"
+_SINGLE = re.compile(rf"(?<![\d:])({_NUMBER})(?::\d\d)?")
+_RANGE = re.compile(rf"(?<![\d:])({_NUMBER})(?::\d\d)?(?:\s*₸)?\s*(?:[–—-]|до|по|to)\s*({_NUMBER})",
+                    _I)
+_COMMA_THOUSANDS = re.compile(r"(\d),(\d{3})\b")
+
+
+def _value(text: str) -> int:
+    return int(re.sub(r"\D", "", text))
+
+
+def numbers_in(text: str) -> set[int]:
+    return {_value(m.group(1)) for m in _SINGLE.finditer(_COMMA_THOUSANDS.sub(r"\1 \2", text))}
+
+
+def states_number(numbers: set[int], line: str) -> bool:
+    """Whether the line states one of the numbers the customer gave, or a range holding it: "31
+    декабря" → "31 декабря: 9:00–17:00", not "28–30 декабря"; "дочке 10" → "7–12 лет"."""
+    if not numbers:
+        return False
+    if numbers & numbers_in(line):
+        return True
+    return any(_value(low) <= number <= _value(high) for low, high in _RANGE.findall(line)
+               for number in numbers if _value(low) < _value(high))
+

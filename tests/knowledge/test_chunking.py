@@ -3,6 +3,7 @@ from dataclasses import replace
 import pytest
 
 from core.answer_extraction import compose_answer, learned_content, question_parts
+from core.answer_types import numbers_in, states_number
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
 from core.knowledge_types import Passage, SearchHit
@@ -211,6 +212,38 @@ def test_a_two_part_question_also_gets_the_close_call_line() -> None:
         "Френч — Мастер: + 2 200 ₸"]
     clear = replace(prices, matched_scores=(0.900, 0.880))
     assert "Френч" not in compose_answer([clear, hours], question)
+
+
+def test_a_line_stating_the_customer_s_number_or_a_range_holding_it_is_preferred() -> None:
+    winter = Passage(
+        "Новогодний график\n28–30 декабря: Центр 10:00–22:00\n31 декабря: Центр 9:00–17:00",
+        "hours", "document", 0.9,
+        matched=("28–30 декабря: Центр 10:00–22:00", "31 декабря: Центр 9:00–17:00"),
+        matched_scores=(0.900, 0.860))
+    assert compose_answer([winter], "31 декабря центр до скольки работает?").split("\n")[1] == \
+        "31 декабря: Центр 9:00–17:00"
+    late = Passage("Опоздания\nДо 10 минут — делаем услугу полностью\nОт 10 до 20 минут — "
+                   "сокращённая услуга", "rules", "document", 0.9,
+                   matched=("До 10 минут — делаем услугу полностью",
+                            "От 10 до 20 минут — сокращённая услуга"),
+                   matched_scores=(0.900, 0.860))
+    assert "От 10 до 20 минут" in compose_answer([late], "опоздаю минут на 15, примете?")
+    assert compose_answer([late], "что будет если опоздаю?").split("\n")[1] == \
+        "До 10 минут — делаем услугу полностью"  # no number given: the search's order
+
+
+@pytest.mark.parametrize(("question", "line", "states"), [
+    ("31 декабря работаете?", "31 декабря: 9:00–17:00", True),
+    ("31 декабря работаете?", "28–30 декабря: до 22:00", False),
+    ("дочке 10 лет, можно гель-лак?", "Детям 7–12 лет — детский маникюр", True),
+    ("booking for about 35,000 tenge, a deposit?", "от 25 000 ₸ до 50 000 ₸ — 30 %", True),
+    ("open at 9?", "Понедельник: 9:00 – 21:00", True),
+    ("open at 23?", "Понедельник: 9:00 – 21:00", False),
+    ("4 300 тенге за маникюр?", "Педикюр — 14 300 ₸", False),
+    ("до скольки работаете?", "Понедельник: 9:00 – 21:00", False),
+])
+def test_numbers_the_customer_gives(question: str, line: str, states: bool) -> None:
+    assert states_number(numbers_in(question), line) is states
 
 
 def test_char_ngrams_fold_case_yo_and_digit_groups() -> None:
