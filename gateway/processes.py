@@ -25,6 +25,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from core.waiting import event_or_timeout
+
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 1.0
@@ -113,8 +115,7 @@ class _Supervisor:
             log.warning("gateway process exited; starting it again",
                         extra={"process_index": index, "pid": child.pid, "exit_code": code,
                                "restart_in_seconds": backoff})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff)
+            if await event_or_timeout(self._stopping, backoff):
                 return 0
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from core.waiting import event_or_timeout
 from storage.database import UNAVAILABLE, connect
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,7 @@ class Wakeup:
     async def wait(self, timeout: float) -> bool:
         """Return on a notification (or `event` set by its owner) or after `timeout` seconds,
         whichever is first; False after the timeout."""
-        fired = False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.event.wait(), timeout)
-            fired = True
+        fired = await event_or_timeout(self.event, timeout)
         self.event.clear()
         return fired
 

@@ -38,6 +38,7 @@ from channels.telegram.updates import UpdateProcessor
 from core import safe_json
 from core.models import Client
 from core.ports import DeskRecords, Tenants
+from core.waiting import event_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ class BotRunner:
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or wake early when stopping; True when the caller should go on."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await event_or_timeout(self._stopping, seconds)
         return not self._stopping.is_set()
 
     async def _unless_stopping(self, call: Awaitable[T]) -> T | None:

@@ -9,7 +9,9 @@ import asyncio
 
 import pytest
 
+from core.waiting import event_or_timeout
 from gateway.queue_worker import QueueWorker
+from storage.notify import Wakeup
 
 
 class FakeWakeup:
@@ -68,3 +70,22 @@ async def test_without_notifications_every_item_wakes_the_loop() -> None:
 
 async def test_an_item_that_raised_wakes_the_loop() -> None:
     assert await ended(False, fails=True)
+
+
+async def test_a_cancelled_wait_ends_even_when_the_event_fires_in_the_same_turn() -> None:
+    """asyncio.wait_for (Python 3.11) returned the event's result here and lost the
+    cancellation: the loop around the wait went on, and a shutdown waited for it forever."""
+    wakeup = Wakeup("postgresql://nowhere/unused", ("channel",))  # never started: no listening
+    waiting = asyncio.create_task(wakeup.wait(30))
+    await asyncio.sleep(0)  # it waits on the event now
+    wakeup.event.set()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_wait_says_whether_the_event_came_or_the_time_ran_out() -> None:
+    event = asyncio.Event()
+    assert await event_or_timeout(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await event_or_timeout(event, 5) is True
