@@ -65,7 +65,8 @@ class Leadership:
                     if self._is_leader:
                         log.warning("scheduler lock connection lost")
                         self._set(False)  # the lock went with the old session
-                    self._conn = await asyncio.wait_for(self._connect(self._dsn), self._timeout)
+                    async with asyncio.timeout(self._timeout):  # not wait_for: see core.waiting
+                        self._conn = await self._connect(self._dsn)
                 if self._is_leader:
                     await self._query("SELECT 1")
                     held = True
@@ -91,7 +92,8 @@ class Leadership:
 
     async def _query(self, sql: str, *args: object) -> object:
         assert self._conn is not None
-        return await asyncio.wait_for(self._conn.fetchval(sql, *args), self._timeout)
+        async with asyncio.timeout(self._timeout):
+            return await self._conn.fetchval(sql, *args)
 
     def _terminate(self) -> None:
         """Cut the connection without a word to the server (it may not be listening)."""
@@ -109,6 +111,7 @@ class Leadership:
         if conn is None or conn.is_closed():
             return
         try:
-            await asyncio.wait_for(conn.close(), timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await conn.close()
         except (*UNAVAILABLE, asyncpg.PostgresError):
             conn.terminate()

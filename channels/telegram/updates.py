@@ -137,8 +137,8 @@ class UpdateProcessor:
                 log.error("telegram update given up: too many attempts", extra=about)
             elif bot is not None:
                 update = Update.model_validate(payload, context={"bot": bot})
-                await asyncio.wait_for(
-                    self._dispatcher.feed_update(bot, update, client_id=client.id), self._timeout)
+                async with asyncio.timeout(self._timeout):  # not wait_for: see core.waiting
+                    await self._dispatcher.feed_update(bot, update, client_id=client.id)
         except self._retryable as exc:
             if attempt < MAX_ATTEMPTS:
                 log.warning("telegram update left for a retry",
