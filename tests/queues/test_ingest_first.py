@@ -8,27 +8,7 @@ import asyncio
 
 from gateway.ingest_load import IngestLoad
 from gateway.queue_worker import QueueWorker
-
-
-class FakeWakeup:
-    """The notification listener's surface (no notifications: the items finishing drive it)."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.connected = True
-        self.notifications = 0
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def wait(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except TimeoutError:
-            return False
-        self.event.clear()
-        return True
+from tests.queues.test_wakeups import FakeWakeup
 
 
 def test_a_burst_leaves_one_turn_slot() -> None:

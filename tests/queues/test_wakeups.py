@@ -15,10 +15,21 @@ from storage.notify import Wakeup
 
 
 class FakeWakeup:
+    """The notification listener's surface, with no database behind it."""
+
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.connected = True
         self.notifications = 0
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def wait(self, timeout: float) -> bool:
+        fired = await event_or_timeout(self.event, timeout)
+        self.event.clear()
+        return fired
 
 
 async def nothing_due() -> float | None:
