@@ -27,7 +27,7 @@ SECOND_PART_PASSAGES = 2  # where the line answering the second part of a questi
 # range holding it ("31 декабря", "минут на 15" → "от 10 до 20 минут"), - SEARCH_WEIGHT x how
 # far below its best line the search put it (fused scores; a line it did not match: its
 # passage's best less UNMATCHED_GAP). Calibrated on rounds 1-7 of the labelled sets
-# (knowledge/README.md, rounds 10 and 11).
+# (knowledge/README.md: round 10, and "The customer's numbers").
 KIND_WEIGHT = 0.15
 NUMBER_WEIGHT = 0.2
 WHOLE_QUESTION_WEIGHT = 0.3

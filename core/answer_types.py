@@ -53,6 +53,7 @@ def kind_match(asked: frozenset[str], line: str) -> int:
     """How many of the asked kinds of fact the line states."""
     return sum(1 for kind in asked if STATES[kind].search(line))
 
+
 # A number as written in the bases and by customers: "31", "4 300" (thousands after a space),
 # "9:00" (the hour counts); "35,000" in a question is read as "35 000".
 _NUMBER = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+"
@@ -79,4 +80,3 @@ def states_number(numbers: set[int], line: str) -> bool:
         return True
     return any(_value(low) <= number <= _value(high) for low, high in _RANGE.findall(line)
                for number in numbers if _value(low) < _value(high))
-
