@@ -78,5 +78,5 @@ def states_number(numbers: set[int], line: str) -> bool:
         return False
     if numbers & numbers_in(line):
         return True
-    return any(_value(low) <= number <= _value(high) for low, high in _RANGE.findall(line)
-               for number in numbers if _value(low) < _value(high))
+    ranges = [(_value(low), _value(high)) for low, high in _RANGE.findall(line)]
+    return any(low <= number <= high for low, high in ranges if low < high for number in numbers)

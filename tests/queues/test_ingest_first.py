@@ -5,6 +5,7 @@ once the burst is over."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 
 from gateway.ingest_load import IngestLoad
 from gateway.queue_worker import QueueWorker
@@ -15,12 +16,10 @@ def test_a_burst_leaves_one_turn_slot() -> None:
     load = IngestLoad(busy_at=8)
     with load.handling():
         assert load.in_flight == 1 and load.turn_slots(8) == 8
-    contexts = [load.handling() for _ in range(8)]
-    for context in contexts:
-        context.__enter__()
-    assert load.turn_slots(8) == 1 and load.turn_slots(1) == 1
-    for context in contexts:
-        context.__exit__(None, None, None)
+    with ExitStack() as burst:
+        for _ in range(8):
+            burst.enter_context(load.handling())
+        assert load.turn_slots(8) == 1 and load.turn_slots(1) == 1
     assert load.in_flight == 0 and load.turn_slots(8) == 8
 
 
@@ -49,19 +48,17 @@ async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
 
     worker = QueueWorker("test", FakeWakeup(), concurrency=8, claim=claim,  # type: ignore[arg-type]
                          handle=handle, next_due_in=next_due_in, slots=load.turn_slots)
-    burst = [load.handling() for _ in range(2)]
-    for context in burst:
-        context.__enter__()
+    burst = ExitStack()
+    for _ in range(2):
+        burst.enter_context(load.handling())
     await worker.start()
     try:
         await asyncio.sleep(0.2)
         assert most_running == 1 and len(waiting) == 39  # one of 8 while the burst lasts
-        for context in burst:
-            context.__exit__(None, None, None)
+        burst.close()
         release.set()  # the running items end; the loop claims for all 8 slots again
         await asyncio.sleep(0.2)
         assert most_running == 8 and not waiting
     finally:
         release.set()
         await worker.stop()
-

@@ -248,11 +248,8 @@ async def test_a_webhook_counts_while_it_is_handled(client, db: asyncpg.Pool) ->
     async with db.acquire() as locker, locker.transaction():
         await locker.execute("LOCK TABLE inbound_events IN EXCLUSIVE MODE")
         pending = asyncio.create_task(post(client, text_payload("Привет", "LOAD-1")))
-        for _ in range(200):
-            if load.in_flight == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert load.in_flight == 1 and not pending.done()
+        await wait_for(lambda: load.in_flight == 1, timeout=2, interval=0.01)
+        assert not pending.done()
     assert (await pending).status == 200
     assert load.in_flight == 0
     refused = await client.post("/webhook/demo_salon", data=b"{not json",
