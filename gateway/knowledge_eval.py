@@ -17,7 +17,8 @@ questions the base can answer unless said otherwise:
   really cannot answer; no-answer recall: of those the base cannot answer, the share that got
   nothing (no passage above the threshold).
 
-A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space.
+A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space,
+within one line of the text.
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ def fold(text: str) -> str:
 
 
 def has_facts(text: str, facts: Iterable[str]) -> bool:
-    """Every fact is in the text, a number only as a whole one: "4 300 ₸" is not found inside
-    "14 300 ₸" (numbers are written with spaces between thousands)."""
-    folded = fold(text)
+    """Every fact is in one line of the text, a number only as a whole one: "4 300 ₸" is not
+    found inside "14 300 ₸" (numbers are written with spaces between thousands), but a line
+    that starts with a number is no part of the previous line's last one."""
+    folded = "\n".join(fold(line) for line in text.split("\n"))
     return all(_fact_pattern(fold(fact)).search(folded) for fact in facts)
 
 

@@ -127,6 +127,7 @@ def test_a_number_fact_matches_only_a_whole_number() -> None:
     assert not has_facts("ТТГ — Цена: 14 300 ₸", ["4 300 ₸"])
     assert not has_facts("с 19:00 – 21:00", ["9:00 – 21:00"])
     assert has_facts("Пн–Пт\u00a09:00 – 21:00.", ["9:00 – 21:00"])
+    assert has_facts("7 марта — 8:00 – 22:00\n21 марта (Наурыз) — 11:00", ["21 марта (Наурыз)"])
 
 
 def fake_vector(text: str, dim: int = 64) -> list[float]:
