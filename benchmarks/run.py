@@ -5,7 +5,8 @@ instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
 - idle: RSS and CPU of an idle gateway;
 - ingest at c=1/16/64: webhook requests per second and latency (each 200 after its commit);
 - drain: turns per second while a burst of messages from many customers is answered, CPU per
-  turn in the gateway, PostgreSQL transactions per message;
+  turn in the gateway, where the machine's CPU went meanwhile (gateway, PostgreSQL, this
+  process's fake peers), PostgreSQL transactions per message;
 - paced: webhook → ChatFlow send-text latency at a steady 50 messages per second;
 - backlog: a claim's cost with 100 events waiting and with 20,000, the statistics taken while
   the queue was empty.
@@ -101,6 +102,27 @@ def proc_cpu(pid: int) -> float:
         fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """Seconds of CPU the machine's PostgreSQL processes have used (those alive now: the
+    benchmark's and the gateway's connections live through a phase)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except OSError:  # gone meanwhile
+            continue
+        if name == "postgres":
+            values = fields.split()
+            ticks += int(values[11]) + int(values[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """Seconds of CPU the whole machine has been busy (every core, idle and iowait left out)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_rss_mib(pid: int) -> float:
@@ -325,6 +347,8 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
 
             before_commits, before_cpu, before = await commits(admin, database), proc_cpu(pid), \
                 peers.reply_count
+            before_pg, before_bench, before_machine = postgres_cpu(), time.process_time(), \
+                machine_busy()
             bodies = [message(10_000 + i % sizes.customers, f"burst-{i}") for i in range(sizes.burst)]
             started = time.perf_counter()
             async with profiled(py_spy, pid, f"{profile}-drain"):
@@ -333,12 +357,18 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
             elapsed = time.perf_counter() - started
             turns = peers.reply_count - before
             gateway_cpu = proc_cpu(pid) - before_cpu
+            split = {"gateway": gateway_cpu, "PostgreSQL": postgres_cpu() - before_pg,
+                     "benchmark process (fake peers, posting)": time.process_time() - before_bench,
+                     "whole machine": machine_busy() - before_machine}
             await asyncio.sleep(2)  # a backend reports its counts to the statistics within a second
             transactions = await commits(admin, database) - before_commits - polls
             report.add(profile, "drain a burst", f"{sizes.burst} messages from {sizes.customers} "
                        f"customers answered in {elapsed:.1f} s ({turns} turns): "
                        f"{sizes.burst / elapsed:.0f} messages/s, {turns / elapsed:.0f} turns/s")
             report.add(profile, "CPU per turn (gateway)", f"{gateway_cpu / max(turns, 1) * 1000:.1f} ms")
+            report.add(profile, f"CPU during the drain, % of a core ({os.cpu_count()} cores)",
+                       ", ".join(f"{name} {seconds / elapsed * 100:.0f}"
+                                 for name, seconds in split.items()))
             report.add(profile, "PostgreSQL transactions per message",
                        f"{transactions / sizes.burst:.1f}")
             report.add(profile, "RSS after the burst", f"{proc_rss_mib(pid):.0f} MiB")
