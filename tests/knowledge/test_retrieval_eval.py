@@ -37,7 +37,7 @@ from gateway.settings import Settings
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 9, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md; round 10's code on
-# 1,824: 0.742 / 0.934 / 0.911 / reply 0.754, no-answer 0.923 / 0.569). They guard against
+# 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.569). They guard against
 # regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.73,
@@ -55,7 +55,8 @@ MAX_REPLY = 1200
 # authors who each read only the guide and one base; more Kazakh and English than round 9's),
 # measured on round 8's code: R@1 0.690, R@5 0.878, R@1500ch 0.867, reply 0.639, no-answer
 # precision 0.900 (9 of 10 declines right), recall 0.429; on round 10's: R@1500ch 0.871, reply
-# 0.673, the rest the same; with the customer's numbers in the line choice: reply 0.687.
+# 0.673, the rest the same; with the customer's numbers in the line choice: reply 0.687; a
+# fact matched within one line (an evaluator fix): R@1 0.697, R@5 0.884, R@1500ch 0.878.
 HELD_OUT_FLOORS = {
     "recall@1": 0.67,
     "recall@5": 0.86,
