@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from core.outbound import CustomerMedia, CustomerText, OutboundMessage, Purpose
+from core.outbound import CustomerText, OutboundMessage, Purpose
 
 MAX_BACKOFF = timedelta(minutes=10)
 
@@ -99,7 +99,3 @@ def expired(delivery: Delivery, now: datetime) -> bool:
 
 def is_bot_reply(message: OutboundMessage) -> bool:
     return isinstance(message, CustomerText) and message.purpose == Purpose.REPLY
-
-
-def customer_message(message: OutboundMessage) -> CustomerText | CustomerMedia | None:
-    return message if isinstance(message, CustomerText | CustomerMedia) else None

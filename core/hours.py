@@ -33,7 +33,6 @@ from core.models import Branch, ClientSettings
 log = logging.getLogger(__name__)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_MINUTES = 24 * 60
 # How far ahead an opening is looked for: a year and a bit covers any list of holidays.
 HORIZON_DAYS = 400
 MAX_EXCEPTIONS = 500

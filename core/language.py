@@ -14,7 +14,6 @@ import re
 RUSSIAN = "ru"
 KAZAKH = "kk"
 ENGLISH = "en"
-LANGUAGES = (RUSSIAN, KAZAKH, ENGLISH)
 DEFAULT_LANGUAGE = RUSSIAN
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)

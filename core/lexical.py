@@ -18,9 +18,3 @@ def char_ngrams(text: str) -> list[str]:
         padded = f" {word} "
         grams.extend(padded[i : i + NGRAM] for i in range(max(len(padded) - NGRAM + 1, 1)))
     return grams
-
-
-def lexical_coverage(question: str, content: str) -> float:
-    """Share of the question's distinct n-grams found in `content` (0..1)."""
-    wanted = set(char_ngrams(question))
-    return len(wanted & set(char_ngrams(content))) / len(wanted) if wanted else 0.0

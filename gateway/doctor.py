@@ -48,10 +48,6 @@ class Doctor:
         self._llm = llm
         self._database_error = database_error
 
-    @property
-    def database_ready(self) -> bool:
-        return self._pool is not None
-
     async def run(self, slug: str | None = None) -> list[Check]:
         """Every global check, then each active client's (or only SLUG's, whatever its
         status). ValueError when SLUG names no client."""

@@ -45,7 +45,6 @@ BASES_DIR = REPOSITORY / "knowledge" / "bases"
 CASES_DIR = REPOSITORY / "knowledge" / "eval" / "retrieval"
 BASES = ("salon_almaty", "clinic_astana", "shop_delivery")
 SPLITS = ("dev", "held-out")
-NO_ANSWER = "no_answer"
 CONTEXT_CHARS = 1500
 TOP_K = 5
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")

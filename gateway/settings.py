@@ -191,10 +191,6 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @property
-    def llm_enabled(self) -> bool:
-        return self.llm.enabled
-
     def using_store_of_primary(self, socket: Path) -> Settings:
         """These settings for a process that uses the embedded vector store the primary of
         `serve --processes N` serves on `socket` (`gateway/store_service.py`)."""

@@ -17,7 +17,7 @@ def test_defaults_match_the_wire_contract(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.qdrant_collection == "truffles_knowledge"
     assert settings.log_format == "json"
     assert settings.admin_token is None
-    assert not settings.llm_enabled
+    assert not settings.llm.enabled
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     env.write_text("PORT=9123\nOPENAI_API_KEY=sk-test\n")
     settings = Settings(_env_file=env)
     assert settings.port == 9123
-    assert settings.llm_enabled
+    assert settings.llm.enabled
     assert "sk-test" not in repr(settings)
 
 
@@ -77,6 +77,6 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch, tmp_path) -> N
     settings = Settings(_env_file=env)
     assert settings.admin_token is None
     assert settings.database_url is None
-    assert not settings.llm_enabled
+    assert not settings.llm.enabled
     monkeypatch.setenv("ADMIN_TOKEN", "")
     assert Settings(_env_file=None).admin_token is None
