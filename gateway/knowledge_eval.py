@@ -85,7 +85,16 @@ def has_facts(text: str, facts: Iterable[str]) -> bool:
     """Every fact is in one line of the text, a number only as a whole one: "4 300 ₸" is not
     found inside "14 300 ₸" (numbers are written with spaces between thousands), but a line
     that starts with a number is no part of the previous line's last one."""
-    folded = "\n".join(fold(line) for line in text.split("\n"))
+    return folded_has_facts(fold_lines(text), facts)
+
+
+def fold_lines(text: str) -> str:
+    """The text's lines folded (`fold`), for several look-ups in one text."""
+    return "\n".join(fold(line) for line in text.split("\n"))
+
+
+def folded_has_facts(folded: str, facts: Iterable[str]) -> bool:
+    """`has_facts` in a text folded by `fold_lines`."""
     return all(_fact_pattern(fold(fact)).search(folded) for fact in facts)
 
 
