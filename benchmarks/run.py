@@ -97,11 +97,15 @@ def process_tree(pid: int) -> list[int]:
 
 def proc_cpu(pid: int) -> float:
     """Seconds of CPU the process and its children have used."""
-    ticks = 0
-    for member in process_tree(pid):
-        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
+    ticks = sum(stat_ticks(Path(f"/proc/{member}/stat"))[1] for member in process_tree(pid))
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def stat_ticks(stat: Path) -> tuple[str, int]:
+    """A process's name and its user + system CPU in clock ticks, from its /proc/PID/stat."""
+    name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+    values = fields.split()
+    return name, int(values[11]) + int(values[12])
 
 
 def postgres_cpu() -> float:
@@ -110,12 +114,11 @@ def postgres_cpu() -> float:
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+            name, used = stat_ticks(stat)
         except OSError:  # gone meanwhile
             continue
         if name == "postgres":
-            values = fields.split()
-            ticks += int(values[11]) + int(values[12])
+            ticks += used
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

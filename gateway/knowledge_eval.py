@@ -132,12 +132,13 @@ async def ask(kb: KnowledgeBase, client_slug: str, case: Case, no_answer_text: s
     result = await kb.search(client_slug, case.question, limit=TOP_K)
     passages = result.value if result.ok and result.value else []
     reply = kb.best_answer(passages, case.question) or no_answer_text
-    context = context_block(passages, CONTEXT_CHARS)
+    context = fold_lines(context_block(passages, CONTEXT_CHARS))
+    folded = [fold_lines(p.content) for p in passages]  # once, for every fact
     return Outcome(
         case=case,
-        ranks=tuple(next((k for k, p in enumerate(passages, 1) if has_facts(p.content, [fact])),
-                         None) for fact in case.facts),
-        in_context=tuple(has_facts(context, [fact]) for fact in case.facts),
+        ranks=tuple(next((k for k, text in enumerate(folded, 1)
+                          if folded_has_facts(text, [fact])), None) for fact in case.facts),
+        in_context=tuple(folded_has_facts(context, [fact]) for fact in case.facts),
         found_nothing=not passages,
         reply=reply,
         reply_has_facts=bool(case.facts) and has_facts(reply, case.facts),
