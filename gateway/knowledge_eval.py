@@ -18,7 +18,9 @@ questions the base can answer unless said otherwise:
   nothing (no passage above the threshold).
 
 A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space,
-within one line of the text.
+within one line of the text, a time range in any of its spellings: "8:00 – 23:00", "8:00-23:00",
+"с 8:00 до 23:00" and "от 8:00 до 23:00" are one fact (a label copies one of them, and the
+base may state the same hours elsewhere in another).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ SPLITS = ("dev", "held-out")
 CONTEXT_CHARS = 1500
 TOP_K = 5
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
+_TIME = r"(\d{1,2}:\d{2})"
+_RANGES = (re.compile(_TIME + r" ?[-–—] ?" + _TIME), re.compile(r"\b(?:с|от) " + _TIME + " до " + _TIME))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,10 @@ class Outcome:
 
 
 def fold(text: str) -> str:
-    return _SPACES.sub(" ", text).strip().casefold()
+    folded = _SPACES.sub(" ", text).strip().casefold()
+    for spelling in _RANGES:
+        folded = spelling.sub(r"\1–\2", folded)
+    return folded
 
 
 def has_facts(text: str, facts: Iterable[str]) -> bool:

@@ -39,13 +39,14 @@ from gateway.settings import Settings
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 9, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md; round 10's code on
-# 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.569). They guard against
-# regressions; the issue's targets are judged on the held-out split.
+# 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range matched
+# in any of its spellings, an evaluator fix: 0.752 / 0.940 / 0.917 / reply 0.764). They guard
+# against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.73,
+    "recall@1": 0.74,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.74,
+    "reply": 0.75,
     "no_answer_precision": 0.90,
     "no_answer_recall": 0.55,
 }
@@ -58,12 +59,13 @@ MAX_REPLY = 1200
 # measured on round 8's code: R@1 0.690, R@5 0.878, R@1500ch 0.867, reply 0.639, no-answer
 # precision 0.900 (9 of 10 declines right), recall 0.429; on round 10's: R@1500ch 0.871, reply
 # 0.673, the rest the same; with the customer's numbers in the line choice: reply 0.687; a
-# fact matched within one line (an evaluator fix): R@1 0.697, R@5 0.884, R@1500ch 0.878.
+# fact matched within one line (an evaluator fix): R@1 0.697, R@5 0.884, R@1500ch 0.878; a time
+# range in any of its spellings (another): R@1 0.724, R@5 0.905, R@1500ch 0.898, reply 0.707.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.67,
-    "recall@5": 0.86,
-    "recall@1500ch": 0.85,
-    "reply": 0.67,
+    "recall@1": 0.70,
+    "recall@5": 0.88,
+    "recall@1500ch": 0.87,
+    "reply": 0.69,
     "no_answer_precision": 0.85,
     "no_answer_recall": 0.40,
 }
@@ -132,6 +134,15 @@ def test_a_number_fact_matches_only_a_whole_number() -> None:
     assert not has_facts("с 19:00 – 21:00", ["9:00 – 21:00"])
     assert has_facts("Пн–Пт\u00a09:00 – 21:00.", ["9:00 – 21:00"])
     assert has_facts("7 марта — 8:00 – 22:00\n21 марта (Наурыз) — 11:00", ["21 марта (Наурыз)"])
+
+
+def test_a_time_range_matches_in_any_of_its_spellings() -> None:
+    """A label copies one spelling of the hours; the base may state them elsewhere in another."""
+    assert has_facts("Оператор отвечает с 8:00 до 23:00, обычно", ["8:00 – 23:00"])
+    assert has_facts("Анализы: от 8:00 до 10:30", ["8:00–10:30"])
+    assert has_facts("Пн–Пт 9:00-18:00", ["с 9:00 до 18:00"])
+    assert not has_facts("с 19:00 до 21:00", ["9:00 – 21:00"])  # still whole numbers only
+    assert not has_facts("с 8:00 до 22:00", ["8:00 – 23:00"])
 
 
 def fake_vector(text: str, dim: int = 64) -> list[float]:
