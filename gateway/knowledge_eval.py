@@ -19,8 +19,8 @@ questions the base can answer unless said otherwise:
 
 A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space,
 within one line of the text, a time range in any of its spellings: "8:00 – 23:00", "8:00-23:00",
-"с 8:00 до 23:00" and "от 8:00 до 23:00" are one fact (a label copies one of them, and the
-base may state the same hours elsewhere in another).
+"с 8:00 до 23:00", "от 8:00 до 23:00" and "8:00-ден 23:00-ге дейін" are one fact (a label copies
+one of them, and the base may state the same hours elsewhere in another).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ CONTEXT_CHARS = 1500
 TOP_K = 5
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 _TIME = r"(\d{1,2}:\d{2})"
-_RANGES = (re.compile(_TIME + r" ?[-–—] ?" + _TIME), re.compile(r"\b(?:с|от) " + _TIME + " до " + _TIME))
+_RANGES = (re.compile(_TIME + r" ?[-–—] ?" + _TIME),
+           re.compile(r"\b(?:с|от) " + _TIME + " до " + _TIME),
+           re.compile(_TIME + "-(?:ден|тен|дан|тан|нан) " + _TIME + "-(?:ге|ке|ға|қа)(?: дейін)?"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # What the dev split (every question of rounds 1 to 9, where everything is tuned) must not fall
 # below: the measured figures less a small margin (knowledge/README.md; round 10's code on
 # 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range matched
-# in any of its spellings, an evaluator fix: 0.752 / 0.940 / 0.917 / reply 0.764). They guard
+# in any of its spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766). They guard
 # against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.74,
@@ -141,6 +141,7 @@ def test_a_time_range_matches_in_any_of_its_spellings() -> None:
     assert has_facts("Оператор отвечает с 8:00 до 23:00, обычно", ["8:00 – 23:00"])
     assert has_facts("Анализы: от 8:00 до 10:30", ["8:00–10:30"])
     assert has_facts("Пн–Пт 9:00-18:00", ["с 9:00 до 18:00"])
+    assert has_facts("жұмыс күндері 8:00-ден 10:30-ға дейін", ["с 8:00 до 10:30"])
     assert not has_facts("с 19:00 до 21:00", ["9:00 – 21:00"])  # still whole numbers only
     assert not has_facts("с 8:00 до 22:00", ["8:00 – 23:00"])
 
