@@ -1,9 +1,11 @@
 """Instant fake peers for the benchmarks, as real local HTTP servers: ChatFlow (records when
 each reply arrives), text-embeddings-inference (a deterministic vector per text, BGE-M3's 1024
-dimensions) and an OpenAI-compatible chat model (answers at once)."""
+dimensions) and an OpenAI-compatible chat model (answers at once, or after `llm_seconds`: the time
+a real model takes)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -21,7 +23,8 @@ def vector(text: str) -> list[float]:
 
 
 class Peers:
-    def __init__(self) -> None:
+    def __init__(self, llm_seconds: float = 0.0) -> None:
+        self._llm_seconds = llm_seconds
         self.replies: dict[str, float] = {}  # jid → when its reply arrived (perf_counter)
         self.reply_count = 0
         app = web.Application()
@@ -55,6 +58,8 @@ class Peers:
 
     async def _complete(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
+        if self._llm_seconds:
+            await asyncio.sleep(self._llm_seconds)
         classify = "classify" in body["messages"][0]["content"]
         content = json.dumps({"intent": "question", "topic": None}) if classify else \
             "Да, конечно: запишитесь на удобное время, мы будем рады вас видеть."

@@ -15,12 +15,15 @@ Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
     python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--load wrk|python]
-                             [--py-spy DIR] [--processes N]
+                             [--py-spy DIR] [--processes N] [--llm-seconds S]
 
 The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
 customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
 the table says which (`--load python` forces the Python one). `--py-spy DIR` records a raw
 py-spy profile of the gateway per phase (ingest at c=64, drain, paced) into DIR.
+`--llm-seconds S`: the fake LLM answers each call after S seconds (a real model's latency; the
+instant profile makes two calls a turn), which shows the turns a second that WORKERS allow when
+turns wait on the model rather than on the CPU.
 
 BENCH_DATABASE_URL (default: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)
 names the server; a scratch database is made and dropped."""
@@ -290,19 +293,22 @@ async def commits(admin: asyncpg.Connection, database: str) -> int:
 
 
 async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report,
-                      py_spy: Path | None, load: str | None, processes: int) -> None:
+                      py_spy: Path | None, load: str | None, processes: int,
+                      llm_seconds: float) -> None:
     print(f"profile {profile}", flush=True)
     # "an existing database": start-up does not migrate
     async with scratch_database(server_dsn, f"truffles_bench_{profile}") as dsn:
-        await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load, processes)
+        await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load, processes,
+                              llm_seconds)
 
 
 async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str, report: Report,
-                          py_spy: Path | None, load: str | None, processes: int) -> None:
+                          py_spy: Path | None, load: str | None, processes: int,
+                          llm_seconds: float) -> None:
     database = urlsplit(dsn).path.lstrip("/")
     admin = await asyncpg.connect(server_dsn)  # its reads are not counted in the database's
     conn = await asyncpg.connect(dsn)
-    peers = Peers()
+    peers = Peers(llm_seconds)
     await peers.start()
     gateway = Gateway(dsn, peers, profile, free_port(), processes)
     try:
@@ -503,17 +509,20 @@ async def main(argv: list[str] | None = None) -> int:
                         help="record raw py-spy profiles of the gateway per phase into DIR")
     parser.add_argument("--processes", type=int, default=1, metavar="N",
                         help="serve --processes N (default 1); CPU and RSS are the processes' sum")
+    parser.add_argument("--llm-seconds", type=float, default=0.0, metavar="S",
+                        help="the fake LLM answers each call after S seconds (default 0)")
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
         "postgresql://postgres@127.0.0.1:5432/postgres"
     report = Report()
     print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}; "
-          f"serve --processes {args.processes}", flush=True)
+          f"serve --processes {args.processes}; fake LLM answers after {args.llm_seconds:g} s",
+          flush=True)
     await backlog_claims(sizes, server_dsn, report)
     for profile in args.profiles.split(","):
         await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load,
-                          args.processes)
+                          args.processes, args.llm_seconds)
     print()
     print(report.table())
     return 0
