@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +88,13 @@ class LLMCall:
 
 class OpenAIChat:
     """`observer` is told of every completion (`LLMCall`): the composition root turns that
-    into metrics."""
+    into metrics. `waiting`: entered for as long as each call waits on the model (the turn
+    loop starts another turn meanwhile)."""
 
     def __init__(self, *, api_key: str | None, base_url: str | None, model: str,
                  timeout: float, max_retries: int = 2,
-                 observer: Callable[[LLMCall], None] | None = None) -> None:
+                 observer: Callable[[LLMCall], None] | None = None,
+                 waiting: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
         # The SDK's own retries are off: tenacity does them, so that the timeout bounds each try.
         # Its aiohttp transport (the SDK's own option) costs a third of the default one's CPU a
         # request and sends headers and body in one write.
@@ -102,6 +105,7 @@ class OpenAIChat:
         self._timeout = timeout
         self._max_retries = max_retries
         self._observer = observer
+        self._waiting = waiting
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -121,15 +125,17 @@ class OpenAIChat:
         message: dict[str, Any] = {}
         content: object = None
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.5, max=4),
-                retry=retry_if_exception(_retryable), reraise=True,
-            ):
-                with attempt:
-                    response = await self._client.post(
-                        "/chat/completions", cast_to=object,
-                        body={"model": self._model, "messages": messages, **options},
-                        options={"timeout": timeout})
+            with self._waiting():
+                async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(retries + 1),
+                    wait=wait_exponential(multiplier=0.5, max=4),
+                    retry=retry_if_exception(_retryable), reraise=True,
+                ):
+                    with attempt:
+                        response = await self._client.post(
+                            "/chat/completions", cast_to=object,
+                            body={"model": self._model, "messages": messages, **options},
+                            options={"timeout": timeout})
             usage, message = _completion(response)
             content = message.get("content")
         finally:

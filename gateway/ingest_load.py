@@ -5,12 +5,23 @@ started is never paused): on one event loop each running turn takes a share of t
 acknowledgements need, and a turn deferred in a burst also answers more of its customer's
 messages at once (the debounce's own effect). Below the mark nothing changes. One turn rather
 than a quarter of the workers: ingest at c=64 2,234 / 3,464 / 2,242 against 1,725 / 1,849 /
-1,960 req/s, p99 39 / 52 / 72 against 67 / 52 / 100 ms (benchmarks.run, alternate runs)."""
+1,960 req/s, p99 39 / 52 / 72 against 67 / 52 / 100 ms (benchmarks.run, alternate runs).
+
+A turn waiting on the LLM (a remote call of 0.5-3 s) uses no CPU, so once it has waited
+MODEL_WAIT_AFTER it no longer holds one of the workers: the loop starts another turn (up to
+MODEL_WAIT_FACTOR x the workers in flight). Otherwise the turns in flight, not the cores, would
+bound the rate: with a 0.5 s model and 8 workers, 7 turns a second on an idle machine
+(benchmarks.run --llm-seconds). A call that answers within MODEL_WAIT_AFTER (a local model, a
+fake) changes nothing: the turns it would add would only compete for the CPU."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+MODEL_WAIT_FACTOR = 8
+MODEL_WAIT_AFTER = 0.05  # seconds
 
 
 class IngestLoad:
@@ -18,6 +29,8 @@ class IngestLoad:
         """`busy_at`: webhooks in flight from which the process counts as taking a burst."""
         self._busy_at = busy_at
         self.in_flight = 0
+        self.model_waits = 0  # turns waiting on the LLM now
+        self.room = asyncio.Event()  # set as a turn starts waiting: the turn loop may start one
 
     @contextmanager
     def handling(self) -> Iterator[None]:
@@ -27,6 +40,27 @@ class IngestLoad:
         finally:
             self.in_flight -= 1
 
+    @contextmanager
+    def waiting_on_model(self) -> Iterator[None]:
+        """Around an LLM call of a turn: counted once it has waited MODEL_WAIT_AFTER."""
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            self.model_waits += 1
+            self.room.set()
+
+        timer = asyncio.get_running_loop().call_later(MODEL_WAIT_AFTER, count)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if counted:
+                self.model_waits -= 1
+
     def turn_slots(self, workers: int) -> int:
-        """How many turns may run at once now: all the workers, or one during a burst."""
-        return 1 if self.in_flight >= self._busy_at else workers
+        """How many turns may run at once now: all the workers, or one during a burst, plus
+        the turns waiting on the model (at most MODEL_WAIT_FACTOR x the workers in all)."""
+        working = 1 if self.in_flight >= self._busy_at else workers
+        return min(working + self.model_waits, workers * MODEL_WAIT_FACTOR)

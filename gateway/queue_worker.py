@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from storage.database import UNAVAILABLE
 from storage.notify import Wakeup
@@ -28,12 +28,14 @@ class QueueWorker(Generic[T]):
                  next_due_in: Callable[[], Awaitable[float | None]],
                  renew: Callable[[Sequence[T]], Awaitable[None]] | None = None,
                  heartbeat_seconds: float = 5.0,
-                 slots: Callable[[int], int] | None = None) -> None:
+                 slots: Callable[[int], int] | None = None,
+                 room: asyncio.Event | None = None) -> None:
         """`handle` runs one item and never raises; it returns False when the item's outcome
         made nothing due that was not due before (a row sent, a turn whose conversation left the
         queue), True or None when it may have (a retry, the conversation's next turn): then the
         loop looks at the queue again as the item ends (see `_done`). `slots`: how many of the
-        `concurrency` slots the loop may fill now (at least one; `IngestLoad.turn_slots`)."""
+        `concurrency` slots the loop may fill now (at least one; `IngestLoad.turn_slots`; more
+        than `concurrency` while items wait on a model); `room`: set when `slots` may have grown."""
         self._name = name
         self._wakeup = wakeup
         self._concurrency = concurrency
@@ -43,6 +45,7 @@ class QueueWorker(Generic[T]):
         self._renew = renew
         self._heartbeat_seconds = heartbeat_seconds
         self._slots = slots
+        self._room = room
         # each item in flight, and the notification count when it started
         self._in_flight: dict[asyncio.Task[bool | None], tuple[T, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,12 +141,26 @@ class QueueWorker(Generic[T]):
         slots = self._concurrency if self._slots is None else self._slots(self._concurrency)
         free = slots - len(self._in_flight)
         if free <= 0:
-            await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+            await self._wait_for_room()
             return True
         notified = self._wakeup.notifications
         batch = await self._claim(free)
         self._start(batch, notified)
         return len(batch) >= free
+
+    async def _wait_for_room(self) -> None:
+        """Until an item ends or (`room`) the slots may have grown."""
+        waits: list[asyncio.Future[Any]] = list(self._in_flight)
+        grown = None
+        if self._room is not None:
+            self._room.clear()
+            grown = asyncio.ensure_future(self._room.wait())
+            waits.append(grown)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if grown is not None:
+                grown.cancel()
 
     def _done(self, task: asyncio.Task[bool | None]) -> None:
         """A slot is free. The loop looks again when the item's outcome may have made something

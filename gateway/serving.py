@@ -105,7 +105,7 @@ async def start_serving(stack: AsyncExitStack, system: System, *, primary: bool 
     turns = TurnWorker(pool, dsn, system.processor, concurrency=settings.workers,
                        lease=timedelta(seconds=settings.turn_lease_seconds),
                        on_failed=alerts.turn_failed, limits=settings.turn_limits,
-                       slots=system.ingest.turn_slots)
+                       slots=system.ingest.turn_slots, room=system.ingest.room)
     await turns.start()
     stack.push_async_callback(turns.stop)
     return serving

@@ -43,9 +43,10 @@ class TurnWorker:
     def __init__(self, pool: asyncpg.Pool, dsn: str, processor: TurnProcessor, *,
                  concurrency: int = 4, lease: timedelta = TURN_LEASE,
                  on_failed: TurnFailed | None = None, limits: TurnLimits = DEFAULT_LIMITS,
-                 slots: Callable[[int], int] | None = None) -> None:
+                 slots: Callable[[int], int] | None = None,
+                 room: asyncio.Event | None = None) -> None:
         """`limits`: the flood shield's defaults, for what a claimed turn takes. `slots`: how
-        many of the `concurrency` turns may run now (`IngestLoad.turn_slots`)."""
+        many turns may run now (`IngestLoad.turn_slots`), `room`: set when that may have grown."""
         self._pool = pool
         self._limits = limits
         self._processor = processor
@@ -54,7 +55,8 @@ class TurnWorker:
         self._queue = QueueWorker(
             "turn worker", Wakeup(dsn, (inbox.NOTIFY_CHANNEL,)), concurrency=concurrency,
             claim=self._claim, handle=self._handle, next_due_in=lambda: inbox.next_due_in(pool),
-            renew=self._renew, heartbeat_seconds=lease.total_seconds() / 3, slots=slots)
+            renew=self._renew, heartbeat_seconds=lease.total_seconds() / 3, slots=slots,
+            room=room)
 
     async def start(self) -> None:
         await self._queue.start()

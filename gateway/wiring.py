@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -121,7 +121,7 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
                 await serve_store(stack, store_socket(settings.data_dir),
                                   knowledge_store(system.knowledge))
         if pipeline:
-            system.llm = _open_llm(stack, settings)
+            system.llm = _open_llm(stack, settings, waiting=system.ingest.waiting_on_model)
             system.readiness.add("llm", _llm_check(settings, system.llm))
             system.transcriber = _open_transcriber(stack, settings)
             system.readiness.add("transcription", _transcription_check(system.transcriber))
@@ -290,8 +290,10 @@ async def _use_semantic(system: System) -> None:
             log.warning("example vectors not prepared: %s", exc)
 
 
-def _open_llm(stack: AsyncExitStack, settings: Settings) -> OpenAIChat | None:
-    llm = _new_llm(settings)
+def _open_llm(stack: AsyncExitStack, settings: Settings,
+              waiting: Callable[[], AbstractContextManager[None]] = nullcontext
+              ) -> OpenAIChat | None:
+    llm = _new_llm(settings, waiting)
     if llm is not None:
         stack.push_async_callback(llm.aclose)
     return llm
@@ -320,7 +322,9 @@ def _open_transcriber(stack: AsyncExitStack, settings: Settings) -> OpenAITransc
     return transcriber
 
 
-def _new_llm(settings: Settings) -> OpenAIChat | None:
+def _new_llm(settings: Settings,
+             waiting: Callable[[], AbstractContextManager[None]] = nullcontext
+             ) -> OpenAIChat | None:
     llm_settings = settings.llm
     if not llm_settings.enabled:
         return None
@@ -328,7 +332,8 @@ def _new_llm(settings: Settings) -> OpenAIChat | None:
 
     key = llm_settings.api_key.get_secret_value() if llm_settings.api_key else None
     return OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,
-                      timeout=llm_settings.timeout_seconds, observer=metrics.record_llm_call)
+                      timeout=llm_settings.timeout_seconds, observer=metrics.record_llm_call,
+                      waiting=waiting)
 
 
 # --------------------------------------------------------------------------- readiness checks

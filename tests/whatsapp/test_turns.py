@@ -45,6 +45,25 @@ async def test_two_customers_are_processed_in_parallel(start_app, wa_settings, d
     assert second[0] < first[1]
 
 
+async def test_a_turn_waiting_on_the_model_leaves_its_worker_to_the_next_turn(
+        start_app, wa_settings, demo, db, chatflow, openai_fake) -> None:
+    """Two workers, a slow model, six customers: their answers are generated at the same time
+    (a turn waiting on the LLM uses no CPU and holds no worker)."""
+    openai_fake.delay = 1.0
+    settings = wa_settings.model_copy(update={
+        "workers": 2, "openai_base_url": str(openai_fake.server.make_url("/v1")),
+        "openai_api_key": SecretStr("sk-test-key")})
+    client = await start_app(settings)
+    for index in range(6):
+        await post(client, text_payload("Какие у вас есть услуги для лица?", f"W-{index}",
+                                        jid=f"7701000002{index}@s.whatsapp.net"))
+    await wait_for(lambda: len(chatflow.delivered()) == 6, timeout=20)
+    answering = openai_fake.intervals
+    together = max(sum(1 for start, end in answering if start <= moment < end)
+                   for moment, _ in answering)
+    assert together > 2, answering
+
+
 async def test_turns_of_one_customer_stay_in_order(start_app, wa_settings, demo, db, chatflow) -> None:
     client = await start_app(wa_settings)
     texts = ["привет", "спасибо", "вы бот?", "позовите менеджера"]
