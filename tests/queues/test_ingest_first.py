@@ -5,7 +5,8 @@ once the burst is over."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import ExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 from gateway.ingest_load import MODEL_WAIT_AFTER, MODEL_WAIT_FACTOR, IngestLoad
 from gateway.queue_worker import QueueWorker
@@ -23,42 +24,60 @@ def test_a_burst_leaves_one_turn_slot() -> None:
     assert load.in_flight == 0 and load.turn_slots(8) == 8
 
 
-async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
-    load = IngestLoad(busy_at=2)
-    waiting = list(range(40))
-    running: set[int] = set()
-    most_running = 0
-    release = asyncio.Event()
+class Items:
+    """A fake queue of numbered items, and the most of them its handler ran at once."""
 
-    async def claim(limit: int) -> list[int]:
-        batch, waiting[:limit] = waiting[:limit], []
+    def __init__(self, count: int) -> None:
+        self.waiting = list(range(count))
+        self.running: set[int] = set()
+        self.most_running = 0
+
+    async def claim(self, limit: int) -> list[int]:
+        batch, self.waiting[:limit] = self.waiting[:limit], []
         return batch
 
+    async def next_due_in(self) -> float | None:
+        return 0.0 if self.waiting else None
+
+    @contextmanager
+    def running_one(self, item: int) -> Iterator[None]:
+        self.running.add(item)
+        self.most_running = max(self.most_running, len(self.running))
+        try:
+            yield
+        finally:
+            self.running.discard(item)
+
+    def worker(self, handle: Callable[[int], Awaitable[bool]], *, concurrency: int,
+               load: IngestLoad, room: bool = False) -> QueueWorker[int]:
+        return QueueWorker("test", FakeWakeup(), concurrency=concurrency,  # type: ignore[arg-type]
+                           claim=self.claim, handle=handle, next_due_in=self.next_due_in,
+                           slots=load.turn_slots, room=load.room if room else None)
+
+
+async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
+    load = IngestLoad(busy_at=2)
+    items = Items(40)
+    release = asyncio.Event()
+
     async def handle(item: int) -> bool:
-        nonlocal most_running
-        running.add(item)
-        most_running = max(most_running, len(running))
-        await release.wait()
-        await asyncio.sleep(0.02)  # items running together overlap
-        running.discard(item)
+        with items.running_one(item):
+            await release.wait()
+            await asyncio.sleep(0.02)  # items running together overlap
         return True
 
-    async def next_due_in() -> float | None:
-        return 0.0 if waiting else None
-
-    worker = QueueWorker("test", FakeWakeup(), concurrency=8, claim=claim,  # type: ignore[arg-type]
-                         handle=handle, next_due_in=next_due_in, slots=load.turn_slots)
+    worker = items.worker(handle, concurrency=8, load=load)
     burst = ExitStack()
     for _ in range(2):
         burst.enter_context(load.handling())
     await worker.start()
     try:
         await asyncio.sleep(0.2)
-        assert most_running == 1 and len(waiting) == 39  # one of 8 while the burst lasts
+        assert items.most_running == 1 and len(items.waiting) == 39  # one of 8 in the burst
         burst.close()
         release.set()  # the running items end; the loop claims for all 8 slots again
         await asyncio.sleep(0.2)
-        assert most_running == 8 and not waiting
+        assert items.most_running == 8 and not items.waiting
     finally:
         release.set()
         await worker.stop()
@@ -87,40 +106,26 @@ async def test_turns_waiting_on_the_model_free_their_slots_up_to_a_cap() -> None
 
 async def test_the_loop_starts_another_item_when_one_starts_waiting_on_the_model() -> None:
     """Two slots, every item waiting on a (fake) model: the loop does not wait for an item to
-    end, it starts the next as soon as one waits."""
+    end, it starts the next once one has waited."""
     load = IngestLoad()
-    waiting = list(range(6))
-    running: set[int] = set()
-    most_running = 0
+    items = Items(6)
     answer = asyncio.Event()
 
-    async def claim(limit: int) -> list[int]:
-        batch, waiting[:limit] = waiting[:limit], []
-        return batch
-
     async def handle(item: int) -> bool:
-        nonlocal most_running
-        running.add(item)
-        most_running = max(most_running, len(running))
-        await asyncio.sleep(0.01)  # its own work first
-        with load.waiting_on_model():
-            await answer.wait()
-        running.discard(item)
+        with items.running_one(item):
+            await asyncio.sleep(0.01)  # its own work first
+            with load.waiting_on_model():
+                await answer.wait()
         return True
 
-    async def next_due_in() -> float | None:
-        return 0.0 if waiting else None
-
-    worker = QueueWorker("test", FakeWakeup(), concurrency=2, claim=claim,  # type: ignore[arg-type]
-                         handle=handle, next_due_in=next_due_in, slots=load.turn_slots,
-                         room=load.room)
+    worker = items.worker(handle, concurrency=2, load=load, room=True)
     await worker.start()
     try:
         await asyncio.sleep(0.5)
-        assert most_running == 6 and not waiting and load.model_waits == 6
+        assert items.most_running == 6 and not items.waiting and load.model_waits == 6
         answer.set()
         await asyncio.sleep(0.1)
-        assert not running and load.model_waits == 0
+        assert not items.running and load.model_waits == 0
     finally:
         answer.set()
         await worker.stop()
