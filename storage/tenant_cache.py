@@ -23,6 +23,7 @@ class CachedTenants:
         self._tenants = tenants
         self._wakeup = Wakeup(dsn, (NOTIFY_CHANNEL,), on_notify=self.clear)
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._generation = 0  # counts clears, so a read that raced a change is not kept
 
     async def start(self) -> None:
         await self._wakeup.start()
@@ -31,6 +32,7 @@ class CachedTenants:
         await self._wakeup.stop()
 
     def clear(self) -> None:
+        self._generation += 1
         self._cache.clear()
 
     async def _cached(self, key: tuple[Any, ...], read: Any) -> Any:
@@ -39,8 +41,10 @@ class CachedTenants:
             return await read()
         if key in self._cache:
             return self._cache[key]
+        generation = self._generation
         value = await read()
-        if self._wakeup.connected:  # no change announced meanwhile is lost
+        # kept only if no change was announced while it was read: the read may predate it
+        if self._wakeup.connected and generation == self._generation:
             self._cache[key] = value
         return value
 
