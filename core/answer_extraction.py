@@ -13,7 +13,7 @@ from core.chunking import heading_title, split_heading
 from core.fusion import CLOSE_CALL, foreign_line
 from core.knowledge_types import SOURCE_LEARNED, Passage
 from core.language import detect_language
-from core.lexical import char_ngrams
+from core.lexical import char_ngrams, held_ngrams
 from core.query_text import content_words, normalize_for_embedding
 
 LEARNED_QUESTION = "Вопрос: "
@@ -113,8 +113,7 @@ def _best_line(passages: Sequence[Passage], question: str, exclude: str | None =
     for passage, line, standing in _search_standing(passages):
         if not line.strip() or line == exclude:
             continue
-        grams = set(char_ngrams(line))
-        score = _share(words, grams) + WHOLE_QUESTION_WEIGHT * _share(whole_words, grams) \
+        score = _share(words, line) + WHOLE_QUESTION_WEIGHT * _share(whole_words, line) \
             + KIND_WEIGHT * kind_match(asked, line) + NUMBER_WEIGHT * states_number(numbers, line) \
             + SEARCH_WEIGHT * standing
         scored.append((score, (passage, line)))
@@ -149,8 +148,9 @@ def _grams(text: str) -> set[str]:
     return set(char_ngrams(content_words(normalize_for_embedding(text))))
 
 
-def _share(words: set[str], grams: set[str]) -> float:
-    return len(words & grams) / len(words) if words else 0.0
+def _share(words: set[str], line: str) -> float:
+    """The share of these n-grams that the line holds."""
+    return held_ngrams(words, line) / len(words) if words else 0.0
 
 
 def _close_call(passages: Sequence[Passage], taken: str,

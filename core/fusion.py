@@ -18,7 +18,7 @@ from core.answer_types import asked_kinds, kind_match
 from core.chunking import heading_title, split_heading
 from core.knowledge_types import SOURCE_LEARNED, ScoreThresholds, SearchHit
 from core.language import KAZAKH, detect_language, has_kazakh_letters
-from core.lexical import char_ngrams
+from core.lexical import char_ngrams, distinct_ngrams, held_ngrams
 
 NAME_SEPARATOR = " — "  # a rendered table row: "first cell — column: value; …"
 NAME_CHARS = 60  # the opening words of a line that is not a row, taken as its name
@@ -37,8 +37,9 @@ def name_coverage(query_grams: set[str], unit: str) -> float:
     """The share of the line's name that the question names: "вечерний макияж у топ визажиста"
     names all of «Вечерний макияж» and little of «Ранний выезд», though both sit under a
     heading with "визажист" in it."""
-    grams = set(char_ngrams(line_name(unit)))
-    return len(grams & query_grams) / len(grams) if grams else 0.0
+    name = line_name(unit)
+    grams = distinct_ngrams(name)
+    return held_ngrams(query_grams, name) / grams if grams else 0.0
 
 
 def foreign_line(unit: str, question_language: str | None) -> bool:
@@ -63,8 +64,7 @@ def fused_score(hit: SearchHit, lexical: float, query_grams: set[str], best_lexi
                 question_language: str | None = None) -> float:
     content = str(hit.payload.get("content", ""))
     unit = split_heading(content)[1]
-    coverage = len(query_grams & set(char_ngrams(content))) / len(query_grams) \
-        if query_grams else 0.0
+    coverage = held_ngrams(query_grams, content) / len(query_grams) if query_grams else 0.0
     relative = lexical / best_lexical if best_lexical > 0 else 0.0
     kinds = kind_match(asked, unit) if asked else 0
     named = name_coverage(query_grams, unit) if weights.name_weight else 0.0

@@ -1,13 +1,15 @@
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.answer_extraction import compose_answer, learned_content, question_parts
 from core.answer_types import numbers_in, states_number
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
 from core.knowledge_types import Passage, SearchHit
-from core.lexical import char_ngrams
+from core.lexical import char_ngrams, distinct_ngrams, held_ngrams
 from core.passages import LATER_PASSAGE_CHARS, PASSAGE_CHARS, expand, passages_from_hits
 
 MARKDOWN = """# Салон
@@ -249,3 +251,15 @@ def test_numbers_the_customer_gives(question: str, line: str, states: bool) -> N
 def test_char_ngrams_fold_case_yo_and_digit_groups() -> None:
     assert char_ngrams("Ёж") == [" еж", "еж "]
     assert char_ngrams("5 000 ₸") == char_ngrams("5000")
+
+
+# words, digits (thousands with spaces), punctuation, `ё`, underscores and single letters
+_TEXT = st.text(alphabet="абвгдеёжАБЁ әқң abcXYZ 0123 5 000 _-—:;.,!?\n\u00a0", max_size=80)
+
+
+@given(question=_TEXT, text=_TEXT)
+@settings(max_examples=300, deadline=None)
+def test_n_grams_held_are_counted_as_the_n_grams_in_common(question: str, text: str) -> None:
+    grams = set(char_ngrams(question))
+    assert held_ngrams(grams, text) == len(grams & set(char_ngrams(text)))
+    assert distinct_ngrams(text) == len(set(char_ngrams(text)))
