@@ -27,11 +27,12 @@ def char_ngrams(text: str) -> list[str]:
 
 
 def held_ngrams(grams: Iterable[str], text: str) -> int:
-    """How many of these n-grams (of `char_ngrams`) are among the text's, without making the
-    text's: its words joined by single spaces, padded, hold an n-gram of a word exactly where
-    one of its words does (a word's n-grams are the 3-character windows of " word ", and a
-    window across two words has a space inside, which no word's n-gram has). A search fuses
-    ~50 candidates: their n-grams took ~5 ms a search, this ~0.3 ms."""
+    """How many of these distinct n-grams (of `char_ngrams`) are among the text's, without
+    making the text's: its words joined by single spaces, padded, hold an n-gram of a word
+    exactly where one of its words does (a word's n-grams are the 3-character windows of
+    " word ", and a window across two words has a space inside, which no word's n-gram has).
+    A search fuses ~50 candidates: with their n-gram sets the fusion took 6.6 ms a search on
+    the labelled bases, with this 2.0 ms."""
     return sum(map(_spaced_words(text).__contains__, grams))
 
 
