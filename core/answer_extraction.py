@@ -93,7 +93,7 @@ def _overview(passage: Passage, question: str) -> str | None:
     heading, body = split_heading(passage.content)
     title = heading_title(heading)
     if not words or not title or \
-            len(words & set(char_ngrams(title))) / len(words) < OVERVIEW_COVERAGE:
+            held_ngrams(words, title) / len(words) < OVERVIEW_COVERAGE:
         return None
     return "\n".join([title, *body.split("\n")[:OVERVIEW_LINES]])
 

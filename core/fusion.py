@@ -127,4 +127,4 @@ def _learned(hit: SearchHit) -> bool:
 def title_coverage(query_grams: set[str], hit: SearchHit) -> float:
     """The share of the question's n-grams in the title of the chunk's section."""
     title = heading_title(split_heading(str(hit.payload.get("content", "")))[0])
-    return len(query_grams & set(char_ngrams(title))) / len(query_grams)
+    return held_ngrams(query_grams, title) / len(query_grams)
