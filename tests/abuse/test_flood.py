@@ -6,7 +6,7 @@ Asserted on counts and order, not on time: both are answered while every one of 
 messages still waits (none of its later turns has run); every message of X ends in the
 history, in order; X's turns each carry at most 20 messages and 4,000 characters, and the LLM
 and the embedder are asked once per turn with capped input; X gets one "please wait" note.
-The figures are printed (`pytest -s`) for the README."""
+The figures are printed (`pytest -n 0 -s`) for the README."""
 
 from __future__ import annotations
 

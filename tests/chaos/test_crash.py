@@ -4,7 +4,7 @@ person, a manager takes, answers and resolves each request in Telegram) and the 
 killed at random moments and started again. Afterwards every message is in the history once,
 every turn was answered once, everything queued was delivered, every invariant holds.
 
-Figures are printed (`pytest -s`) and written to `crash-figures.json` in the test's tmp dir."""
+Figures are printed (`pytest -n 0 -s`) and written to `crash-figures.json` in the test's tmp dir."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Telegram is back, followed by the reminders due by then.
 
 The gateway runs in this process (`world.py`): simulated time moves the database's
 timestamps, so the real retry backoffs, reply deadlines and reminder timeouts apply. Figures
-are printed (`pytest -s`) and written to `outage-figures.json` in the test's tmp dir."""
+are printed (`pytest -n 0 -s`) and written to `outage-figures.json` in the test's tmp dir."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class Slow:
         self.sent: list[str] = []
 
     async def deliver(self, delivery: Delivery) -> DeliveryOutcome:
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3.5)
         self.sent.append(delivery.idempotency_key)
         return DeliveryOutcome.sent()
 
@@ -49,7 +49,9 @@ class Slow:
 async def test_a_slow_delivery_keeps_its_row_while_it_runs(db, database_dsn, client_a) -> None:
     conv = await make_conversation(db, client_a.id, "77011112233@s.whatsapp.net")
     await enqueue(db, client_a.id, Mirror(conv, ("алло",)), "m-slow")
-    lease = timedelta(seconds=0.3)
+    # renewed every third of it: a stall of the event loop or the database shorter than two
+    # thirds of a lease (a busy machine) must not let it run out
+    lease = timedelta(seconds=1.0)
     slow, other = Slow(), Slow()
     first = OutboxWorker(db, database_dsn, {"telegram": slow}, store=PgStore(db),
                          tenants=PgTenants(db), lease=lease)
@@ -58,8 +60,8 @@ async def test_a_slow_delivery_keeps_its_row_while_it_runs(db, database_dsn, cli
     await first.start()
     try:
         await wait_for(lambda: db.fetchval("SELECT status = 'processing' FROM outbox"))
-        for _ in range(5):  # several leases pass while the first delivery runs
-            await asyncio.sleep(0.25)
+        for _ in range(6):  # several leases pass while the first delivery runs
+            await asyncio.sleep(0.45)
             assert await second.run_once() == 0
         await wait_for(lambda: slow.sent)
     finally:

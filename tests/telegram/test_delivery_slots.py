@@ -53,7 +53,7 @@ async def test_a_busy_group_does_not_block_whatsapp_replies(
         started = time.monotonic()
         await worker.start()
         try:
-            while not chatflow.delivered() and time.monotonic() - started < 5:
+            while not chatflow.delivered() and time.monotonic() - started < 40:
                 await asyncio.sleep(0.05)
             waited = time.monotonic() - started
         finally:
@@ -61,7 +61,9 @@ async def test_a_busy_group_does_not_block_whatsapp_replies(
             await bots.close()
 
     assert [c["msg"] for c in chatflow.delivered()] == ["Здравствуйте!"]
-    assert waited < 3  # not behind the group's minute window
+    # not behind the group's minute window (the sends it could not make now are deferred);
+    # within a second on a quiet machine, the margin is for a busy one
+    assert waited < 30
     assert len(tg.of("sendMessage")) == 2  # the group's limit held
     rows = await outbox_rows(db, "telegram")
     assert sorted(r["status"] for r in rows) == ["pending"] * (burst - 2) + ["sent"] * 2
