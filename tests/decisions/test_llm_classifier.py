@@ -37,7 +37,7 @@ _ids = itertools.count()
 @pytest.fixture
 def llm(openai_fake: FakeOpenAI) -> OpenAIChat:
     return OpenAIChat(api_key="sk-test", base_url=str(openai_fake.server.make_url("/v1")),
-                      model="gpt-4o-mini", timeout=0.5)
+                      model="gpt-4o-mini", timeout=1.5)
 
 
 @pytest.mark.parametrize(("scripted", "expected"), [
@@ -77,7 +77,7 @@ async def test_answers_that_cannot_be_trusted_are_failures_with_a_reason(llm, op
 
 
 async def test_a_slow_model_times_out(llm, openai_fake) -> None:
-    openai_fake.classification_delay = 2.0
+    openai_fake.classification_delay = 2.5
     result = await llm.classify("текст", DEFAULT_POLICY)
     assert not result.ok and "Timeout" in result.error
     openai_fake.classification_delay = 0.0

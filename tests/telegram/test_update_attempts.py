@@ -181,7 +181,7 @@ async def test_a_hung_handling_is_cut_and_never_blocks_the_next_update(db, proce
             await asyncio.Event().wait()  # never returns
         handled.append(message.text or "")
 
-    processor = processors(handler, timeout=0.2)
+    processor = processors(handler, timeout=0.5)
     poison = {"update_id": 1, **topic_message(GROUP_A, 10, "яд")}
     await asyncio.wait_for(processor.receive(client_a, poison), 10)
     await processor.receive(client_a, {"update_id": 2, **topic_message(GROUP_A, 10, "дальше")})
