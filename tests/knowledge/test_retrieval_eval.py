@@ -61,6 +61,8 @@ MAX_REPLY = 1200
 # 0.673, the rest the same; with the customer's numbers in the line choice: reply 0.687; a
 # fact matched within one line (an evaluator fix): R@1 0.697, R@5 0.884, R@1500ch 0.878; a time
 # range in any of its spellings (another): R@1 0.724, R@5 0.905, R@1500ch 0.898, reply 0.707.
+# With round 11's 168 fresh questions (written the same way): 336 questions, R@1 0.711, R@5
+# 0.905, R@1500ch 0.886, reply 0.711, no-answer 0.864 / 0.452.
 HELD_OUT_FLOORS = {
     "recall@1": 0.70,
     "recall@5": 0.88,
@@ -69,6 +71,7 @@ HELD_OUT_FLOORS = {
     "no_answer_precision": 0.85,
     "no_answer_recall": 0.40,
 }
+HELD_OUT_QUESTIONS = 336
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -101,7 +104,7 @@ async def test_dev_quality_with_the_bundled_model_and_no_llm(dev) -> None:
 async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
     if not held_out:
         pytest.skip("no held-out split until the next round's questions are merged")
-    assert len(held_out) == 168
+    assert len(held_out) == HELD_OUT_QUESTIONS
     assert_floors(held_out, HELD_OUT_FLOORS, base_recall_at_5=0.78)
 
 
@@ -183,7 +186,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
-    assert document["all"]["questions"] == 56 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 112 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
