@@ -198,7 +198,8 @@ class KnowledgeBase:
 
     async def embed_query(self, text: str) -> list[float]:
         """The embedding a search of `text` uses: the one place that prepares a query, so that
-        a caller embedding the turn once (the decision layer) gets the vector search expects.
+        a caller embedding the turn once (the decision layer) gets the vector search expects
+        (the search maps it by the model's query map itself: the caller keeps the model's own).
         A query is cut to MAX_QUERY_CHARS: a question is short, and the model's time grows with
         its input (one customer pasting pages must not hold the embedder for everyone)."""
         return (await self.embedder.embed_queries(
@@ -266,6 +267,8 @@ class KnowledgeBase:
         normalized = normalize_query(query, await self.lexicon(client_slug, synonyms))
         vector = list(query_vector) if query_vector is not None else \
             await self.embed_query(query)
+        if self.thresholds.query_map is not None:
+            vector = self.thresholds.query_map.apply(vector)
         hits = await self.store.search(SearchQuery(
             vector=vector,
             text=normalized.lexical,

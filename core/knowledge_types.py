@@ -7,9 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.no_answer import NoAnswerModel
+
+if TYPE_CHECKING:  # numpy is not loaded for a model without a map
+    from core.query_map import QueryMap
 
 SOURCE_DOCUMENT = "document"
 SOURCE_LEARNED = "learned"
@@ -62,6 +65,9 @@ class ScoreThresholds:
     language_weight: float = 0.0
     # When set (hybrid search), decides instead of `margin` and `anchored` (core.no_answer).
     no_answer: NoAnswerModel | None = None
+    # When set, a search maps its query vector by it first (core.query_map); the thresholds
+    # above hold for the mapped query's cosines.
+    query_map: QueryMap | None = None
 
 
 @dataclass(frozen=True, slots=True)

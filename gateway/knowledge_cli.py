@@ -59,6 +59,9 @@ def register(subparsers: Any) -> None:
     evaluation.add_argument("--calibrate-no-answer", action="store_true",
                             help="fit the no-answer model on the dev split and print it with "
                                  "its cross-validation (core.no_answer)")
+    evaluation.add_argument("--fit-query-map", type=Path, metavar="FILE",
+                            help="fit the embedder's query map on the dev split, print its "
+                                 "cross-validation and save it to FILE (core.query_map)")
     knowledge_ops_cli.register_actions(actions)
     knowledge.set_defaults(handler=handle)
 
@@ -217,21 +220,23 @@ async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     from gateway.knowledge_eval import evaluate, format_report, report
 
     split = None if args.split == "all" else args.split
-    if args.calibrate_no_answer and args.split != "dev":
-        raise ValueError("--calibrate-no-answer fits on the dev split only: add --split dev")
+    for option, given in (("--calibrate-no-answer", args.calibrate_no_answer),
+                          ("--fit-query-map", args.fit_query_map)):
+        if given and args.split != "dev":
+            raise ValueError(f"{option} fits on the dev split only: add --split dev")
     embedder = CachedEmbedder(kb.embedder, args.cache) if args.cache else kb.embedder
-    if args.calibrate_no_answer:
-        from gateway.no_answer_calibration import collect, format_calibration
-        try:
-            rows = await collect(embedder, args.base or BASES)
-        finally:
-            if isinstance(embedder, CachedEmbedder):
-                embedder.save()
-        print(format_calibration(rows))
-        return 0
+    bases = args.base or BASES
     try:
-        outcomes = await evaluate(embedder, split=split, bases=args.base or BASES,
-                                  reranker=kb.reranker, no_answer_text=CUSTOMER_DEFAULTS["no_answer"])
+        if args.calibrate_no_answer:
+            from gateway.no_answer_calibration import collect, format_calibration
+            print(format_calibration(await collect(embedder, bases)))
+            return 0
+        if args.fit_query_map:
+            from gateway.query_map_fitting import fit_and_save
+            print(await fit_and_save(embedder, args.fit_query_map, bases))
+            return 0
+        outcomes = await evaluate(embedder, split=split, bases=bases, reranker=kb.reranker,
+                                  no_answer_text=CUSTOMER_DEFAULTS["no_answer"])
     finally:
         if isinstance(embedder, CachedEmbedder):
             embedder.save()

@@ -29,7 +29,7 @@ import asyncio
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from core.knowledge import KnowledgeBase
+from core.knowledge_types import ScoreThresholds
 from core.ports import Embedder, Reranker
 from core.prompting import context_block
 from storage.vectors import EdgeVectorStore, collection_name
@@ -195,21 +196,28 @@ async def evaluate(
     bases: Sequence[str] = BASES,
     reranker: Reranker | None = None,
     no_answer_text: str = "",
+    thresholds: ScoreThresholds | None = None,
+    only: Callable[[Case], bool] | None = None,
 ) -> list[Outcome]:
     """Ingest each base into a scratch knowledge base (one client per base) and ask its
-    questions of `split` (every question when None)."""
-    async with scratch_knowledge(embedder, reranker) as kb:
+    questions of `split` (every question when None; of those, the ones `only` keeps).
+    `thresholds`: instead of the embedder's (a calibration trying its candidates)."""
+    async with scratch_knowledge(embedder, reranker, thresholds) as kb:
         outcomes: list[Outcome] = []
         for base in bases:
+            cases = [c for c in load_cases(base, split) if only is None or only(c)]
+            if not cases:
+                continue
             await ingest_folder(kb, base, BASES_DIR / base)
-            for case in load_cases(base, split):
+            for case in cases:
                 outcomes.append(await ask(kb, base, case, no_answer_text))
         return outcomes
 
 
 @asynccontextmanager
-async def scratch_knowledge(embedder: Embedder,
-                            reranker: Reranker | None = None) -> AsyncIterator[KnowledgeBase]:
+async def scratch_knowledge(embedder: Embedder, reranker: Reranker | None = None,
+                            thresholds: ScoreThresholds | None = None,
+                            ) -> AsyncIterator[KnowledgeBase]:
     """An empty knowledge base in a temporary embedded store, gone afterwards (evaluations and
     calibrations: the clients' own knowledge is never touched)."""
     with tempfile.TemporaryDirectory(prefix="truffles-eval-") as scratch:
@@ -217,7 +225,7 @@ async def scratch_knowledge(embedder: Embedder,
                                                                keep_base=False))
         await store.ensure_collection(embedder.dim)
         try:
-            yield KnowledgeBase(embedder, store, reranker=reranker)
+            yield KnowledgeBase(embedder, store, reranker=reranker, thresholds=thresholds)
         finally:
             await store.aclose()
 
