@@ -47,8 +47,10 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES) -> list[Row]
     rows: list[Row] = []
     async with scratch_knowledge(embedder) as kb:
         for base in bases:
-            await ingest_folder(kb, base, BASES_DIR / base)
-            for case in load_cases(base, "dev"):
+            cases = load_cases(base, "dev")
+            if cases:
+                await ingest_folder(kb, base, BASES_DIR / base)
+            for case in cases:
                 hits, normalized = await kb.candidates(base, case.question)
                 if hits:
                     rows.append(Row(case, features(case.question, normalized.dense, hits),

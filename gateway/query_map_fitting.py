@@ -68,6 +68,8 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES) -> list[Base
             if held:
                 cases.append(case)
                 right.append(held)
+        if not cases:
+            continue
         passages = await embedder.embed_passages([chunk.embedding_text for chunk in chunks])
         queries = await embedder.embed_queries(
             [normalize_for_embedding(case.question[:MAX_QUERY_CHARS]) for case in cases])
@@ -102,8 +104,10 @@ async def cross_validate(embedder: Embedder, data: Sequence[BaseData],
     bases = [item.base for item in data]
     lines = [f"{'held back':<24}" + "".join(f"{name:>22}" for name in SHOWN)]
     for name, held_back in FOLDS:
+        if not any(held_back(case) for item in data for case in item.cases):
+            continue
         fold_map = fit(data, lambda case, h=held_back: not h(case), settings)
-        if fold_map is None or not any(held_back(case) for item in data for case in item.cases):
+        if fold_map is None:
             continue
         mapped = replace(plain, query_map=fold_map)
         before, after = [
