@@ -25,7 +25,7 @@ from core.query_map import QueryMap
 # written by `knowledge eval --split dev --fit-query-map ai/e5_query_map.npy`; a mapped question
 # scores ~0.04 lower against a learned entry's question than the model's own, so the learned
 # threshold is 0.83 (0.875 unmapped): the same share of the dev split's paraphrase pairs above
-# it (0.69 / 0.68) and fewer pairs asking other facts (2.1 % / 2.4 %; knowledge/README.md).
+# it (0.70 / 0.68) and fewer pairs asking other facts (2.1 % / 2.4 %; knowledge/README.md).
 E5_QUERY_MAP = QueryMap(np.load(Path(__file__).with_name("e5_query_map.npy")))
 E5_NO_ANSWER = NoAnswerModel(
     weights=(-0.5834, -77.084, -16.2732, 1.6941, 0.1955, 0.616, -0.941, -2.8032, -0.3008, 1.4543),

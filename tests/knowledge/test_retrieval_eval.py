@@ -37,22 +37,22 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 9, where everything is tuned) must not fall
-# below: the measured figures less a small margin (knowledge/README.md; round 10's code on
-# 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range matched
-# in any of its spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766; with the query
-# map fitted on these very questions, round 13: 0.883 / 0.984 / 0.977 / reply 0.887, no-answer
-# 0.984 / 0.534). They guard against regressions; the issue's targets are judged on the held-out
-# split.
+# What the dev split (every question of rounds 1 to 9 over three bases, and since round 13 200
+# over each of two more bases; everything is tuned there) must not fall below: the measured
+# figures less a small margin (knowledge/README.md; round 10's code on 1,824: 0.744 / 0.937 /
+# 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range matched in any of its
+# spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766; round 13, 2,224 questions
+# with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853, no-answer 0.961 /
+# 0.540). They guard against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.87,
-    "recall@5": 0.97,
-    "recall@1500ch": 0.96,
-    "reply": 0.87,
-    "no_answer_precision": 0.95,
+    "recall@1": 0.83,
+    "recall@5": 0.96,
+    "recall@1500ch": 0.95,
+    "reply": 0.84,
+    "no_answer_precision": 0.94,
     "no_answer_recall": 0.52,
 }
-DEV_QUESTIONS = 1824
+DEV_QUESTIONS = 2224
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
@@ -68,7 +68,8 @@ MAX_REPLY = 1200
 # only, round 13): R@1 0.818, R@5 0.951, R@1500ch 0.935, reply 0.776, no-answer 0.900 / 0.429.
 # With a fourth base written in round 13 and its 112 questions (two authors; nothing was ever
 # fitted or tuned on this base): 448 questions, R@1 0.759, R@5 0.922, R@1500ch 0.898, reply
-# 0.730, no-answer 0.800 / 0.429 (without the map 0.652 / 0.867 / 0.847 / 0.671, 0.781 / 0.446).
+# 0.730, no-answer 0.800 / 0.429 (without the map 0.652 / 0.867 / 0.847 / 0.671, 0.781 / 0.446);
+# the map refitted with two more dev bases: 0.754 / 0.922 / 0.901 / 0.737, 0.833 / 0.446.
 HELD_OUT_FLOORS = {
     "recall@1": 0.74,
     "recall@5": 0.90,
@@ -78,7 +79,8 @@ HELD_OUT_FLOORS = {
     "no_answer_recall": 0.40,
 }
 HELD_OUT_QUESTIONS = 448
-DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery"}
+DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana"}
+HELD_OUT_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "autoservice_shymkent"}
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -112,7 +114,7 @@ async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> N
     if not held_out:
         pytest.skip("no held-out split until the next round's questions are merged")
     assert len(held_out) == HELD_OUT_QUESTIONS
-    assert_floors(held_out, HELD_OUT_FLOORS, bases=set(BASES), base_recall_at_5=0.78)
+    assert_floors(held_out, HELD_OUT_FLOORS, bases=HELD_OUT_BASES, base_recall_at_5=0.78)
 
 
 async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(dev) -> None:
