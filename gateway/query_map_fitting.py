@@ -134,6 +134,7 @@ async def fit_and_save(embedder: Embedder, path: Path, bases: Sequence[str] = BA
     if query_map is None:
         raise ValueError("no answerable dev questions to fit on")
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, query_map.matrix)
+    with path.open("wb") as file:  # exactly `path` (np.save would add ".npy" to a bare name)
+        np.save(file, query_map.matrix)
     lines.append(f"saved to {path} (|A| {float(np.linalg.norm(query_map.matrix)):.3f})")
     return "\n".join(lines)
