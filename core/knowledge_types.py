@@ -7,12 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.no_answer import NoAnswerModel
-
-if TYPE_CHECKING:  # numpy is not loaded for a model without a map
-    from core.query_map import QueryMap
+from core.query_map import QueryMap
 
 SOURCE_DOCUMENT = "document"
 SOURCE_LEARNED = "learned"

@@ -116,6 +116,19 @@ def _fact_pattern(fact: str) -> re.Pattern[str]:
     return re.compile(head + re.escape(fact) + tail)
 
 
+def _odd(case: Case) -> bool:
+    return int(re.findall(r"\d+$", case.id)[0]) % 2 == 1
+
+
+# The parts a calibration holds back in turn (fitted on the rest, measured on the part): each
+# base (what a new client's base gets), then odd and even ids (new questions on known bases).
+HELD_BACK: tuple[tuple[str, Callable[[Case], bool]], ...] = (
+    *((f"base {base}", lambda case, base=base: case.base == base) for base in BASES),
+    ("odd ids", _odd),
+    ("even ids", lambda case: not _odd(case)),
+)
+
+
 def load_cases(base: str, split: str | None = None, folder: Path = CASES_DIR) -> list[Case]:
     document: dict[str, Any] = yaml.safe_load((folder / f"{base}.yaml").read_text("utf-8"))
     cases = [

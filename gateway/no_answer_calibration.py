@@ -11,7 +11,6 @@ model goes into the embedder's thresholds (`ai/local_e5.py` for the bundled one)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from core.ports import Embedder
 from gateway.knowledge_eval import (
     BASES,
     BASES_DIR,
+    HELD_BACK,
     Case,
     ingest_folder,
     load_cases,
@@ -107,17 +107,10 @@ def scores(model: NoAnswerModel, rows: Sequence[Row]) -> tuple[float | None, flo
 
 def folds(rows: Sequence[Row], precision: float = PRECISION) -> list[tuple[str, tuple]]:
     """(name, (precision, recall, declines)) on the held-back part of each fold."""
-    splits = [(f"base {base}", [r for r in rows if r.case.base != base],
-               [r for r in rows if r.case.base == base]) for base in BASES]
-    splits += [(f"{name} ids", [r for r in rows if _number(r) % 2 != parity],
-                [r for r in rows if _number(r) % 2 == parity])
-               for parity, name in ((1, "odd"), (0, "even"))]
+    splits = [(name, [r for r in rows if not held(r.case)], [r for r in rows if held(r.case)])
+              for name, held in HELD_BACK]
     return [(name, scores(fit(train, precision), test)) for name, train, test in splits
             if train and test]
-
-
-def _number(row: Row) -> int:
-    return int(re.findall(r"\d+$", row.case.id)[0])
 
 
 def format_calibration(rows: Sequence[Row], precision: float = PRECISION) -> str:

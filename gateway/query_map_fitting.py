@@ -12,7 +12,6 @@ held back (fitted on the rest: new questions on a known base).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from core.query_text import normalize_for_embedding
 from gateway.knowledge_eval import (
     BASES,
     BASES_DIR,
+    HELD_BACK,
     Case,
     evaluate,
     fold_lines,
@@ -85,17 +85,6 @@ def fit(data: Sequence[BaseData], keep: Callable[[Case], bool] = lambda case: Tr
     return fit_query_map(groups, settings) if groups else None
 
 
-def _odd(case: Case) -> bool:
-    return int(re.findall(r"\d+$", case.id)[0]) % 2 == 1
-
-
-FOLDS: tuple[tuple[str, Callable[[Case], bool]], ...] = (
-    *((f"base {base}", lambda case, base=base: case.base == base) for base in BASES),
-    ("odd ids", _odd),
-    ("even ids", lambda case: not _odd(case)),
-)
-
-
 async def cross_validate(embedder: Embedder, data: Sequence[BaseData],
                          settings: FitSettings = DEFAULT_FIT) -> list[str]:
     """A line per fold: its held-back questions' figures without a map → with the fold's
@@ -103,7 +92,7 @@ async def cross_validate(embedder: Embedder, data: Sequence[BaseData],
     plain = replace(embedder.thresholds, query_map=None)
     bases = [item.base for item in data]
     lines = [f"{'held back':<24}" + "".join(f"{name:>22}" for name in SHOWN)]
-    for name, held_back in FOLDS:
+    for name, held_back in HELD_BACK:
         if not any(held_back(case) for item in data for case in item.cases):
             continue
         fold_map = fit(data, lambda case, h=held_back: not h(case), settings)
