@@ -1,6 +1,8 @@
 """A small in-memory cache of values that are costly to compute (example vectors, fitted
 classifiers): each key computed at most once at a time (concurrent callers wait for the first
-one's result; a failure is not cached), least recently used dropped first."""
+one's result; a failure is not cached), least recently used dropped first. The cache may be
+shared by a whole process: a caller on another event loop (a CLI run in a thread) computes the
+value itself rather than await a future of a loop it cannot wait on."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ class OnceCache(Generic[T]):
     def __init__(self, size: int) -> None:
         self._size = size
         self._values: OrderedDict[Hashable, T] = OrderedDict()
-        self._pending: dict[Hashable, asyncio.Future[T]] = {}
+        self._pending: dict[tuple[asyncio.AbstractEventLoop, Hashable], asyncio.Future[T]] = {}
 
     def peek(self, key: Hashable) -> T | None:
         """The value when it is computed already (nothing is computed or awaited)."""
@@ -26,10 +28,12 @@ class OnceCache(Generic[T]):
         if key in self._values:
             self._values.move_to_end(key)
             return self._values[key]
-        if key in self._pending:
-            return await asyncio.shield(self._pending[key])
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
+        loop = asyncio.get_running_loop()
+        pending = (loop, key)
+        if pending in self._pending:
+            return await asyncio.shield(self._pending[pending])
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending[pending] = future
         try:
             value = await compute()
         except BaseException as exc:
@@ -37,7 +41,7 @@ class OnceCache(Generic[T]):
             future.exception()  # retrieved: waiters re-raise it, nobody else must log it
             raise
         finally:
-            del self._pending[key]
+            del self._pending[pending]
         future.set_result(value)
         self._values[key] = value
         while len(self._values) > self._size:

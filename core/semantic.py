@@ -108,12 +108,16 @@ def _digest(embedder_name: str, examples: tuple[tuple[str, str], ...]) -> str:
 
 
 class ExampleVectors:
-    """Computed example indexes, least recently used dropped first; one computation per key at a
-    time (concurrent turns of a new policy wait for the first one's result)."""
+    """Computed example indexes, and the classifiers fitted on them, least recently used dropped
+    first; one computation per key at a time (concurrent turns of a new policy wait for the
+    first one's result). Shared by every matcher of a process (`SHARED_VECTORS`), so that each
+    classifier is fitted once however many systems the process builds (a test run builds
+    hundreds; each fit is seconds of CPU in a worker thread that nothing can cancel)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._archive: VectorArchive | None = None
         self._indexes: OnceCache[ExampleIndex] = OnceCache(size)
+        self.classifiers: OnceCache[_Fitted] = OnceCache(size)
         self.computed = 0  # how many indexes were embedded (the cache's misses)
 
     def keep_in(self, archive: VectorArchive) -> None:
@@ -161,7 +165,6 @@ class SemanticMatcher:
         self.thresholds = thresholds or thresholds_for(embedder.name)
         self._vectors = vectors
         self._corpus = tuple(corpus)
-        self._classifiers: OnceCache[_Fitted] = OnceCache(CACHE_SIZE)
         # The intents' and the corpus's indexes do not change with the policy: found once, not
         # on every turn (turning ~3,000 examples into their key twice a turn cost ~0.7 ms).
         self._fixed: tuple[ExampleIndex, ExampleIndex | None] | None = None
@@ -175,7 +178,7 @@ class SemanticMatcher:
         seconds; it goes on being prepared in the background. A first start with the bundled
         model embeds ~3,600 texts (about a minute): turns meanwhile are decided by the rules
         (and the LLM) rather than held."""
-        if self._fixed is not None and self._classifiers.peek(self._key(topics)) is not None:
+        if self._fixed is not None and self._vectors.classifiers.peek(self._key(topics)) is not None:
             return True  # the usual case: no task to start
         preparing = asyncio.ensure_future(self._classifier(topics))
         preparing.add_done_callback(_retrieve)
@@ -196,15 +199,16 @@ class SemanticMatcher:
                            if self._corpus else None)
         intents, corpus = self._fixed
         policy = await self._vectors.index(self.embedder, topic_examples(topics))
-        return await self._classifiers.get(self._key(topics),
+        return await self._vectors.classifiers.get(self._key(topics),
                                            lambda: self._fit(intents, policy, corpus, topics))
 
-    def _key(self, topics: Sequence[PolicyTopic]) -> tuple[str, str, str]:
-        """The classifier's key: its three example sets' (the fixed ones known already)."""
+    def _key(self, topics: Sequence[PolicyTopic]) -> tuple[str, str, str, frozenset[str]]:
+        """The classifier's key: its three example sets' (the fixed ones known already) and the
+        topics' names (which of the corpus's labels count, which escalate)."""
         assert self._fixed is not None
         intents, corpus = self._fixed
         return (intents.key, _digest(self.embedder.name, topic_examples(topics)),
-                corpus.key if corpus else "")
+                corpus.key if corpus else "", frozenset(t.name for t in topics))
 
     @staticmethod
     async def _fit(intents: ExampleIndex, policy: ExampleIndex, corpus: ExampleIndex | None,

@@ -5,6 +5,7 @@ guards; a rule's topic overruled when the message reads as a question."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from core.calibration import DecisionThresholds, thresholds_for
 from core.classifier import by_rules, by_similarity
 from core.linear_classifier import LinearClassifier
 from core.models import Intent
+from core.once_cache import OnceCache
 from core.policy import DEFAULT_POLICY, parse_policy
 from core.semantic import ExampleVectors, SemanticMatcher, SemanticVerdict, intent_examples
 from tests.decisions.conftest import WordsEmbedder
@@ -49,6 +51,52 @@ async def test_concurrent_turns_of_a_new_policy_embed_its_examples_once() -> Non
     assert vectors.computed == 2
     embedded = sum(len(call) for call in embedder.calls)
     assert embedded == len(intent_examples()) + sum(len(t.examples) for t in TOPICS)
+
+
+async def test_matchers_sharing_example_vectors_fit_each_classifier_once(monkeypatch) -> None:
+    """Every system a process builds (hundreds in a test run) shares one fit per policy: a fit
+    is seconds of CPU in a thread that nothing can cancel."""
+    fits = []
+    fit = LinearClassifier.fit.__func__
+
+    def counted(cls, *args):
+        fits.append(args[0])
+        return fit(cls, *args)
+
+    monkeypatch.setattr(LinearClassifier, "fit", classmethod(counted))
+    embedder, vectors = WordsEmbedder(), ExampleVectors()
+    matchers = [SemanticMatcher(embedder, vectors, DecisionThresholds(0.5, 0.0)) for _ in range(3)]
+    await asyncio.gather(*(matcher.prepare(TOPICS) for matcher in matchers))
+    assert len(fits) == 1
+    # a topic with no examples of its own changes which labels escalate: another classifier
+    await matchers[1].prepare([*TOPICS, *parse_policy([{"name": "complaints", "stems": ["жалоб"]}])])
+    assert len(fits) == 2
+
+
+async def test_a_caller_on_another_event_loop_computes_rather_than_waits() -> None:
+    """The shared cache is reached from a CLI's own loop too (a thread): it cannot await a
+    computation pending on this one."""
+    cache: OnceCache[str] = OnceCache(4)
+    started, release = threading.Event(), threading.Event()
+
+    async def slow() -> str:
+        started.set()
+        await asyncio.to_thread(release.wait, 10)
+        return "this loop"
+
+    async def quick() -> str:
+        return "other loop"
+
+    def on_another_loop() -> str:
+        started.wait(10)
+        try:
+            return asyncio.run(cache.get("key", quick))
+        finally:
+            release.set()
+
+    other = asyncio.create_task(asyncio.to_thread(on_another_loop))
+    assert await cache.get("key", slow) == "this loop"
+    assert await other == "other loop"
 
 
 async def test_a_failed_computation_is_not_cached() -> None:
