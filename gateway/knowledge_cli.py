@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     evaluation.add_argument("--split", choices=("dev", "held-out", "all"), default="held-out",
                             help="which questions (default held-out)")
     evaluation.add_argument("--base", action="append", choices=BASES,
-                            help="only this base (repeatable; default all three)")
+                            help="only this base (repeatable; default every base)")
     evaluation.add_argument("--cache", type=Path, metavar="FILE",
                             help="keep the embeddings in FILE between runs (.npz)")
     evaluation.add_argument("--calibrate-no-answer", action="store_true",
