@@ -48,7 +48,7 @@ BASES_DIR = REPOSITORY / "knowledge" / "bases"
 CASES_DIR = REPOSITORY / "knowledge" / "eval" / "retrieval"
 # the last has held-out questions only: a base nothing was fitted or tuned on
 BASES = ("salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
-         "autoservice_shymkent")
+         "vet_karaganda", "cafe_aktobe", "autoservice_shymkent")
 SPLITS = ("dev", "held-out")
 CONTEXT_CHARS = 1500
 TOP_K = 5

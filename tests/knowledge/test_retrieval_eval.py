@@ -37,22 +37,24 @@ from gateway.knowledge_eval import (
 from gateway.settings import Settings
 
 EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
-# What the dev split (every question of rounds 1 to 9 over three bases, and since round 13 200
-# over each of two more bases; everything is tuned there) must not fall below: the measured
-# figures less a small margin (knowledge/README.md; round 10's code on 1,824: 0.744 / 0.937 /
-# 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range matched in any of its
-# spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766; round 13, 2,224 questions
-# with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853, no-answer 0.961 /
-# 0.540). They guard against regressions; the issue's targets are judged on the held-out split.
+# What the dev split (every question of rounds 1 to 9 over three bases, since round 13 200 over
+# each of two more bases, since round 14 over two more again; everything is tuned there) must
+# not fall below: the measured figures less a small margin (knowledge/README.md; round 10's code
+# on 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range
+# matched in any of its spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766; round
+# 13, 2,224 questions with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853,
+# no-answer 0.961 / 0.540; round 14, 2,624 questions over seven bases, the map refitted on them:
+# 0.819 / 0.971 / 0.951 / reply 0.831, no-answer 0.939 / 0.538). They guard against regressions;
+# the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.83,
+    "recall@1": 0.80,
     "recall@5": 0.96,
-    "recall@1500ch": 0.95,
-    "reply": 0.84,
-    "no_answer_precision": 0.94,
+    "recall@1500ch": 0.94,
+    "reply": 0.82,
+    "no_answer_precision": 0.92,
     "no_answer_recall": 0.52,
 }
-DEV_QUESTIONS = 2224
+DEV_QUESTIONS = 2624
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
@@ -69,7 +71,8 @@ MAX_REPLY = 1200
 # With a fourth base written in round 13 and its 112 questions (two authors; nothing was ever
 # fitted or tuned on this base): 448 questions, R@1 0.759, R@5 0.922, R@1500ch 0.898, reply
 # 0.730, no-answer 0.800 / 0.429 (without the map 0.652 / 0.867 / 0.847 / 0.671, 0.781 / 0.446);
-# the map refitted with two more dev bases: 0.754 / 0.922 / 0.901 / 0.737, 0.833 / 0.446.
+# the map refitted with two more dev bases: 0.754 / 0.922 / 0.901 / 0.737, 0.833 / 0.446; with
+# four more (round 14): 0.759 / 0.920 / 0.903 / 0.735, 0.833 / 0.446.
 HELD_OUT_FLOORS = {
     "recall@1": 0.74,
     "recall@5": 0.90,
@@ -79,7 +82,8 @@ HELD_OUT_FLOORS = {
     "no_answer_recall": 0.40,
 }
 HELD_OUT_QUESTIONS = 448
-DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana"}
+DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
+             "vet_karaganda", "cafe_aktobe"}
 HELD_OUT_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "autoservice_shymkent"}
 
 
