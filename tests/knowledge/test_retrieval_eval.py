@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,9 +45,9 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # on 1,824: 0.744 / 0.937 / 0.914 / reply 0.754, no-answer 0.923 / 0.565; with a time range
 # matched in any of its spellings, an evaluator fix: 0.754 / 0.941 / 0.918 / reply 0.766; round
 # 13, 2,224 questions with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853,
-# no-answer 0.961 / 0.540; round 14, 2,609 questions over seven bases (a question asked twice
-# kept once), the map refitted on them: 0.817 / 0.971 / 0.950 / reply 0.830, no-answer 0.938 /
-# 0.546). They guard against regressions;
+# no-answer 0.961 / 0.540; round 14, 2,607 questions over seven bases (a question asked twice
+# kept once), the map refitted on them: 0.818 / 0.971 / 0.951 / reply 0.831, no-answer 0.938 /
+# 0.544). They guard against regressions;
 # the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.80,
@@ -56,7 +57,7 @@ DEV_FLOORS = {
     "no_answer_precision": 0.92,
     "no_answer_recall": 0.52,
 }
-DEV_QUESTIONS = 2609
+DEV_QUESTIONS = 2607
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
 # table rows run longer) + titles
 MAX_REPLY = 1200
@@ -74,9 +75,9 @@ MAX_REPLY = 1200
 # fitted or tuned on this base): 448 questions, R@1 0.759, R@5 0.922, R@1500ch 0.898, reply
 # 0.730, no-answer 0.800 / 0.429 (without the map 0.652 / 0.867 / 0.847 / 0.671, 0.781 / 0.446);
 # the map refitted with two more dev bases: 0.754 / 0.922 / 0.901 / 0.737, 0.833 / 0.446; with
-# four more (round 14): 0.759 / 0.920 / 0.903 / 0.735, 0.833 / 0.446; without the four held-out
-# questions that were word for word dev questions too (round 14): 444 questions, 0.758 / 0.919
-# / 0.903 / 0.733, 0.821 / 0.426 (without the map 0.653 / 0.867 / 0.846 / 0.669, 0.767 / 0.426).
+# four more (round 14): 0.759 / 0.920 / 0.903 / 0.735, 0.833 / 0.446; without the five held-out
+# questions that were word for word dev questions too (round 14): 443 questions, 0.757 / 0.919
+# / 0.902 / 0.733, 0.821 / 0.426 (without the map 0.652 / 0.866 / 0.846 / 0.668, 0.767 / 0.426).
 HELD_OUT_FLOORS = {
     "recall@1": 0.74,
     "recall@5": 0.90,
@@ -85,7 +86,7 @@ HELD_OUT_FLOORS = {
     "no_answer_precision": 0.75,
     "no_answer_recall": 0.40,
 }
-HELD_OUT_QUESTIONS = 444
+HELD_OUT_QUESTIONS = 443
 DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
              "vet_karaganda", "cafe_aktobe"}
 HELD_OUT_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "autoservice_shymkent"}
@@ -151,9 +152,10 @@ def test_every_labelled_fact_is_in_a_chunk_as_the_search_reads_it(base: str) -> 
 @pytest.mark.parametrize("base", BASES)
 def test_no_question_is_asked_twice(base: str) -> None:
     """Authors writing blind still write the same question now and then ("Do you do ear piercing
-    for kids?" in rounds 4 and 9): a held-out copy of a dev question measures what the map was
-    fitted on, and a dev copy weighs its question twice."""
-    asked = Counter(case.question.strip().casefold() for case in load_cases(base))
+    for kids?" in rounds 4 and 9; punctuation and case aside): a held-out copy of a dev question
+    measures what the map was fitted on, and a dev copy weighs its question twice."""
+    asked = Counter(" ".join(re.sub(r"[^\w\s]", " ", case.question.casefold()).split())
+                    for case in load_cases(base))
     assert [question for question, count in asked.items() if count > 1] == []
 
 
@@ -212,7 +214,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
-    assert document["all"]["questions"] == 110 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 109 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
