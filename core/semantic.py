@@ -199,8 +199,8 @@ class SemanticMatcher:
                            if self._corpus else None)
         intents, corpus = self._fixed
         policy = await self._vectors.index(self.embedder, topic_examples(topics))
-        return await self._vectors.classifiers.get(self._key(topics),
-                                           lambda: self._fit(intents, policy, corpus, topics))
+        return await self._vectors.classifiers.get(
+            self._key(topics), lambda: self._fit(intents, policy, corpus, topics))
 
     def _key(self, topics: Sequence[PolicyTopic]) -> tuple[str, str, str, frozenset[str]]:
         """The classifier's key: its three example sets' (the fixed ones known already) and the
