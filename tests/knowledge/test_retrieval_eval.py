@@ -47,8 +47,7 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # 13, 2,224 questions with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853,
 # no-answer 0.961 / 0.540; round 14, 2,607 questions over seven bases (a question asked twice
 # kept once), the map refitted on them: 0.818 / 0.971 / 0.951 / reply 0.831, no-answer 0.938 /
-# 0.544). They guard against regressions;
-# the targets are judged on the held-out split.
+# 0.544). They guard against regressions; the targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.80,
     "recall@5": 0.96,
