@@ -5,7 +5,10 @@ started is never paused): on one event loop each running turn takes a share of t
 acknowledgements need, and a turn deferred in a burst also answers more of its customer's
 messages at once (the debounce's own effect). Below the mark nothing changes. One turn rather
 than a quarter of the workers: ingest at c=64 2,234 / 3,464 / 2,242 against 1,725 / 1,849 /
-1,960 req/s, p99 39 / 52 / 72 against 67 / 52 / 100 ms (benchmarks.run, alternate runs).
+1,960 req/s, p99 39 / 52 / 72 against 67 / 52 / 100 ms (benchmarks.run, alternate runs). The
+burst counts as over BURST_LINGER after the mark was last reached: between one request and the
+next the count dips, and each dip let every worker start a turn (with 16 workers, ingest p99 at
+c=16 93 -> 27 ms, at c=64 38 -> 28 ms).
 
 A turn waiting on the LLM (a remote call of 0.5-3 s) uses no CPU, so once it has waited
 MODEL_WAIT_AFTER it no longer holds one of the workers: the loop starts another turn (up to
@@ -22,12 +25,15 @@ from contextlib import contextmanager
 
 MODEL_WAIT_FACTOR = 8
 MODEL_WAIT_AFTER = 0.05  # seconds
+BURST_LINGER = 0.5  # seconds a burst counts as going on after the last time it was
 
 
 class IngestLoad:
     def __init__(self, busy_at: int = 8) -> None:
         """`busy_at`: webhooks in flight from which the process counts as taking a burst."""
         self._busy_at = busy_at
+        self._burst_until = 0.0  # the event loop's time
+        self._burst_over: asyncio.TimerHandle | None = None
         self.in_flight = 0
         self.model_waits = 0  # turns waiting on the LLM now
         self.room = asyncio.Event()  # set as a turn starts waiting: the turn loop may start one
@@ -35,6 +41,8 @@ class IngestLoad:
     @contextmanager
     def handling(self) -> Iterator[None]:
         self.in_flight += 1
+        if self.in_flight >= self._busy_at:
+            self._prolong_burst()
         try:
             yield
         finally:
@@ -59,8 +67,29 @@ class IngestLoad:
             if counted:
                 self.model_waits -= 1
 
+    @property
+    def in_burst(self) -> bool:
+        return asyncio.get_running_loop().time() < self._burst_until
+
+    def _prolong_burst(self) -> None:
+        """The burst goes on for BURST_LINGER from now: webhooks in flight dip below the mark
+        between one request and the next, and each dip would otherwise let every worker start a
+        turn. As it ends, the turn loop is told (`room`)."""
+        loop = asyncio.get_running_loop()
+        self._burst_until = loop.time() + BURST_LINGER
+        if self._burst_over is None:
+            self._burst_over = loop.call_at(self._burst_until, self._end_burst)
+
+    def _end_burst(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._burst_until:
+            self._burst_over = loop.call_at(self._burst_until, self._end_burst)
+            return
+        self._burst_over = None
+        self.room.set()
+
     def turn_slots(self, workers: int) -> int:
         """How many turns may run at once now: all the workers, or one during a burst, plus
         the turns waiting on the model (at most MODEL_WAIT_FACTOR x the workers in all)."""
-        working = 1 if self.in_flight >= self._busy_at else workers
+        working = 1 if self.in_burst else workers
         return min(working + self.model_waits, workers * MODEL_WAIT_FACTOR)
