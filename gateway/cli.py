@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from gateway.app import create_app
-    from gateway.heap import freeze_after_start
+    from gateway.heap import configure_for_serving
     from gateway.processes import ProcessSlot, follow_supervisor, serve_processes
 
     host = args.host or settings.host
@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.process_index is not None:
         follow_supervisor(args.supervisor_pid)
         slot = ProcessSlot(args.process_index)
-    freeze_after_start()
+    configure_for_serving()
     log.info("starting gateway", extra={"host": host, "port": port, "workers": settings.workers,
                                         **({"process_index": slot.index} if slot else {})})
     web.run_app(create_app(settings, process=slot), host=host, port=port, print=None,
