@@ -48,18 +48,21 @@ class SettingsError(Exception):
 
 
 MAX_DEFAULT_WORKERS = 16
+WORKERS_PER_CPU = 8
 
 
 def default_workers() -> int:
-    """WORKERS when unset: 4 per CPU this process may use, at most 16. A turn mostly waits (on
+    """WORKERS when unset: 8 per CPU this process may use, at most 16. A turn mostly waits (on
     PostgreSQL, the embedder, the LLM), so a core keeps several busy: on 2 cores draining a
-    backlog went from 33-36 turns/s at 4 to 57 at 16 (issue 10). Beyond 16 the database
-    connections (WORKERS + 6 per process) cost more than they bring."""
+    backlog with the bundled model went from 57-61 turns/s at 8 to 65-67 at 16, with instant
+    fakes from 149-166 to 172-173, ingest p99 at c=64 no worse since a burst lingers
+    (gateway/ingest_load.py; issue 10). Beyond 16 the database connections (WORKERS + 6 per
+    process) cost more than they bring."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    return min(MAX_DEFAULT_WORKERS, 4 * cpus)
+    return min(MAX_DEFAULT_WORKERS, WORKERS_PER_CPU * cpus)
 
 
 class Settings(BaseSettings):

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from aiohttp import ClientError, ClientSession, TCPConnector
 
-from gateway.settings import MAX_DEFAULT_WORKERS, Settings
+from gateway.settings import MAX_DEFAULT_WORKERS, WORKERS_PER_CPU, Settings
 from tests.factories import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +179,6 @@ async def test_the_processes_share_the_embedded_vector_store(
 def test_workers_default_to_the_machine_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WORKERS", raising=False)
     cpus = len(os.sched_getaffinity(0))
-    assert Settings(_env_file=None).workers == min(MAX_DEFAULT_WORKERS, 4 * cpus)
+    assert Settings(_env_file=None).workers == min(MAX_DEFAULT_WORKERS, WORKERS_PER_CPU * cpus)
     monkeypatch.setenv("WORKERS", "3")
     assert Settings(_env_file=None).workers == 3
