@@ -1,6 +1,7 @@
 """A burst of webhooks is acknowledged first: while many are in flight in the process, the turn
 worker runs one turn at a time (a running turn is never paused), and fills every slot again
-once the burst has been over a moment. A turn that has waited on the model a moment frees its slot meanwhile."""
+once the burst has been over a moment. A turn that has waited on the model a moment frees its
+slot meanwhile."""
 
 from __future__ import annotations
 
