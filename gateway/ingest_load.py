@@ -6,8 +6,8 @@ acknowledgements need, and a turn deferred in a burst also answers more of its c
 messages at once (the debounce's own effect). Below the mark nothing changes. One turn rather
 than a quarter of the workers: ingest at c=64 2,234 / 3,464 / 2,242 against 1,725 / 1,849 /
 1,960 req/s, p99 39 / 52 / 72 against 67 / 52 / 100 ms (benchmarks.run, alternate runs). The
-burst counts as over BURST_LINGER after the mark was last reached: between one request and the
-next the count dips, and each dip let every worker start a turn (with 16 workers, ingest p99 at
+burst counts as over BURST_LINGER after the count last left the mark: between one request and
+the next the count dips, and each dip let every worker start a turn (with 16 workers, ingest p99 at
 c=16 93 -> 27 ms, at c=64 38 -> 28 ms).
 
 A turn waiting on the LLM (a remote call of 0.5-3 s) uses no CPU, so once it has waited
@@ -41,11 +41,11 @@ class IngestLoad:
     @contextmanager
     def handling(self) -> Iterator[None]:
         self.in_flight += 1
-        if self.in_flight >= self._busy_at:
-            self._prolong_burst()
         try:
             yield
         finally:
+            if self.in_flight >= self._busy_at:
+                self._prolong_burst()
             self.in_flight -= 1
 
     @contextmanager
@@ -69,12 +69,14 @@ class IngestLoad:
 
     @property
     def in_burst(self) -> bool:
-        return asyncio.get_running_loop().time() < self._burst_until
+        """At the mark, or left it less than BURST_LINGER ago."""
+        return self.in_flight >= self._busy_at or \
+            asyncio.get_running_loop().time() < self._burst_until
 
     def _prolong_burst(self) -> None:
-        """The burst goes on for BURST_LINGER from now: webhooks in flight dip below the mark
-        between one request and the next, and each dip would otherwise let every worker start a
-        turn. As it ends, the turn loop is told (`room`)."""
+        """A webhook leaves the mark: the burst goes on for BURST_LINGER from now. Webhooks in
+        flight dip below the mark between one request and the next, and each dip would
+        otherwise let every worker start a turn. As it ends, the turn loop is told (`room`)."""
         loop = asyncio.get_running_loop()
         self._burst_until = loop.time() + BURST_LINGER
         if self._burst_over is None:
@@ -86,7 +88,8 @@ class IngestLoad:
             self._burst_over = loop.call_at(self._burst_until, self._end_burst)
             return
         self._burst_over = None
-        self.room.set()
+        if not self.in_burst:  # back at the mark: its next leaving lingers anew
+            self.room.set()
 
     def turn_slots(self, workers: int) -> int:
         """How many turns may run at once now: all the workers, or one during a burst, plus
