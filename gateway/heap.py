@@ -20,7 +20,6 @@ CPU a turn the same. An operator's own MALLOC_ARENA_MAX is left as it is."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -46,8 +45,10 @@ def cap_malloc_arenas() -> bool:
     is not glibc (mallopt missing, or refusing the parameter)."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    try:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the C library already loaded
+    except (OSError, TypeError):  # no such handle (Windows)
+        return False
     if mallopt is None or mallopt(_M_ARENA_MAX, MALLOC_ARENAS) != 1:
         log.debug("C's allocator keeps its own arena count (not glibc)")
         return False
