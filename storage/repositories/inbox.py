@@ -285,7 +285,12 @@ async def next_due_in(pool: asyncpg.Pool) -> float | None:
              FROM turn_queue ORDER BY due_at LIMIT 1""")
 
 
-_RESCHEDULE = """
+# When a conversation whose turn ended is due again: the debounce window of the events still
+# waiting (`rest`: their first and last arrival), at most the longest wait after the first.
+_DUE_AGAIN = """least(rest.last_at + make_interval(secs => s.debounce_seconds::float8),
+                      rest.first_at + make_interval(secs => {max_wait}::float8))"""
+
+_RESCHEDULE = f"""
     WITH rest AS (SELECT min(received_at) AS first_at, max(received_at) AS last_at
                     FROM inbound_events
                    WHERE conversation_id = $1 AND status IN ('queued', 'processing')),
@@ -295,9 +300,7 @@ _RESCHEDULE = """
                   RETURNING 1)
     UPDATE turn_queue q
        SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
-           due_at = greatest(now() + $3,
-                             least(rest.last_at + make_interval(secs => s.debounce_seconds::float8),
-                                   rest.first_at + make_interval(secs => $4::float8)))
+           due_at = greatest(now() + $3, {_DUE_AGAIN.format(max_wait="$4")})
       FROM rest, client_settings s
      WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
        AND rest.first_at IS NOT NULL
@@ -312,6 +315,43 @@ async def reschedule(db: asyncpg.Connection | asyncpg.Pool, conversation_id: UUI
     A claim that was taken over meanwhile (another token) changes nothing; `token` None: the
     caller has fenced the turn already (its events were still its own)."""
     await db.execute(_RESCHEDULE, conversation_id, token, not_before, MAX_WAIT_SECONDS)
+
+
+# A turn's events marked done (or failed) and its queue row rescheduled (as `_RESCHEDULE`) in one
+# round trip: the events the turn still waits on are those of its conversation queued or
+# processing, less its own (the statement sees them as they were before it). Fewer than all of
+# its events updated: the claim was taken over, and the caller's LostClaim rolls it all back.
+_END_TURN = f"""
+    WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
+         updated AS (
+             UPDATE inbound_events e
+                SET status = $3, processed_at = now(), locked_until = NULL,
+                    last_error = coalesce($4, e.last_error)
+               FROM claimed
+              WHERE e.id = claimed.id AND e.attempts = claimed.attempts
+                AND e.status = 'processing'
+             RETURNING e.conversation_id),
+         turn AS (SELECT DISTINCT conversation_id FROM updated),
+         rest AS (SELECT t.conversation_id, min(e.received_at) AS first_at,
+                         max(e.received_at) AS last_at
+                    FROM turn t
+                    LEFT JOIN inbound_events e
+                      ON e.conversation_id = t.conversation_id
+                     AND e.status IN ('queued', 'processing') AND e.id <> ALL($1::bigint[])
+                   GROUP BY t.conversation_id),
+         gone AS (DELETE FROM turn_queue q USING rest
+                   WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NULL
+                  RETURNING 1),
+         waiting AS (
+             UPDATE turn_queue q
+                SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
+                    due_at = greatest(now(), {_DUE_AGAIN.format(max_wait="$5")})
+               FROM rest, client_settings s
+              WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NOT NULL
+                AND s.client_id = q.client_id
+             RETURNING 1)
+    SELECT count(*) FROM updated
+"""
 
 
 async def enqueue_missing(db: asyncpg.Connection | asyncpg.Pool) -> int:
@@ -347,23 +387,9 @@ class InboxRepo:
     async def _end(self, claims: Sequence[tuple[int, int]], status: str, error: str | None) -> None:
         ids = [event_id for event_id, _ in claims]
         attempts = [attempt for _, attempt in claims]
-        done, conversations = await self._conn.fetchrow(
-            """WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
-                    updated AS (
-                        UPDATE inbound_events e
-                           SET status = $3, processed_at = now(), locked_until = NULL,
-                               last_error = coalesce($4, e.last_error)
-                          FROM claimed
-                         WHERE e.id = claimed.id AND e.attempts = claimed.attempts
-                           AND e.status = 'processing'
-                        RETURNING e.conversation_id)
-               SELECT count(*), array_agg(DISTINCT conversation_id) FROM updated""",
-            ids, attempts, status, error,
-        )
+        done = await self._conn.fetchval(_END_TURN, ids, attempts, status, error, MAX_WAIT_SECONDS)
         if done != len(claims):
             raise LostClaim(f"{len(claims) - done} of {len(claims)} events were claimed again")
-        for conversation_id in conversations or ():
-            await reschedule(self._conn, conversation_id, None)
 
 
 async def release(pool: asyncpg.Pool, turn: ClaimedTurn, error: str, *,
