@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -31,6 +32,7 @@ from core.ports import Sender, Store, Tenants
 from core.undelivered import after_give_up
 from gateway import metrics
 from gateway.queue_worker import QueueWorker
+from storage.group_commit import GroupCommit
 from storage.notify import Wakeup
 from storage.repositories import outbox
 from storage.repositories.outbox import LocalLease
@@ -60,6 +62,9 @@ class OutboxWorker:
         self._lease = lease
         self._on_given_up = on_given_up
         self._on_outcome = on_outcome
+        # deliveries finishing together are recorded as sent in one statement and one commit
+        self._sent: GroupCommit[tuple[Delivery, dict[str, Any] | None], None] = GroupCommit(
+            lambda sent: outbox.mark_sent(pool, sent), what="deliveries sent")
         self._queue = QueueWorker(
             "outbox worker", Wakeup(dsn, (outbox.NOTIFY_CHANNEL,)), concurrency=concurrency,
             claim=self._claim, handle=self.deliver, next_due_in=lambda: outbox.next_due_in(pool),
@@ -133,7 +138,7 @@ class OutboxWorker:
                    "conversation_id": str(delivery.conversation_id or "")}
         slug = await self._client_label(delivery)
         if outcome.ok:
-            await record(lambda: outbox.mark_sent(self._pool, delivery, outcome.result),
+            await record(lambda: self._sent.submit((delivery, outcome.result)),
                          what="outbox sent")
             metrics.DELIVERIES.labels(slug, delivery.channel, "sent").inc()
             log.info("delivered", extra=context)

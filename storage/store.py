@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -113,7 +114,9 @@ class PgInbox:
     def __init__(self, pool: asyncpg.Pool, *, group_commit: bool = False) -> None:
         """`group_commit`: webhooks arriving together share one commit (a serving process)."""
         self._pool = pool
-        self._group = GroupCommit(pool) if group_commit else None
+        self._group: GroupCommit[NewEvent, tuple[UUID, int | None]] | None = (
+            GroupCommit(partial(inbox.accept_many, pool), what="inbound events")
+            if group_commit else None)
 
     async def accept(self, client: Client, branch: Branch | None, message: InboundMessage,
                      raw: Any = None) -> Accepted:
@@ -121,7 +124,7 @@ class PgInbox:
                          message.remote_jid, message.sender_name, message.provider_message_id,
                          record(message, raw), client.settings.debounce_seconds)
         if self._group is not None:
-            conversation_id, event_id = await self._group.accept(event)
+            conversation_id, event_id = await self._group.submit(event)
         else:
             ((conversation_id, event_id),) = await inbox.accept_many(self._pool, [event])
         return Accepted(conversation_id, event_id)

@@ -170,13 +170,20 @@ async def renew(pool: asyncpg.Pool, deliveries: Sequence[Delivery], lease: timed
             [d.id for d in deliveries], [d.attempts for d in deliveries], lease)
 
 
-async def mark_sent(pool: asyncpg.Pool, delivery: Delivery, result: dict[str, Any] | None) -> None:
+async def mark_sent(pool: asyncpg.Pool, sent: Sequence[tuple[Delivery, dict[str, Any] | None]]
+                    ) -> list[None]:
+    """Deliveries that went out, each with what the channel answered, in one statement (the
+    outbox worker's group commit); a row claimed again meanwhile (another attempt) is left to
+    its new claim. One None per delivery, in order."""
+    ordered = sorted(sent, key=lambda item: item[0].id)  # one lock order for every batch
     await pool.execute(
-        """UPDATE outbox SET status = 'sent', sent_at = now(), locked_until = NULL, result = $3,
-                             last_error = NULL
-            WHERE id = $1 AND attempts = $2 AND status = 'processing'""",
-        delivery.id, delivery.attempts, result,
-    )
+        """UPDATE outbox o SET status = 'sent', sent_at = now(), locked_until = NULL,
+                               result = d.result, last_error = NULL
+             FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS d(id, attempts, result)
+            WHERE o.id = d.id AND o.attempts = d.attempts AND o.status = 'processing'""",
+        [d.id for d, _ in ordered], [d.attempts for d, _ in ordered],
+        [result for _, result in ordered])
+    return [None] * len(sent)
 
 
 async def record_progress(pool: asyncpg.Pool, delivery_id: int, progress: dict[str, Any]) -> None:
