@@ -20,7 +20,10 @@ questions the base can answer unless said otherwise:
 A fact matches case-insensitively with runs of whitespace (NBSP included) folded to one space,
 within one line of the text, a time range in any of its spellings: "8:00 – 23:00", "8:00-23:00",
 "с 8:00 до 23:00", "от 8:00 до 23:00" and "8:00-ден 23:00-ге дейін" are one fact (a label copies
-one of them, and the base may state the same hours elsewhere in another).
+one of them, and the base may state the same hours elsewhere in another). A label may also name
+other statements of the same fact (`facts: [["Вс 10:00–16:00", "Воскресенье — Клиника (приём
+врачей): 10:00–16:00"]]`: a table row and an FAQ line, a Russian and a Kazakh page): any of them
+is the fact.
 """
 
 from __future__ import annotations
@@ -59,12 +62,16 @@ _RANGES = (re.compile(_TIME + r" ?[-–—] ?" + _TIME),
            re.compile(_TIME + "-(?:ден|тен|дан|тан|нан) " + _TIME + "-(?:ге|ке|ға|қа)(?: дейін)?"))
 
 
+# One needed fact: its spellings in the base, the label's own first (any of them is the fact).
+Fact = tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     id: str
     base: str
     question: str
-    facts: tuple[str, ...]
+    facts: tuple[Fact, ...]
     kind: str
     style: str
     split: str
@@ -93,10 +100,11 @@ def fold(text: str) -> str:
     return folded
 
 
-def has_facts(text: str, facts: Iterable[str]) -> bool:
-    """Every fact is in one line of the text, a number only as a whole one: "4 300 ₸" is not
-    found inside "14 300 ₸" (numbers are written with spaces between thousands), but a line
-    that starts with a number is no part of the previous line's last one."""
+def has_facts(text: str, facts: Iterable[str | Fact]) -> bool:
+    """Every fact (one of its spellings) is in one line of the text, a number only as a whole
+    one: "4 300 ₸" is not found inside "14 300 ₸" (numbers are written with spaces between
+    thousands), but a line that starts with a number is no part of the previous line's last
+    one."""
     return folded_has_facts(fold_lines(text), facts)
 
 
@@ -105,9 +113,11 @@ def fold_lines(text: str) -> str:
     return "\n".join(fold(line) for line in text.split("\n"))
 
 
-def folded_has_facts(folded: str, facts: Iterable[str]) -> bool:
+def folded_has_facts(folded: str, facts: Iterable[str | Fact]) -> bool:
     """`has_facts` in a text folded by `fold_lines`."""
-    return all(_fact_pattern(fold(fact)).search(folded) for fact in facts)
+    return all(any(_fact_pattern(fold(spelling)).search(folded)
+                   for spelling in ((fact,) if isinstance(fact, str) else fact))
+               for fact in facts)
 
 
 def _fact_pattern(fact: str) -> re.Pattern[str]:
@@ -133,11 +143,15 @@ def load_cases(base: str, split: str | None = None, folder: Path = CASES_DIR) ->
     document: dict[str, Any] = yaml.safe_load((folder / f"{base}.yaml").read_text("utf-8"))
     cases = [
         Case(id=str(item["id"]), base=base, question=str(item["q"]),
-             facts=tuple(str(f) for f in item.get("facts") or ()), kind=str(item["kind"]),
+             facts=tuple(_spellings(f) for f in item.get("facts") or ()), kind=str(item["kind"]),
              style=str(item["style"]), split=str(item["split"]))
         for item in document["cases"]
     ]
     return [c for c in cases if split is None or c.split == split]
+
+
+def _spellings(fact: str | list[str]) -> Fact:
+    return tuple(str(f) for f in fact) if isinstance(fact, list) else (str(fact),)
 
 
 async def ingest_folder(kb: KnowledgeBase, client_slug: str, folder: Path) -> int:

@@ -47,12 +47,14 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # 13, 2,224 questions with the query map fitted on them: 0.848 / 0.977 / 0.963 / reply 0.853,
 # no-answer 0.961 / 0.540; round 14, 2,607 questions over seven bases (a question asked twice
 # kept once), the map refitted on them: 0.818 / 0.971 / 0.951 / reply 0.831, no-answer 0.938 /
-# 0.544). They guard against regressions; the targets are judged on the held-out split.
+# 0.544; round 16, the labels naming the base's other statements of a fact, an evaluator fix:
+# 0.847 / 0.976 / 0.957 / reply 0.848). They guard against regressions; the targets are
+# judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.80,
+    "recall@1": 0.83,
     "recall@5": 0.96,
     "recall@1500ch": 0.94,
-    "reply": 0.82,
+    "reply": 0.83,
     "no_answer_precision": 0.92,
     "no_answer_recall": 0.52,
 }
@@ -77,11 +79,14 @@ MAX_REPLY = 1200
 # four more (round 14): 0.759 / 0.920 / 0.903 / 0.735, 0.833 / 0.446; without the five held-out
 # questions that were word for word dev questions too (round 14): 443 questions, 0.757 / 0.919
 # / 0.902 / 0.733, 0.821 / 0.426 (without the map 0.652 / 0.866 / 0.846 / 0.668, 0.767 / 0.426).
+# Round 16, the labels naming the base's other statements of a fact (an evaluator fix: the same
+# fact in an FAQ line and a table row, a Russian and a Kazakh page): 0.785 / 0.922 / 0.909 /
+# 0.758, no-answer unchanged.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.74,
+    "recall@1": 0.77,
     "recall@5": 0.90,
-    "recall@1500ch": 0.88,
-    "reply": 0.71,
+    "recall@1500ch": 0.89,
+    "reply": 0.74,
     "no_answer_precision": 0.75,
     "no_answer_recall": 0.40,
 }
@@ -143,8 +148,8 @@ def test_every_labelled_fact_is_in_a_chunk_as_the_search_reads_it(base: str) -> 
     # the chunks as one text of their lines, folded once: a fact is matched within one line
     chunks = fold_lines("\n".join(chunk.text for path in sorted((BASES_DIR / base).glob("*.md"))
                                   for chunk in chunk_document(path.read_text(encoding="utf-8"))))
-    missing = [(case.id, fact) for case in load_cases(base) for fact in case.facts
-               if not folded_has_facts(chunks, [fact])]
+    missing = [(case.id, spelling) for case in load_cases(base) for fact in case.facts
+               for spelling in fact if not folded_has_facts(chunks, [spelling])]
     assert missing == []
 
 
@@ -164,6 +169,15 @@ def test_a_number_fact_matches_only_a_whole_number() -> None:
     assert not has_facts("с 19:00 – 21:00", ["9:00 – 21:00"])
     assert has_facts("Пн–Пт\u00a09:00 – 21:00.", ["9:00 – 21:00"])
     assert has_facts("7 марта — 8:00 – 22:00\n21 марта (Наурыз) — 11:00", ["21 марта (Наурыз)"])
+
+
+def test_a_fact_stated_twice_in_the_base_matches_either_statement() -> None:
+    sunday = ("Вс 10:00–16:00", "Воскресенье — Клиника (приём врачей): 10:00–16:00")
+    assert has_facts("Воскресенье — Клиника (приём врачей): 10:00–16:00; Груминг: 10:00–15:00",
+                     [sunday])
+    assert has_facts("«Центр»: Пн–Пт 08:00–20:00, Вс 10:00–16:00.", [sunday])
+    assert not has_facts("Воскресенье — Груминг-салон: 10:00–16:00", [sunday])
+    assert not has_facts("Вс 10:00–16:00", [sunday, ("8 500 ₸",)])  # every fact, one spelling each
 
 
 def test_a_time_range_matches_in_any_of_its_spellings() -> None:
