@@ -55,6 +55,13 @@ async def test_turn_claims_use_the_due_index_after_stale_statistics(db) -> None:
     waiting = await db.fetchval("SELECT count(*) FROM turn_queue WHERE due_at <= now()")
     assert waiting == CUSTOMERS - 4  # the claimed ones are leased away from the due prefix
 
+    # a turn's end reads its own conversation's waiting events on the queue's index
+    events = turns[0].events
+    plan = json.dumps(await db.fetchval(
+        f"EXPLAIN (FORMAT JSON) {inbox._END_TURN}", [e.id for e in events],
+        [e.attempts for e in events], "done", None, 60.0))
+    assert "inbound_events_queue" in plan and "Seq Scan" not in plan
+
 
 async def test_outbox_claims_probe_each_lane_by_index_after_stale_statistics(db) -> None:
     client = await make_client(db, "burst")
