@@ -10,7 +10,8 @@ from uuid import UUID
 import asyncpg
 
 from core.models import Client, InboundMessage
-from storage.repositories import clients
+from storage.repositories import clients, inbox
+from storage.repositories.inbox import NewEvent
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 
@@ -21,6 +22,16 @@ async def make_client(db: asyncpg.Pool, slug: str = "demo_salon", **settings: An
     settings.setdefault("chatflow_instance_id", f"inst-{slug}")
     async with db.acquire() as conn:
         return await clients.create(conn, slug, f"Client {slug}", **settings)
+
+
+async def accept_event(db: asyncpg.Pool, *, client_id: UUID, branch_id: UUID | None, channel: str,
+                       remote_jid: str, name: str | None, provider_message_id: str,
+                       payload: dict[str, Any], debounce: float) -> tuple[UUID, int | None]:
+    """An inbound event as a webhook stores it (customer, conversation, event and queue entry);
+    the event id is None for a duplicate."""
+    (result,) = await inbox.accept_many(db, [NewEvent(client_id, branch_id, channel, remote_jid,
+                                                      name, provider_message_id, payload, debounce)])
+    return result
 
 
 async def make_conversation(db: asyncpg.Pool, client_id: UUID, jid: str = "77011234567@s.whatsapp.net",

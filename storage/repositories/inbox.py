@@ -70,16 +70,6 @@ class NewEvent:
     debounce: float
 
 
-async def accept(db: asyncpg.Connection | asyncpg.Pool, *, client_id: UUID, branch_id: UUID | None,
-                 channel: str, remote_jid: str, name: str | None, provider_message_id: str,
-                 payload: dict[str, Any], debounce: float) -> tuple[UUID, int | None]:
-    """Customer, conversation, event and queue entry in one round trip (migration 0005's
-    `accept_inbound_event`); the event id is None for a duplicate."""
-    (result,) = await accept_many(db, [NewEvent(client_id, branch_id, channel, remote_jid, name,
-                                                provider_message_id, payload, debounce)])
-    return result
-
-
 async def accept_many(db: asyncpg.Connection | asyncpg.Pool,
                       events: Sequence[NewEvent]) -> list[tuple[UUID, int | None]]:
     """Several events in one statement (one round trip, one commit), in order."""

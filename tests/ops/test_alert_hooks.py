@@ -20,7 +20,7 @@ from gateway.settings import Settings
 from storage.repositories import inbox
 from storage.repositories.alerts import PgAlertLog
 from storage.store import PgStore, PgTenants
-from tests.factories import make_client, make_conversation
+from tests.factories import accept_event, make_client, make_conversation
 from tests.fakes import wait_for
 from tests.ops.conftest import ALERT_CHAT, ALERT_TOKEN, alerts_sent
 from tests.telegram.conftest import JID
@@ -63,7 +63,7 @@ async def test_a_growing_backlog_is_told_once(db, hooks, tg) -> None:
     watch, _ = hooks
     client = await make_client(db, "salon")
     for n in range(3):
-        await inbox.accept(db, client_id=client.id, branch_id=None, channel="whatsapp",
+        await accept_event(db, client_id=client.id, branch_id=None, channel="whatsapp",
                            remote_jid=f"7701000000{n}@s.whatsapp.net", name=None,
                            provider_message_id=f"m-{n}", payload={"inbound": {"text": "?"}},
                            debounce=3600)
@@ -101,7 +101,7 @@ async def test_a_turn_that_keeps_dying_reaches_the_operator(start_app, alert_set
                                                             tg: FakeTelegram, db) -> None:
     await start_app(alert_settings)
     # a turn claimed MAX_TURN_ATTEMPTS times already (each claim died): the next claim gives up
-    await inbox.accept(db, client_id=client_a.id, branch_id=None, channel="whatsapp",
+    await accept_event(db, client_id=client_a.id, branch_id=None, channel="whatsapp",
                        remote_jid=JID, name="Айгерим", provider_message_id="m-1",
                        payload={"inbound": {"text": "сколько стоит?"}}, debounce=3600)
     await db.execute("UPDATE inbound_events SET attempts = $1", MAX_TURN_ATTEMPTS)

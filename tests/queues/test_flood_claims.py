@@ -19,7 +19,7 @@ from core.texts import CUSTOMER_DEFAULTS
 from gateway.turn_worker import to_message
 from storage.repositories import clients, inbox
 from storage.store import PgStore, PgTenants
-from tests.factories import make_client
+from tests.factories import accept_event, make_client
 
 LEASE = timedelta(seconds=15)
 JID = "77011234567@s.whatsapp.net"
@@ -30,7 +30,7 @@ async def send(db: asyncpg.Pool, client_id: UUID, texts: list[str], *, jid: str 
     """The customer's messages, stored as webhooks store them (no debounce)."""
     conversation_id = None
     for n, text in enumerate(texts):
-        conversation_id, _ = await inbox.accept(
+        conversation_id, _ = await accept_event(
             db, client_id=client_id, branch_id=None, channel="whatsapp", remote_jid=jid, name=None,
             provider_message_id=f"{prefix}{n}", payload={"inbound": {"text": text}}, debounce=0)
     assert conversation_id is not None

@@ -17,9 +17,8 @@ from core.pipeline import TurnProcessor
 from core.texts import CUSTOMER_DEFAULTS
 from gateway.outbox_worker import OutboxWorker
 from gateway.turn_worker import TurnWorker
-from storage.repositories import inbox
 from storage.store import PgStore, PgTenants
-from tests.factories import make_client, make_conversation
+from tests.factories import accept_event, make_client, make_conversation
 
 JID = "77011234567@s.whatsapp.net"
 
@@ -36,7 +35,7 @@ async def test_a_turn_that_keeps_failing_answers_with_the_fallback_once(
     store = PgStore(db)
     processor = TurnProcessor(store, PgTenants(db), Answerer(None, None), None, Desk(store))
     worker = TurnWorker(db, database_dsn, processor, lease=timedelta(seconds=30))
-    await inbox.accept(db, client_id=client.id, branch_id=None, channel="whatsapp", remote_jid=JID,
+    await accept_event(db, client_id=client.id, branch_id=None, channel="whatsapp", remote_jid=JID,
                        name="Айгерим", provider_message_id="m-1",
                        payload={"inbound": {"text": "сколько стоит?"}}, debounce=0)
     for attempt in range(1, MAX_TURN_ATTEMPTS + 1):

@@ -8,14 +8,14 @@ import asyncio
 from datetime import timedelta
 
 from storage.repositories import inbox
-from tests.factories import make_client
+from tests.factories import accept_event, make_client
 
 LEASE = timedelta(seconds=15)
 
 
 async def _queue_turns(db, client, customers: int) -> list[inbox.ClaimedTurn]:
     for n in range(customers):
-        await inbox.accept(db, client_id=client.id, branch_id=None, channel="whatsapp",
+        await accept_event(db, client_id=client.id, branch_id=None, channel="whatsapp",
                            remote_jid=f"7701{n:07d}@s.whatsapp.net", name=None,
                            provider_message_id=f"m{n}", payload={"inbound": {"text": "привет"}},
                            debounce=0)

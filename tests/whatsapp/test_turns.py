@@ -11,6 +11,7 @@ from core.desk import Desk
 from core.pipeline import TurnProcessor
 from storage.repositories import clients
 from storage.store import PgStore, PgTenants
+from tests.factories import accept_event
 from tests.fakes import wait_for
 from tests.whatsapp.conftest import JID, post, text_payload
 
@@ -165,7 +166,7 @@ async def test_concurrent_claimers_never_overlap_a_conversation(db, demo) -> Non
     async def producer() -> None:
         n = 0
         while not stop.is_set():
-            await inbox.accept(db, client_id=demo.id, branch_id=None, channel="whatsapp",
+            await accept_event(db, client_id=demo.id, branch_id=None, channel="whatsapp",
                                remote_jid=JID, name=None, provider_message_id=f"r{n}",
                                payload={"inbound": {"text": "x"}}, debounce=0)
             n += 1
@@ -210,7 +211,7 @@ async def test_a_turn_that_outlived_its_lease_is_not_applied(db, demo) -> None:
     from tests.factories import make_conversation
 
     conv = await make_conversation(db, demo.id)
-    await inbox.accept(db, client_id=demo.id, branch_id=None, channel="whatsapp", remote_jid=JID,
+    await accept_event(db, client_id=demo.id, branch_id=None, channel="whatsapp", remote_jid=JID,
                        name=None, provider_message_id="late-1",
                        payload={"inbound": {"text": "привет"}}, debounce=0)
     (first,) = [t.events for t in await inbox.claim_turns(db, limit=1, lease=timedelta(seconds=60))]
