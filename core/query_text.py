@@ -61,6 +61,18 @@ _THOUSANDS = re.compile(
     r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s?(?:к|k|тыс\.?|тысяч[аи]?|мың)(?![\w])", re.IGNORECASE
 )
 _DIGIT_GROUPS = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d{3}\b)")
+# Terms said in words, and the number of months price tables name them by ("годовой" is the row
+# «12 месяцев»)
+_DURATION_WORDS = (
+    ((r"годов\w*", r"на (?:1 |один |целый )?год", "за год", "yearly", r"annual\w*",
+      "(?:a |one |1 )?year", r"жылдық\w*", r"бір жыл\w*"), "12 месяцев"),
+    ((r"пол ?года", r"полугодов\w*", "half[- ]a[- ]year", r"half[- ]year\w*", "six months",
+      r"жарты жыл\w*"), "6 месяцев"),
+    ((r"квартал\w*", "три месяца", "three months", r"үш ай\w*"), "3 месяца"),
+    ((r"месячн\w*", "на месяц", "monthly", "one month", "a month", r"бір ай\w*"), "1 месяц"),
+)
+_DURATIONS = tuple((re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE), months)
+                   for words, months in _DURATION_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,13 @@ def spell_amounts(text: str) -> str:
     return _DIGIT_GROUPS.sub("", _THOUSANDS.sub(thousands, text))
 
 
+def spell_durations(text: str) -> str:
+    """The text with the number of months of each term it says in words ("годовой абонемент",
+    "полгода", "annual", "жылдық"): "… 12 месяцев"."""
+    named = [name for pattern, name in _DURATIONS if pattern.search(text)]
+    return f"{text} {' '.join(named)}" if named else text
+
+
 def normalize_for_embedding(text: str) -> str:
     text = text.strip()
     if looks_transliterated(text):
@@ -121,7 +140,7 @@ def content_words(text: str) -> str:
 
 def normalize_query(text: str, lexicon: Lexicon | None = None) -> NormalizedQuery:
     dense = normalize_for_embedding(text)
-    lexical = content_words(dense)
+    lexical = content_words(spell_durations(dense))
     if dense != text.strip() and looks_transliterated(text):
         lexical = f"{lexical} {text}"  # the Latin spelling may match Latin names in the base
     if lexicon is not None:

@@ -25,6 +25,7 @@ from core.query_text import (
     normalize_query,
     shares_a_word,
     spell_amounts,
+    spell_durations,
     strip_kazakh_endings,
 )
 from core.result import Result
@@ -50,6 +51,19 @@ def test_tenge_amounts_are_spelled_one_way() -> None:
     assert spell_amounts("от 1,5 тыс до 30 тыс.") == "от 1500 до 30000"
     assert spell_amounts("букет за 12 000 ₸") == "букет за 12000 ₸"
     assert spell_amounts("5 шт по 10k") == "5 шт по 10000"
+
+
+def test_a_term_said_in_words_is_searched_as_its_months_too() -> None:
+    """Price tables name a membership or a storage term by its months («12 месяцев»)."""
+    assert spell_durations("годовой дневной скоко") == "годовой дневной скоко 12 месяцев"
+    assert spell_durations("полгода безлимит") == "полгода безлимит 6 месяцев"
+    assert spell_durations("annual membership price") == "annual membership price 12 месяцев"
+    assert spell_durations("жылдық абонемент қанша") == "жылдық абонемент қанша 12 месяцев"
+    assert spell_durations("хранение шин на квартал") == "хранение шин на квартал 3 месяца"
+    assert spell_durations("в 2026 году до скольки") == "в 2026 году до скольки"
+    query = normalize_query("Годовой безлим в оба зала")
+    assert query.dense == "Годовой безлим в оба зала"  # the model reads the question as written
+    assert query.lexical.endswith("12 месяцев")
 
 
 def test_kazakh_endings_come_off_before_a_word_is_looked_for() -> None:
