@@ -64,8 +64,8 @@ _DIGIT_GROUPS = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d{3}\b)")
 # Terms said in words, and the number of months price tables name them by ("годовой" is the row
 # «12 месяцев»)
 _DURATION_WORDS = (
-    ((r"годов\w*", r"на (?:1 |один |целый )?год", "за год", "yearly", r"annual\w*",
-      "(?:a |one |1 )?year", r"жылдық\w*", r"бір жыл\w*"), "12 месяцев"),
+    ((r"годов(?:ой|ая|ое|ую|ого|ом|ым|ые|ых)", r"на (?:1 |один |целый )?год", "за год", "yearly",
+      r"annual\w*", "(?:a|one|1|per) year", r"жылдық\w*", r"бір жыл\w*"), "12 месяцев"),
     ((r"пол ?года", r"полугодов\w*", "half[- ]a[- ]year", r"half[- ]year\w*", "six months",
       r"жарты жыл\w*"), "6 месяцев"),
     ((r"квартал\w*", "три месяца", "three months", r"үш ай\w*"), "3 месяца"),
