@@ -49,8 +49,8 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # kept once), the map refitted on them: 0.818 / 0.971 / 0.951 / reply 0.831, no-answer 0.938 /
 # 0.544; round 16, the labels naming the base's other statements of a fact, an evaluator fix:
 # 0.847 / 0.976 / 0.957 / reply 0.848; the map refitted on them and terms said in words searched
-# by their months: 0.851 / 0.977 / 0.959 / reply 0.852). They guard against regressions; the targets are
-# judged on the held-out split.
+# by their months: 0.851 / 0.977 / 0.959 / reply 0.852). They guard against regressions; the
+# issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.83,
     "recall@5": 0.96,
