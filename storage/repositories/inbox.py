@@ -275,26 +275,33 @@ async def next_due_in(pool: asyncpg.Pool) -> float | None:
              FROM turn_queue ORDER BY due_at LIMIT 1""")
 
 
-# When a conversation whose turn ended is due again: the debounce window of the events still
-# waiting (`rest`: their first and last arrival), at most the longest wait after the first.
-_DUE_AGAIN = """least(rest.last_at + make_interval(secs => s.debounce_seconds::float8),
-                      rest.first_at + make_interval(secs => {max_wait}::float8))"""
+# A conversation whose turn ended, given `rest` (its id and the first and last arrival of the
+# events still waiting, NULL when none): it leaves the queue, or is due again after those
+# events' debounce window (at most the longest wait after the first, at least `not_before`
+# from now). `fence`: a condition the queue row must also meet (the claim's token).
+_REQUEUE = """
+         gone AS (DELETE FROM turn_queue q USING rest
+                   WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NULL AND {fence}
+                  RETURNING 1),
+         waiting AS (
+             UPDATE turn_queue q
+                SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
+                    due_at = greatest(now() + {not_before},
+                                      least(rest.last_at + make_interval(secs => s.debounce_seconds::float8),
+                                            rest.first_at + make_interval(secs => {max_wait}::float8)))
+               FROM rest, client_settings s
+              WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NOT NULL AND {fence}
+                AND s.client_id = q.client_id
+             RETURNING 1)"""
 
 _RESCHEDULE = f"""
-    WITH rest AS (SELECT min(received_at) AS first_at, max(received_at) AS last_at
+    WITH rest AS (SELECT $1::uuid AS conversation_id, min(received_at) AS first_at,
+                         max(received_at) AS last_at
                     FROM inbound_events
                    WHERE conversation_id = $1 AND status IN ('queued', 'processing')),
-         gone AS (DELETE FROM turn_queue q USING rest
-                   WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
-                     AND rest.first_at IS NULL
-                  RETURNING 1)
-    UPDATE turn_queue q
-       SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
-           due_at = greatest(now() + $3, {_DUE_AGAIN.format(max_wait="$4")})
-      FROM rest, client_settings s
-     WHERE q.conversation_id = $1 AND (q.attempts = $2 OR $2 IS NULL)
-       AND rest.first_at IS NOT NULL
-       AND s.client_id = q.client_id
+         {_REQUEUE.format(fence="(q.attempts = $2 OR $2 IS NULL)", not_before="$3",
+                          max_wait="$4").strip()}
+    SELECT 1
 """
 
 
@@ -307,7 +314,7 @@ async def reschedule(db: asyncpg.Connection | asyncpg.Pool, conversation_id: UUI
     await db.execute(_RESCHEDULE, conversation_id, token, not_before, MAX_WAIT_SECONDS)
 
 
-# A turn's events marked done (or failed) and its queue row rescheduled (as `_RESCHEDULE`) in one
+# A turn's events marked done (or failed) and its queue row requeued (`_REQUEUE`) in one
 # round trip: the events the turn still waits on are those of its conversation queued or
 # processing, less its own (the statement sees them as they were before it). Fewer than all of
 # its events updated: the claim was taken over, and the caller's LostClaim rolls it all back.
@@ -329,17 +336,7 @@ _END_TURN = f"""
                       ON e.conversation_id = t.conversation_id
                      AND e.status IN ('queued', 'processing') AND e.id <> ALL($1::bigint[])
                    GROUP BY t.conversation_id),
-         gone AS (DELETE FROM turn_queue q USING rest
-                   WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NULL
-                  RETURNING 1),
-         waiting AS (
-             UPDATE turn_queue q
-                SET leased = false, first_at = rest.first_at, last_at = rest.last_at,
-                    due_at = greatest(now(), {_DUE_AGAIN.format(max_wait="$5")})
-               FROM rest, client_settings s
-              WHERE q.conversation_id = rest.conversation_id AND rest.first_at IS NOT NULL
-                AND s.client_id = q.client_id
-             RETURNING 1)
+         {_REQUEUE.format(fence="true", not_before="interval '0'", max_wait="$5").strip()}
     SELECT count(*) FROM updated
 """
 

@@ -61,6 +61,11 @@ async def test_turn_claims_use_the_due_index_after_stale_statistics(db) -> None:
         f"EXPLAIN (FORMAT JSON) {inbox._END_TURN}", [e.id for e in events],
         [e.attempts for e in events], "done", None, 60.0))
     assert "inbound_events_queue" in plan and "Seq Scan" not in plan
+    # and so does a turn released for a retry (the same requeueing, fenced by the claim's token)
+    plan = json.dumps(await db.fetchval(
+        f"EXPLAIN (FORMAT JSON) {inbox._RESCHEDULE}", turns[1].conversation_id, turns[1].token,
+        timedelta(seconds=5), 60.0))
+    assert "inbound_events_queue" in plan and "Seq Scan" not in plan
 
 
 async def test_outbox_claims_probe_each_lane_by_index_after_stale_statistics(db) -> None:
