@@ -73,9 +73,18 @@ async def test_every_metric_the_rules_and_dashboard_name_exists(start_app, wa_se
     assert (await post(app, text_payload("Позовите менеджера", "M-2"))).status == 200
     await wait_for(lambda: len(chatflow.delivered()) >= 2)
 
-    response = await app.get("/metrics")
-    assert response.status == 200
-    text = await response.text()
+    async def recorded_sent() -> str | None:
+        """The metrics once both sends are recorded: a send is counted after its "sent" row
+        commits, which the worker does a moment after ChatFlow has the message."""
+        response = await app.get("/metrics")
+        assert response.status == 200
+        text = await response.text()
+        sent = sample(text, "truffles_deliveries_total", client="demo_salon",
+                      channel="whatsapp", outcome="sent") or 0
+        return text if sent - (sample(before, "truffles_deliveries_total", client="demo_salon",
+                                      channel="whatsapp", outcome="sent") or 0) >= 2 else None
+
+    text = await wait_for(recorded_sent)
     exposed = exposed_names(text)
     used = {name for expr in [*rule_expressions().values(), *dashboard_expressions()]
             for name in METRIC_NAME.findall(expr)}
