@@ -6,7 +6,9 @@ instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
 - ingest at c=1/16/64: webhook requests per second and latency (each 200 after its commit);
 - drain: turns per second while a burst of messages from many customers is answered, CPU per
   turn in the gateway, where the machine's CPU went meanwhile (gateway, PostgreSQL, this
-  process's fake peers), PostgreSQL transactions per message;
+  process's fake peers), PostgreSQL transactions per message; and the turns answered after the
+  burst's last webhook was acknowledged (while webhooks pour in, a process runs one turn at a
+  time and acknowledges first: `gateway/ingest_load.py`);
 - paced: webhook → ChatFlow send-text latency at a steady 50 messages per second;
 - backlog: a claim's cost with 100 events waiting and with 20,000, the statistics taken while
   the queue was empty.
@@ -364,9 +366,11 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
             started = time.perf_counter()
             async with profiled(py_spy, pid, f"{profile}-drain"):
                 await post_all(http, url, secret, bodies, 64)
+                posted, replied = time.perf_counter(), peers.reply_count
                 polls = await drained(conn)
             elapsed = time.perf_counter() - started
             turns = peers.reply_count - before
+            after_posting = peers.reply_count - replied, time.perf_counter() - posted
             gateway_cpu = proc_cpu(pid) - before_cpu
             split = {"gateway": gateway_cpu, "PostgreSQL": postgres_cpu() - before_pg,
                      "benchmark process (fake peers, posting)": time.process_time() - before_bench,
@@ -376,6 +380,9 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
             report.add(profile, "drain a burst", f"{sizes.burst} messages from {sizes.customers} "
                        f"customers answered in {elapsed:.1f} s ({turns} turns): "
                        f"{sizes.burst / elapsed:.0f} messages/s, {turns / elapsed:.0f} turns/s")
+            report.add(profile, "of which after the burst's last 200",
+                       f"{after_posting[0]} turns in {after_posting[1]:.1f} s: "
+                       f"{after_posting[0] / after_posting[1]:.0f} turns/s")
             report.add(profile, "CPU per turn (gateway)", f"{gateway_cpu / max(turns, 1) * 1000:.1f} ms")
             report.add(profile, f"CPU during the drain, % of a core ({os.cpu_count()} cores)",
                        ", ".join(f"{name} {seconds / elapsed * 100:.0f}"

@@ -182,3 +182,15 @@ def test_workers_default_to_the_machine_unless_set(monkeypatch: pytest.MonkeyPat
     assert Settings(_env_file=None).workers == min(MAX_DEFAULT_WORKERS, WORKERS_PER_CPU * cpus)
     monkeypatch.setenv("WORKERS", "3")
     assert Settings(_env_file=None).workers == 3
+
+
+def test_serve_runs_its_app_on_uvloop() -> None:
+    """The serving processes' event loop is uvloop (a dependency on Linux): the same turns cost
+    less CPU than on asyncio's own loop (gateway/cli.py)."""
+    from gateway.cli import _event_loop
+
+    loop = _event_loop()
+    try:
+        assert type(loop).__module__.split(".")[0] == "uvloop"
+    finally:
+        loop.close()
