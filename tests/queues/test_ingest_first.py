@@ -9,30 +9,34 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from gateway.ingest_load import BURST_LINGER, MODEL_WAIT_AFTER, MODEL_WAIT_FACTOR, IngestLoad
+from gateway.ingest_load import MODEL_WAIT_AFTER, MODEL_WAIT_FACTOR, IngestLoad
 from gateway.queue_worker import QueueWorker
 from tests.queues.test_wakeups import FakeWakeup
 
+# The burst's linger here: longer than the process's (0.1 s), so that a busy machine's late
+# wake-up does not end a burst the test holds open.
+LINGER = 0.5
+
 
 async def test_a_burst_leaves_one_turn_slot_until_it_has_been_over_a_moment() -> None:
-    load = IngestLoad(busy_at=8)
+    load = IngestLoad(busy_at=8, linger=LINGER)
     with load.handling():
         assert load.in_flight == 1 and load.turn_slots(8) == 8
     with ExitStack() as burst:
         for _ in range(8):
             burst.enter_context(load.handling())
         assert load.turn_slots(8) == 1 and load.turn_slots(1) == 1
-        await asyncio.sleep(BURST_LINGER * 1.2)  # slow webhooks held at the mark: still a burst
+        await asyncio.sleep(LINGER * 1.2)  # slow webhooks held at the mark: still a burst
         assert load.turn_slots(8) == 1
     # the webhooks in flight dip between requests: a dip is not the burst's end
     assert load.in_flight == 0 and load.turn_slots(8) == 1 and not load.room.is_set()
-    await asyncio.sleep(BURST_LINGER / 2)
+    await asyncio.sleep(LINGER / 2)
     with ExitStack() as burst:  # the burst goes on, so does its linger
         for _ in range(8):
             burst.enter_context(load.handling())
-    await asyncio.sleep(BURST_LINGER * 0.7)  # past where the first burst would have ended
+    await asyncio.sleep(LINGER * 0.7)  # past where the first burst would have ended
     assert load.turn_slots(8) == 1 and not load.room.is_set()
-    await asyncio.wait_for(load.room.wait(), BURST_LINGER)  # the turn loop is told it is over
+    await asyncio.wait_for(load.room.wait(), LINGER)  # the turn loop is told it is over
     assert load.turn_slots(8) == 8
 
 
@@ -68,7 +72,7 @@ class Items:
 
 
 async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
-    load = IngestLoad(busy_at=2)
+    load = IngestLoad(busy_at=2, linger=LINGER)
     items = Items(40)
     release = asyncio.Event()
 
@@ -87,9 +91,9 @@ async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
         await asyncio.sleep(0.2)
         assert items.most_running == 1 and len(items.waiting) == 39  # one of 8 in the burst
         burst.close()
-        await asyncio.sleep(BURST_LINGER / 2)
+        await asyncio.sleep(LINGER / 2)
         assert items.most_running == 1  # a lull of a moment is not the burst's end
-        await asyncio.sleep(BURST_LINGER)  # then the loop fills all 8 slots, the first running
+        await asyncio.sleep(LINGER)  # then the loop fills all 8 slots, the first running
         assert items.most_running == 8 and len(items.waiting) == 32
         release.set()
         await asyncio.sleep(0.2)
@@ -100,7 +104,7 @@ async def test_the_loop_fills_only_the_slots_a_burst_leaves() -> None:
 
 
 async def test_turns_waiting_on_the_model_free_their_slots_up_to_a_cap() -> None:
-    load = IngestLoad(busy_at=8)
+    load = IngestLoad(busy_at=8, linger=LINGER)
     with load.waiting_on_model():  # a call answered at once changes nothing
         pass
     assert load.model_waits == 0 and not load.room.is_set()
