@@ -3,6 +3,7 @@ embedder and one vector store (ports implemented in `ai/` and `storage/vectors/`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from core.answer_extraction import compose_answer, learned_content
+from core.answer_extraction import asking_parts, compose_answer, learned_content
 from core.chunking import Chunk, chunk_document, split_heading
 from core.confidence import confident, hit_source
 from core.fusion import fuse, settle_close_call
@@ -43,6 +44,9 @@ from core.synonyms import Lexicon, learn_aliases
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
+# A part of a question asking two things adds its own passage when its section is not among the
+# whole question's first PART_COVERED passages (the no-LLM reply takes a part's line from those).
+PART_COVERED = 2
 # Namespace of the stable point ids; changing it would orphan every stored point.
 POINT_ID_NAMESPACE = uuid.UUID("5b1f6c2e-7f43-4d0e-9d55-2f1c8a7e4b10")
 
@@ -249,7 +253,41 @@ class KnowledgeBase:
         if (mode or self.mode) is RetrievalMode.HYBRID and self.reranker is None:
             # after the confidence: it judges the fused best
             hits = settle_close_call(hits, normalized.lexical)
-        return Result.success(passages_from_hits(hits, limit))
+        passages = passages_from_hits(hits, limit)
+        parts = asking_parts(query)
+        if len(parts) > 1:
+            try:
+                passages += await self._part_passages(
+                    client_slug, parts, passages[:PART_COVERED], knowledge_tag=knowledge_tag,
+                    mode=mode, synonyms=synonyms)
+            except Exception as exc:  # the whole question's passages stand
+                log.warning("part search failed: %s", exc, extra={"client_slug": client_slug})
+        return Result.success(passages)
+
+    async def _part_passages(self, client_slug: str, parts: Sequence[str],
+                             covered: Sequence[Passage], *, knowledge_tag: str | None,
+                             mode: RetrievalMode | None,
+                             synonyms: Sequence[Sequence[str]]) -> list[Passage]:
+        """A question asking two things ("сколько стоит X и до скольки вы работаете в
+        субботу?"): each part searched on its own (their embeddings in one call), the best
+        passage of each whose section is not among `covered` (the whole question's first
+        passages) or found already, marked with its part (`Passage.part`); no re-ranker (a
+        call a part, for the one passage the fusion puts first). They go after the whole
+        question's passages: the ranking stays the whole question's, the no-LLM reply
+        may take a part's line from them, and the LLM's context holds them when it has room."""
+        vectors = await self.embedder.embed_queries(
+            [normalize_for_embedding(part[:MAX_QUERY_CHARS]) for part in parts])
+        found: list[Passage] = []
+        for part, vector in zip(parts, vectors, strict=True):
+            hits, _ = await self.candidates(client_slug, part, knowledge_tag=knowledge_tag,
+                                            mode=mode, query_vector=vector, synonyms=synonyms,
+                                            rerank=False)
+            if not hits or hits[0].score < self.thresholds.answer:
+                continue
+            passage, = passages_from_hits(hits[:1], 1)
+            if not any(_same_section(passage, other) for other in [*covered, *found]):
+                found.append(dataclasses.replace(passage, part=part))
+        return found
 
     async def candidates(
         self,
@@ -260,10 +298,11 @@ class KnowledgeBase:
         mode: RetrievalMode | None = None,
         query_vector: Sequence[float] | None = None,
         synonyms: Sequence[Sequence[str]] = (),
+        rerank: bool = True,
     ) -> tuple[list[SearchHit], NormalizedQuery]:
-        """The ranked candidates of a search before the confidence check (fused, re-ranked, a
-        learned answer to this question first) and the normalised query; raises on embedder
-        or store trouble."""
+        """The ranked candidates of a search before the confidence check (fused, re-ranked
+        unless told not to, a learned answer to this question first) and the normalised query;
+        raises on embedder or store trouble."""
         normalized = normalize_query(query, await self.lexicon(client_slug, synonyms))
         vector = list(query_vector) if query_vector is not None else \
             await self.embed_query(query)
@@ -281,7 +320,7 @@ class KnowledgeBase:
         if (mode or self.mode) is RetrievalMode.HYBRID:
             hits = fuse(hits, query, normalized.lexical, self.thresholds,
                         lexical_limit=CANDIDATES)
-        if self.reranker is not None and len(hits) > 1:
+        if rerank and self.reranker is not None and len(hits) > 1:
             hits = await self.reranker.rerank(query, hits)
         return self._learned_first(hits), normalized
 
@@ -362,6 +401,12 @@ def _learned_point(point: str, vector: list[float], client_slug: str, question: 
     return PointRecord(id=point, vector=vector, payload=make_payload(
         learned_content(question, answer), client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED,
         knowledge_tag))
+
+
+def _same_section(one: Passage, other: Passage) -> bool:
+    """Of the same document and heading path (a passage's first line)."""
+    return one.doc_name == other.doc_name and \
+        one.content.split("\n", 1)[0] == other.content.split("\n", 1)[0]
 
 
 def _one_line(exc: BaseException) -> str:

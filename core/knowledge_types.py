@@ -83,6 +83,9 @@ class Passage:
     knowledge_tag: str | None = None
     matched: tuple[str, ...] = ()
     matched_scores: tuple[float | None, ...] = ()  # each matched line's fused score
+    # The part of a question asking two things that this passage was searched for on its own
+    # (after the whole question's passages); None for the whole question's.
+    part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

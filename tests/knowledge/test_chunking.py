@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.answer_extraction import compose_answer, learned_content, question_parts
+from core.answer_extraction import asking_parts, compose_answer, learned_content, question_parts
 from core.answer_types import numbers_in, states_number
 from core.chunking import MAX_UNIT_CHARS, chunk_document
 from core.knowledge import point_id
@@ -214,6 +214,34 @@ def test_a_two_part_question_also_gets_the_close_call_line() -> None:
         "Френч — Мастер: + 2 200 ₸"]
     clear = replace(prices, matched_scores=(0.900, 0.880))
     assert "Френч" not in compose_answer([clear, hours], question)
+
+
+def test_only_the_parts_that_ask_something_count_as_questions() -> None:
+    assert asking_parts("сколько стоит гель-лак и до скольки работаете в субботу?") == \
+        ["сколько стоит гель-лак", "до скольки работаете в субботу?"]
+    assert asking_parts("Здравствуйте, сколько стоит гель-лак?") == ["сколько стоит гель-лак?"]
+    assert asking_parts("мама на пенсии, по льготе месяц на сайране скок") == \
+        ["по льготе месяц на сайране скок"]
+    assert asking_parts("гель-лак қанша тұрады, сенбіде қашан ашыласыздар") == \
+        ["гель-лак қанша тұрады", "сенбіде қашан ашыласыздар"]
+
+
+def test_a_passage_searched_for_the_second_part_answers_it_a_step_below_the_search() -> None:
+    question = "сколько стоит гель-лак и до скольки работаете в субботу?"
+    second = question_parts(question)[1]
+    prices = scored(PRICES, 0.90)
+    other = Passage("Цены > Педикюр\nПедикюр — Мастер: 8 000 ₸", "prices", "document", 0.85,
+                    matched=("Педикюр — Мастер: 8 000 ₸",), matched_scores=(0.86,))
+    hours = replace(HOURS, part=second, matched_scores=(0.70,))  # another search's scores
+    lines = compose_answer([prices, other, hours], question).split("\n")
+    assert lines == ["Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы",
+                     "Суббота: 10:00 – 19:00"]
+    # the part's passage is no candidate for the first part, nor one of another part's
+    assert compose_answer([prices, other, replace(hours, part="другое")], question) \
+        .split("\n")[-1] == "Педикюр — Мастер: 8 000 ₸"
+    # a line of the whole question's passages that answers the part as well stays first
+    hours_first = scored(replace(HOURS, doc_name="hours2"), 0.89)
+    assert compose_answer([prices, hours_first, hours], question).count("Суббота") == 1
 
 
 def test_a_line_stating_the_customer_s_number_or_a_range_holding_it_is_preferred() -> None:

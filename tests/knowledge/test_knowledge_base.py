@@ -158,3 +158,38 @@ def test_best_answer_is_the_line_of_the_best_passage(kb: KnowledgeBase) -> None:
                     score=0.9, matched=("С 9:00 до 21:00.",))
     assert kb.best_answer([]) is None
     assert kb.best_answer([hours], "до скольки работаете?") == "Часы работы\nС 9:00 до 21:00."
+
+
+SALON = """# Салон
+## Маникюр: цены
+Маникюр + гель-лак однотонный — 9 000 ₸.
+Снятие гель-лака — 1 500 ₸.
+## Педикюр: цены
+Педикюр + гель-лак — 11 000 ₸.
+## Гарантия на гель-лак
+Гель-лак на руках держится 7 дней, скол — переделаем бесплатно.
+## Часы работы
+Будни: 9:00–21:00. Суббота: 10:00–19:00. Воскресенье: выходной.
+## Парковка
+Парковка во дворе бесплатная.
+"""
+
+
+async def test_each_part_of_a_question_asking_two_things_is_searched_too(
+        kb: KnowledgeBase) -> None:
+    await kb.ingest_document("salon", "salon", SALON)
+    question = "сколько стоит гель-лак и до скольки работаете в субботу?"
+    passages = (await kb.search("salon", question)).value or []
+    whole, parts = passages[:5], passages[5:]
+    assert all(p.part is None for p in whole)
+    assert [p.content.split("\n")[0] for p in whole[:2]] == [
+        "Салон > Часы работы", "Салон > Педикюр: цены"]
+    # the first part's own best section is not among the whole question's first two
+    assert [(p.part, p.content.split("\n")[0]) for p in parts] == [
+        ("сколько стоит гель-лак", "Салон > Маникюр: цены")]
+    # parts whose best sections lead the whole question's passages add nothing
+    covered = (await kb.search("salon", "гель-лак сколько стоит, а парковка есть?")).value or []
+    assert [p.part for p in covered] == [None] * 5
+    # one part that asks (a greeting does not): no part is searched
+    single = (await kb.search("salon", "Здравствуйте, сколько стоит гель-лак?")).value or []
+    assert [p.part for p in single] == [None] * 5
