@@ -3,7 +3,6 @@ embedder and one vector store (ports implemented in `ai/` and `storage/vectors/`
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import time
@@ -31,6 +30,7 @@ from core.knowledge_types import (
     SearchHit,
     SearchQuery,
 )
+from core.part_search import part_passages
 from core.passages import passages_from_hits
 from core.ports import Embedder, KnowledgeArchive, Reranker, VectorStore
 from core.query_text import (
@@ -44,9 +44,6 @@ from core.synonyms import Lexicon, learn_aliases
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
-# A part of a question asking two things adds its own passage when its section is not among the
-# whole question's first PART_COVERED passages (the no-LLM reply takes a part's line from those).
-PART_COVERED = 2
 # Namespace of the stable point ids; changing it would orphan every stored point.
 POINT_ID_NAMESPACE = uuid.UUID("5b1f6c2e-7f43-4d0e-9d55-2f1c8a7e4b10")
 
@@ -257,37 +254,12 @@ class KnowledgeBase:
         parts = asking_parts(query)
         if len(parts) > 1:
             try:
-                passages += await self._part_passages(
-                    client_slug, parts, passages[:PART_COVERED], knowledge_tag=knowledge_tag,
-                    mode=mode, synonyms=synonyms)
+                passages += await part_passages(self, client_slug, parts, passages,
+                                                knowledge_tag=knowledge_tag, mode=mode,
+                                                synonyms=synonyms)
             except Exception as exc:  # the whole question's passages stand
                 log.warning("part search failed: %s", exc, extra={"client_slug": client_slug})
         return Result.success(passages)
-
-    async def _part_passages(self, client_slug: str, parts: Sequence[str],
-                             covered: Sequence[Passage], *, knowledge_tag: str | None,
-                             mode: RetrievalMode | None,
-                             synonyms: Sequence[Sequence[str]]) -> list[Passage]:
-        """A question asking two things ("сколько стоит X и до скольки вы работаете в
-        субботу?"): each part searched on its own (their embeddings in one call), the best
-        passage of each whose section is not among `covered` (the whole question's first
-        passages) or found already, marked with its part (`Passage.part`); no re-ranker (a
-        call a part, for the one passage the fusion puts first). They go after the whole
-        question's passages: the ranking stays the whole question's, the no-LLM reply
-        may take a part's line from them, and the LLM's context holds them when it has room."""
-        vectors = await self.embedder.embed_queries(
-            [normalize_for_embedding(part[:MAX_QUERY_CHARS]) for part in parts])
-        found: list[Passage] = []
-        for part, vector in zip(parts, vectors, strict=True):
-            hits, _ = await self.candidates(client_slug, part, knowledge_tag=knowledge_tag,
-                                            mode=mode, query_vector=vector, synonyms=synonyms,
-                                            rerank=False)
-            if not hits or hits[0].score < self.thresholds.answer:
-                continue
-            passage, = passages_from_hits(hits[:1], 1)
-            if not any(_same_section(passage, other) for other in [*covered, *found]):
-                found.append(dataclasses.replace(passage, part=part))
-        return found
 
     async def candidates(
         self,
@@ -401,12 +373,6 @@ def _learned_point(point: str, vector: list[float], client_slug: str, question: 
     return PointRecord(id=point, vector=vector, payload=make_payload(
         learned_content(question, answer), client_slug, LEARNED_DOC_NAME, SOURCE_LEARNED,
         knowledge_tag))
-
-
-def _same_section(one: Passage, other: Passage) -> bool:
-    """Of the same document and heading path (a passage's first line)."""
-    return one.doc_name == other.doc_name and \
-        one.content.split("\n", 1)[0] == other.content.split("\n", 1)[0]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,51 @@
+"""A question asking two things ("сколько стоит X и до скольки вы работаете в субботу?"): each
+part that asks something (`core.answer_extraction.asking_parts`) is searched on its own too, so
+that the line answering it can be found when the whole question's search ranks it low (the
+no-LLM reply takes a part's line from the whole question's first PART_COVERED passages or from
+that part's own passage; knowledge/README.md, round 17)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from core.knowledge_types import Passage, RetrievalMode
+from core.passages import passages_from_hits
+from core.query_text import normalize_for_embedding
+
+if TYPE_CHECKING:
+    from core.knowledge import KnowledgeBase
+
+# A part adds its own passage when its section is not among the whole question's first
+# PART_COVERED passages.
+PART_COVERED = 2
+
+
+async def part_passages(kb: KnowledgeBase, client_slug: str, parts: Sequence[str],
+                        passages: Sequence[Passage], *, knowledge_tag: str | None,
+                        mode: RetrievalMode | None,
+                        synonyms: Sequence[Sequence[str]]) -> list[Passage]:
+    """Each part searched (their embeddings in one call, no re-ranker: a call a part for the one
+    passage the fusion puts first); the best passage of each whose section is not among the
+    whole question's first `passages` or found already, marked with its part
+    (`Passage.part`). They go after the whole question's passages: the ranking stays the whole
+    question's, and the LLM's context holds them when it has room."""
+    vectors = await kb.embedder.embed_queries([normalize_for_embedding(part) for part in parts])
+    covered = list(passages[:PART_COVERED])
+    found: list[Passage] = []
+    for part, vector in zip(parts, vectors, strict=True):
+        hits, _ = await kb.candidates(client_slug, part, knowledge_tag=knowledge_tag, mode=mode,
+                                      query_vector=vector, synonyms=synonyms, rerank=False)
+        if not hits or hits[0].score < kb.thresholds.answer:
+            continue
+        passage, = passages_from_hits(hits[:1], 1)
+        if not any(_same_section(passage, other) for other in [*covered, *found]):
+            found.append(dataclasses.replace(passage, part=part))
+    return found
+
+
+def _same_section(one: Passage, other: Passage) -> bool:
+    """Of the same document and heading path (a passage's first line)."""
+    return one.doc_name == other.doc_name and \
+        one.content.split("\n", 1)[0] == other.content.split("\n", 1)[0]
