@@ -74,9 +74,9 @@ def asking_parts(question: str) -> list[str]:
 
 def compose_answer(passages: Sequence[Passage], question: str) -> str:
     """The line of the best passages that answers the question, with its passage's title; for
-    a two-part question, also the line of the best passages, or of the passage searched for
-    that part (`Passage.part`), that answers the other part (when it is another line); and the
-    search's next line when it is a close call."""
+    a two-part question, also the line of the best passages that answers the other part (when
+    it is another line), each part's line also from the passage searched for that part
+    (`Passage.part`); and the search's next line when it is a close call."""
     best = passages[0]
     if best.source == SOURCE_LEARNED:
         return learned_answer(best.content)
@@ -86,7 +86,8 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     parts = question_parts(question)
     whole = question if len(parts) > 1 else None
     searched = [p for p in passages if p.part is None]
-    first = _best_line(searched[:LINE_PASSAGES], parts[0] if whole else question, whole=whole)
+    first = _best_line([*searched[:LINE_PASSAGES], *(_own(passages, parts[0]) if whole else [])],
+                       parts[0] if whole else question, whole=whole)
     chosen = [first]
     close = _close_call(searched, first[1], detect_language(question))
     if len(parts) > 1:

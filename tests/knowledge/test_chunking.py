@@ -236,7 +236,7 @@ def test_a_passage_searched_for_the_second_part_answers_it_a_step_below_the_sear
     lines = compose_answer([prices, other, hours], question).split("\n")
     assert lines == ["Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы",
                      "Суббота: 10:00 – 19:00"]
-    # the part's passage is no candidate for the first part, nor one of another part's
+    # a passage searched for another part is no candidate for this one
     assert compose_answer([prices, other, replace(hours, part="другое")], question) \
         .split("\n")[-1] == "Педикюр — Мастер: 8 000 ₸"
     # a line of the whole question's passages that answers the part as well stays first
