@@ -195,7 +195,8 @@ async def _search(args: argparse.Namespace, kb: KnowledgeBase) -> int:
         _print_json({"client": args.client, "passages": [asdict(p) for p in passages]})
         return 0
     for p in passages:
-        print(f"{p.score:.3f}  {p.doc_name}  [{p.source}]\n{p.content}\n")
+        part = f"  (for the part «{p.part}»)" if p.part else ""
+        print(f"{p.score:.3f}  {p.doc_name}  [{p.source}]{part}\n{p.content}\n")
     if not passages:
         print("nothing found")
     return 0

@@ -126,6 +126,12 @@ async def test_cli_ingests_folders_lists_searches_and_deletes(
     assert await knowledge_cli.run(args, kb) == 0
     passages = json.loads(capsys.readouterr().out)["passages"]
     assert len(passages) == 1 and "21:00" in passages[0]["content"]
+    # a question asking two things: after the one ranked passage, the other part's own
+    args = parse("search", "--client", "demo", "--limit", "1", "сколько стоит маникюр и до",
+                 "скольки работаете?")
+    assert await knowledge_cli.run(args, kb) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("[document]") == 2 and printed.count("(for the part «") == 1
 
     assert await knowledge_cli.run(parse("delete", "--client", "demo", "prices"), kb) == 0
     assert "deleted prices: 1 chunks" in capsys.readouterr().out
