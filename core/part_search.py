@@ -20,17 +20,21 @@ if TYPE_CHECKING:
 # A part adds its own passage when its section is not among the whole question's first
 # PART_COVERED passages.
 PART_COVERED = 2
+# Parts searched at most: the reply answers two, and a message of many questions (pasted,
+# or a flood) must not cost a search each.
+MAX_PARTS = 3
 
 
 async def part_passages(kb: KnowledgeBase, client_slug: str, parts: Sequence[str],
                         passages: Sequence[Passage], *, knowledge_tag: str | None,
                         mode: RetrievalMode | None,
                         synonyms: Sequence[Sequence[str]]) -> list[Passage]:
-    """Each part searched (their embeddings in one call, no re-ranker: a call a part for the one
-    passage the fusion puts first); the best passage of each whose section is not among the
-    whole question's first `passages` or found already, marked with its part
+    """The first MAX_PARTS parts searched (their embeddings in one call, no re-ranker: a call
+    a part for the one passage the fusion puts first); the best passage of each whose section is
+    not among the whole question's first `passages` or found already, marked with its part
     (`Passage.part`). They go after the whole question's passages: the ranking stays the whole
     question's, and the LLM's context holds them when it has room."""
+    parts = parts[:MAX_PARTS]
     vectors = await kb.embedder.embed_queries([normalize_for_embedding(part) for part in parts])
     covered = list(passages[:PART_COVERED])
     found: list[Passage] = []

@@ -193,3 +193,30 @@ async def test_each_part_of_a_question_asking_two_things_is_searched_too(
     # one part that asks (a greeting does not): no part is searched
     single = (await kb.search("salon", "Здравствуйте, сколько стоит гель-лак?")).value or []
     assert [p.part for p in single] == [None] * 5
+
+
+class CountingEmbedder:
+    """The bundled model, recording how many texts each query call embeds."""
+
+    def __init__(self, model: LocalE5Embedder) -> None:
+        self._model = model
+        self.query_calls: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    async def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        self.query_calls.append(len(texts))
+        return await self._model.embed_queries(texts)
+
+
+async def test_a_message_of_many_questions_searches_three_parts_at_most(
+        e5: LocalE5Embedder, store: EdgeVectorStore) -> None:
+    counting = CountingEmbedder(e5)
+    kb = KnowledgeBase(counting, store, thresholds=e5.thresholds)  # type: ignore[arg-type]
+    await kb.ingest_document("salon", "salon", SALON)
+    question = ("сколько стоит гель-лак? до скольки работаете в субботу? парковка есть? "
+                "гарантия какая? педикюр почём?")
+    passages = (await kb.search("salon", question)).value or []
+    assert counting.query_calls == [1, 3]  # the whole question, then three of its five parts
+    assert len(passages) <= 5 + 3
