@@ -49,13 +49,14 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # kept once), the map refitted on them: 0.818 / 0.971 / 0.951 / reply 0.831, no-answer 0.938 /
 # 0.544; round 16, the labels naming the base's other statements of a fact, an evaluator fix:
 # 0.847 / 0.976 / 0.957 / reply 0.848; the map refitted on them and terms said in words searched
-# by their months: 0.851 / 0.977 / 0.959 / reply 0.852). They guard against regressions; the
+# by their months: 0.851 / 0.977 / 0.959 / reply 0.852; round 17, each part of a question
+# asking two things searched on its own: reply 0.858). They guard against regressions; the
 # issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.83,
     "recall@5": 0.96,
     "recall@1500ch": 0.94,
-    "reply": 0.83,
+    "reply": 0.84,
     "no_answer_precision": 0.92,
     "no_answer_recall": 0.52,
 }
@@ -82,12 +83,13 @@ MAX_REPLY = 1200
 # / 0.902 / 0.733, 0.821 / 0.426 (without the map 0.652 / 0.866 / 0.846 / 0.668, 0.767 / 0.426).
 # Round 16, the labels naming the base's other statements of a fact (an evaluator fix: the same
 # fact in an FAQ line and a table row, a Russian and a Kazakh page): 0.785 / 0.922 / 0.909 /
-# 0.758, no-answer unchanged.
+# 0.758, no-answer unchanged; the map refitted: 0.785 / 0.924 / 0.910 / 0.763. Round 17, each
+# part of a question asking two things searched on its own: reply 0.769, the rest unchanged.
 HELD_OUT_FLOORS = {
     "recall@1": 0.77,
     "recall@5": 0.90,
     "recall@1500ch": 0.89,
-    "reply": 0.74,
+    "reply": 0.75,
     "no_answer_precision": 0.75,
     "no_answer_recall": 0.40,
 }
