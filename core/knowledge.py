@@ -254,7 +254,7 @@ class KnowledgeBase:
         parts = asking_parts(query)
         if len(parts) > 1:
             try:
-                passages += await part_passages(self, client_slug, parts, passages,
+                passages += await part_passages(self, client_slug, parts, hits, limit,
                                                 knowledge_tag=knowledge_tag, mode=mode,
                                                 synonyms=synonyms)
             except Exception as exc:  # the whole question's passages stand

@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from core.knowledge_types import Passage, RetrievalMode
-from core.passages import passages_from_hits
+from core.knowledge_types import Passage, RetrievalMode, SearchHit
+from core.passages import passages_from_hits, section_key
 from core.query_text import normalize_for_embedding
 
 if TYPE_CHECKING:
@@ -26,30 +26,25 @@ MAX_PARTS = 3
 
 
 async def part_passages(kb: KnowledgeBase, client_slug: str, parts: Sequence[str],
-                        passages: Sequence[Passage], *, knowledge_tag: str | None,
+                        ranked: Sequence[SearchHit], limit: int, *, knowledge_tag: str | None,
                         mode: RetrievalMode | None,
                         synonyms: Sequence[Sequence[str]]) -> list[Passage]:
     """The first MAX_PARTS parts searched (their embeddings in one call, no re-ranker: a call
     a part for the one passage the fusion puts first); the best passage of each whose section is
-    not among the whole question's first `passages` or found already, marked with its part
-    (`Passage.part`). They go after the whole question's passages: the ranking stays the whole
-    question's, and the LLM's context holds them when it has room."""
+    not among the whole question's first passages (the first PART_COVERED sections of its
+    `ranked` hits, at most `limit`: the passages it returns) or found already, marked with its
+    part (`Passage.part`). They go after the whole question's passages: the ranking stays the
+    whole question's, and the LLM's context holds them when it has room."""
     parts = parts[:MAX_PARTS]
     vectors = await kb.embedder.embed_queries([normalize_for_embedding(part) for part in parts])
-    covered = list(passages[:PART_COVERED])
+    taken = list(dict.fromkeys(section_key(hit) for hit in ranked))[:min(PART_COVERED, limit)]
     found: list[Passage] = []
     for part, vector in zip(parts, vectors, strict=True):
         hits, _ = await kb.candidates(client_slug, part, knowledge_tag=knowledge_tag, mode=mode,
                                       query_vector=vector, synonyms=synonyms, rerank=False)
-        if not hits or hits[0].score < kb.thresholds.answer:
+        if not hits or hits[0].score < kb.thresholds.answer or section_key(hits[0]) in taken:
             continue
+        taken.append(section_key(hits[0]))
         passage, = passages_from_hits(hits[:1], 1)
-        if not any(_same_section(passage, other) for other in [*covered, *found]):
-            found.append(dataclasses.replace(passage, part=part))
+        found.append(dataclasses.replace(passage, part=part))
     return found
-
-
-def _same_section(one: Passage, other: Passage) -> bool:
-    """Of the same document and heading path (a passage's first line)."""
-    return one.doc_name == other.doc_name and \
-        one.content.split("\n", 1)[0] == other.content.split("\n", 1)[0]

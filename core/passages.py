@@ -21,10 +21,7 @@ def passages_from_hits(hits: Sequence[SearchHit], limit: int, budget: int = PASS
     passage gets `budget` characters, the later ones `later_budget`."""
     groups: dict[tuple[str, str], list[SearchHit]] = {}
     for hit in hits:
-        metadata = hit.payload.get("metadata") or {}
-        key = (str(metadata.get("doc_name", "")),
-               str(hit.payload.get("section") or hit.payload.get("content", "")))
-        groups.setdefault(key, []).append(hit)
+        groups.setdefault(section_key(hit), []).append(hit)
     passages = []
     for rank, ((doc_name, section), members) in enumerate(list(groups.items())[:limit]):
         metadata = members[0].payload.get("metadata") or {}
@@ -40,6 +37,14 @@ def passages_from_hits(hits: Sequence[SearchHit], limit: int, budget: int = PASS
             matched_scores=tuple(h.fused for h in members),
         ))
     return passages
+
+
+def section_key(hit: SearchHit) -> tuple[str, str]:
+    """The passage a hit belongs to: its document and its section (a one-line section is
+    stored without one: the chunk is all of it)."""
+    metadata = hit.payload.get("metadata") or {}
+    return (str(metadata.get("doc_name", "")),
+            str(hit.payload.get("section") or hit.payload.get("content", "")))
 
 
 def hit_has_section(hit: SearchHit) -> bool:
