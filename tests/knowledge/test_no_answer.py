@@ -126,11 +126,12 @@ def test_the_search_asks_the_model_past_the_fixed_rules() -> None:
     assert not confident(dense, query, question, thresholds(never))
 
 
-def test_chit_chat_is_ruled_out_but_an_english_price_question_goes_to_the_model() -> None:
+def test_chit_chat_is_ruled_out_but_price_and_existence_questions_go_to_the_model() -> None:
     with_model = thresholds(NoAnswerModel(weights=(0.0,) * 10, bias=-5.0, threshold=0.5))
     best = hits([0.8])[0]
     for question, declined in (("расскажи анекдот", True), ("купить iphone 15", True),
                                ("how much is an ultrasound scan?", False),
+                               ("do you declaw cats?", False), ("мрт делаете?", False),
                                ("узи брюшной полости", False)):
         assert ruled_out(best, normalize_query(question), question, with_model) is declined
     assert ruled_out(best, normalize_query("how much is a scan?"), "how much is a scan?",

@@ -50,7 +50,8 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # 0.544; round 16, the labels naming the base's other statements of a fact, an evaluator fix:
 # 0.847 / 0.976 / 0.957 / reply 0.848; the map refitted on them and terms said in words searched
 # by their months: 0.851 / 0.977 / 0.959 / reply 0.852; round 17, each part of a question
-# asking two things searched on its own: reply 0.858). They guard against regressions; the
+# asking two things searched on its own: reply 0.858; round 18, the no-answer model calibrated
+# out of fold: no-answer 0.951 / 0.577). They guard against regressions; the
 # issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.83,
@@ -58,7 +59,7 @@ DEV_FLOORS = {
     "recall@1500ch": 0.94,
     "reply": 0.84,
     "no_answer_precision": 0.92,
-    "no_answer_recall": 0.52,
+    "no_answer_recall": 0.55,
 }
 DEV_QUESTIONS = 2607
 # three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
@@ -85,13 +86,15 @@ MAX_REPLY = 1200
 # fact in an FAQ line and a table row, a Russian and a Kazakh page): 0.785 / 0.922 / 0.909 /
 # 0.758, no-answer unchanged; the map refitted: 0.785 / 0.924 / 0.910 / 0.763. Round 17, each
 # part of a question asking two things searched on its own: reply 0.769, the rest unchanged.
+# Round 18, the no-answer model calibrated on features taken out of fold and existence questions
+# left to it: 0.788 / 0.927 / 0.913 / 0.771, no-answer 0.875 / 0.519.
 HELD_OUT_FLOORS = {
     "recall@1": 0.77,
     "recall@5": 0.90,
     "recall@1500ch": 0.89,
     "reply": 0.75,
-    "no_answer_precision": 0.75,
-    "no_answer_recall": 0.40,
+    "no_answer_precision": 0.82,
+    "no_answer_recall": 0.45,
 }
 HELD_OUT_QUESTIONS = 443
 DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
