@@ -56,6 +56,10 @@ def register(subparsers: Any) -> None:
                             help="only this base (repeatable; default every base)")
     evaluation.add_argument("--cache", type=Path, metavar="FILE",
                             help="keep the embeddings in FILE between runs (.npz)")
+    evaluation.add_argument("--out-of-fold", action="store_true",
+                            help="with --split dev: each base searched under a query map "
+                                 "fitted without its questions (what the map gives a new "
+                                 "client's; the shipped map was fitted on the dev split)")
     evaluation.add_argument("--calibrate-no-answer", action="store_true",
                             help="fit the no-answer model on the dev split and print it with "
                                  "its cross-validation (core.no_answer)")
@@ -222,9 +226,12 @@ async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
 
     split = None if args.split == "all" else args.split
     for option, given in (("--calibrate-no-answer", args.calibrate_no_answer),
-                          ("--fit-query-map", args.fit_query_map)):
+                          ("--fit-query-map", args.fit_query_map),
+                          ("--out-of-fold", args.out_of_fold)):
         if given and args.split != "dev":
-            raise ValueError(f"{option} fits on the dev split only: add --split dev")
+            raise ValueError(f"{option} is for the dev split only: add --split dev")
+    if args.out_of_fold and kb.thresholds.query_map is None:
+        raise ValueError("--out-of-fold: this embedder has no query map (the bundled one has)")
     embedder = CachedEmbedder(kb.embedder, args.cache) if args.cache else kb.embedder
     bases = args.base or BASES
     try:
@@ -236,17 +243,24 @@ async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
             from gateway.query_map_fitting import fit_and_save
             print(await fit_and_save(embedder, args.fit_query_map, bases))
             return 0
-        outcomes = await evaluate(embedder, split=split, bases=bases, reranker=kb.reranker,
-                                  no_answer_text=CUSTOMER_DEFAULTS["no_answer"])
+        if args.out_of_fold:
+            from gateway.query_map_fitting import evaluate_out_of_fold
+            outcomes = await evaluate_out_of_fold(embedder, bases, kb.reranker,
+                                                  CUSTOMER_DEFAULTS["no_answer"])
+        else:
+            outcomes = await evaluate(embedder, split=split, bases=bases, reranker=kb.reranker,
+                                      no_answer_text=CUSTOMER_DEFAULTS["no_answer"])
     finally:
         if isinstance(embedder, CachedEmbedder):
             embedder.save()
     result = report(outcomes)
     if args.json:
         _print_json({"embedder": kb.embedder.name, "split": args.split,
+                     "out_of_fold": args.out_of_fold,
                      "reranker": kb.reranker.name if kb.reranker else None, **result})
     else:
-        print(format_report(kb.embedder.name, split, result))
+        print(format_report(kb.embedder.name, "dev, each base under a query map fitted without "
+                            "it" if args.out_of_fold else split, result))
     return 0
 
 

@@ -20,8 +20,7 @@ import numpy as np
 from core.confidence import ruled_out
 from core.no_answer import FEATURES, NoAnswerModel, features
 from core.ports import Embedder
-from core.query_map import DEFAULT_FIT, FitSettings, QueryMap
-from gateway import query_map_fitting
+from core.query_map import DEFAULT_FIT, FitSettings
 from gateway.knowledge_eval import (
     BASES,
     BASES_DIR,
@@ -31,6 +30,7 @@ from gateway.knowledge_eval import (
     load_cases,
     scratch_knowledge,
 )
+from gateway.query_map_fitting import fold_maps_of
 
 PRECISION = 0.88  # on the fitted questions (features out of fold, see `collect`; README)
 L2 = 0.01
@@ -70,16 +70,6 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES,
                     rows.append(Row(case, features(case.question, normalized.dense, hits),
                                     ruled_out(hits[0], normalized, case.question, kb.thresholds)))
     return rows
-
-
-async def fold_maps_of(embedder: Embedder, bases: Sequence[str],
-                       settings: FitSettings = DEFAULT_FIT) -> dict[str, QueryMap]:
-    """For each base with dev questions, the query map fitted on the other bases' ones."""
-    data = await query_map_fitting.collect(embedder, bases)
-    maps = {item.base: query_map_fitting.fit(data, lambda case, b=item.base: case.base != b,
-                                             settings)
-            for item in data}
-    return {base: query_map for base, query_map in maps.items() if query_map is not None}
 
 
 def fit(rows: Sequence[Row], precision: float = PRECISION) -> NoAnswerModel:

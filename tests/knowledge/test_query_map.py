@@ -19,7 +19,8 @@ from core.knowledge import KnowledgeBase
 from core.knowledge_types import RetrievalMode, ScoreThresholds
 from core.query_map import FitGroup, FitSettings, QueryMap, fit_query_map
 from gateway import knowledge_cli
-from gateway.query_map_fitting import collect, fit, fit_and_save
+from gateway.knowledge_eval import evaluate, metrics
+from gateway.query_map_fitting import collect, evaluate_out_of_fold, fit, fit_and_save
 from storage.vectors import EdgeVectorStore
 from tests.knowledge.test_retrieval_eval import EVAL_VECTORS
 
@@ -145,6 +146,24 @@ async def test_the_fitting_command_validates_on_dev_and_saves_a_map_that_loads(
     assert [line.split("  ")[0] for line in lines[2:4]] == ["odd ids", "even ids"]
     assert "→" in lines[2] and lines[-1].startswith(f"saved to {tmp_path / 'm.npy'}")
     assert np.load(tmp_path / "m.npy").shape == (384, 384)
+
+
+async def test_out_of_fold_the_dev_split_reads_what_a_base_the_map_never_saw_gets() -> None:
+    parser = argparse.ArgumentParser()
+    knowledge_cli.register(parser.add_subparsers(dest="command"))
+    unmapped = KnowledgeBase(object(), object(),  # type: ignore[arg-type]
+                             thresholds=ScoreThresholds(0.5, 0.5, 0.9))
+    for argv, error in ((["--out-of-fold"], "dev split only"),
+                        (["--split", "dev", "--out-of-fold"], "has no query map")):
+        with pytest.raises(ValueError, match=error):
+            await knowledge_cli._eval(parser.parse_args(["knowledge", "eval", *argv]), unmapped)
+    embedder = CachedEmbedder(LocalE5Embedder(), EVAL_VECTORS)
+    bases = ["fitness_almaty", "edu_astana"]
+    served = metrics(await evaluate(embedder, split="dev", bases=bases))
+    out_of_fold = await evaluate_out_of_fold(embedder, bases, settings=FitSettings(steps=3))
+    assert {o.case.base for o in out_of_fold} == set(bases) and len(out_of_fold) == 399
+    # the shipped map was fitted on these questions: as served they read higher
+    assert metrics(out_of_fold)["recall@1"] < served["recall@1"] - 0.03
 
 
 async def test_the_shipped_map_is_the_fit_of_the_current_dev_split() -> None:
