@@ -41,7 +41,7 @@ def ruled_out(best: SearchHit, query: NormalizedQuery, question: str,
     a price or a place, or whether the business does a thing, which is what the model weighs
     (on dev, searched under query maps that never saw the base's questions, the rule declined
     48 questions, 11 of them answerable, "do you declaw cats?" among them; with these left to
-    the model, 15, 4 answerable; knowledge/README.md, round 18)."""
+    the model, both rules together 15, 4 answerable; knowledge/README.md, round 18)."""
     if best.score < thresholds.answer:
         return True
     if best.score >= thresholds.anchored or \

@@ -50,7 +50,7 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES,
     """Every dev question's features, searched as `knowledge eval` does (no re-ranker). With
     a query map, each base is searched under a map fitted without its questions (no map when
     no other base has any): the shipped map was fitted on these very questions and lifts their
-    cosines (dev R@1 0.851 in-sample, 0.781 out of fold, held-out 0.785), so features taken
+    cosines (dev R@1 0.851 as served, 0.783 out of fold, held-out 0.788), so features taken
     under it teach the model that an answerable question scores higher than a new client's do
     (knowledge/README.md, round 18)."""
     mapped = embedder.thresholds.query_map is not None
