@@ -18,15 +18,8 @@ from core.query_map import FitSettings
 from core.query_text import normalize_query
 from gateway import knowledge_cli
 from gateway.knowledge_eval import BASES_DIR, Case, ingest_folder, load_cases, scratch_knowledge
-from gateway.no_answer_calibration import (
-    Row,
-    collect,
-    fit,
-    fold_maps_of,
-    folds,
-    format_calibration,
-    scores,
-)
+from gateway.no_answer_calibration import Row, collect, fit, folds, format_calibration, scores
+from gateway.query_map_fitting import fold_maps_of
 from tests.knowledge.test_retrieval_eval import EVAL_VECTORS
 
 LINES = [
