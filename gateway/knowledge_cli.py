@@ -259,8 +259,9 @@ async def _eval(args: argparse.Namespace, kb: KnowledgeBase) -> int:
                      "out_of_fold": args.out_of_fold,
                      "reranker": kb.reranker.name if kb.reranker else None, **result})
     else:
-        print(format_report(kb.embedder.name, "dev, each base under a query map fitted without "
-                            "it" if args.out_of_fold else split, result))
+        shown = "dev, each base under a query map fitted without it" if args.out_of_fold \
+            else split
+        print(format_report(kb.embedder.name, shown, result))
     return 0
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.confidence import ruled_out
+from core.knowledge_types import ScoreThresholds
 from core.no_answer import FEATURES, NoAnswerModel, features
 from core.ports import Embedder
 from core.query_map import DEFAULT_FIT, FitSettings
@@ -57,18 +58,25 @@ async def collect(embedder: Embedder, bases: Sequence[str] = BASES,
     fold_maps = await fold_maps_of(embedder, bases, settings) if mapped else {}
     rows: list[Row] = []
     for base in bases:
-        cases = load_cases(base, "dev")
-        if not cases:
-            continue
-        thresholds = replace(embedder.thresholds, query_map=fold_maps.get(base)) \
-            if mapped else None
-        async with scratch_knowledge(embedder, thresholds=thresholds) as kb:
-            await ingest_folder(kb, base, BASES_DIR / base)
-            for case in cases:
-                hits, normalized = await kb.candidates(base, case.question)
-                if hits:
-                    rows.append(Row(case, features(case.question, normalized.dense, hits),
-                                    ruled_out(hits[0], normalized, case.question, kb.thresholds)))
+        rows += await base_rows(embedder, base, replace(
+            embedder.thresholds, query_map=fold_maps.get(base)) if mapped else None)
+    return rows
+
+
+async def base_rows(embedder: Embedder, base: str,
+                    thresholds: ScoreThresholds | None = None) -> list[Row]:
+    """One base's dev questions searched under these thresholds (the embedder's when None)."""
+    cases = load_cases(base, "dev")
+    if not cases:
+        return []
+    rows: list[Row] = []
+    async with scratch_knowledge(embedder, thresholds=thresholds) as kb:
+        await ingest_folder(kb, base, BASES_DIR / base)
+        for case in cases:
+            hits, normalized = await kb.candidates(base, case.question)
+            if hits:
+                rows.append(Row(case, features(case.question, normalized.dense, hits),
+                                ruled_out(hits[0], normalized, case.question, kb.thresholds)))
     return rows
 
 

@@ -17,8 +17,16 @@ from core.no_answer import FEATURES, NoAnswerModel, features, names_a_thing
 from core.query_map import FitSettings
 from core.query_text import normalize_query
 from gateway import knowledge_cli
-from gateway.knowledge_eval import BASES_DIR, Case, ingest_folder, load_cases, scratch_knowledge
-from gateway.no_answer_calibration import Row, collect, fit, folds, format_calibration, scores
+from gateway.knowledge_eval import Case
+from gateway.no_answer_calibration import (
+    Row,
+    base_rows,
+    collect,
+    fit,
+    folds,
+    format_calibration,
+    scores,
+)
 from gateway.query_map_fitting import fold_maps_of
 from tests.knowledge.test_retrieval_eval import EVAL_VECTORS
 
@@ -170,22 +178,11 @@ async def test_the_calibration_searches_each_base_under_a_map_that_did_not_see_i
     assert set(maps) == set(bases)
     assert not np.allclose(maps["fitness_almaty"].matrix, maps["edu_astana"].matrix)
     rows = await collect(embedder, ["edu_astana"], FitSettings(steps=3))
-    served = await collect_as_served(embedder, "edu_astana")
+    served = await base_rows(embedder, "edu_astana")  # under the shipped map
     assert [row.case.id for row in rows] == [row.case.id for row in served]
     # alone, a base has no fold map: its questions are searched without one, below the map's
     lifted = sum(s.features[0] - r.features[0] for r, s in zip(rows, served, strict=True))
     assert lifted / len(rows) > 0.01
-
-
-async def collect_as_served(embedder: CachedEmbedder, base: str) -> list[Row]:
-    async with scratch_knowledge(embedder) as kb:
-        await ingest_folder(kb, base, BASES_DIR / base)
-        out = []
-        for case in load_cases(base, "dev"):
-            found, normalized = await kb.candidates(base, case.question)
-            if found:
-                out.append(Row(case, features(case.question, normalized.dense, found), False))
-        return out
 
 
 async def test_the_calibration_runs_on_the_dev_split_only() -> None:
