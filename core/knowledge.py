@@ -239,9 +239,11 @@ class KnowledgeBase:
         if not query.strip():
             return Result.success([])
         try:
+            vector = list(query_vector) if query_vector is not None else \
+                await self.embed_query(query)
             hits, normalized = await self.candidates(
                 client_slug, query, knowledge_tag=knowledge_tag, mode=mode,
-                query_vector=query_vector, synonyms=synonyms)
+                query_vector=vector, synonyms=synonyms)
         except Exception as exc:  # the answer stage degrades on any retrieval failure
             log.warning("knowledge search failed: %s", exc, extra={"client_slug": client_slug})
             return Result.failure("rag_error", _one_line(exc))
@@ -254,7 +256,7 @@ class KnowledgeBase:
         parts = asking_parts(query)
         if len(parts) > 1:
             try:
-                passages += await part_passages(self, client_slug, parts, hits, limit,
+                passages += await part_passages(self, client_slug, parts, hits, vector, limit,
                                                 knowledge_tag=knowledge_tag, mode=mode,
                                                 synonyms=synonyms)
             except Exception as exc:  # the whole question's passages stand

@@ -8,7 +8,7 @@ import pytest
 
 from ai.embeddings import LocalE5Embedder
 from core.knowledge import KnowledgeBase
-from core.knowledge_types import Passage, RetrievalMode
+from core.knowledge_types import Passage, RetrievalMode, SearchHit, SearchQuery
 from gateway.demo import DEMO_KNOWLEDGE_DIR
 from gateway.knowledge_eval import ingest_folder
 from storage.vectors import EdgeVectorStore
@@ -211,12 +211,26 @@ class CountingEmbedder:
 
 
 async def test_a_message_of_many_questions_searches_three_parts_at_most(
-        e5: LocalE5Embedder, store: EdgeVectorStore) -> None:
+        e5: LocalE5Embedder, store: EdgeVectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
     counting = CountingEmbedder(e5)
     kb = KnowledgeBase(counting, store, thresholds=e5.thresholds)  # type: ignore[arg-type]
     await kb.ingest_document("salon", "salon", SALON)
+    searched: list[str] = []
+    search = store.search
+
+    async def counted(query: SearchQuery) -> list[SearchHit]:
+        searched.append(query.text)
+        return await search(query)
+
+    monkeypatch.setattr(store, "search", counted)
     question = ("сколько стоит гель-лак? до скольки работаете в субботу? парковка есть? "
                 "гарантия какая? педикюр почём?")
     passages = (await kb.search("salon", question)).value or []
-    assert counting.query_calls == [1, 3]  # the whole question, then three of its five parts
+    # one embedding, the whole question's: a part is searched with it and its own words
+    assert counting.query_calls == [1]
+    assert len(searched) == 1 + 3  # the whole question, then three of its five parts
     assert len(passages) <= 5 + 3
+    # the turn's vector handed in (the decision layer embedded it): no embedding at all
+    vector = await e5.embed_queries([question])
+    again = (await kb.search("salon", question, query_vector=vector[0])).value or []
+    assert counting.query_calls == [1] and again == passages
