@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -137,6 +138,27 @@ def test_context_packs_every_passage_s_matched_line_before_neighbouring_lines() 
     assert context_block([learned, passages[0]], 150) == (  # the learned answer whole, first
         "[1] (ответ менеджера)\nВопрос: Где оставить машину?\nОтвет: Во дворе нельзя.\n"
         "Паркинг ТРЦ рядом.")
+
+
+def test_context_takes_a_part_s_line_right_after_the_first_passage_s() -> None:
+    """A question asking two things: the passage its other part's search found comes last, but
+    its matched line goes in before the lines of the passages between."""
+    rows = [f"Услуга {i} — Мастер: {i} 100 ₸; Топ-мастер: {i} 900 ₸" for i in range(12)]
+    saturday = "Суббота: 10:00–18:00, последняя запись на маникюр за час до закрытия"
+    passages = [Passage("Цены > Маникюр\n" + "\n".join(rows[:4]), "prices", "document", 0.9,
+                        matched=(rows[0],)),
+                *(Passage(f"Цены > Раздел {i}\n{rows[i]}", "prices", "document", 0.8,
+                          matched=(rows[i],)) for i in range(4, 12)),
+                Passage(f"Часы работы\n{saturday}", "hours", "document", 0.7,
+                        matched=(saturday,), part="до скольки в субботу")]
+    block = context_block(passages, 300)
+    assert len(block) <= 300
+    labels = [chunk.split("\n")[0] for chunk in block.split("\n\n")]
+    assert labels[0] == "[1] (prices)" and labels[-1].endswith("(hours)")
+    assert block.endswith(f"Часы работы\n{saturday}")
+    assert len(labels) < len(passages)  # the passages between did not all fit
+    without = context_block([replace(p, part=None) for p in passages], 300)
+    assert saturday not in without  # as a plain last passage it would not have
 
 
 async def test_an_ungrounded_answer_without_passages_becomes_the_fallback(openai) -> None:
