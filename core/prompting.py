@@ -75,8 +75,8 @@ def context_block(passages: Sequence[Passage], budget: int = CONTEXT_CHARS) -> s
         return True
 
     headed = [[0] if split_heading(passage.content)[0] else [] for passage in passages]
-    # whose matched lines go in first: the first passage's, then those searched for a part of
-    # the question (the line answering its other part), then the others'
+    # matched lines go in by passage: the first passage's, then those of the passages searched
+    # for a part of the question (the line answering its other part), then the others'
     order = sorted(range(len(passages)), key=lambda n: (n > 0, passages[n].part is None))
     for number in order:
         passage = passages[number]
