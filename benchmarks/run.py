@@ -11,7 +11,8 @@ instant fake peers (`benchmarks/peers.py`) and PostgreSQL on the same machine:
   time and acknowledges first: `gateway/ingest_load.py`);
 - paced: webhook → ChatFlow send-text latency at a steady 50 messages per second;
 - backlog: a claim's cost with 100 events waiting and with 20,000, the statistics taken while
-  the queue was empty.
+  the queue was empty;
+- machine: the speed of plain CPython work at the start and at the end (`interpreter_speed`).
 
 Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the gateway's own
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
@@ -44,6 +45,7 @@ import socket
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -90,6 +92,13 @@ class Report:
         lines = ["| profile | measure | value |", "| --- | --- | --- |"]
         lines += [f"| {p} | {w} | {v} |" for p, w, v in self.rows]
         return "\n".join(lines)
+
+
+def interpreter_speed() -> float:
+    """Microseconds of plain CPython work (`sum(range(1000))`, the best of five): a machine of
+    this kind swings with its neighbours (12-20 µs within an hour, 2026-12-06), so the figures
+    of two runs compare only at similar speeds."""
+    return min(timeit.repeat("sum(range(1000))", number=20_000, repeat=5)) / 20_000 * 1e6
 
 
 def pct(values: list[float], share: float) -> float:
@@ -528,10 +537,13 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores; PostgreSQL at {urlsplit(server_dsn).hostname}; "
           f"serve --processes {args.processes}; fake LLM answers after {args.llm_seconds:g} s",
           flush=True)
+    speed = interpreter_speed()
     await backlog_claims(sizes, server_dsn, report)
     for profile in args.profiles.split(","):
         await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load,
                           args.processes, args.llm_seconds)
+    report.add("machine", "CPython speed, µs a sum(range(1000))",
+               f"{speed:.1f} at the start, {interpreter_speed():.1f} at the end")
     print()
     print(report.table())
     return 0
