@@ -273,10 +273,11 @@ class KnowledgeBase:
         query_vector: Sequence[float] | None = None,
         synonyms: Sequence[Sequence[str]] = (),
         rerank: bool = True,
+        limit: int = CANDIDATES,
     ) -> tuple[list[SearchHit], NormalizedQuery]:
         """The ranked candidates of a search before the confidence check (fused, re-ranked
         unless told not to, a learned answer to this question first) and the normalised query;
-        raises on embedder or store trouble."""
+        raises on embedder or store trouble. `limit`: candidates from each retrieval branch."""
         normalized = normalize_query(query, await self.lexicon(client_slug, synonyms))
         vector = list(query_vector) if query_vector is not None else \
             await self.embed_query(query)
@@ -287,13 +288,13 @@ class KnowledgeBase:
             text=normalized.lexical,
             client_slug=client_slug,
             knowledge_tag=knowledge_tag,
-            limit=CANDIDATES,
+            limit=limit,
             score_threshold=self.thresholds.search,
             mode=mode or self.mode,
         ))
         if (mode or self.mode) is RetrievalMode.HYBRID:
             hits = fuse(hits, query, normalized.lexical, self.thresholds,
-                        lexical_limit=CANDIDATES)
+                        lexical_limit=limit)
         if rerank and self.reranker is not None and len(hits) > 1:
             hits = await self.reranker.rerank(query, hits)
         return self._learned_first(hits), normalized

@@ -25,23 +25,30 @@ PART_COVERED = 2
 # Parts searched at most: the reply answers two, and a message of many questions (pasted,
 # or a flood) must not cost a search each.
 MAX_PARTS = 3
+# Candidates a part's search takes from each branch (the whole question's: CANDIDATES): it
+# wants only its best passage, and the fusion's time grows with the candidates (dev out of
+# fold: replies and facts within 1,500 characters the same at 10 as at 30; a two-part
+# search 15-20 % faster; knowledge/README.md, round 19).
+PART_CANDIDATES = 10
 
 
 async def part_passages(kb: KnowledgeBase, client_slug: str, parts: Sequence[str],
                         ranked: Sequence[SearchHit], vector: Sequence[float], limit: int, *,
                         knowledge_tag: str | None, mode: RetrievalMode | None,
                         synonyms: Sequence[Sequence[str]]) -> list[Passage]:
-    """The first MAX_PARTS parts searched with the whole question's `vector` (no re-ranker: a
-    search a part for the one passage the fusion puts first); the best passage of each whose
-    section is not among the whole question's first passages (the first PART_COVERED sections
-    of its `ranked` hits, at most `limit`: the passages it returns) or found already, marked
-    with its part (`Passage.part`). They go after the whole question's passages: the ranking
-    stays the whole question's, and the LLM's context holds them when it has room."""
+    """The first MAX_PARTS parts searched with the whole question's `vector` (PART_CANDIDATES
+    a branch, no re-ranker: a search a part for the one passage the fusion puts first); the
+    best passage of each whose section is not among the whole question's first passages (the
+    first PART_COVERED sections of its `ranked` hits, at most `limit`: the passages it returns)
+    or found already, marked with its part (`Passage.part`). They go after the whole question's
+    passages: the ranking stays the whole question's, and the LLM's context holds them when it
+    has room."""
     taken = list(dict.fromkeys(section_key(hit) for hit in ranked))[:min(PART_COVERED, limit)]
     found: list[Passage] = []
     for part in parts[:MAX_PARTS]:
         hits, _ = await kb.candidates(client_slug, part, knowledge_tag=knowledge_tag, mode=mode,
-                                      query_vector=vector, synonyms=synonyms, rerank=False)
+                                      query_vector=vector, synonyms=synonyms, rerank=False,
+                                      limit=PART_CANDIDATES)
         if not hits or hits[0].score < kb.thresholds.answer or section_key(hits[0]) in taken:
             continue
         taken.append(section_key(hits[0]))

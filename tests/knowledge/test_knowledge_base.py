@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from ai.embeddings import LocalE5Embedder
-from core.knowledge import KnowledgeBase
+from core.knowledge import CANDIDATES, KnowledgeBase
 from core.knowledge_types import Passage, RetrievalMode, SearchHit, SearchQuery
+from core.part_search import PART_CANDIDATES
 from gateway.demo import DEMO_KNOWLEDGE_DIR
 from gateway.knowledge_eval import ingest_folder
 from storage.vectors import EdgeVectorStore
@@ -215,11 +216,11 @@ async def test_a_message_of_many_questions_searches_three_parts_at_most(
     counting = CountingEmbedder(e5)
     kb = KnowledgeBase(counting, store, thresholds=e5.thresholds)  # type: ignore[arg-type]
     await kb.ingest_document("salon", "salon", SALON)
-    searched: list[str] = []
+    searched: list[int] = []
     search = store.search
 
     async def counted(query: SearchQuery) -> list[SearchHit]:
-        searched.append(query.text)
+        searched.append(query.limit)
         return await search(query)
 
     monkeypatch.setattr(store, "search", counted)
@@ -228,7 +229,8 @@ async def test_a_message_of_many_questions_searches_three_parts_at_most(
     passages = (await kb.search("salon", question)).value or []
     # one embedding, the whole question's: a part is searched with it and its own words
     assert counting.query_calls == [1]
-    assert len(searched) == 1 + 3  # the whole question, then three of its five parts
+    # the whole question, then three of its five parts, each wanting fewer candidates
+    assert searched == [CANDIDATES] + [PART_CANDIDATES] * 3
     assert len(passages) <= 5 + 3
     # the turn's vector handed in (the decision layer embedded it): no embedding at all
     vector = await e5.embed_queries([question])
