@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from core.knowledge_types import Passage
 from core.language import detect_language
@@ -87,11 +88,18 @@ class Answerer:
         knowledge has any that answer, else from all of them."""
         if self._knowledge is None or not passages:
             return None
-        in_language = [p for p in passages if language and detect_language(p.content) == language]
+        in_language = [p for p in passages if language and _passage_language(p.content) == language]
         if in_language and len(in_language) < len(passages) and (
                 best := self._knowledge.best_answer(in_language, question)):
             return best
         return self._knowledge.best_answer(passages, question)
+
+
+@lru_cache(maxsize=2048)  # a base's passages come back turn after turn
+def _passage_language(content: str) -> str | None:
+    """Read once per passage (~0.2 ms over a section; 3.7 % of the event loop's samples in the
+    bundled profile's drain when read every turn)."""
+    return detect_language(content)
 
 
 def grounded(answer: str, sources: Sequence[str]) -> bool:
