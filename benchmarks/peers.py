@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -50,7 +51,10 @@ class Peers:
 
     async def _embed(self, request: web.Request) -> web.Response:
         inputs = (await request.json())["inputs"]
-        return web.json_response([vector(text) for text in inputs])
+        # orjson, as a real server writes its vectors in native code: the json module's 0.2 ms
+        # a 1,024-float vector would be this process's CPU on the machine the gateway measures on
+        return web.Response(body=orjson.dumps([vector(text) for text in inputs]),
+                            content_type="application/json")
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [

@@ -4,7 +4,6 @@ configured server, or an embedded one under DATA_DIR), migrated before use."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
@@ -32,12 +32,16 @@ UNAVAILABLE = (
 )
 
 
+def _json_text(value: object) -> str:
+    """UTF-8 JSON (no \\u escapes); keys that are not strings written as strings, as the json
+    module does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=lambda v: json.dumps(v, ensure_ascii=False), decoder=json.loads,
-            schema="pg_catalog",
-        )
+        await conn.set_type_codec(name, encoder=_json_text, decoder=orjson.loads,
+                                  schema="pg_catalog")
 
 
 async def _no_session_reset(conn: asyncpg.Connection) -> None:

@@ -43,6 +43,8 @@ class FakeEmbeddingServer:
             return web.Response(status=500, text="model crashed")
         if self.mode == "hang":
             await self.never.wait()
+        if self.mode == "html":  # a proxy's error page with a 200
+            return web.Response(text="<html>Bad gateway</html>", content_type="text/html")
         return None
 
     async def tei(self, request: web.Request) -> web.Response:
@@ -114,6 +116,16 @@ async def test_tei_retries_server_errors_then_fails_cleanly(fake) -> None:
         await embedder.embed_queries(["вопрос"])
     await embedder.aclose()
     assert len(server.requests) == 3
+
+
+async def test_tei_body_that_is_not_json_is_a_clear_error_not_retried(fake) -> None:
+    server, url = fake
+    server.mode = "html"
+    embedder = tei(url, attempts=3)
+    with pytest.raises(EmbeddingError, match="not JSON"):
+        await embedder.embed_queries(["вопрос"])
+    await embedder.aclose()
+    assert len(server.requests) == 1
 
 
 async def test_startup_check_names_an_unreachable_embedder() -> None:
