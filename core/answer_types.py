@@ -46,6 +46,7 @@ STATES: dict[str, re.Pattern[str]] = {
 }
 
 
+@lru_cache(maxsize=1024)  # a search reads its question's kinds three to five times
 def asked_kinds(question: str) -> frozenset[str]:
     return frozenset(kind for kind, pattern in ASKS.items() if pattern.search(question))
 

@@ -7,11 +7,13 @@ value itself rather than await a future of a loop it cannot wait on."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class OnceCache(Generic[T]):
@@ -47,3 +49,28 @@ class OnceCache(Generic[T]):
         while len(self._values) > self._size:
             self._values.popitem(last=False)
         return value
+
+
+def by_identity(size: int) -> Callable[[Callable[[A], T]], Callable[[A], T]]:
+    """Cache a function of one argument by the argument's identity, least recently used dropped
+    first: for arguments that are costly to hash or cannot be hashed and come back as the same
+    object turn after turn (a client's policy in its cached settings, the default policy). The
+    argument must not be changed in place while it is cached; each entry holds it, so that its
+    id is not another object's meanwhile."""
+    def decorate(function: Callable[[A], T]) -> Callable[[A], T]:
+        entries: OrderedDict[int, tuple[A, T]] = OrderedDict()
+
+        @functools.wraps(function)
+        def cached(argument: A) -> T:
+            key = id(argument)
+            entry = entries.get(key)
+            if entry is not None and entry[0] is argument:
+                entries.move_to_end(key)
+                return entry[1]
+            value = function(argument)
+            entries[key] = (argument, value)
+            while len(entries) > size:
+                entries.popitem(last=False)
+            return value
+        return cached
+    return decorate

@@ -34,7 +34,7 @@ import numpy as np
 from core.calibration import DecisionThresholds, thresholds_for
 from core.intent_examples import INTENT_EXAMPLES
 from core.linear_classifier import LinearClassifier
-from core.once_cache import OnceCache
+from core.once_cache import OnceCache, by_identity
 from core.policy import PolicyTopic
 from core.ports import Embedder, VectorArchive
 
@@ -93,6 +93,7 @@ def intent_examples() -> tuple[tuple[str, str], ...]:
     return tuple((label, text) for label, texts in INTENT_EXAMPLES.items() for text in texts)
 
 
+@by_identity(256)  # a turn asks two or three times; the topics come from effective_policy
 def topic_examples(topics: Sequence[PolicyTopic]) -> tuple[tuple[str, str], ...]:
     """A topic's examples, or its phrases when it has none (a client's topic may have only
     rules; its phrases are the best description of it there is)."""

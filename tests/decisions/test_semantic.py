@@ -14,8 +14,8 @@ from core.calibration import DecisionThresholds, thresholds_for
 from core.classifier import by_rules, by_similarity
 from core.linear_classifier import LinearClassifier
 from core.models import Intent
-from core.once_cache import OnceCache
-from core.policy import DEFAULT_POLICY, parse_policy
+from core.once_cache import OnceCache, by_identity
+from core.policy import DEFAULT_POLICY, effective_policy, parse_policy
 from core.semantic import ExampleVectors, SemanticMatcher, SemanticVerdict, intent_examples
 from tests.decisions.conftest import WordsEmbedder
 
@@ -115,6 +115,30 @@ async def test_a_failed_computation_is_not_cached() -> None:
     embedder.fail = False
     await matcher.prepare(TOPICS)
     assert vectors.computed == 2
+
+
+def test_a_value_cached_by_identity_is_computed_once_per_object() -> None:
+    calls: list[list[int]] = []
+
+    @by_identity(2)
+    def total(numbers: list[int]) -> int:
+        calls.append(numbers)
+        return sum(numbers)
+
+    first, equal, third = [1, 2], [1, 2], [5]
+    assert (total(first), total(first), total(equal)) == (3, 3, 3)
+    assert calls == [first, equal]  # an equal list is another object: computed again
+    total(third)  # the least recently used, `first`, is dropped
+    assert total(first) == 3 and len(calls) == 4
+
+
+def test_a_clients_policy_is_parsed_once_while_its_settings_are_cached() -> None:
+    configured = [topic.as_dict() for topic in TOPICS]
+    parsed = effective_policy(configured)
+    assert [t.name for t in parsed] == ["delivery", "refunds"]
+    assert effective_policy(configured) is parsed
+    reloaded = [dict(topic) for topic in configured]  # the settings read again after a change
+    assert effective_policy(reloaded) is not parsed and effective_policy(reloaded) == parsed
 
 
 async def test_the_classifier_decides_and_names_the_nearest_example() -> None:
