@@ -108,24 +108,20 @@ async def test_openai_batches_keeps_order_and_checks_dimension(fake) -> None:
     assert await check_embedder(openai_embedder(url)) == DIM
 
 
-async def test_tei_retries_server_errors_then_fails_cleanly(fake) -> None:
+@pytest.mark.parametrize(("mode", "error", "attempts"), [
+    ("error", "HTTP 500", 3),  # a server error is tried again, then reported
+    ("html", "not JSON", 1),  # a proxy's page with a 200 is reported at once
+])
+async def test_tei_failures_are_clear_errors_retried_only_when_transient(
+    fake, mode: str, error: str, attempts: int
+) -> None:
     server, url = fake
-    server.mode = "error"
+    server.mode = mode
     embedder = tei(url, attempts=3)
-    with pytest.raises(EmbeddingError, match="HTTP 500"):
+    with pytest.raises(EmbeddingError, match=error):
         await embedder.embed_queries(["вопрос"])
     await embedder.aclose()
-    assert len(server.requests) == 3
-
-
-async def test_tei_body_that_is_not_json_is_a_clear_error_not_retried(fake) -> None:
-    server, url = fake
-    server.mode = "html"
-    embedder = tei(url, attempts=3)
-    with pytest.raises(EmbeddingError, match="not JSON"):
-        await embedder.embed_queries(["вопрос"])
-    await embedder.aclose()
-    assert len(server.requests) == 1
+    assert len(server.requests) == attempts
 
 
 async def test_startup_check_names_an_unreachable_embedder() -> None:
