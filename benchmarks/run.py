@@ -18,7 +18,7 @@ Two profiles: `instant` (a fake embedder and a fake LLM that answer at once: the
 cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
     python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--load wrk|python]
-                             [--py-spy DIR] [--processes N] [--llm-seconds S]
+                             [--py-spy DIR] [--processes N] [--llm-seconds S] [--bursts N]
 
 The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
 customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
@@ -26,7 +26,8 @@ the table says which (`--load python` forces the Python one). `--py-spy DIR` rec
 py-spy profile of the gateway per phase (ingest at c=64, drain, paced) into DIR.
 `--llm-seconds S`: the fake LLM answers each call after S seconds (a real model's latency; the
 instant profile makes two calls a turn), which shows the turns a second that WORKERS allow when
-turns wait on the model rather than on the CPU.
+turns wait on the model rather than on the CPU. `--bursts N` drains N bursts in a row and adds
+the median, least and most of their rates: the machine's swing within one run.
 
 BENCH_DATABASE_URL (default: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)
 names the server; a scratch database is made and dropped."""
@@ -42,12 +43,13 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
 import timeit
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +75,7 @@ class Sizes:
     paced_seconds: float = 10.0
     backlog: int = 20_000
     claims: int = 1000  # timed at each backlog size: the p99 is the tenth worst, not the second
+    bursts: int = 1  # drains in a row (--bursts): the machine's swing within one run
 
     @staticmethod
     def smoke() -> Sizes:
@@ -367,37 +370,28 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
                            f"{bench_cpu / result.seconds * 100:.0f}")
             await drained(conn)
 
-            before_commits, before_cpu, before = await commits(admin, database), proc_cpu(pid), \
-                peers.reply_count
-            before_pg, before_bench, before_machine = postgres_cpu(), time.process_time(), \
-                machine_busy()
-            bodies = [message(10_000 + i % sizes.customers, f"burst-{i}") for i in range(sizes.burst)]
-            started = time.perf_counter()
-            async with profiled(py_spy, pid, f"{profile}-drain"):
-                await post_all(http, url, secret, bodies, 64)
-                posted, replied = time.perf_counter(), peers.reply_count
-                polls = await drained(conn)
-            elapsed = time.perf_counter() - started
-            turns = peers.reply_count - before
-            after_posting = peers.reply_count - replied, time.perf_counter() - posted
-            gateway_cpu = proc_cpu(pid) - before_cpu
-            split = {"gateway": gateway_cpu, "PostgreSQL": postgres_cpu() - before_pg,
-                     "benchmark process (fake peers, posting)": time.process_time() - before_bench,
-                     "whole machine": machine_busy() - before_machine}
-            await asyncio.sleep(2)  # a backend reports its counts to the statistics within a second
-            transactions = await commits(admin, database) - before_commits - polls
+            bursts = [await drain_burst(http, url, secret, peers, admin, conn, database, pid,
+                                        sizes, f"burst{number}",
+                                        py_spy if number == 0 else None, profile)
+                      for number in range(sizes.bursts)]
+            first = bursts[0]
             report.add(profile, "drain a burst", f"{sizes.burst} messages from {sizes.customers} "
-                       f"customers answered in {elapsed:.1f} s ({turns} turns): "
-                       f"{sizes.burst / elapsed:.0f} messages/s, {turns / elapsed:.0f} turns/s")
+                       f"customers answered in {first.seconds:.1f} s ({first.turns} turns): "
+                       f"{sizes.burst / first.seconds:.0f} messages/s, {first.rate:.0f} turns/s")
             report.add(profile, "of which after the burst's last 200",
-                       f"{after_posting[0]} turns in {after_posting[1]:.1f} s: "
-                       f"{after_posting[0] / after_posting[1]:.0f} turns/s")
-            report.add(profile, "CPU per turn (gateway)", f"{gateway_cpu / max(turns, 1) * 1000:.1f} ms")
+                       f"{first.turns_after} turns in {first.seconds_after:.1f} s: "
+                       f"{first.rate_after:.0f} turns/s")
+            report.add(profile, "CPU per turn (gateway)", f"{first.cpu_per_turn * 1000:.1f} ms")
             report.add(profile, f"CPU during the drain, % of a core ({os.cpu_count()} cores)",
-                       ", ".join(f"{name} {seconds / elapsed * 100:.0f}"
-                                 for name, seconds in split.items()))
+                       ", ".join(f"{name} {seconds / first.seconds * 100:.0f}"
+                                 for name, seconds in first.cpu.items()))
             report.add(profile, "PostgreSQL transactions per message",
-                       f"{transactions / sizes.burst:.1f}")
+                       f"{first.transactions / sizes.burst:.1f}")
+            if len(bursts) > 1:
+                report.add(profile, f"{len(bursts)} bursts in a row, turns/s: median (least–most)",
+                           f"{spread([b.rate for b in bursts], '.0f')}; after the burst's last "
+                           f"200 {spread([b.rate_after for b in bursts], '.0f')}; CPU a turn "
+                           f"{spread([b.cpu_per_turn * 1000 for b in bursts], '.1f')} ms")
             report.add(profile, "RSS after the burst", f"{proc_rss_mib(pid):.0f} MiB")
 
             async with profiled(py_spy, pid, f"{profile}-paced"):
@@ -409,6 +403,57 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
         await peers.close()
         await conn.close()
         await admin.close()
+
+
+@dataclass
+class Burst:
+    seconds: float  # from the first webhook to the last reply delivered
+    turns: int  # replies delivered
+    turns_after: int  # of those, after the burst's last webhook was acknowledged
+    seconds_after: float
+    cpu: dict[str, float]  # seconds of CPU meanwhile: the gateway's, PostgreSQL's, …
+    transactions: int
+
+    @property
+    def rate(self) -> float:
+        return self.turns / self.seconds
+
+    @property
+    def rate_after(self) -> float:
+        return self.turns_after / self.seconds_after
+
+    @property
+    def cpu_per_turn(self) -> float:
+        return self.cpu["gateway"] / max(self.turns, 1)
+
+
+async def drain_burst(http: ClientSession, url: str, secret: str, peers: Peers,
+                      admin: asyncpg.Connection, conn: asyncpg.Connection, database: str,
+                      pid: int, sizes: Sizes, key: str, py_spy: Path | None,
+                      profile: str) -> Burst:
+    """A burst of `sizes.burst` messages from `sizes.customers` customers (two each), posted 64
+    at a time, until every one is answered and every reply delivered."""
+    before_commits, before_cpu, before = await commits(admin, database), proc_cpu(pid), \
+        peers.reply_count
+    before_pg, before_bench, before_machine = postgres_cpu(), time.process_time(), machine_busy()
+    bodies = [message(10_000 + i % sizes.customers, f"{key}-{i}") for i in range(sizes.burst)]
+    started = time.perf_counter()
+    async with profiled(py_spy, pid, f"{profile}-drain"):
+        await post_all(http, url, secret, bodies, 64)
+        posted, replied = time.perf_counter(), peers.reply_count
+        polls = await drained(conn)
+    finished = time.perf_counter()
+    cpu = {"gateway": proc_cpu(pid) - before_cpu, "PostgreSQL": postgres_cpu() - before_pg,
+           "benchmark process (fake peers, posting)": time.process_time() - before_bench,
+           "whole machine": machine_busy() - before_machine}
+    await asyncio.sleep(2)  # a backend reports its counts to the statistics within a second
+    return Burst(finished - started, peers.reply_count - before, peers.reply_count - replied,
+                 finished - posted, cpu, await commits(admin, database) - before_commits - polls)
+
+
+def spread(values: list[float], spec: str) -> str:
+    """"median (least–most)"."""
+    return f"{statistics.median(values):{spec}} ({min(values):{spec}}–{max(values):{spec}})"
 
 
 async def settled(pid: int, timeout: float = 300) -> float:
@@ -529,8 +574,11 @@ async def main(argv: list[str] | None = None) -> int:
                         help="serve --processes N (default 1); CPU and RSS are the processes' sum")
     parser.add_argument("--llm-seconds", type=float, default=0.0, metavar="S",
                         help="the fake LLM answers each call after S seconds (default 0)")
+    parser.add_argument("--bursts", type=int, default=1, metavar="N",
+                        help="drain N bursts in a row (default 1): the first one's rows, and "
+                             "the median, least and most of all N")
     args = parser.parse_args(argv)
-    sizes = Sizes.smoke() if args.smoke else Sizes()
+    sizes = replace(Sizes.smoke() if args.smoke else Sizes(), bursts=args.bursts)
     server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
         "postgresql://postgres@127.0.0.1:5432/postgres"
     report = Report()

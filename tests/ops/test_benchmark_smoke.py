@@ -1,8 +1,8 @@
 """`python -m benchmarks.run --smoke` (issue 10: "CI may run it in a 30-second smoke mode"): the
 benchmark is the source of the README's performance figures, so it must keep working. The
-instant profile with the Python load generator (wrk may not be installed) against this session's
-PostgreSQL server; nothing here is timed, only that every customer of the burst was answered and
-that the table has each measure."""
+instant profile with the Python load generator (wrk may not be installed) and two bursts against
+this session's PostgreSQL server; nothing here is timed, only that every customer of the burst
+was answered and that the table has each measure."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ SMOKE_CUSTOMERS = 100  # benchmarks.run.Sizes.smoke()
 async def test_the_benchmark_runs_in_smoke_mode_and_answers_every_customer(server_dsn: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.run", "--smoke", "--profiles", "instant",
-        "--load", "python", cwd=ROOT, env={**os.environ, "BENCH_DATABASE_URL": server_dsn},
+        "--load", "python", "--bursts", "2", cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE_URL": server_dsn},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await asyncio.wait_for(process.communicate(), timeout=600)
     text = output.decode()
@@ -32,5 +33,7 @@ async def test_the_benchmark_runs_in_smoke_mode_and_answers_every_customer(serve
                     "CPU per turn (gateway)", "PostgreSQL transactions per message",
                     "webhook → send-text at 50/s"):
         assert re.search(r"\d", table[measure]), measure
+    bursts = table["2 bursts in a row, turns/s: median (least–most)"]
+    assert re.match(r"\d+ \(\d+–\d+\); after", bursts), bursts
     assert re.search(r"^\| queue \| claim with 2000 events waiting \| p50 [\d.]+ ms", text,
                      re.MULTILINE)
