@@ -2,7 +2,8 @@
 classifiers): each key computed at most once at a time (concurrent callers wait for the first
 one's result; a failure is not cached), least recently used dropped first. The cache may be
 shared by a whole process: a caller on another event loop (a CLI run in a thread) computes the
-value itself rather than await a future of a loop it cannot wait on."""
+value itself rather than await a future of a loop it cannot wait on. `by_identity` is its small
+synchronous cousin: a value derived from an object that comes back as the same object."""
 
 from __future__ import annotations
 
