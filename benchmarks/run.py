@@ -19,6 +19,7 @@ cost) and `bundled` (the bundled e5 model, no LLM: the embedded default).
 
     python -m benchmarks.run [--smoke] [--profiles instant,bundled] [--load wrk|python]
                              [--py-spy DIR] [--processes N] [--llm-seconds S] [--bursts N]
+                             [--gateway-root DIR]
 
 The ingest load comes from wrk (`benchmarks/ingest.lua`: a unique messageId per request,
 customers in turn) when `wrk` is on PATH, from the Python generator in this process otherwise;
@@ -27,7 +28,8 @@ py-spy profile of the gateway per phase (ingest at c=64, drain, paced) into DIR.
 `--llm-seconds S`: the fake LLM answers each call after S seconds (a real model's latency; the
 instant profile makes two calls a turn), which shows the turns a second that WORKERS allow when
 turns wait on the model rather than on the CPU. `--bursts N` drains N bursts in a row and adds
-the median, least and most of their rates: the machine's swing within one run.
+the median, least and most of their rates: the machine's swing within one run. `--gateway-root
+DIR` serves another source tree's gateway (`benchmarks.ab`: old and new code in turn).
 
 BENCH_DATABASE_URL (default: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)
 names the server; a scratch database is made and dropped."""
@@ -157,14 +159,16 @@ def proc_rss_mib(pid: int) -> float:
 class Gateway:
     """`python -m gateway serve` on a free port, against the scratch database."""
 
-    def __init__(self, dsn: str, peers: Peers, profile: str, port: int, processes: int) -> None:
+    def __init__(self, dsn: str, peers: Peers, profile: str, port: int, processes: int,
+                 root: Path = ROOT) -> None:
+        self.root = root  # the source tree served: this checkout, or another revision's
         self.port = port
         self.processes = processes
         self.url = f"http://127.0.0.1:{port}"
         self._env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "LOG_LEVEL": "WARNING",
                      "DATA_DIR": tempfile.mkdtemp(prefix="truffles-bench-"),
                      "CHATFLOW_API_BASE": peers.url("/chatflow"), "DEMO_SEED": "true",
-                     "PYTHONPATH": str(ROOT)}
+                     "PYTHONPATH": str(root)}
         if profile == "instant":
             self._env.update(EMBEDDINGS_PROVIDER="tei", EMBEDDINGS_URL=peers.url("/tei"),
                              EMBEDDINGS_MODEL="bge-m3", OPENAI_BASE_URL=peers.url("/openai/v1"),
@@ -176,7 +180,7 @@ class Gateway:
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway", "serve", "--processes", str(self.processes),
-            env=self._env, cwd=ROOT,
+            env=self._env, cwd=self.root,
             stderr=self._log.open("ab"))
         while True:
             try:
@@ -310,23 +314,23 @@ async def commits(admin: asyncpg.Connection, database: str) -> int:
 
 async def run_profile(profile: str, sizes: Sizes, server_dsn: str, report: Report,
                       py_spy: Path | None, load: str | None, processes: int,
-                      llm_seconds: float) -> None:
+                      llm_seconds: float, root: Path) -> None:
     print(f"profile {profile}", flush=True)
     # "an existing database": start-up does not migrate
     async with scratch_database(server_dsn, f"truffles_bench_{profile}") as dsn:
         await measure_profile(profile, sizes, server_dsn, dsn, report, py_spy, load, processes,
-                              llm_seconds)
+                              llm_seconds, root)
 
 
 async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str, report: Report,
                           py_spy: Path | None, load: str | None, processes: int,
-                          llm_seconds: float) -> None:
+                          llm_seconds: float, root: Path) -> None:
     database = urlsplit(dsn).path.lstrip("/")
     admin = await asyncpg.connect(server_dsn)  # its reads are not counted in the database's
     conn = await asyncpg.connect(dsn)
     peers = Peers(llm_seconds)
     await peers.start()
-    gateway = Gateway(dsn, peers, profile, free_port(), processes)
+    gateway = Gateway(dsn, peers, profile, free_port(), processes, root)
     try:
         async with ClientSession(connector=TCPConnector(limit=0)) as http:
             await gateway.start(http)
@@ -574,6 +578,9 @@ async def main(argv: list[str] | None = None) -> int:
                         help="serve --processes N (default 1); CPU and RSS are the processes' sum")
     parser.add_argument("--llm-seconds", type=float, default=0.0, metavar="S",
                         help="the fake LLM answers each call after S seconds (default 0)")
+    parser.add_argument("--gateway-root", type=Path, default=ROOT, metavar="DIR",
+                        help="serve the gateway of this source tree (another revision's; "
+                             "benchmarks.ab) rather than this checkout's")
     parser.add_argument("--bursts", type=int, default=1, metavar="N",
                         help="drain N bursts in a row (default 1): the first one's rows, and "
                              "the median, least and most of all N")
@@ -589,7 +596,7 @@ async def main(argv: list[str] | None = None) -> int:
     await backlog_claims(sizes, server_dsn, report)
     for profile in args.profiles.split(","):
         await run_profile(profile, sizes, server_dsn, report, args.py_spy, args.load,
-                          args.processes, args.llm_seconds)
+                          args.processes, args.llm_seconds, args.gateway_root.resolve())
     report.add("machine", "CPython speed, µs a sum(range(1000))",
                f"{speed:.1f} at the start, {interpreter_speed():.1f} at the end")
     print()

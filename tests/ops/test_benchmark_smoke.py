@@ -2,7 +2,7 @@
 benchmark is the source of the README's performance figures, so it must keep working. The
 instant profile with the Python load generator (wrk may not be installed) and two bursts against
 this session's PostgreSQL server; nothing here is timed, only that every customer of the burst
-was answered and that the table has each measure."""
+was answered and that the table has each measure; and `benchmarks.ab`'s side-by-side table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import os
 import re
 import sys
 from pathlib import Path
+
+from benchmarks.ab import comparison, parse_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_CUSTOMERS = 100  # benchmarks.run.Sizes.smoke()
@@ -37,3 +39,20 @@ async def test_the_benchmark_runs_in_smoke_mode_and_answers_every_customer(serve
     assert re.match(r"\d+ \(\d+–\d+\); after", bursts), bursts
     assert re.search(r"^\| queue \| claim with 2000 events waiting \| p50 [\d.]+ ms", text,
                      re.MULTILINE)
+
+
+def test_the_ab_comparison_puts_each_measure_of_both_sides_in_one_row() -> None:
+    def output(turns: int, cpu: float) -> str:
+        return ("  drain a burst: chatter that is not the table\n\n"
+                "| profile | measure | value |\n| --- | --- | --- |\n"
+                f"| instant | drain a burst | 2000 messages answered in 5.0 s (1019 turns): "
+                f"402 messages/s, {turns} turns/s |\n"
+                f"| instant | CPU per turn (gateway) | {cpu} ms |\n")
+
+    old = [parse_rows(output(126, 6.6)), parse_rows(output(127, 6.6))]
+    new = [parse_rows(output(174, 4.7)), {}]  # a measure a run lacks shows as "-"
+    assert comparison(old, new).splitlines()[2:] == [
+        "| instant | drain a burst | 402 messages/s, 126 turns/s / 402 messages/s, 127 turns/s "
+        "| 402 messages/s, 174 turns/s / - |",
+        "| instant | CPU per turn (gateway) | 6.6 ms / 6.6 ms | 4.7 ms / - |",
+    ]
