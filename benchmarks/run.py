@@ -174,14 +174,14 @@ class Gateway:
                              EMBEDDINGS_MODEL="bge-m3", OPENAI_BASE_URL=peers.url("/openai/v1"),
                              OPENAI_API_KEY="bench")
         self.process: asyncio.subprocess.Process | None = None
-        self._log = Path(self._env["DATA_DIR"]) / "serve.log"  # the gateway's own log lines
+        self.log = Path(self._env["DATA_DIR"]) / "serve.log"  # the gateway's own log lines
 
     async def start(self, http: ClientSession) -> float:
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway", "serve", "--processes", str(self.processes),
             env=self._env, cwd=self.root,
-            stderr=self._log.open("ab"))
+            stderr=self.log.open("ab"))
         while True:
             try:
                 async with http.get(f"{self.url}/health") as response:
@@ -206,6 +206,11 @@ class Gateway:
         if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             await self.process.wait()
+
+    def discard(self) -> None:
+        """Its data directory (the log, the embedded store) gone: the run went well. A run that
+        failed keeps it and names the log."""
+        shutil.rmtree(self._env["DATA_DIR"], ignore_errors=True)
 
 
 async def post_all(http: ClientSession, url: str, secret: str, bodies: list[dict],
@@ -402,11 +407,15 @@ async def measure_profile(profile: str, sizes: Sizes, server_dsn: str, dsn: str,
                 paced = await paced_latency(http, url, secret, peers, sizes.paced_seconds)
             report.add(profile, "webhook → send-text at 50/s",
                        f"p50 {pct(paced, .5) * 1000:.0f} ms, p99 {pct(paced, .99) * 1000:.0f} ms")
+    except BaseException:
+        print(f"the gateway's log: {gateway.log}", file=sys.stderr, flush=True)
+        raise
     finally:
         await gateway.stop()
         await peers.close()
         await conn.close()
         await admin.close()
+    gateway.discard()
 
 
 @dataclass
