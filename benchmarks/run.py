@@ -594,6 +594,8 @@ async def main(argv: list[str] | None = None) -> int:
                         help="drain N bursts in a row (default 1): the first one's rows, and "
                              "the median, least and most of all N")
     args = parser.parse_args(argv)
+    if args.bursts < 1:
+        parser.error("--bursts: at least 1")
     sizes = replace(Sizes.smoke() if args.smoke else Sizes(), bursts=args.bursts)
     server_dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
         "postgresql://postgres@127.0.0.1:5432/postgres"
