@@ -3,11 +3,12 @@
     python -m benchmarks.ab REV [--rounds N] [benchmarks.run's options: --profiles, --smoke, …]
 
 This checkout's benchmark (`benchmarks.run`: its fake peers, its load) serves the gateway of
-revision REV (its tracked files, from `git archive`) and this checkout's in turn, this
-checkout's first in odd rounds and REV's first in even ones, so that the machine's swings (on a
-shared 2-core machine the CPU of the same turn doubled within an hour, 2026-12-06) fall on both;
-then prints each measure's values side by side. Both must share the database schema: the
-benchmark migrates its scratch database with this checkout's migrations."""
+revision REV (its tracked files, from `git archive`, on this environment's packages) and this
+checkout's in turn, this checkout's first in odd rounds and REV's first in even ones, so that
+the machine's swings (on a shared 2-core machine the CPU of the same turn doubled within an
+hour, 2026-12-06) fall on both; then prints each measure's values side by side. Both must share
+the database schema: the benchmark migrates its scratch database with this checkout's
+migrations."""
 
 from __future__ import annotations
 
