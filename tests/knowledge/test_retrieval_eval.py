@@ -90,18 +90,21 @@ MAX_REPLY = 1200
 # Round 18, the no-answer model calibrated on features taken out of fold and existence questions
 # left to it: 0.788 / 0.927 / 0.913 / 0.771, no-answer 0.875 / 0.519. Round 19, a part searched
 # with the whole question's embedding: reply 0.774, the rest unchanged.
+# Round 21: 859 fresh questions over all eight bases (eight authors, one base each, blind),
+# measured once on round 19's code: 0.766 / 0.936 / 0.913 / 0.762, no-answer 0.803 / 0.438; the
+# split, now 1,302 questions (a third of all), 0.775 / 0.933 / 0.913 / 0.767, 0.828 / 0.464.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.77,
-    "recall@5": 0.90,
+    "recall@1": 0.76,
+    "recall@5": 0.91,
     "recall@1500ch": 0.89,
     "reply": 0.75,
-    "no_answer_precision": 0.82,
-    "no_answer_recall": 0.45,
+    "no_answer_precision": 0.80,
+    "no_answer_recall": 0.44,
 }
-HELD_OUT_QUESTIONS = 443
+HELD_OUT_QUESTIONS = 1302
 DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
              "vet_karaganda", "cafe_aktobe"}
-HELD_OUT_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "autoservice_shymkent"}
+HELD_OUT_BASES = DEV_BASES | {"autoservice_shymkent"}
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -235,7 +238,7 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert await knowledge_cli.handle(args, tei) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
-    assert document["all"]["questions"] == 109 and list(document["bases"]) == ["shop_delivery"]
+    assert document["all"]["questions"] == 216 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
     for name in ("recall@1", "recall@5", "recall@1500ch", "reply"):
