@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from benchmarks.ab import comparison, parse_rows
+from benchmarks.run import Sizes
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE_CUSTOMERS = 100  # benchmarks.run.Sizes.smoke()
+SMOKE = Sizes.smoke()
 
 
 async def test_the_benchmark_runs_in_smoke_mode_and_answers_every_customer(server_dsn: str) -> None:
@@ -30,14 +31,14 @@ async def test_the_benchmark_runs_in_smoke_mode_and_answers_every_customer(serve
 
     table = parse_rows(text)
     turns = int(re.search(r"\((\d+) turns\)", table["instant", "drain a burst"]).group(1))
-    assert turns >= SMOKE_CUSTOMERS  # each customer's two messages got at least one reply
+    assert turns >= SMOKE.customers  # each customer's two messages got at least one reply
     for measure in ("start to first 200 on /health", "ingest c=64 (python)",
                     "CPU per turn (gateway)", "PostgreSQL transactions per message",
                     "webhook → send-text at 50/s"):
         assert re.search(r"\d", table["instant", measure]), measure
     bursts = table["instant", "2 bursts in a row, turns/s: median (least–most)"]
     assert re.match(r"\d+ \(\d+–\d+\); after", bursts), bursts
-    assert re.match(r"p50 [\d.]+ ms", table["queue", "claim with 2000 events waiting"])
+    assert re.match(r"p50 [\d.]+ ms", table["queue", f"claim with {SMOKE.backlog} events waiting"])
 
 
 def test_the_ab_comparison_puts_each_measure_of_both_sides_in_one_row() -> None:
