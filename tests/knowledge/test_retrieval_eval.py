@@ -52,13 +52,15 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # by their months: 0.851 / 0.977 / 0.959 / reply 0.852; round 17, each part of a question
 # asking two things searched on its own: reply 0.858; round 18, the no-answer model calibrated
 # out of fold: no-answer 0.951 / 0.577; round 19, a part searched with the whole question's
-# embedding, 10 candidates a branch: R@1500ch 0.961, reply 0.854). They guard against
-# regressions; the issue's targets are judged on the held-out split.
+# embedding, 10 candidates a branch: R@1500ch 0.961, reply 0.854; round 22, a second label
+# audit, 287 more statements over 198 dev cases, the map refitted: 0.872 / 0.980 / 0.966 / reply
+# 0.868, no-answer 0.951 / 0.570). They guard against regressions; the issue's targets are
+# judged on the held-out split.
 DEV_FLOORS = {
-    "recall@1": 0.83,
-    "recall@5": 0.96,
-    "recall@1500ch": 0.94,
-    "reply": 0.84,
+    "recall@1": 0.85,
+    "recall@5": 0.97,
+    "recall@1500ch": 0.95,
+    "reply": 0.85,
     "no_answer_precision": 0.92,
     "no_answer_recall": 0.55,
 }
@@ -93,13 +95,17 @@ MAX_REPLY = 1200
 # Round 21: 859 fresh questions over all eight bases (eight authors, one base each, blind),
 # measured once on round 19's code: 0.766 / 0.936 / 0.913 / 0.762, no-answer 0.803 / 0.438; the
 # split, now 1,302 questions (a third of all), 0.775 / 0.933 / 0.913 / 0.767, 0.828 / 0.464.
+# Round 22, round 16's label audit done for round 21's questions (184 statements over 116 cases)
+# and a second time for the rest (41 over 33 held-out cases, 287 over 198 dev ones), blind to
+# search results; the map refitted on the dev labels: 0.800 / 0.938 / 0.921 / 0.792, no-answer
+# 0.823 / 0.476 (round 21's map on the new labels: 0.801 / 0.939 / 0.922 / 0.793, 0.828 / 0.464).
 HELD_OUT_FLOORS = {
-    "recall@1": 0.76,
-    "recall@5": 0.91,
-    "recall@1500ch": 0.89,
-    "reply": 0.75,
+    "recall@1": 0.78,
+    "recall@5": 0.92,
+    "recall@1500ch": 0.90,
+    "reply": 0.77,
     "no_answer_precision": 0.80,
-    "no_answer_recall": 0.44,
+    "no_answer_recall": 0.45,
 }
 HELD_OUT_QUESTIONS = 1302
 DEV_BASES = {"salon_almaty", "clinic_astana", "shop_delivery", "fitness_almaty", "edu_astana",
@@ -131,14 +137,14 @@ def assert_floors(outcomes: list[Outcome], floors: dict[str, float], *, bases: s
 
 async def test_dev_quality_with_the_bundled_model_and_no_llm(dev) -> None:
     assert len(dev) == DEV_QUESTIONS
-    assert_floors(dev, DEV_FLOORS, bases=DEV_BASES, base_recall_at_5=0.85)
+    assert_floors(dev, DEV_FLOORS, bases=DEV_BASES, base_recall_at_5=0.90)
 
 
 async def test_held_out_quality_with_the_bundled_model_and_no_llm(held_out) -> None:
     if not held_out:
         pytest.skip("no held-out split until the next round's questions are merged")
     assert len(held_out) == HELD_OUT_QUESTIONS
-    assert_floors(held_out, HELD_OUT_FLOORS, bases=HELD_OUT_BASES, base_recall_at_5=0.78)
+    assert_floors(held_out, HELD_OUT_FLOORS, bases=HELD_OUT_BASES, base_recall_at_5=0.82)
 
 
 async def test_no_llm_replies_state_the_fact_or_say_there_is_no_answer(dev) -> None:
