@@ -29,9 +29,9 @@ from core.query_map import QueryMap
 # it (0.70 / 0.68) and fewer pairs asking other facts (2.1 % / 2.4 %; knowledge/README.md).
 E5_QUERY_MAP = QueryMap(np.load(Path(__file__).with_name("e5_query_map.npy")))
 E5_NO_ANSWER = NoAnswerModel(
-    weights=(-9.9163, -74.1127, -13.0788, 1.4448, 0.1443, 0.4615, -1.0596, -2.4723, -0.2664,
-             1.1018),
-    bias=21.0722, threshold=0.5986)
+    weights=(-9.3704, -73.1131, -14.3994, 1.4429, 0.1488, 0.4091, -0.9825, -2.3835, -0.2681,
+             1.1065),
+    bias=21.8122, threshold=0.5908)
 E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.74, duplicate=0.95, margin=0.006, anchored=0.83,
                                 learned=0.83, lexical_weight=0.08, coverage_weight=0.02,
                                 kind_weight=0.03, name_weight=0.03, language_weight=0.03,

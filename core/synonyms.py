@@ -1,10 +1,11 @@
 """A client's synonym list: groups of names for one thing (Kazakh, Russian, English, old and new
 names). Query normalisation adds the other names of a group when the question uses one of them.
 
-The list of a client is the built-in groups below (everyday words of salons, clinics and shops,
-in Kazakh, Russian and English), the groups learnt from its documents' headings and table rows
-at ingestion ("Педиатрлар (балалар дәрігерлері)", "Боралдай (Бурундай)"), and the groups the
-operator adds."""
+The list of a client is the built-in groups below (everyday words of salons, clinics, shops,
+fitness clubs, education centres, veterinary clinics and cafes, in Kazakh, Russian and English;
+English questions over a Russian base match its lines through them), the groups learnt from its
+documents' headings and table rows at ingestion ("Педиатрлар (балалар дәрігерлері)", "Боралдай
+(Бурундай)"), and the groups the operator adds."""
 
 from __future__ import annotations
 
@@ -104,6 +105,26 @@ BUILT_IN_GROUPS: tuple[tuple[str, ...], ...] = (
     ("пионы", "peonies"), ("хризантемы", "chrysanthemums"), ("лилии", "lilies"),
     ("гортензия", "hydrangea"), ("мишка", "плюшевый", "teddy bear"),
     ("коробка", "қорап", "box"), ("ярусный", "tiered"),
+    # fitness clubs, education centres, veterinary clinics and cafes
+    ("абонемент", "membership"), ("бассейн", "pool", "swimming pool"), ("сауна", "sauna"),
+    ("хаммам", "hammam"), ("тренер", "жаттықтырушы", "trainer", "coach"),
+    ("персональная тренировка", "personal training"), ("заморозка", "заморозить", "freeze"),
+    ("шкафчик", "locker"), ("йога", "yoga"), ("бокс", "boxing"),
+    ("занятие", "урок", "сабақ", "lesson", "class"), ("курс", "course"),
+    ("преподаватель", "учитель", "мұғалім", "teacher", "tutor"), ("лагерь", "camp"),
+    ("пробный урок", "trial lesson"), ("пробный экзамен", "mock test"),
+    ("китайский", "қытай", "chinese"), ("носитель", "native speaker"),
+    ("собака", "щенок", "dog", "puppy"), ("кошка", "котенок", "мысық", "cat", "kitten"),
+    ("кастрация", "стерилизация", "castration", "neuter", "spay"), ("груминг", "grooming"),
+    ("чипирование", "microchip"), ("ветпаспорт", "pet passport"),
+    ("наркоз", "седация", "anesthesia", "anaesthesia", "sedation"),
+    ("стационар", "inpatient"), ("зоогостиница", "boarding", "pet hotel"), ("корм", "pet food"),
+    ("кролик", "қоян", "rabbit"), ("хорек", "ferret"),
+    ("столик", "стол", "table"), ("бронь", "бронирование", "reservation", "reserve"),
+    ("банкет", "banquet"), ("меню", "menu"), ("пицца", "pizza"), ("завтрак", "breakfast"),
+    ("обед", "бизнес-ланч", "lunch"), ("ужин", "dinner"), ("счет", "bill"),
+    ("вайфай", "wi-fi", "wifi"), ("пароль", "password"), ("лифт", "elevator"),
+    ("сертификат", "voucher"),
 )
 
 
