@@ -21,6 +21,7 @@ from core.language import turn_language
 from core.models import Conversation, InboundMessage, Intent, Resolution, Role, State, TriggerType
 from core.outbound import CustomerText, MediaForward, Mirror
 from core.ports import (
+    AnsweredTurn,
     AuditEntry,
     Clock,
     LanguageModel,
@@ -148,6 +149,10 @@ class TurnProcessor:
     async def _apply(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
                      deliver_reply: bool, *, failure: str | None = None,
                      flooding: bool = False) -> TurnOutcome:
+        answered = None if failure is not None or flooding else self._answered(
+            ctx, decision, messages, deliver_reply)
+        if answered is not None and await self._store.record_answer(answered):
+            return self._outcome(ctx, decision, ctx.conversation.state)
         async with self._store.transaction() as tx:
             conv = await tx.conversations.get(ctx.conversation.id, for_update=True)
             assert conv is not None
@@ -156,12 +161,7 @@ class TurnProcessor:
                 raise _StateMoved
             now = await self._now(tx)
             first_key = self._turn_key(conv.id, messages)
-            await tx.messages.add_many(conv.id, Role.USER, [NewMessage(
-                message.text or f"[{message.message_type}]",
-                provider_message_id=message.provider_message_id,
-                metadata={"type": message.message_type, "media": message.media,
-                          "transcribed": message.transcribed} if message.media else None)
-                for message in messages])
+            await tx.messages.add_many(conv.id, Role.USER, _customer_lines(messages))
             fields: dict[str, object] = {"last_message_at": now, "language": ctx.language}
             if flooding and conv.flood_notice_at is None and decision.act in _SPEAKING:
                 fields["flood_notice_at"] = now
@@ -176,10 +176,8 @@ class TurnProcessor:
             handover_id = await self._act(tx, ctx, conv, decision, messages, first_key, now)
             reply = decision.reply
             if reply:
-                await self._say(tx, ctx, conv, reply, {
-                    "act": decision.act, "intent": decision.intent, "source": decision.answer_source,
-                    "degraded": list(decision.degraded)}, messages, f"reply:{first_key}",
-                    deliver_reply)
+                await self._say(tx, ctx, conv, reply, _reply_metadata(decision), messages,
+                                f"reply:{first_key}", deliver_reply)
             claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
             if claims and failure is not None:
                 await tx.inbox.mark_failed(claims, failure)
@@ -190,9 +188,36 @@ class TurnProcessor:
                 final = await tx.conversations.get(conv.id)
                 assert final is not None
                 state = final.state
-        return TurnOutcome(conv.id, decision.act, state, decision.intent, reply, handover_id,
-                           decision.degraded, ctx.client.slug, decision.trigger_type,
-                           decision.trigger_value)
+        return self._outcome(ctx, decision, state, handover_id)
+
+    @staticmethod
+    def _outcome(ctx: TurnContext, decision: Decision, state: State,
+                 handover_id: UUID | None = None) -> TurnOutcome:
+        return TurnOutcome(ctx.conversation.id, decision.act, state, decision.intent,
+                           decision.reply, handover_id, decision.degraded, ctx.client.slug,
+                           decision.trigger_type, decision.trigger_value)
+
+    def _answered(self, ctx: TurnContext, decision: Decision, messages: Sequence[InboundMessage],
+                  deliver_reply: bool) -> AnsweredTurn | None:
+        """The turn as one write (`Store.record_answer`: one round trip instead of a
+        transaction's eight) when all it does is answer: no flood notice to give or end, no
+        rating question to close (the write checks both), no voice note to mirror."""
+        conv = ctx.conversation
+        if decision.act not in (Act.ANSWER, Act.SMALL_TALK) or conv.flood_notice_at is not None \
+                or conv.rating_handover_id is not None \
+                or (decision.act == Act.SMALL_TALK and any(unheard(m) for m in messages)):
+            return None
+        lines = [(Role.USER, line) for line in _customer_lines(messages)]
+        delivery = None
+        if decision.reply:
+            lines.append((Role.ASSISTANT, NewMessage(decision.reply,
+                                                     metadata=_reply_metadata(decision))))
+            if deliver_reply and conv.channel == "whatsapp":
+                delivery = (conv.client_id, _customer_text(ctx, conv, decision.reply, messages),
+                            f"reply:{self._turn_key(conv.id, messages)}")
+        return AnsweredTurn(
+            conv, ctx.language, self._clock.now() if self._clock else None, tuple(lines),
+            delivery, tuple((m.event_id, m.attempt or 0) for m in messages if m.event_id is not None))
 
     @staticmethod
     async def _say(tx: Tx, ctx: TurnContext, conv: Conversation, text: str,
@@ -202,10 +227,7 @@ class TurnProcessor:
         delivers it)."""
         await tx.messages.add(conv.id, Role.ASSISTANT, text, metadata=metadata)
         if deliver and conv.channel == "whatsapp":
-            await tx.outbox.enqueue(conv.client_id, CustomerText(
-                conv.id, ctx.customer.remote_jid, text,
-                instance_id=messages[-1].instance_id if messages else None,
-                branch_id=conv.branch_id), key)
+            await tx.outbox.enqueue(conv.client_id, _customer_text(ctx, conv, text, messages), key)
 
     async def _act(self, tx: Tx, ctx: TurnContext, conv: Conversation, decision: Decision,
                    messages: Sequence[InboundMessage], key: str, now: datetime) -> UUID | None:
@@ -285,3 +307,25 @@ class TurnProcessor:
         if first is not None and first.provider_message_id:
             return f"{conversation_id}:{first.provider_message_id}"
         return f"{conversation_id}:{time.time_ns()}"
+
+
+def _customer_lines(messages: Sequence[InboundMessage]) -> list[NewMessage]:
+    """The customer's messages as history lines (a media message by its type when it has no
+    text, with its media and whether it was transcribed)."""
+    return [NewMessage(message.text or f"[{message.message_type}]",
+                       provider_message_id=message.provider_message_id,
+                       metadata={"type": message.message_type, "media": message.media,
+                                 "transcribed": message.transcribed} if message.media else None)
+            for message in messages]
+
+
+def _reply_metadata(decision: Decision) -> dict[str, object]:
+    return {"act": decision.act, "intent": decision.intent, "source": decision.answer_source,
+            "degraded": list(decision.degraded)}
+
+
+def _customer_text(ctx: TurnContext, conv: Conversation, text: str,
+                   messages: Sequence[InboundMessage]) -> CustomerText:
+    return CustomerText(conv.id, ctx.customer.remote_jid, text,
+                        instance_id=messages[-1].instance_id if messages else None,
+                        branch_id=conv.branch_id)

@@ -51,6 +51,8 @@ from core.policy import PolicyTopic
 from core.reminders import Due
 from core.reports import DailyReport, ReportFigures
 from core.result import Result
+from core.turn_records import AnsweredTurn as AnsweredTurn
+from core.turn_records import NewMessage as NewMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +91,6 @@ class ConversationsRepo(Protocol):
     async def set_state(self, conversation_id: UUID, state: State) -> None: ...
     async def update(self, conversation_id: UUID, **fields: Any) -> None: ...
     async def customer(self, conversation_id: UUID) -> Customer: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """One line of a conversation's history to store (`MessagesRepo.add_many`)."""
-
-    content: str
-    provider_message_id: str | None = None
-    metadata: dict[str, Any] | None = None
 
 
 class MessagesRepo(Protocol):
@@ -175,6 +168,12 @@ class Store(Protocol):
     def reads(self) -> AbstractAsyncContextManager[Tx]:
         """The repositories for reads that need no transaction (each statement reads its own
         snapshot): nothing to open or commit."""
+        ...
+
+    async def record_answer(self, turn: AnsweredTurn) -> bool:
+        """Write a turn that only answers in one statement; False when the conversation is no
+        longer as the turn saw it (nothing written). Raises LostClaim as `InboxRepo.mark_done`
+        (nothing written either)."""
         ...
 
 

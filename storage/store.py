@@ -15,10 +15,10 @@ import asyncpg
 from core.delivery import Delivery
 from core.inbound import record
 from core.models import Branch, Client, InboundMessage
-from core.ports import Accepted
+from core.ports import Accepted, AnsweredTurn
 from storage import retry
 from storage.group_commit import GroupCommit
-from storage.repositories import clients, inbox, outbox
+from storage.repositories import clients, inbox, outbox, turns
 from storage.repositories.audit import AuditRepo
 from storage.repositories.conversations import ConversationsRepo, MessagesRepo, upsert_customer
 from storage.repositories.handovers import HandoversRepo
@@ -83,6 +83,14 @@ class PgStore:
         snapshot): no BEGIN and COMMIT round trips."""
         async with self._pool.acquire() as conn:
             yield PgTx(conn, reply_retry=self._reply_retry)
+
+
+    async def record_answer(self, turn: AnsweredTurn) -> bool:
+        recorded, leased = await turns.record_answer(self._pool, turn, reply_retry=self._reply_retry,
+                                                     local=self._local)
+        if leased is not None and self._hand_over is not None:
+            self._hand_over([leased])
+        return recorded
 
 
 class PgTenants:

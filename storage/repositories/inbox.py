@@ -317,14 +317,17 @@ async def reschedule(db: asyncpg.Connection | asyncpg.Pool, conversation_id: UUI
 # A turn's events marked done (or failed) and its queue row requeued (`_REQUEUE`) in one
 # round trip: the events the turn still waits on are those of its conversation queued or
 # processing, less its own (the statement sees them as they were before it). Fewer than all of
-# its events updated: the claim was taken over, and the caller's LostClaim rolls it all back.
-_END_TURN = f"""
-    WITH claimed AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)),
+# its events `updated`: the claim was taken over, and the caller's LostClaim rolls it all back.
+# The CTEs take SQL expressions; `gate`: FROM items the events are updated only with a row of.
+def end_turn_ctes(ids: str, attempts: str, status: str, error: str, max_wait: str,
+                  gate: str = "") -> str:
+    return f"""
+         claimed AS (SELECT * FROM unnest({ids}::bigint[], {attempts}::int[]) AS c(id, attempts)),
          updated AS (
              UPDATE inbound_events e
-                SET status = $3, processed_at = now(), locked_until = NULL,
-                    last_error = coalesce($4, e.last_error)
-               FROM claimed
+                SET status = {status}, processed_at = now(), locked_until = NULL,
+                    last_error = coalesce({error}, e.last_error)
+               FROM claimed{gate}
               WHERE e.id = claimed.id AND e.attempts = claimed.attempts
                 AND e.status = 'processing'
              RETURNING e.conversation_id),
@@ -334,11 +337,12 @@ _END_TURN = f"""
                     FROM turn t
                     LEFT JOIN inbound_events e
                       ON e.conversation_id = t.conversation_id
-                     AND e.status IN ('queued', 'processing') AND e.id <> ALL($1::bigint[])
+                     AND e.status IN ('queued', 'processing') AND e.id <> ALL({ids}::bigint[])
                    GROUP BY t.conversation_id),
-         {_REQUEUE.format(fence="true", not_before="interval '0'", max_wait="$5").strip()}
-    SELECT count(*) FROM updated
-"""
+         {_REQUEUE.format(fence="true", not_before="interval '0'", max_wait=max_wait).strip()}"""
+
+
+_END_TURN = f"WITH {end_turn_ctes('$1', '$2', '$3', '$4', '$5').strip()}\nSELECT count(*) FROM updated"
 
 
 async def enqueue_missing(db: asyncpg.Connection | asyncpg.Pool) -> int:

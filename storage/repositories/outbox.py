@@ -28,7 +28,7 @@ NOTIFY_CHANNEL = "truffles_outbox"
 DEFAULT_REPLY_RETRY = timedelta(hours=1)
 
 
-def _delivery(row: asyncpg.Record) -> Delivery:
+def delivery_from_row(row: asyncpg.Record) -> Delivery:
     return Delivery(
         id=row["id"], client_id=row["client_id"], conversation_id=row["conversation_id"],
         channel=row["channel"], kind=row["kind"],
@@ -39,27 +39,36 @@ def _delivery(row: asyncpg.Record) -> Delivery:
     )
 
 
-# A row written leased to the writing process (`LocalLease`): claimed already (attempt 1),
-# unless an older row of its lane still waits (the lane's order comes first: then it is written
-# pending, and the claim hands it out in turn, told by a notification).
-_ENQUEUE_LEASED = """
+# A row queued: written leased to the writing process (`LocalLease`: claimed already, attempt
+# 1) when the statement gives a lease and no older row of its lane still waits (the lane's order
+# comes first), otherwise pending, the claims told by a notification. `enqueue_sql(first)`: the
+# statement with its parameters numbered from `first` in the order of `enqueue_args`; `gate`:
+# more FROM items, for a statement that writes the row only when they have a row.
+def enqueue_sql(first: int = 1, gate: str = "") -> str:
+    (client, conversation, channel, kind, payload, key, handover, max_age,
+     lease) = (f"${first + i}" for i in range(9))
+    return f"""
     INSERT INTO outbox AS o (client_id, conversation_id, channel, kind, payload, idempotency_key,
                              handover_id, deliver_until, status, attempts, next_attempt_at,
                              locked_until)
-    SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8::interval, lane.status,
+    SELECT {client}::uuid, {conversation}::uuid, {channel}::text, {kind}::text, {payload}::jsonb,
+           {key}::text, {handover}::uuid, now() + {max_age}::interval, lane.status,
            (lane.status = 'processing')::int,
-           CASE WHEN lane.status = 'processing' THEN now() + $9::interval ELSE now() END,
-           CASE WHEN lane.status = 'processing' THEN now() + $9::interval END
-      FROM (SELECT CASE WHEN EXISTS (
+           CASE WHEN lane.status = 'processing' THEN now() + {lease}::interval ELSE now() END,
+           CASE WHEN lane.status = 'processing' THEN now() + {lease}::interval END
+      FROM (SELECT CASE WHEN {lease}::interval IS NULL OR EXISTS (
                        SELECT 1 FROM outbox older
-                        WHERE older.conversation_id = $2 AND older.channel = $3
+                        WHERE older.conversation_id = {conversation} AND older.channel = {channel}
                           AND older.status IN ('pending', 'processing'))
-                   THEN 'pending' ELSE 'processing' END AS status) lane
+                   THEN 'pending' ELSE 'processing' END AS status) lane{gate}
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING o.*, EXISTS (SELECT 1 FROM handovers h WHERE h.id = o.handover_id
                               AND h.status <> 'resolved') AS handover_open,
-              CASE WHEN o.status = 'pending' THEN pg_notify('""" + NOTIFY_CHANNEL + """', o.channel) END
-"""
+              CASE WHEN o.status = 'pending'
+                   THEN pg_notify('{NOTIFY_CHANNEL}', o.channel) END AS notified"""
+
+
+_ENQUEUE = enqueue_sql()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,16 @@ class LocalLease:
     lease: timedelta
 
 
+def enqueue_args(client_id: UUID, message: OutboundMessage, key: str, *,
+                 reply_retry: timedelta, local: LocalLease | None) -> tuple[Any, ...]:
+    """The parameters of `enqueue_sql`: the row, and the lease when `local` takes the channel."""
+    channel, kind, payload = encode(message)
+    window = retry_window(message, reply_retry)
+    lease = local.lease if local is not None and local.takes(channel) else None
+    return (client_id, message.conversation_id, channel, kind, payload, key, window.handover_id,
+            window.max_age, lease)
+
+
 class OutboxRepo:
     def __init__(self, conn: asyncpg.Connection, *,
                  reply_retry: timedelta = DEFAULT_REPLY_RETRY,
@@ -85,25 +104,11 @@ class OutboxRepo:
 
     async def enqueue(self, client_id: UUID, message: OutboundMessage, key: str) -> bool:
         """False when a row with this idempotency key exists already (nothing is written)."""
-        channel, kind, payload = encode(message)
-        window = retry_window(message, self._reply_retry)
-        if self._local is not None and self._local.takes(channel):
-            row = await self._conn.fetchrow(
-                _ENQUEUE_LEASED, client_id, message.conversation_id, channel, kind, payload, key,
-                window.handover_id, window.max_age, self._local.lease)
-            if row is not None and row["status"] == "processing":
-                self.leased.append(_delivery(row))
-            return row is not None
-        row_id = await self._conn.fetchval(
-            """INSERT INTO outbox (client_id, conversation_id, channel, kind, payload,
-                                   idempotency_key, handover_id, deliver_until)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
-               ON CONFLICT (idempotency_key) DO NOTHING
-               RETURNING id, pg_notify('""" + NOTIFY_CHANNEL + """', channel)""",
-            client_id, message.conversation_id, channel, kind, payload, key,
-            window.handover_id, window.max_age,
-        )
-        return row_id is not None
+        row = await self._conn.fetchrow(_ENQUEUE, *enqueue_args(
+            client_id, message, key, reply_retry=self._reply_retry, local=self._local))
+        if row is not None and row["status"] == "processing":
+            self.leased.append(delivery_from_row(row))
+        return row is not None
 
     async def fail(self, delivery: Delivery, error: str) -> bool:
         """Give the delivery up (as claimed: same attempt); False when it was taken over."""
@@ -150,7 +155,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta,
     deliveries = []
     for row in sorted(rows, key=lambda r: r["id"]):
         try:
-            deliveries.append(_delivery(row))
+            deliveries.append(delivery_from_row(row))
         except UndecodableMessage as exc:  # written by a newer version, or by hand
             log.error("outbox row cannot be read; marked failed",
                       extra={"delivery": row["id"], "error": str(exc)})
