@@ -194,7 +194,8 @@ class Gateway:
             await asyncio.sleep(0.05)
 
     async def ready(self, http: ClientSession) -> None:
-        """Until /ready is 200 and the knowledge base (opened in the background) is open."""
+        """Until /ready is 200 and the knowledge base (opened in the background) is open and
+        settled (the decision examples' vectors stored, the demo knowledge loaded)."""
         while True:
             async with http.get(f"{self.url}/ready") as response:
                 checks = (await response.json()).get("checks", {})

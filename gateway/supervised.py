@@ -22,7 +22,8 @@ LONGEST_PAUSE_SECONDS = 60.0
 
 
 class Supervised(Generic[T]):
-    """`current` is None until `open` has succeeded once; `on_ready` runs after that."""
+    """`current` is None until `open` has succeeded once; `on_ready` runs after that, and
+    `settled` says it has run (the part is in use meanwhile, but not yet all it will be)."""
 
     def __init__(self, name: str, open_part: Callable[[], Awaitable[T]],
                  close_part: Callable[[T], Awaitable[None]], *,
@@ -31,6 +32,7 @@ class Supervised(Generic[T]):
         self.current: T | None = None
         self.error: str | None = None
         self.failure: Exception | None = None  # the last failed open, for `doctor` to place
+        self.settled = False
         self._open = open_part
         self._close = close_part
         self._on_ready = on_ready
@@ -69,11 +71,14 @@ class Supervised(Generic[T]):
                 await self._on_ready(self.current)
             except Exception:
                 log.exception("%s: follow-up after start failed", self.name)
+        self.settled = True
 
     def status(self) -> dict[str, object]:
-        if self.current is not None:
-            return {"status": "ok"}
-        return {"status": "degraded", "error": self.error or "starting"}
+        if self.current is None:
+            return {"status": "degraded", "error": self.error or "starting"}
+        if not self.settled:
+            return {"status": "degraded", "error": "open, finishing its start"}
+        return {"status": "ok"}
 
 
 class KnowledgeHandle:
@@ -86,6 +91,12 @@ class KnowledgeHandle:
     @property
     def current(self) -> KnowledgeBase | None:
         return self._supervised.current
+
+    @property
+    def settled(self) -> bool:
+        """Open, and what follows its opening done (the decision examples' vectors, the demo
+        knowledge on a first start)."""
+        return self._supervised.settled
 
     @property
     def failure(self) -> Exception | None:

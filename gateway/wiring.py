@@ -263,6 +263,7 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
         supervised.current = await open_knowledge(system.settings, snapshot=snapshot,
                                                   pool=system.database.pool)
         await ready(supervised.current)
+        supervised.settled = True
     stack.push_async_callback(supervised.stop)
     system.readiness.add("knowledge", _knowledge_check(supervised))
     return KnowledgeHandle(supervised)
@@ -345,13 +346,15 @@ async def _database_check(database: Database) -> dict[str, object]:
 
 
 def _knowledge_check(supervised: Supervised[KnowledgeBase]) -> Check:
-    """Degraded (not down) while it is not up: the bot answers without it meanwhile."""
+    """Degraded (not down) while it is not up: the bot answers without it meanwhile; and
+    while it finishes its start (on a first start the demo knowledge is still being loaded:
+    "points" grows, and answers come from what is in so far)."""
     async def check() -> dict[str, object]:
         kb = supervised.current
         if kb is None:
             return supervised.status()
-        return {"status": "ok", "embedder": kb.embedder.name, "collection": kb.store.collection,
-                "points": await kb.store.count()}
+        return {**supervised.status(), "embedder": kb.embedder.name,
+                "collection": kb.store.collection, "points": await kb.store.count()}
     return check
 
 

@@ -1,9 +1,13 @@
 """The compose stack's first start (issue 11): TEI still downloading its model answers 503, and
 the gateway already accepts webhooks and replies without knowledge; once TEI answers, the
-knowledge base opens by itself and `/ready` says so."""
+knowledge base opens by itself and `/ready` says so; and says it is still settling while a first
+start loads the demo knowledge."""
 
 from __future__ import annotations
 
+import asyncio
+
+from gateway import wiring
 from gateway.app import create_app
 from gateway.keys import KNOWLEDGE
 from tests.factories import make_client
@@ -27,5 +31,27 @@ async def test_webhooks_are_answered_while_tei_is_still_starting(
     assert (await ready.json())["checks"]["knowledge"]["status"] == "degraded"
 
     tei.down = False  # the model is downloaded
-    await wait_for(lambda: client.app[KNOWLEDGE].current, timeout=30)
+    await wait_for(lambda: client.app[KNOWLEDGE].settled, timeout=30)
     assert (await (await client.get("/ready")).json())["checks"]["knowledge"]["status"] == "ok"
+
+
+async def test_ready_says_the_knowledge_is_settling_while_the_demo_knowledge_loads(
+        settings, db, aiohttp_client, monkeypatch) -> None:
+    release = asyncio.Event()
+    load = wiring.load_demo_knowledge
+
+    async def held_load(pool, kb):
+        await release.wait()
+        return await load(pool, kb)
+
+    monkeypatch.setattr(wiring, "load_demo_knowledge", held_load)
+    client = await aiohttp_client(create_app(settings.model_copy(update={"demo_seed": True})))
+    await wait_for(lambda: client.app[KNOWLEDGE].current, timeout=60)
+    knowledge = (await (await client.get("/ready")).json())["checks"]["knowledge"]
+    assert (knowledge["status"], knowledge["points"]) == ("degraded", 0)
+    assert knowledge["error"] == "open, finishing its start"
+
+    release.set()
+    await wait_for(lambda: client.app[KNOWLEDGE].settled, timeout=60)
+    knowledge = (await (await client.get("/ready")).json())["checks"]["knowledge"]
+    assert knowledge["status"] == "ok" and knowledge["points"] > 50  # the demo salon's

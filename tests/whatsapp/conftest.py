@@ -44,9 +44,9 @@ async def demo(db) -> Any:
 
 
 async def started(client: TestClient) -> TestClient:
-    """The app once its knowledge base is open (the gateway opens it in the background and
-    answers without it meanwhile; the tests want it from the first message)."""
-    await wait_for(lambda: client.app[KNOWLEDGE].current, timeout=60)
+    """The app once its knowledge base is open and settled (the gateway opens it in the
+    background and answers without it meanwhile; the tests want it from the first message)."""
+    await wait_for(lambda: client.app[KNOWLEDGE].settled, timeout=60)
     return client
 
 
