@@ -6,11 +6,12 @@ the next, both. Also the shape of learned entries."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from core.answer_types import asked_kinds, kind_match, numbers_in, states_number
 from core.chunking import heading_title, split_heading
 from core.fusion import CLOSE_CALL, foreign_line
+from core.intents import only_courtesy
 from core.knowledge_types import SOURCE_LEARNED, Passage
 from core.language import detect_language
 from core.lexical import char_ngrams, held_ngrams
@@ -18,7 +19,7 @@ from core.query_text import content_words, normalize_for_embedding
 
 LEARNED_QUESTION = "Вопрос: "
 LEARNED_ANSWER = "Ответ: "
-MAX_LINES = 3  # a two-part question's two lines, and the search's close call
+MAX_LINES = 3  # a line for each part of a question (three at most), then the search's close call
 LINE_PASSAGES = 3  # where the line answering the question (or its first part) may come from
 SECOND_PART_PASSAGES = 2  # where the line answering the second part of a question may come from
 # Line choice (`_best_line`): the share of the question's n-grams in the line (for a part of a
@@ -61,7 +62,8 @@ def question_parts(question: str) -> list[str]:
     """The parts of a question that asks more than one thing (one part otherwise). Russian in
     Latin letters is read in Cyrillic first, so its "i" and "a" join parts as "и" and "а" do."""
     question = normalize_for_embedding(question)
-    parts = [p.strip() for p in _PARTS.split(question) if p and len(p.strip()) >= MIN_PART_CHARS]
+    parts = [p.strip() for p in _PARTS.split(question)
+             if p and len(p.strip()) >= MIN_PART_CHARS and not only_courtesy(p)]
     return parts if len(parts) > 1 else [question]
 
 
@@ -74,9 +76,10 @@ def asking_parts(question: str) -> list[str]:
 
 def compose_answer(passages: Sequence[Passage], question: str) -> str:
     """The line of the best passages that answers the question, with its passage's title; for
-    a two-part question, also the line of the best passages that answers the other part (when
-    it is another line), each part's line also from the passage searched for that part
-    (`Passage.part`); and the search's next line when it is a close call."""
+    a question in parts, also the line of the best passages that answers each other part (the
+    first three parts; another line each), each part's line also from the passage searched for
+    that part (`Passage.part`); and, when there is room, the search's next line when it is a
+    close call."""
     best = passages[0]
     if best.source == SOURCE_LEARNED:
         return learned_answer(best.content)
@@ -89,15 +92,12 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     first = _best_line([*searched[:LINE_PASSAGES], *(_own(passages, parts[0]) if whole else [])],
                        parts[0] if whole else question, whole=whole)
     chosen = [first]
+    for part in parts[1:MAX_LINES]:
+        chosen.append(_best_line([*searched[:SECOND_PART_PASSAGES], *_own(passages, part)],
+                                 part, exclude={line for _, line in chosen}, whole=whole))
     close = _close_call(searched, first[1], detect_language(question))
-    if len(parts) > 1:
-        second = _best_line([*searched[:SECOND_PART_PASSAGES], *_own(passages, parts[1])],
-                            parts[1], exclude=first[1], whole=whole)
-        chosen.append(second)
-        if close and close[1] != second[1]:
-            chosen.append(close)  # the parts may be one question cut at a comma
-    elif close:
-        chosen.append(close)
+    if close and close[1] not in {line for _, line in chosen}:
+        chosen.append(close)  # when there is room: the parts may be one question cut at a comma
     lines = [_titled(passage, line) if passage is not chosen[0][0] or i == 0 else line
              for i, (passage, line) in enumerate(chosen[:MAX_LINES])]
     return "\n".join(lines)
@@ -120,7 +120,7 @@ def _overview(passage: Passage, question: str) -> str | None:
     return "\n".join([title, *body.split("\n")[:OVERVIEW_LINES]])
 
 
-def _best_line(passages: Sequence[Passage], question: str, exclude: str | None = None,
+def _best_line(passages: Sequence[Passage], question: str, exclude: Collection[str] = (),
                whole: str | None = None) -> tuple[Passage, str]:
     """The line that covers the question's words most (for a part of a question, `whole`'s
     too: a part often leaves out what it is about, "… and what's the minimum age?") and states
@@ -133,7 +133,7 @@ def _best_line(passages: Sequence[Passage], question: str, exclude: str | None =
     numbers = numbers_in(whole or question)
     scored = []
     for passage, line, standing in _search_standing(passages):
-        if not line.strip() or line == exclude:
+        if not line.strip() or line in exclude:
             continue
         score = _share(words, line) + WHOLE_QUESTION_WEIGHT * _share(whole_words, line) \
             + KIND_WEIGHT * kind_match(asked, line) + NUMBER_WEIGHT * states_number(numbers, line) \

@@ -149,6 +149,12 @@ def only(patterns: Patterns, words: list[str]) -> str | None:
     return hits[0].pattern if not rest else None
 
 
+def only_courtesy(text: str) -> bool:
+    """Nothing but a greeting or thanks ("Здравствуйте", "Сәлеметсіз бе", "спасибо заранее")."""
+    words = normalize(text).split()
+    return bool(words) and bool(only(GREETING, words) or only(THANKS, words))
+
+
 def first_affirmed(patterns: Patterns, words: list[str], *, reports: bool = False) -> Hit | None:
     """The first mention that is not negated ("менеджер не нужен" asks for nobody); with
     `reports`, nor followed by a past tense: "администратор нагрубила", "менеджер обещал"

@@ -219,7 +219,9 @@ def test_a_two_part_question_also_gets_the_close_call_line() -> None:
 def test_only_the_parts_that_ask_something_count_as_questions() -> None:
     assert asking_parts("сколько стоит гель-лак и до скольки работаете в субботу?") == \
         ["сколько стоит гель-лак", "до скольки работаете в субботу?"]
-    assert asking_parts("Здравствуйте, сколько стоит гель-лак?") == ["сколько стоит гель-лак?"]
+    # a greeting is no part of the question
+    assert asking_parts("Здравствуйте, сколько стоит гель-лак?") == \
+        ["Здравствуйте, сколько стоит гель-лак?"]
     assert asking_parts("мама на пенсии, по льготе месяц на сайране скок") == \
         ["по льготе месяц на сайране скок"]
     assert asking_parts("гель-лак қанша тұрады, сенбіде қашан ашыласыздар") == \
@@ -242,6 +244,19 @@ def test_a_passage_searched_for_the_second_part_answers_it_a_step_below_the_sear
     # a line of the whole question's passages that answers the part as well stays first
     hours_first = scored(replace(HOURS, doc_name="hours2"), 0.89)
     assert compose_answer([prices, hours_first, hours], question).count("Суббота") == 1
+
+
+def test_a_question_asking_three_things_gets_a_line_for_each() -> None:
+    question = ("Сәлеметсіз бе, сколько стоит гель-лак, до скольки работаете в субботу "
+                "и где вы находитесь?")
+    parts = question_parts(question)
+    assert parts == ["сколько стоит гель-лак", "до скольки работаете в субботу",
+                     "где вы находитесь?"]
+    address = replace(ADDRESS, part=parts[2], matched_scores=(0.85,))  # the part's own search
+    passages = [scored(PRICES, 0.90), scored(HOURS, 0.88), address]
+    assert compose_answer(passages, question).split("\n") == [
+        "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00",
+        "Адрес", "Мы находимся: проспект Абая, 52, 1 этаж."]
 
 
 def test_a_line_stating_the_customer_s_number_or_a_range_holding_it_is_preferred() -> None:

@@ -55,7 +55,8 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # embedding, 10 candidates a branch: R@1500ch 0.961, reply 0.854; round 22, a second label
 # audit, 287 more statements over 198 dev cases, the map refitted: 0.872 / 0.980 / 0.966 / reply
 # 0.868, no-answer 0.951 / 0.570; the no-answer model recalibrated: 0.948 / 0.593; the synonyms
-# of the newer trades, recalibrated again: 0.876 / 0.981 / 0.968 / 0.871, 0.957 / 0.590). They
+# of the newer trades, recalibrated again: 0.876 / 0.981 / 0.968 / 0.871, 0.957 / 0.590; round
+# 23, a line for a question's third part, a greeting no part: reply 0.878). They
 # guard against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.85,
@@ -66,8 +67,8 @@ DEV_FLOORS = {
     "no_answer_recall": 0.55,
 }
 DEV_QUESTIONS = 2607
-# three lines (a two-part question's and the close call; a unit is cut at ≤ 320 characters,
-# table rows run longer) + titles
+# three lines (a line a part of the question, then the close call; a unit is cut at ≤ 320
+# characters, table rows run longer) + titles
 MAX_REPLY = 1200
 # What the held-out split must not fall below: round 10's fresh questions (168, written by three
 # authors who each read only the guide and one base; more Kazakh and English than round 9's),
@@ -102,11 +103,12 @@ MAX_REPLY = 1200
 # 0.823 / 0.476 (round 21's map on the new labels: 0.801 / 0.939 / 0.922 / 0.793, 0.828 / 0.464);
 # the no-answer model recalibrated under the new fold maps: no-answer 0.832 / 0.506; the synonyms
 # of the newer dev bases' trades, recalibrated again: 0.801 / 0.942 / 0.924 / 0.791, 0.845 / 0.524.
+# Round 23, a line for a question's third part, a greeting no part: reply 0.801.
 HELD_OUT_FLOORS = {
     "recall@1": 0.78,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.77,
+    "reply": 0.78,
     "no_answer_precision": 0.82,
     "no_answer_recall": 0.50,
 }
