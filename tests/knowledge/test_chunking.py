@@ -257,6 +257,9 @@ def test_a_question_asking_three_things_gets_a_line_for_each() -> None:
     assert compose_answer(passages, question).split("\n") == [
         "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00",
         "Адрес", "Мы находимся: проспект Абая, 52, 1 этаж."]
+    # without a line that speaks to the third part (no address found), none of the others
+    assert compose_answer(passages[:2], question).split("\n") == [
+        "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00"]
 
 
 def test_a_line_stating_the_customer_s_number_or_a_range_holding_it_is_preferred() -> None:

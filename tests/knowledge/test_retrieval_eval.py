@@ -56,7 +56,8 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # audit, 287 more statements over 198 dev cases, the map refitted: 0.872 / 0.980 / 0.966 / reply
 # 0.868, no-answer 0.951 / 0.570; the no-answer model recalibrated: 0.948 / 0.593; the synonyms
 # of the newer trades, recalibrated again: 0.876 / 0.981 / 0.968 / 0.871, 0.957 / 0.590; round
-# 23, a line for a question's third part, a greeting no part: reply 0.878). They
+# 23, a line for a question's third part when one speaks to it, a greeting no part: reply
+# 0.877). They
 # guard against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.85,
@@ -103,7 +104,8 @@ MAX_REPLY = 1200
 # 0.823 / 0.476 (round 21's map on the new labels: 0.801 / 0.939 / 0.922 / 0.793, 0.828 / 0.464);
 # the no-answer model recalibrated under the new fold maps: no-answer 0.832 / 0.506; the synonyms
 # of the newer dev bases' trades, recalibrated again: 0.801 / 0.942 / 0.924 / 0.791, 0.845 / 0.524.
-# Round 23, a line for a question's third part, a greeting no part: reply 0.801.
+# Round 23, a line for a question's third part when one speaks to it, a greeting no part: reply
+# 0.799 (0.801 with a line for every third part).
 HELD_OUT_FLOORS = {
     "recall@1": 0.78,
     "recall@5": 0.92,
