@@ -104,8 +104,9 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
     close = _close_call(searched, first[1], detect_language(question))
     if close and close[1] not in {line for _, line in chosen}:
         chosen.append(close)  # when there is room: the parts may be one question cut at a comma
-    lines = [_titled(passage, line) if passage is not chosen[0][0] or i == 0 else line
-             for i, (passage, line) in enumerate(chosen[:MAX_LINES])]
+    chosen = chosen[:MAX_LINES]  # each under its passage's title, once for lines in a row
+    lines = [_titled(passage, line) if i == 0 or passage is not chosen[i - 1][0] else line
+             for i, (passage, line) in enumerate(chosen)]
     return "\n".join(lines)
 
 

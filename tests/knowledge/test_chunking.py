@@ -211,7 +211,7 @@ def test_a_two_part_question_also_gets_the_close_call_line() -> None:
     assert len(question_parts(question)) == 2
     assert compose_answer([prices, hours], question).split("\n") == [
         "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00",
-        "Френч — Мастер: + 2 200 ₸"]
+        "Маникюр", "Френч — Мастер: + 2 200 ₸"]  # under its title again, after another's line
     clear = replace(prices, matched_scores=(0.900, 0.880))
     assert "Френч" not in compose_answer([clear, hours], question)
 
@@ -257,6 +257,11 @@ def test_a_question_asking_three_things_gets_a_line_for_each() -> None:
     assert compose_answer(passages, question).split("\n") == [
         "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00",
         "Адрес", "Мы находимся: проспект Абая, 52, 1 этаж."]
+    # two lines of one passage in a row share its title
+    two = compose_answer([scored(PRICES, 0.90), scored(HOURS, 0.88)],
+                         "сколько стоит гель-лак, до скольки в субботу и в будни до скольки?")
+    assert two.split("\n") == ["Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы",
+                                "Суббота: 10:00 – 19:00", "Будни: 9:00 – 21:00"]
     # without a line that speaks to the third part (no address found), none of the others
     assert compose_answer(passages[:2], question).split("\n") == [
         "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00"]
