@@ -81,9 +81,9 @@ def asking_parts(question: str) -> list[str]:
 def compose_answer(passages: Sequence[Passage], question: str) -> str:
     """The line of the best passages that answers the question, with its passage's title; for
     a question in parts, also the line of the best passages that answers each other part (the
-    first three parts; another line each), each part's line also from the passage searched for
-    that part (`Passage.part`); and, when there is room, the search's next line when it is a
-    close call."""
+    first three parts; another line each, a third part's only when it speaks to it), each
+    part's line also from the passage searched for that part (`Passage.part`); and, when there
+    is room, the search's next line when it is a close call."""
     best = passages[0]
     if best.source == SOURCE_LEARNED:
         return learned_answer(best.content)
@@ -97,10 +97,10 @@ def compose_answer(passages: Sequence[Passage], question: str) -> str:
                        parts[0] if whole else question, whole=whole)
     chosen = [first]
     for n, part in enumerate(parts[1:MAX_LINES], 1):
-        line = _best_line([*searched[:SECOND_PART_PASSAGES], *_own(passages, part)], part,
-                          exclude={line for _, line in chosen}, whole=whole)
-        if n == 1 or _speaks_to(part, line[1]):
-            chosen.append(line)
+        found = _best_line([*searched[:SECOND_PART_PASSAGES], *_own(passages, part)], part,
+                           exclude={line for _, line in chosen}, whole=whole)
+        if n == 1 or _speaks_to(part, found[1]):
+            chosen.append(found)
     close = _close_call(searched, first[1], detect_language(question))
     if close and close[1] not in {line for _, line in chosen}:
         chosen.append(close)  # when there is room: the parts may be one question cut at a comma
