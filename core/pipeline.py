@@ -178,7 +178,7 @@ class TurnProcessor:
             if reply:
                 await self._say(tx, ctx, conv, reply, _reply_metadata(decision), messages,
                                 f"reply:{first_key}", deliver_reply)
-            claims = [(m.event_id, m.attempt or 0) for m in messages if m.event_id is not None]
+            claims = _claims(messages)
             if claims and failure is not None:
                 await tx.inbox.mark_failed(claims, failure)
             elif claims:
@@ -217,7 +217,7 @@ class TurnProcessor:
                             f"reply:{self._turn_key(conv.id, messages)}")
         return AnsweredTurn(
             conv, ctx.language, self._clock.now() if self._clock else None, tuple(lines),
-            delivery, tuple((m.event_id, m.attempt or 0) for m in messages if m.event_id is not None))
+            delivery, _claims(messages))
 
     @staticmethod
     async def _say(tx: Tx, ctx: TurnContext, conv: Conversation, text: str,
@@ -317,6 +317,11 @@ def _customer_lines(messages: Sequence[InboundMessage]) -> list[NewMessage]:
                        metadata={"type": message.message_type, "media": message.media,
                                  "transcribed": message.transcribed} if message.media else None)
             for message in messages]
+
+
+def _claims(messages: Sequence[InboundMessage]) -> tuple[tuple[int, int], ...]:
+    """The turn's events as claimed: (event id, attempt) pairs, the fencing tokens of their end."""
+    return tuple((m.event_id, m.attempt or 0) for m in messages if m.event_id is not None)
 
 
 def _reply_metadata(decision: Decision) -> dict[str, object]:

@@ -74,8 +74,7 @@ class PgStore:
             async with conn.transaction():
                 tx = PgTx(conn, reply_retry=self._reply_retry, local=self._local)
                 yield tx
-        if tx.outbox.leased and self._hand_over is not None:
-            self._hand_over(tx.outbox.leased)
+        self._hand_over_leased(tx.outbox.leased)
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[PgTx]:
@@ -84,13 +83,16 @@ class PgStore:
         async with self._pool.acquire() as conn:
             yield PgTx(conn, reply_retry=self._reply_retry)
 
-
     async def record_answer(self, turn: AnsweredTurn) -> bool:
         recorded, leased = await turns.record_answer(self._pool, turn, reply_retry=self._reply_retry,
                                                      local=self._local)
-        if leased is not None and self._hand_over is not None:
-            self._hand_over([leased])
+        self._hand_over_leased([leased] if leased is not None else [])
         return recorded
+
+    def _hand_over_leased(self, deliveries: list[Delivery]) -> None:
+        """Committed rows written leased to this process go to its sender (`deliver_locally`)."""
+        if deliveries and self._hand_over is not None:
+            self._hand_over(deliveries)
 
 
 class PgTenants:

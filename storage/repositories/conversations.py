@@ -89,6 +89,27 @@ async def upsert_customer(conn: asyncpg.Connection, client_id: UUID, remote_jid:
     return user_id, conversation_id
 
 
+def insert_lines_sql(conversation: str, first: int, source: str = "") -> str:
+    """A conversation's lines in one statement, their ids in the order given (the rows are
+    numbered as the ordered select hands them over): the parameters from `first` on are the
+    arrays of `lines_args`; `conversation`, an SQL expression, may name a column of `source`
+    (FROM items before the lines, ending with a comma)."""
+    roles, contents, provider_ids, metadata = (f"${first + i}" for i in range(4))
+    return f"""INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
+               SELECT {conversation}, m.role, m.content, m.provider_message_id, m.metadata
+                 FROM {source} unnest({roles}::text[], {contents}::text[], {provider_ids}::text[],
+                                      {metadata}::jsonb[])
+                      WITH ORDINALITY AS m(role, content, provider_message_id, metadata, n)
+                ORDER BY m.n"""
+
+
+def lines_args(lines: Sequence[tuple[Role, NewMessage]]) -> tuple[list[Any], ...]:
+    """The parameters of `insert_lines_sql`: roles, contents, provider message ids, metadata."""
+    return ([role for role, _ in lines], [line.content for _, line in lines],
+            [line.provider_message_id for _, line in lines],
+            [line.metadata or {} for _, line in lines])
+
+
 class ConversationsRepo:
     def __init__(self, conn: asyncpg.Connection, *,
                  saw_now: Callable[[datetime], None] | None = None) -> None:
@@ -173,15 +194,8 @@ class MessagesRepo:
         (the rows are numbered as the ordered select hands them over)."""
         if not messages:
             return
-        await self._conn.execute(
-            """INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
-               SELECT $1, $2, m.content, m.provider_message_id, m.metadata
-                 FROM unnest($3::text[], $4::text[], $5::jsonb[])
-                      WITH ORDINALITY AS m(content, provider_message_id, metadata, n)
-                ORDER BY m.n""",
-            conversation_id, role, [m.content for m in messages],
-            [m.provider_message_id for m in messages], [m.metadata or {} for m in messages],
-        )
+        await self._conn.execute(insert_lines_sql("$1", 2), conversation_id,
+                                 *lines_args([(role, m) for m in messages]))
 
     async def history(self, conversation_id: UUID, limit: int) -> list[HistoryLine]:
         rows = await self._conn.fetch(

@@ -12,12 +12,13 @@ import asyncpg
 
 from core.delivery import Delivery
 from core.ports import AnsweredTurn, LostClaim
+from storage.repositories.conversations import insert_lines_sql, lines_args
 from storage.repositories.inbox import MAX_WAIT_SECONDS, end_turn_ctes
 from storage.repositories.outbox import LocalLease, delivery_from_row, enqueue_args, enqueue_sql
 
 _LOST_CLAIM = "TR001"  # raised by answered_turn_claims_held (migration 0052)
 
-_CONVERSATION_AND_LINES = """
+_CONVERSATION_AND_LINES = f"""
          conv AS (
              UPDATE conversations
                 SET last_message_at = coalesce($5::timestamptz, now()), language = $6,
@@ -26,13 +27,7 @@ _CONVERSATION_AND_LINES = """
                 AND branch_id IS NOT DISTINCT FROM $4::uuid AND flood_notice_at IS NULL
                 AND rating_handover_id IS NULL
              RETURNING id),
-         lines AS (
-             INSERT INTO messages (conversation_id, role, content, provider_message_id, metadata)
-             SELECT conv.id, m.role, m.content, m.provider_message_id, m.metadata
-               FROM conv, unnest($7::text[], $8::text[], $9::text[], $10::jsonb[])
-                          WITH ORDINALITY AS m(role, content, provider_message_id, metadata, n)
-              ORDER BY m.n
-             RETURNING 1),"""
+         lines AS ({insert_lines_sql("conv.id", 7, source="conv,")}),"""
 
 _ENDED = end_turn_ctes("$11", "$12", "'done'", "NULL::text", "$13", gate=", conv")
 
@@ -53,11 +48,8 @@ async def record_answer(pool: asyncpg.Pool, turn: AnsweredTurn, *, reply_retry: 
     process (`LocalLease`: the caller hands it to its sender)."""
     seen = turn.seen
     args = (seen.id, seen.state, seen.bot_muted_until, seen.branch_id, turn.now, turn.language,
-            [role for role, _ in turn.lines], [line.content for _, line in turn.lines],
-            [line.provider_message_id for _, line in turn.lines],
-            [line.metadata or {} for _, line in turn.lines],
-            [event_id for event_id, _ in turn.claims], [attempt for _, attempt in turn.claims],
-            MAX_WAIT_SECONDS)
+            *lines_args(turn.lines), [event_id for event_id, _ in turn.claims],
+            [attempt for _, attempt in turn.claims], MAX_WAIT_SECONDS)
     try:
         if turn.delivery is None:
             return bool(await pool.fetchval(_WITHOUT_DELIVERY, *args)), None
