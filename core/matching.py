@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _REPEATS = re.compile(r"(\w)\1+", re.UNICODE)
@@ -18,6 +19,10 @@ _YO = str.maketrans({"ё": "е"})
 # Stems shorter than this match exactly only: a typo in a short stem makes another word
 # ("опоздаю" → "опоздает", Kazakh "беремін" next to "беремен").
 FUZZY_MIN_LENGTH = 8
+# Words whose candidate patterns and typo matches each compiled pattern set keeps.
+WORDS_REMEMBERED = 20_000
+
+T = TypeVar("T")
 
 
 def normalize(text: str) -> str:
@@ -82,22 +87,44 @@ class Patterns:
             self._by_word.setdefault(key, []).append((pattern, prefix))
             if prefix and len(pattern) == 1 and len(pattern[0]) >= FUZZY_MIN_LENGTH:
                 self._typo_stems.setdefault(pattern[0][0], []).append(pattern[0])
+        self._word_candidates: dict[str, tuple[tuple[tuple[str, ...], bool], ...]] = {}
+        self._word_typos: dict[str, tuple[str, ...]] = {}
 
     def hits(self, words: list[str], *, fuzzy: bool = True) -> list[Hit]:
         """Every occurrence of every pattern in already-normalised, split text; typo matches
         only on words no exact match covers."""
         found: list[Hit] = []
         for i, word in enumerate(words):
-            for pattern, prefix in [*self._by_word.get(word, ()), *self._by_word.get(f"~{word[:2]}", ())]:
-                if _matches_at(words, i, pattern, prefix):
+            for pattern, prefix in self._candidates(word):
+                if len(pattern) == 1 or _matches_at(words, i, pattern, prefix):
                     found.append(Hit(" ".join(pattern), i, i + len(pattern)))
         if fuzzy and self._typo_stems:
             taken = {i for hit in found for i in range(hit.start, hit.end)}
             for i, word in enumerate(words):
                 if i not in taken:
-                    found += [Hit(stem, i, i + 1) for stem in self._typo_stems.get(word[:1], ())
-                              if _typo_of(word, stem)]
+                    found += [Hit(stem, i, i + 1) for stem in self._typos(word)]
         return found
+
+    def _candidates(self, word: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
+        """The patterns that may start at this word (by its first word or first two letters),
+        a one-word pattern only when the word is it (or starts with it, for a stem)."""
+        if (known := self._word_candidates.get(word)) is None:
+            known = tuple(
+                (pattern, prefix)
+                for pattern, prefix in (*self._by_word.get(word, ()),
+                                        *self._by_word.get(f"~{word[:2]}", ()))
+                if len(pattern) > 1 or _matches_at([word], 0, pattern, prefix))
+            _remember(self._word_candidates, word, known)
+        return known
+
+    def _typos(self, word: str) -> tuple[str, ...]:
+        """The long stems this word starts with, spelt with one typo. The edit distances are
+        the rules' main cost and a customer's words repeat, so each word's answer is kept."""
+        if (known := self._word_typos.get(word)) is None:
+            known = tuple(stem for stem in self._typo_stems.get(word[:1], ())
+                          if _typo_of(word, stem))
+            _remember(self._word_typos, word, known)
+        return known
 
     def find(self, normalized_text: str, *, fuzzy: bool = True) -> str | None:
         """The first pattern found in already-normalised text, or None. Exact matches win over
@@ -108,6 +135,14 @@ class Patterns:
             return exact[0].pattern
         typos = self.hits(words, fuzzy=True) if fuzzy else []
         return typos[0].pattern if typos else None
+
+
+def _remember(memo: dict[str, T], word: str, value: T) -> None:
+    """A word's answer kept, the memo emptied once it holds WORDS_REMEMBERED (a bound on
+    memory whatever customers type)."""
+    if len(memo) >= WORDS_REMEMBERED:
+        memo.clear()
+    memo[word] = value
 
 
 def _matches_at(words: list[str], i: int, pattern: tuple[str, ...], prefix: bool) -> bool:
