@@ -213,14 +213,11 @@ class OpenAIEmbedder(_RemoteEmbedder):
         attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         super().__init__("openai", model)
-        import openai  # the SDK loads only for this provider
+        from ai.openai_client import async_openai  # the SDK loads only for this provider
 
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or "not-needed",  # local OpenAI-compatible servers need no key
-            base_url=openai_base_url(base_url) if base_url else None,
-            timeout=timeout,
-            max_retries=attempts - 1,
-        )
+        self._client = async_openai(
+            api_key=api_key, base_url=openai_base_url(base_url) if base_url else None,
+            timeout=timeout, max_retries=attempts - 1)
         self._batch_size = batch_size
 
     async def _embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -16,6 +16,7 @@ from typing import Any
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ai.openai_client import async_openai
 from core.models import Intent
 from core.policy import PolicyTopic
 from core.result import Result
@@ -96,11 +97,8 @@ class OpenAIChat:
                  observer: Callable[[LLMCall], None] | None = None,
                  waiting: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
         # The SDK's own retries are off: tenacity does them, so that the timeout bounds each try.
-        # Its aiohttp transport (the SDK's own option) costs a third of the default one's CPU a
-        # request and sends headers and body in one write.
-        self._client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
-                                          timeout=timeout, max_retries=0,
-                                          http_client=openai.DefaultAioHttpClient())
+        self._client = async_openai(api_key=api_key, base_url=base_url, timeout=timeout,
+                                    max_retries=0)
         self._model = model
         self._timeout = timeout
         self._max_retries = max_retries

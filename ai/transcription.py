@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import openai
 
+from ai.openai_client import async_openai
 from ai.settings import TranscriptionSettings
 from core.result import Result
 
@@ -39,8 +40,8 @@ class OpenAITranscriber:
     def __init__(self, settings: TranscriptionSettings, *,
                  max_bytes: int = MAX_AUDIO_BYTES) -> None:
         key = settings.api_key.get_secret_value() if settings.api_key else None
-        self._client = openai.AsyncOpenAI(api_key=key or "not-needed", base_url=settings.base_url,
-                                          timeout=settings.timeout_seconds, max_retries=1)
+        self._client = async_openai(api_key=key, base_url=settings.base_url,
+                                    timeout=settings.timeout_seconds, max_retries=1)
         self._model = settings.model or ""
         self._timeout = settings.timeout_seconds
         self._max_bytes = max_bytes

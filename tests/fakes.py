@@ -78,6 +78,7 @@ class FakeOpenAI:
         self.classification: dict[str, Any] | str | None = {"intent": "question", "topic": None}
         self.classification_delay = 0.0
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each completion request
         self.intervals: list[tuple[float, float]] = []  # (start, end) of each answer request
         self.fail_with: int | None = None
         self.delay = 0.0
@@ -100,6 +101,7 @@ class FakeOpenAI:
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        self.headers.append(dict(request.headers))
         started = time.monotonic()
         if self.delay:
             await asyncio.sleep(self.delay)

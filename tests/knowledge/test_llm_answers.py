@@ -197,3 +197,14 @@ async def test_llm_latency_and_token_usage_are_measured(openai) -> None:
         before[2] + fake.usage["prompt_tokens"]
     assert sample("truffles_llm_tokens_total", purpose="answer", kind="completion") == \
         before[3] + fake.usage["completion_tokens"]
+
+
+async def test_the_client_sends_its_key_and_not_the_machine_s_platform(openai) -> None:
+    fake, url = openai
+    llm = chat(url)
+    assert (await llm.complete([{"role": "user", "content": "Цена маникюра?"}])).ok
+    await llm.aclose()
+    headers = {name.lower(): value for name, value in fake.headers[-1].items()}
+    assert headers["authorization"] == "Bearer sk-test"
+    assert not {"x-stainless-os", "x-stainless-arch", "x-stainless-runtime-version",
+                "x-stainless-lang"} & set(headers)
