@@ -1,9 +1,10 @@
 """The one way the adapters build an OpenAI SDK client.
 
-Its aiohttp transport (the SDK's own option) costs a third of the default transport's CPU a
-request and sends headers and body in one write. The SDK's platform headers are left out: they
-tell the provider the machine's OS, architecture and Python on every call, which no API needs,
-and building them is a tenth of a millisecond of CPU a call (two calls a turn with an LLM)."""
+Its aiohttp transport (the SDK's own option) costs less CPU a request than the default one and
+sends headers and body in one write. The SDK's platform headers are left out: they tell the
+provider the machine's OS, architecture and Python on every call, which no API needs (building
+them was ~5 % of a completion call's CPU against a local server: 0.93-0.99 against 0.98-1.13
+ms)."""
 
 from __future__ import annotations
 
