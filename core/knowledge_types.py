@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.no_answer import NoAnswerModel
-from core.query_map import QueryMap
+if TYPE_CHECKING:  # numpy and pymorphy3, which they load, are for searches, not for every command
+    from core.no_answer import NoAnswerModel
+    from core.query_map import QueryMap
 
 SOURCE_DOCUMENT = "document"
 SOURCE_LEARNED = "learned"

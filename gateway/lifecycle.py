@@ -7,17 +7,19 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from channels.telegram.media import MediaLinks
-from core.knowledge import KnowledgeBase
 from core.models import Branch
 from gateway import tenant_admin
 from gateway.backup_cli import gateway_version
 from gateway.settings import Settings
 from storage.repositories import clients, lifecycle
+
+if TYPE_CHECKING:
+    from core.knowledge import KnowledgeBase
 
 # Settings that are credentials: an export shows only whether they are set, unless asked.
 SECRET_SETTINGS = ("telegram_bot_token", "telegram_webhook_secret", "chatflow_token",

@@ -23,41 +23,33 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from core.alerts import Alerter, AlertNotifier
-from core.answers import Answerer
-from core.calibration import thresholds_for
 from core.desk import Desk
-from core.knowledge import KnowledgeBase
-from core.pipeline import TurnProcessor
-from core.policy import DEFAULT_POLICY
 from core.ports import Reranker, Tenants
 from core.relay import Relay
-from core.semantic import SHARED_VECTORS, SemanticMatcher
-from gateway import metrics
-from gateway.demo import load_demo_knowledge, seed_demo_client
-from gateway.heap import freeze_what_start_built
 from gateway.hours_admin import readiness_check as hours_readiness
 from gateway.ingest_load import IngestLoad
-from gateway.observed import ObservedEmbedder
 from gateway.readiness import Check, Readiness
 from gateway.settings import Settings
-from gateway.store_service import knowledge_store, serve_store, store_socket
-from gateway.supervised import KnowledgeHandle, Supervised
 from scheduler.jobs import SchedulerPorts
 from storage.database import Database, create_pool, database_dsn, open_database
-from storage.repositories.alerts import PgAlertLog
 from storage.repositories.maintenance import PgMaintenance
 from storage.retry import TRANSIENT
 from storage.store import PgInbox, PgStore, PgTenants
 from storage.tenant_cache import CachedTenants
-from storage.vector_archive import FileVectorArchive
 
-if TYPE_CHECKING:  # imported when a part is built: a mode that does not use them loads none
+# Imported where a part is built: a command that does not build it loads none of it (the
+# knowledge base and the pipeline bring numpy and the decision layer, serving brings aiohttp).
+if TYPE_CHECKING:
     from ai.llm import OpenAIChat
     from ai.transcription import OpenAITranscriber
+    from core.alerts import Alerter, AlertNotifier
+    from core.knowledge import KnowledgeBase
+    from core.pipeline import TurnProcessor
+    from core.semantic import SemanticMatcher
     from gateway.doctor import Doctor
     from gateway.doctor_cache import DoctorCache
     from gateway.serving import Serving
+    from gateway.supervised import KnowledgeHandle, Supervised
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +91,8 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
     knowledge = knowledge or pipeline
     demo = settings.demo_seed and (demo or serving)
     sharing_store = one_of_processes and knowledge and settings.qdrant_url is None
+    if sharing_store:
+        from gateway.store_service import knowledge_store, serve_store, store_socket
     if sharing_store and not primary:
         settings = settings.using_store_of_primary(store_socket(settings.data_dir))
     async with AsyncExitStack() as stack:
@@ -113,6 +107,8 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
         system.readiness.add("database", lambda: _database_check(database))
         system.readiness.add("working_hours", hours_readiness(database.pool))
         if demo:
+            from gateway.demo import seed_demo_client
+
             await seed_demo_client(database.pool)
         if knowledge:
             system.knowledge = await _knowledge(stack, system, snapshot=knowledge_snapshot,
@@ -121,6 +117,9 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
                 await serve_store(stack, store_socket(settings.data_dir),
                                   knowledge_store(system.knowledge))
         if pipeline:
+            from core.answers import Answerer
+            from core.pipeline import TurnProcessor
+
             system.llm = _open_llm(stack, settings, waiting=system.ingest.waiting_on_model)
             system.readiness.add("llm", _llm_check(settings, system.llm))
             system.transcriber = _open_transcriber(stack, settings)
@@ -131,7 +130,10 @@ async def build_system(settings: Settings, *, knowledge: bool = False, pipeline:
                                              limits=settings.turn_limits)
             await _use_semantic(system)
         if serving:
+            from core.alerts import Alerter
+            from gateway import metrics
             from gateway.serving import start_serving
+            from storage.repositories.alerts import PgAlertLog
 
             system.alerter = Alerter(PgAlertLog(database.pool), _open_alert_chat(stack, settings),
                                      system.store, policy=settings.alert_policy,
@@ -201,6 +203,8 @@ async def open_knowledge(settings: Settings, *, snapshot: bool = False,
     with one line when the embedder is unreachable or its dimension does not fit. With the
     database's `pool`: on the collection a rebuild made (when one did), texts archived there."""
     from ai.embeddings import build_embedder, check_embedder
+    from core.knowledge import KnowledgeBase
+    from gateway.observed import ObservedEmbedder
     from storage.repositories.knowledge_archive import PgKnowledgeArchive, active_collection
     from storage.vectors import build_vector_store, logical_collection
 
@@ -246,6 +250,11 @@ async def _knowledge(stack: AsyncExitStack, system: System, *, snapshot: bool, b
                      demo: bool) -> KnowledgeHandle:
     """A command opens the knowledge base before it goes on (and fails with one line when it
     cannot); a serving gateway opens it in the background and answers without it meanwhile."""
+    from core.knowledge import KnowledgeBase
+    from gateway.demo import load_demo_knowledge
+    from gateway.heap import freeze_what_start_built
+    from gateway.supervised import KnowledgeHandle, Supervised
+
     async def ready(kb: KnowledgeBase) -> None:
         await _use_semantic(system)
         if demo:
@@ -275,7 +284,11 @@ async def _use_semantic(system: System) -> None:
     kb = system.knowledge.current if system.knowledge else None
     if system.processor is None or kb is None or system.semantic is not None:
         return
+    from core.calibration import thresholds_for
+    from core.policy import DEFAULT_POLICY
+    from core.semantic import SHARED_VECTORS, SemanticMatcher
     from gateway.decision_eval import SHIPPED_EXAMPLE_VECTORS, decision_corpus
+    from storage.vector_archive import FileVectorArchive
 
     SHARED_VECTORS.keep_in(FileVectorArchive(system.settings.data_dir / "example-vectors",
                                              shipped=SHIPPED_EXAMPLE_VECTORS))
@@ -330,6 +343,7 @@ def _new_llm(settings: Settings,
     if not llm_settings.enabled:
         return None
     from ai.llm import OpenAIChat
+    from gateway import metrics
 
     key = llm_settings.api_key.get_secret_value() if llm_settings.api_key else None
     return OpenAIChat(api_key=key, base_url=llm_settings.base_url, model=llm_settings.model,

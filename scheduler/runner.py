@@ -16,9 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from core.ports import Leadership
 
 log = logging.getLogger(__name__)
@@ -46,10 +43,16 @@ class ScheduledWork:
         self._transient = transient
         self._on_run = on_run
         self._jobs = {job.name: job for job in jobs}
+        # APScheduler loads where jobs are scheduled (serving), not in every command that imports
+        # the jobs (their module names this one for `Job`).
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         for job in self._jobs.values():
             self._scheduler.add_job(
                 self.run_now, IntervalTrigger(seconds=job.every_seconds), args=[job.name],
