@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 
-from gateway import (
-    backup_cli,
-    chat_cli,
-    desk_cli,
-    doctor_cli,
-    eval_cli,
-    knowledge_cli,
-    lifecycle_cli,
-    scheduler_cli,
-    tenant_cli,
-)
 from gateway.logs import setup_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("gateway")
+
+# The module (in gateway/) that registers each command, in the order `--help` lists them. Only
+# the invoked command's module is imported: a one-shot command loads what it uses, not every
+# other command's dependencies (the pipeline, numpy, the evaluation sets); `--help` or an
+# unknown command loads them all.
+COMMAND_MODULES = {
+    "client": "tenant_cli", "branch": "tenant_cli", "prompt": "tenant_cli",
+    "knowledge": "knowledge_cli", "chat": "chat_cli", "heal": "scheduler_cli",
+    "eval": "eval_cli", "reply": "desk_cli", "stats": "desk_cli", "doctor": "doctor_cli",
+    "backup": "backup_cli", "restore": "backup_cli", "customer": "lifecycle_cli",
+}
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,7 +87,8 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` (with serve and migrate) when it is one."""
     parser = argparse.ArgumentParser(
         prog="python -m gateway",
         description="Truffles gateway: WhatsApp AI consultant with human handover in Telegram.",
@@ -108,21 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
     migrate.set_defaults(handler=_migrate)
 
-    tenant_cli.register(commands)
-    knowledge_cli.register(commands)
-    chat_cli.register(commands)
-    scheduler_cli.register(commands)
-    eval_cli.register(commands)
-    desk_cli.register(commands)
-    doctor_cli.register(commands)
-    backup_cli.register(commands)
-    lifecycle_cli.register(commands)
+    modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else \
+        dict.fromkeys(COMMAND_MODULES.values())
+    for module in modules:
+        importlib.import_module(f"gateway.{module}").register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 with a usage line on bad arguments
+    arguments = sys.argv[1:] if argv is None else argv
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)  # exits 2 with a usage line on bad arguments
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -1,0 +1,51 @@
+"""A one-shot command loads its own module, not every command's: `client list` answers without
+numpy, aiohttp, APScheduler or pymorphy3 (the knowledge base, serving and the scheduler load
+them where they are built)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.cli import COMMAND_MODULES, build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("numpy", "aiohttp", "apscheduler", "pymorphy3", "aiogram", "openai")
+
+
+def test_each_command_is_mapped_to_the_module_that_registers_it() -> None:
+    registered: dict[str, str] = {}
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        commands = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"gateway.{module}").register(commands)
+        registered.update(dict.fromkeys(commands.choices, module))
+    assert registered == COMMAND_MODULES
+
+
+def test_a_command_s_parser_holds_it_and_the_whole_parser_every_command() -> None:
+    def choices(parser: argparse.ArgumentParser) -> set[str]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(action.choices)
+
+    assert choices(build_parser("client")) == {"serve", "migrate", "client", "branch", "prompt"}
+    assert choices(build_parser()) == {"serve", "migrate", *COMMAND_MODULES}
+    assert choices(build_parser("no-such-command")) == choices(build_parser())
+    args = build_parser("client").parse_args(["client", "show", "salon"])
+    assert (args.command, args.client_command, args.slug) == ("client", "show", "salon")
+
+
+def test_client_commands_and_the_core_system_load_none_of_the_heavy_parts() -> None:
+    probe = (
+        "import json, sys\n"
+        "from gateway.cli import build_parser\n"
+        "build_parser('client').parse_args(['client', 'list'])\n"
+        "import gateway.wiring, gateway.tenant_cli\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    assert json.loads(loaded) == []
