@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway import wiring
+from gateway import demo
 from gateway.app import create_app
 from gateway.keys import KNOWLEDGE
 from tests.factories import make_client
@@ -38,13 +38,13 @@ async def test_webhooks_are_answered_while_tei_is_still_starting(
 async def test_ready_says_the_knowledge_is_settling_while_the_demo_knowledge_loads(
         settings, db, aiohttp_client, monkeypatch) -> None:
     release = asyncio.Event()
-    load = wiring.load_demo_knowledge
+    load = demo.load_demo_knowledge
 
     async def held_load(pool, kb):
         await release.wait()
         return await load(pool, kb)
 
-    monkeypatch.setattr(wiring, "load_demo_knowledge", held_load)
+    monkeypatch.setattr(demo, "load_demo_knowledge", held_load)  # the wiring imports it when used
     client = await aiohttp_client(create_app(settings.model_copy(update={"demo_seed": True})))
     await wait_for(lambda: client.app[KNOWLEDGE].current, timeout=60)
     knowledge = (await (await client.get("/ready")).json())["checks"]["knowledge"]
