@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 32
+# What `clean` would change: a NUL or a UTF-16 surrogate, written as a JSON escape or, in text
+# handed in as str, as the character itself. Most bodies have neither and are not walked.
+_UNCLEAN = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[\x00\ud800-\udfff]")
 
 
 class InvalidJSON(ValueError):
@@ -38,6 +42,8 @@ def clean_text(text: str) -> str:
 
 
 def _too_deep(raw: str, limit: int) -> bool:
+    if raw.count("[") + raw.count("{") <= limit:  # cannot nest deeper: no need to walk it
+        return False
     depth = 0
     in_string = escaped = False
     for char in raw:
@@ -84,4 +90,4 @@ def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise InvalidJSON(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:  # a shape the depth scan did not foresee
         raise InvalidJSON(f"JSON nested deeper than {max_depth} levels") from None
-    return clean(value)
+    return clean(value) if _UNCLEAN.search(text) else value

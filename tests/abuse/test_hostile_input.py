@@ -143,3 +143,14 @@ async def test_json_endpoints_never_answer_5xx(app, db, admin_headers, body: Any
                          ("PUT", "/admin/clients/demo_salon/prompt")):
         response = await app.request(method, path, data=raw, headers=admin_headers)
         _no_5xx(response.status)
+
+
+def test_bodies_are_cleaned_and_bounded_whichever_way_they_are_written() -> None:
+    assert safe_json.loads(b'{"\\u0000key": ["a\\u0000b", "\\ud800"]}') == {"key": ["ab", "?"]}
+    assert safe_json.loads('{"a": "\ud800x"}') == {"a": "?x"}  # handed in as str
+    assert safe_json.loads(b'{"a": "\\u0041\\uD83D\\uDE00"}') == {"a": "A\U0001F600"}
+    many_but_shallow = b"[" + b",".join([b"[]"] * 40) + b"]"  # 41 brackets, two levels
+    assert safe_json.loads(many_but_shallow) == [[]] * 40
+    with pytest.raises(safe_json.InvalidJSON, match="deeper than 32"):
+        safe_json.loads(b"[" * 33 + b"]" * 33)
+    assert safe_json.loads(b"[" * 32 + b"]" * 32) is not None
