@@ -110,8 +110,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
     migrate.set_defaults(handler=_migrate)
 
-    modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else \
-        dict.fromkeys(COMMAND_MODULES.values())
+    if command in ("serve", "migrate"):  # this module's own
+        modules: list[str] | dict[str, None] = []
+    elif command in COMMAND_MODULES:
+        modules = [COMMAND_MODULES[command]]
+    else:
+        modules = dict.fromkeys(COMMAND_MODULES.values())
     for module in modules:
         importlib.import_module(f"gateway.{module}").register(commands)
     return parser

@@ -32,6 +32,7 @@ def test_a_command_s_parser_holds_it_and_the_whole_parser_every_command() -> Non
         return set(action.choices)
 
     assert choices(build_parser("client")) == {"serve", "migrate", "client", "branch", "prompt"}
+    assert choices(build_parser("migrate")) == {"serve", "migrate"}
     assert choices(build_parser()) == {"serve", "migrate", *COMMAND_MODULES}
     assert choices(build_parser("no-such-command")) == choices(build_parser())
     args = build_parser("client").parse_args(["client", "show", "salon"])
