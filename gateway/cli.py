@@ -110,12 +110,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
     migrate.set_defaults(handler=_migrate)
 
-    if command in ("serve", "migrate"):  # this module's own
-        modules: list[str] | dict[str, None] = []
+    if command in commands.choices:  # serve, migrate: this module's own
+        modules = []
     elif command in COMMAND_MODULES:
         modules = [COMMAND_MODULES[command]]
     else:
-        modules = dict.fromkeys(COMMAND_MODULES.values())
+        modules = list(dict.fromkeys(COMMAND_MODULES.values()))
     for module in modules:
         importlib.import_module(f"gateway.{module}").register(commands)
     return parser
