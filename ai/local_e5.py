@@ -29,12 +29,11 @@ from core.query_map import QueryMap
 # it (0.70 / 0.68) and fewer pairs asking other facts (2.1 % / 2.4 %; knowledge/README.md).
 E5_QUERY_MAP = QueryMap(np.load(Path(__file__).with_name("e5_query_map.npy")))
 E5_NO_ANSWER = NoAnswerModel(
-    weights=(-9.3704, -73.1131, -14.3994, 1.4429, 0.1488, 0.4091, -0.9825, -2.3835, -0.2681,
-             1.1065),
-    bias=21.8122, threshold=0.5908)
+    weights=(-9.13, -71.8717, -16.9679, 1.4259, 0.1412, 0.3519, -0.8724, -2.38, -0.2639, 1.149),
+    bias=23.5829, threshold=0.5743)
 E5_THRESHOLDS = ScoreThresholds(search=0.7, answer=0.74, duplicate=0.95, margin=0.006, anchored=0.83,
-                                learned=0.83, lexical_weight=0.08, coverage_weight=0.02,
-                                kind_weight=0.03, name_weight=0.03, language_weight=0.03,
+                                learned=0.83, lexical_weight=0.05, coverage_weight=0.04,
+                                kind_weight=0.02, name_weight=0.03, language_weight=0.03,
                                 no_answer=E5_NO_ANSWER, query_map=E5_QUERY_MAP)
 
 

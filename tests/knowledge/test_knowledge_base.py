@@ -184,12 +184,12 @@ async def test_each_part_of_a_question_asking_two_things_is_searched_too(
     whole, parts = passages[:5], passages[5:]
     assert all(p.part is None for p in whole)
     assert [p.content.split("\n")[0] for p in whole[:2]] == [
-        "Салон > Часы работы", "Салон > Педикюр: цены"]
-    # the first part's own best section is not among the whole question's first two
+        "Салон > Педикюр: цены", "Салон > Маникюр: цены"]
+    # the second part's own best section is not among the whole question's first two
     assert [(p.part, p.content.split("\n")[0]) for p in parts] == [
-        ("сколько стоит гель-лак", "Салон > Маникюр: цены")]
+        ("до скольки работаете в субботу?", "Салон > Часы работы")]
     # parts whose best sections lead the whole question's passages add nothing
-    covered = (await kb.search("salon", "гель-лак сколько стоит, а парковка есть?")).value or []
+    covered = (await kb.search("salon", "маникюр сколько стоит, а парковка есть?")).value or []
     assert [p.part for p in covered] == [None] * 5
     # one part that asks (a greeting does not): no part is searched
     single = (await kb.search("salon", "Здравствуйте, сколько стоит гель-лак?")).value or []

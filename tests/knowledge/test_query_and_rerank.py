@@ -165,8 +165,8 @@ def test_a_dense_only_candidate_counts_as_the_lowest_lexical_score_when_the_bran
 
     lexical_ones = [hit(f"lexical {i}", 0.80, 10.0 - i) for i in range(3)]
     dense_only = hit("dense only", 0.86, 0.0)
-    weights = replace(LocalE5Embedder.thresholds, coverage_weight=0.0, kind_weight=0.0,
-                      name_weight=0.0)
+    weights = replace(LocalE5Embedder.thresholds, lexical_weight=0.08, coverage_weight=0.0,
+                      kind_weight=0.0, name_weight=0.0)
     full = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=3)
     assert full[0].id == "dense only" and full[0].lexical == 8.0
     cut_short = fuse([*lexical_ones, dense_only], "вопрос", "вопрос", weights, lexical_limit=4)

@@ -57,7 +57,8 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # 0.868, no-answer 0.951 / 0.570; the no-answer model recalibrated: 0.948 / 0.593; the synonyms
 # of the newer trades, recalibrated again: 0.876 / 0.981 / 0.968 / 0.871, 0.957 / 0.590; round
 # 23, a line for a question's third part when one speaks to it, a greeting no part: reply
-# 0.877). They
+# 0.877); round 25, the fusion's weights read again under the query map, the no-answer model
+# recalibrated: 0.891 / 0.983 / 0.972 / reply 0.890, no-answer 0.963 / 0.603). They
 # guard against regressions; the issue's targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.85,
@@ -105,9 +106,11 @@ MAX_REPLY = 1200
 # the no-answer model recalibrated under the new fold maps: no-answer 0.832 / 0.506; the synonyms
 # of the newer dev bases' trades, recalibrated again: 0.801 / 0.942 / 0.924 / 0.791, 0.845 / 0.524.
 # Round 23, a line for a question's third part when one speaks to it, a greeting no part: reply
-# 0.799 (0.801 with a line for every third part).
+# 0.799 (0.801 with a line for every third part). Round 25, the fusion's weights read again
+# under the query map (on dev out of fold), the no-answer model recalibrated: 0.819 / 0.942 /
+# 0.923 / 0.813, 0.846 / 0.530.
 HELD_OUT_FLOORS = {
-    "recall@1": 0.78,
+    "recall@1": 0.80,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
     "reply": 0.78,
