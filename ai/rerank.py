@@ -14,12 +14,14 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ai.llm import OpenAIChat
 from core.knowledge_types import SearchHit
+
+if TYPE_CHECKING:  # the SDK loads only where a chat model is built
+    from ai.llm import OpenAIChat
 
 log = logging.getLogger(__name__)
 

@@ -230,15 +230,18 @@ async def open_knowledge(settings: Settings, *, snapshot: bool = False,
 def _open_reranker(settings: Settings) -> Reranker | None:
     """The re-ranking stage RERANK_PROVIDER names (none by default); the knowledge base closes
     it with itself."""
-    from ai.rerank import LLMReranker, TeiReranker
     from ai.settings import RerankProvider
 
     provider = settings.rerank.provider
     if provider == RerankProvider.TEI:
+        from ai.rerank import TeiReranker
+
         if not settings.rerank.url:
             raise ValueError("RERANK_PROVIDER=tei needs RERANK_URL")
         return TeiReranker(settings.rerank.url)
     if provider == RerankProvider.LLM:
+        from ai.rerank import LLMReranker
+
         llm = _new_llm(settings)
         if llm is None:
             raise ValueError("RERANK_PROVIDER=llm needs OPENAI_API_KEY or OPENAI_BASE_URL")

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 from storage.settings import VectorSettings
 from storage.vectors.base import collection_name
 from storage.vectors.edge import EdgeVectorStore
-from storage.vectors.remote import RemoteVectorStore
 
 if TYPE_CHECKING:
     from core.ports import Embedder, VectorStore
 
-__all__ = ["EdgeVectorStore", "RemoteVectorStore", "build_vector_store", "collection_exists",
+__all__ = ["EdgeVectorStore", "build_vector_store", "collection_exists",
            "collection_name", "drop_collection", "logical_collection", "rebuilt_collections"]
 
 
@@ -43,6 +42,8 @@ def build_vector_store(settings: VectorSettings, embedder: Embedder, *,
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantServerStore.connect(settings.qdrant_url, api_key, name)
     if settings.served_at is not None:
+        from storage.vectors.remote import RemoteVectorStore  # aiohttp: only for a served store
+
         return RemoteVectorStore(settings.served_at, name)
     return EdgeVectorStore(settings.data_dir / "vectors", name, snapshot_if_busy=snapshot_if_busy)
 

@@ -22,7 +22,8 @@ from core.knowledge_types import (
     VectorStoreError,
 )
 from gateway.store_service import serve_store, store_socket
-from storage.vectors import EdgeVectorStore, RemoteVectorStore, remote
+from storage.vectors import EdgeVectorStore, remote
+from storage.vectors.remote import RemoteVectorStore
 
 
 @pytest.fixture

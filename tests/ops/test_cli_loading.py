@@ -50,3 +50,25 @@ def test_client_commands_and_the_core_system_load_none_of_the_heavy_parts() -> N
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
     assert json.loads(loaded) == []
+
+
+def test_the_knowledge_base_without_a_re_ranker_loads_no_chat_model_nor_desk(
+        tmp_path: Path) -> None:
+    """`knowledge list` and its kin open the knowledge base: the OpenAI SDK (~0.4 s to import)
+    loads only with a re-ranker or an LLM configured, aiogram and APScheduler never."""
+    probe = (
+        "import asyncio, json, sys\n"
+        "from gateway.settings import Settings\n"
+        "from gateway.wiring import open_knowledge\n"
+        "async def main():\n"
+        "    kb = await open_knowledge(Settings())\n"
+        "    await kb.aclose()\n"
+        "asyncio.run(main())\n"
+        "print(json.dumps(sorted(m for m in ('openai', 'aiogram', 'apscheduler') "
+        "if m in sys.modules)))\n"
+    )
+    environment = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path),
+                   "EMBEDDINGS_PROVIDER": "local"}
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, check=True, env=environment).stdout
+    assert json.loads(loaded.splitlines()[-1]) == []
