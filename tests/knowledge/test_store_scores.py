@@ -16,7 +16,8 @@ from qdrant_client import AsyncQdrantClient
 
 from core.knowledge_types import PointRecord, RetrievalMode, SearchQuery
 from gateway.store_service import serve_store, store_socket
-from storage.vectors import EdgeVectorStore, RemoteVectorStore
+from storage.vectors import EdgeVectorStore
+from storage.vectors.remote import RemoteVectorStore
 from storage.vectors.server import QdrantServerStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
