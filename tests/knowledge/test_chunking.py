@@ -267,6 +267,13 @@ def test_a_question_asking_three_things_gets_a_line_for_each() -> None:
         "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00"]
 
 
+def test_a_later_part_s_line_may_come_from_the_third_passage() -> None:
+    question = "сколько стоит гель-лак и до скольки работаете в субботу?"
+    passages = [scored(PRICES, 0.90), scored(ADDRESS, 0.88), scored(HOURS, 0.87)]
+    assert compose_answer(passages, question).split("\n") == [
+        "Маникюр", "Гель-лак — Мастер: 9 000 ₸", "Часы работы", "Суббота: 10:00 – 19:00"]
+
+
 def test_a_line_stating_the_customer_s_number_or_a_range_holding_it_is_preferred() -> None:
     winter = Passage(
         "Новогодний график\n28–30 декабря: Центр 10:00–22:00\n31 декабря: Центр 9:00–17:00",
