@@ -20,9 +20,9 @@ from core.query_text import content_words, normalize_for_embedding
 LEARNED_QUESTION = "Вопрос: "
 LEARNED_ANSWER = "Ответ: "
 MAX_LINES = 3  # a line for each part of a question (three at most), then the search's close call
-# Where the line answering the question, or each of its parts, may come from (the later parts'
-# from the first two until round 26: dev out of fold, three read replies 0.816 -> 0.820, no base
-# losing; knowledge/README.md).
+# Where the line answering the question, or each of its parts, may come from (a later part's
+# came from the first two until round 26; with three, dev out of fold replies 0.816 -> 0.820, no
+# base losing; knowledge/README.md).
 LINE_PASSAGES = 3
 # Line choice (`_best_line`): the share of the question's n-grams in the line (for a part of a
 # question, + WHOLE_QUESTION_WEIGHT x the whole question's share), + KIND_WEIGHT per kind of
