@@ -114,7 +114,7 @@ HELD_OUT_FLOORS = {
     "recall@1": 0.80,
     "recall@5": 0.92,
     "recall@1500ch": 0.90,
-    "reply": 0.78,
+    "reply": 0.80,
     "no_answer_precision": 0.82,
     "no_answer_recall": 0.50,
 }
