@@ -39,36 +39,34 @@ def test_a_command_s_parser_holds_it_and_the_whole_parser_every_command() -> Non
     assert (args.command, args.client_command, args.slug) == ("client", "show", "salon")
 
 
+def loaded_after(code: str, modules: tuple[str, ...], env: dict[str, str] | None = None
+                 ) -> list[str]:
+    """Which of `modules` a fresh interpreter has loaded after running `code`."""
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True, env=env).stdout
+    return json.loads(out.splitlines()[-1])
+
+
 def test_client_commands_and_the_core_system_load_none_of_the_heavy_parts() -> None:
-    probe = (
-        "import json, sys\n"
-        "from gateway.cli import build_parser\n"
-        "build_parser('client').parse_args(['client', 'list'])\n"
-        "import gateway.wiring, gateway.tenant_cli\n"
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
-    )
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    assert json.loads(loaded) == []
+    code = ("from gateway.cli import build_parser\n"
+            "build_parser('client').parse_args(['client', 'list'])\n"
+            "import gateway.wiring, gateway.tenant_cli")
+    assert loaded_after(code, HEAVY) == []
 
 
 def test_the_knowledge_base_without_a_re_ranker_loads_no_chat_model_nor_desk(
         tmp_path: Path) -> None:
     """`knowledge list` and its kin open the knowledge base: the OpenAI SDK (~0.4 s to import)
     loads only with a re-ranker or an LLM configured, aiogram and APScheduler never."""
-    probe = (
-        "import asyncio, json, sys\n"
-        "from gateway.settings import Settings\n"
-        "from gateway.wiring import open_knowledge\n"
-        "async def main():\n"
-        "    kb = await open_knowledge(Settings())\n"
-        "    await kb.aclose()\n"
-        "asyncio.run(main())\n"
-        "print(json.dumps(sorted(m for m in ('openai', 'aiogram', 'apscheduler') "
-        "if m in sys.modules)))\n"
-    )
+    code = ("import asyncio\n"
+            "from gateway.settings import Settings\n"
+            "from gateway.wiring import open_knowledge\n"
+            "async def main():\n"
+            "    kb = await open_knowledge(Settings())\n"
+            "    await kb.aclose()\n"
+            "asyncio.run(main())")
     environment = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path),
                    "EMBEDDINGS_PROVIDER": "local"}
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, check=True, env=environment).stdout
-    assert json.loads(loaded.splitlines()[-1]) == []
+    assert loaded_after(code, ("openai", "aiogram", "apscheduler"), environment) == []
