@@ -40,8 +40,7 @@ class Chunk:
         """What the dense model reads: the text without the document's title (the first level
         of a deeper path), which repeats on every chunk and costs model time, not meaning."""
         heading, unit = split_heading(self.text)
-        titles = heading.split(HEADING_SEPARATOR) if heading else []
-        kept = HEADING_SEPARATOR.join(titles[1:] if len(titles) > 1 else titles)
+        kept = section_path(heading)
         return f"{kept}\n{unit}" if kept else unit
 
 
@@ -68,6 +67,13 @@ def chunk_document(text: str) -> list[Chunk]:
             child = f"{section.heading}\n{unit}" if section.path else unit
             chunks.append(Chunk(index=len(chunks), text=child, section=parent))
     return chunks
+
+
+def section_path(heading: str) -> str:
+    """A heading path without the document's title (the first level of a deeper path):
+    "Ногтевой сервис > Маникюр: цены" -> "Маникюр: цены"; a one-level path as it is."""
+    titles = heading.split(HEADING_SEPARATOR) if heading else []
+    return HEADING_SEPARATOR.join(titles[1:] if len(titles) > 1 else titles)
 
 
 def heading_title(heading: str) -> str:

@@ -115,8 +115,8 @@ def test_context_is_cut_to_the_budget_between_lines_never_inside_one() -> None:
         block = context_block(passages, budget)
         assert len(block) <= budget
         lines = [line for line in block.split("\n") if line and not line.startswith("[")]
-        assert lines and all(line in rows or line.startswith("Цены > ") for line in lines)
-        assert block.startswith("[1] (prices)\nЦены > Маникюр\nУслуга 0 — ")
+        assert lines and all(line in rows or line in ("Маникюр", "Педикюр") for line in lines)
+        assert block.startswith("[1] (prices)\nМаникюр\nУслуга 0 — ")
     assert "[2] (prices)" in context_block(passages, 2500)
 
 
@@ -131,7 +131,7 @@ def test_context_packs_every_passage_s_matched_line_before_neighbouring_lines() 
     second = block.split("\n\n")[1].split("\n")
     assert second[:2] == ["[2] (hours)", "Часы работы"] and second[-1] == "31 декабря: 10:00–15:00"
     first = block.split("\n\n")[0].split("\n")
-    assert first[:2] == ["[1] (prices)", "Цены > Маникюр"] and rows[5] in first
+    assert first[:2] == ["[1] (prices)", "Маникюр"] and rows[5] in first
     assert first[2:] == [row for row in rows if row in first[2:]]  # document order kept
     learned = Passage(learned_content("Где оставить машину?", "Во дворе нельзя.\nПаркинг ТРЦ рядом."),
                       "learned", "learned", 0.95, matched=("Ответ: Во дворе нельзя.\nПаркинг ТРЦ рядом.",))

@@ -7,6 +7,7 @@ from core.prompting import (
     NO_PASSAGES,
     QUESTION_CHARS,
     build_messages,
+    context_block,
 )
 
 
@@ -27,6 +28,16 @@ def test_messages_carry_prompt_passages_recent_history_and_question() -> None:
     assert len(turns) == HISTORY_TURNS - 1  # the system-role entry in the window is dropped
     assert turns[-1] == {"role": "assistant", "content": "Менеджер: уточню"}
     assert messages[-1] == {"role": "user", "content": "Цена?"}
+
+
+def test_a_passage_s_heading_goes_in_without_its_document_s_title() -> None:
+    """The source label names the document; its title on every block would take a fact's room
+    (a one-level heading is the section's own title and stays)."""
+    deep = Passage("Часы работы «Шафран»: когда открыты > Праздничные дни\n31 декабря: 9:00–17:00",
+                   "hours", "document", 0.9)
+    flat = Passage("Парковка\nВо дворе 6 бесплатных мест", "faq", "document", 0.8)
+    assert context_block([deep, flat]) == ("[1] (hours)\nПраздничные дни\n31 декабря: 9:00–17:00"
+                                           "\n\n[2] (faq)\nПарковка\nВо дворе 6 бесплатных мест")
 
 
 def test_missing_passages_are_stated() -> None:

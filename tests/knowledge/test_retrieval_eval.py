@@ -58,12 +58,13 @@ EVAL_VECTORS = CASES_DIR / "vectors.local-e5-small-384.npz"
 # of the newer trades, recalibrated again: 0.876 / 0.981 / 0.968 / 0.871, 0.957 / 0.590; round
 # 23, a line for a question's third part when one speaks to it, a greeting no part: reply
 # 0.877); round 25, the fusion's weights read again under the query map, the no-answer model
-# recalibrated: 0.891 / 0.983 / 0.972 / reply 0.890, no-answer 0.963 / 0.603). They
+# recalibrated: 0.891 / 0.983 / 0.972 / reply 0.890, no-answer 0.963 / 0.603; round 27,
+# headings without the document's title in the context: R@1500ch 0.978). They
 # guard against regressions; the targets are judged on the held-out split.
 DEV_FLOORS = {
     "recall@1": 0.85,
     "recall@5": 0.97,
-    "recall@1500ch": 0.95,
+    "recall@1500ch": 0.96,
     "reply": 0.85,
     "no_answer_precision": 0.92,
     "no_answer_recall": 0.55,
@@ -109,11 +110,11 @@ MAX_REPLY = 1200
 # 0.799 (0.801 with a line for every third part). Round 25, the fusion's weights read again
 # under the query map (on dev out of fold), the no-answer model recalibrated: 0.819 / 0.942 /
 # 0.923 / 0.813, 0.846 / 0.530. Round 26, a later part's line from the first three passages:
-# reply 0.817.
+# reply 0.817. Round 27, headings without the document's title in the context: R@1500ch 0.933.
 HELD_OUT_FLOORS = {
     "recall@1": 0.80,
     "recall@5": 0.92,
-    "recall@1500ch": 0.90,
+    "recall@1500ch": 0.92,
     "reply": 0.80,
     "no_answer_precision": 0.82,
     "no_answer_recall": 0.50,
