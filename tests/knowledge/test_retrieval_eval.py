@@ -1,5 +1,6 @@
 """Retrieval and no-LLM answer quality on the dev and held-out splits of the labelled sets, with
-the bundled model, and the eval command itself (also against a fake TEI, as `EMBEDDINGS_PROVIDER=tei` runs it).
+the bundled model, and the eval command itself (also against fake TEI and OpenAI servers, as
+`EMBEDDINGS_PROVIDER=tei|openai` runs it).
 
 The bundled model's vectors of the three bases come from a cache file kept next to the sets
 (`EVAL_VECTORS`, keyed by the exact text, so a changed chunk is embedded afresh and the figures
@@ -231,12 +232,24 @@ def fake_vector(text: str, dim: int = 64) -> list[float]:
 
 
 @pytest.fixture
-async def fake_tei(aiohttp_server) -> str:
-    async def embed(request: web.Request) -> web.Response:
+async def fake_embeddings(aiohttp_server) -> str:
+    """TEI's `/embed` and OpenAI's `/v1/embeddings` on one local server."""
+
+    async def tei(request: web.Request) -> web.Response:
         return web.json_response([fake_vector(t) for t in (await request.json())["inputs"]])
 
+    async def openai(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": fake_vector(text)}
+                     for i, text in enumerate(body["input"])],
+            "usage": {"prompt_tokens": len(body["input"]), "total_tokens": len(body["input"])},
+        })
+
     app = web.Application()
-    app.router.add_post("/embed", embed)
+    app.router.add_post("/embed", tei)
+    app.router.add_post("/v1/embeddings", openai)
     server = await aiohttp_server(app, host="127.0.0.1")
     return str(server.make_url("")).rstrip("/")
 
@@ -247,15 +260,18 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["knowledge", *argv])
 
 
-async def test_the_eval_command_runs_with_tei_embeddings(
-    settings: Settings, fake_tei: str, db, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("provider", ["tei", "openai"])
+async def test_the_eval_command_runs_with_remote_embeddings(
+    settings: Settings, fake_embeddings: str, provider: str, db,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_url": fake_tei,
-                                      "embeddings_model": "fake-m3"})
+    remote = settings.model_copy(update={
+        "embeddings_provider": provider, "embeddings_model": "fake-m3",
+        "embeddings_url": fake_embeddings + ("/v1" if provider == "openai" else "")})
     args = parse("eval", "--split", "held-out", "--base", "shop_delivery", "--json")
-    assert await knowledge_cli.handle(args, tei) == 0
+    assert await knowledge_cli.handle(args, remote) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["embedder"] == "tei-fake-m3-64" and document["split"] == "held-out"
+    assert document["embedder"] == f"{provider}-fake-m3-64" and document["split"] == "held-out"
     assert document["all"]["questions"] == 216 and list(document["bases"]) == ["shop_delivery"]
     assert set(document["kinds"]) == {"price", "hours", "location", "policy", "service",
                                       "two_facts", "no_answer"}
@@ -264,9 +280,9 @@ async def test_the_eval_command_runs_with_tei_embeddings(
     assert document["all"]["recall@1"] <= document["all"]["recall@5"]
 
     assert await knowledge_cli.handle(parse("eval", "--split", "all", "--base", "salon_almaty"),
-                                      tei) == 0
+                                      remote) == 0
     table = capsys.readouterr().out
-    assert table.startswith("embedder tei-fake-m3-64, split all")
+    assert table.startswith(f"embedder {provider}-fake-m3-64, split all")
     assert "kind two_facts" in table and "salon_almaty" in table
 
 
