@@ -233,7 +233,8 @@ def fake_vector(text: str, dim: int = 64) -> list[float]:
 
 @pytest.fixture
 async def fake_embeddings(aiohttp_server) -> str:
-    """TEI's `/embed` and OpenAI's `/v1/embeddings` on one local server."""
+    """TEI's `/embed` and `/rerank` and OpenAI's `/v1/embeddings` on one local server; its
+    cross-encoder scores the texts in reverse order (the worst re-ranker there is)."""
 
     async def tei(request: web.Request) -> web.Response:
         return web.json_response([fake_vector(t) for t in (await request.json())["inputs"]])
@@ -247,8 +248,13 @@ async def fake_embeddings(aiohttp_server) -> str:
             "usage": {"prompt_tokens": len(body["input"]), "total_tokens": len(body["input"])},
         })
 
+    async def rerank(request: web.Request) -> web.Response:
+        texts = (await request.json())["texts"]
+        return web.json_response([{"index": i, "score": float(i)} for i in range(len(texts))])
+
     app = web.Application()
     app.router.add_post("/embed", tei)
+    app.router.add_post("/rerank", rerank)
     app.router.add_post("/v1/embeddings", openai)
     server = await aiohttp_server(app, host="127.0.0.1")
     return str(server.make_url("")).rstrip("/")
@@ -284,6 +290,23 @@ async def test_the_eval_command_runs_with_remote_embeddings(
     table = capsys.readouterr().out
     assert table.startswith(f"embedder {provider}-fake-m3-64, split all")
     assert "kind two_facts" in table and "salon_almaty" in table
+
+
+async def test_the_eval_command_measures_the_configured_reranker(
+    settings: Settings, fake_embeddings: str, db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tei = settings.model_copy(update={"embeddings_provider": "tei", "embeddings_model": "fake-m3",
+                                      "embeddings_url": fake_embeddings})
+    args = parse("eval", "--split", "held-out", "--base", "shop_delivery", "--json")
+    assert await knowledge_cli.handle(args, tei) == 0
+    plain = json.loads(capsys.readouterr().out)
+    reranked = tei.model_copy(update={"rerank_provider": "tei", "rerank_url": fake_embeddings})
+    assert await knowledge_cli.handle(args, reranked) == 0
+    backwards = json.loads(capsys.readouterr().out)
+    assert plain["reranker"] is None and backwards["reranker"] == "tei-rerank"
+    # the figures are the re-ranker's: one that turns its 12 round puts the worst first
+    assert backwards["all"]["recall@1"] < plain["all"]["recall@1"]
+    assert backwards["all"]["recall@5"] < plain["all"]["recall@5"]
 
 
 def test_the_cache_file_of_the_bundled_model_is_kept_with_the_sets() -> None:
