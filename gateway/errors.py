@@ -16,6 +16,19 @@ def error_response(status: int, code: str, message: str, **extra: object) -> web
     )
 
 
+def answers_chatflow(handler: Any) -> Any:
+    """Mark a ChatFlow inbound route: its errors, wherever they are raised, also carry
+    `"conversation_id": null` (WIRE.md §1's response form on top of the error form)."""
+    handler.answers_chatflow = True
+    return handler
+
+
+def error_fields(request: web.Request) -> dict[str, object]:
+    """What an error response of this request's route carries besides the error form."""
+    return {"conversation_id": None} if getattr(request.match_info.handler,
+                                                "answers_chatflow", False) else {}
+
+
 class BadRequest(web.HTTPBadRequest):
     """A 400 with a reason; the error middleware turns it into the JSON error form."""
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.errors import error_response
+from gateway.errors import error_fields, error_response
 from gateway.keys import SETTINGS
 from gateway.logs import request_id_var
 from storage.database import UNAVAILABLE
@@ -53,14 +53,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # aiohttp's default text is "404: Not Found"; a handler's own text is kept.
         default_text = f"{exc.status}: {exc.reason}"
         message = exc.reason if not exc.text or exc.text == default_text else exc.text
-        return error_response(exc.status, _STATUS_CODES.get(exc.status, "error"), message)
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "error"), message,
+                              **error_fields(request))
     except UNAVAILABLE as exc:
         log.error("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
-        return error_response(503, "unavailable", "the database is unavailable, retry later")
+        return error_response(503, "unavailable", "the database is unavailable, retry later",
+                              **error_fields(request))
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(500, "internal", "internal error; see the logs for this request id",
-                              request_id=request_id_var.get())
+                              request_id=request_id_var.get(), **error_fields(request))
 
 
 def takes_files(handler: Handler) -> Handler:
@@ -94,7 +96,8 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
     `client_max_size` (and `read_file_body`) catch chunked bodies that lie about it."""
     limit = body_limit(request)
     if request.content_length is not None and request.content_length > limit:
-        return error_response(413, "payload_too_large", f"request body over {limit} bytes")
+        return error_response(413, "payload_too_large", f"request body over {limit} bytes",
+                              **error_fields(request))
     return await handler(request)
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from channels.chatflow.inbound import WebhookReply
 from gateway import metrics
-from gateway.errors import error_response
+from gateway.errors import answers_chatflow, error_response
 from gateway.keys import CHATFLOW, INGEST
 from gateway.logs import client_slug_var, conversation_id_var
 
@@ -24,7 +24,7 @@ def _secret(request: web.Request) -> str:
 
 def _response(reply: WebhookReply) -> web.Response:
     if reply.error is not None:
-        return error_response(reply.status, reply.error, reply.message)
+        return error_response(reply.status, reply.error, reply.message, conversation_id=None)
     if reply.conversation_id is not None:
         conversation_id_var.set(str(reply.conversation_id))
     if reply.event_id is not None:
@@ -36,6 +36,7 @@ def _response(reply: WebhookReply) -> web.Response:
 
 
 @routes.post("/webhook/{client_slug}")
+@answers_chatflow
 async def chatflow_webhook(request: web.Request) -> web.Response:
     slug = request.match_info["client_slug"]
     client_slug_var.set(slug)
@@ -46,6 +47,7 @@ async def chatflow_webhook(request: web.Request) -> web.Response:
 
 
 @routes.post("/webhook")
+@answers_chatflow
 async def legacy_webhook(request: web.Request) -> web.Response:
     """The legacy wrapped form `{"client_slug": …, "body": {…}}`."""
     with request.config_dict[INGEST].handling():

@@ -19,6 +19,13 @@ async def _stored(db: asyncpg.Pool) -> tuple[int, int, int]:
     return row["e"], row["u"], row["c"]
 
 
+async def _refusal(response) -> dict:
+    """A refused webhook's answer: the error form, with WIRE.md §1's `conversation_id` (null)."""
+    answer = await response.json()
+    assert answer["success"] is False and answer["error"] and answer["conversation_id"] is None
+    return answer
+
+
 @pytest.fixture
 async def client(start_app, wa_settings, demo):
     return await start_app(wa_settings)
@@ -62,9 +69,8 @@ async def test_bad_payloads_are_refused_with_a_reason(client, db, body, status, 
     response = await client.post("/webhook/demo_salon", data=body,
                                  params={"webhook_secret": WEBHOOK_SECRET},
                                  headers={"Content-Type": "application/json"})
-    answer = await response.json()
     assert response.status == status
-    assert answer["success"] is False and fragment in answer["message"]
+    assert fragment in (await _refusal(response))["message"]
     assert await _stored(db) == (0, 0, 0)
 
 
@@ -73,6 +79,7 @@ async def test_wrong_or_missing_secret_is_401(client, db, secret) -> None:
     params = {"webhook_secret": secret} if secret else {}
     response = await client.post("/webhook/demo_salon", json=text_payload("hi", "S-1"), params=params)
     assert response.status == 401
+    assert (await _refusal(response))["error"] == "unauthorized"
     assert await _stored(db) == (0, 0, 0)
 
 
@@ -85,7 +92,7 @@ async def test_secret_in_header_is_accepted(client) -> None:
 async def test_unknown_client_is_404(client, db) -> None:
     response = await post(client, text_payload("hi", "U-1"), slug="nobody")
     assert response.status == 404
-    assert (await response.json())["error"] == "unknown_client"
+    assert (await _refusal(response))["error"] == "unknown_client"
 
 
 async def test_five_megabyte_body_is_413(client, db) -> None:
@@ -93,6 +100,7 @@ async def test_five_megabyte_body_is_413(client, db) -> None:
                                  params={"webhook_secret": WEBHOOK_SECRET},
                                  headers={"Content-Type": "application/json"})
     assert response.status == 413
+    assert (await _refusal(response))["error"] == "payload_too_large"
     assert await _stored(db) == (0, 0, 0)
 
 
@@ -104,6 +112,7 @@ async def test_chunked_oversized_body_is_413(client, db) -> None:
     response = await client.post("/webhook/demo_salon", data=chunks(),
                                  params={"webhook_secret": WEBHOOK_SECRET})
     assert response.status == 413
+    assert (await _refusal(response))["error"] == "payload_too_large"
     assert await _stored(db) == (0, 0, 0)
 
 
@@ -161,7 +170,7 @@ async def test_database_down_is_503(client, db) -> None:
     await client.app[DB].close()
     response = await post(client, text_payload("Привет", "DOWN-1"))
     assert response.status == 503
-    assert (await response.json())["success"] is False
+    assert (await _refusal(response))["error"] == "unavailable"
 
 
 async def test_branch_is_resolved_from_instance_id(client, db, demo, chatflow) -> None:
