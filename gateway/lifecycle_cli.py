@@ -73,19 +73,30 @@ async def client_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def key_values(pairs: list[str]) -> dict[str, Any]:
-    """`KEY=VALUE` arguments as a dict (values as typed; the service validates them)."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
-        values[key] = raw
-    return values
+def key_value(pair: str) -> tuple[str, str]:
+    """A `KEY=VALUE` argument (the value as typed; the service validates it): anything else is
+    a bad argument, which argparse answers with its usage line and exit code 2."""
+    key, sep, raw = pair.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {pair!r}")
+    return key, raw
+
+
+def telegram_id(text: str) -> int:
+    """A Telegram chat or user id (a whole number, negative for a group)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a Telegram id: {text!r}") from None
+
+
+def telegram_ids(text: str) -> list[int]:
+    """Comma-separated Telegram ids."""
+    return [telegram_id(part.strip()) for part in text.split(",") if part.strip()]
 
 
 async def branch_set(args: argparse.Namespace, settings: Settings) -> int:
-    return await _edit_branch(args, settings, key_values(args.pairs))
+    return await _edit_branch(args, settings, dict(args.pairs))
 
 
 async def branch_active(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,7 +167,7 @@ def register_branch_actions(branch_cmds: Any) -> None:
                     "knowledge_tag, active (KEY= unsets)")
     setter.add_argument("slug")
     setter.add_argument("branch")
-    setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE", type=key_value)
     setter.add_argument("--json", action="store_true")
     setter.set_defaults(handler=branch_set)
     for name, text in (("deactivate", "stop routing to a branch (its number is handled at "

@@ -70,7 +70,7 @@ async def client_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def client_set(args: argparse.Namespace, settings: Settings) -> int:
-    values = lifecycle_cli.key_values(args.pairs)
+    values = dict(args.pairs)
     status = values.pop("status", None)
     async with build_system(settings) as system:
         pool = system.database.pool
@@ -126,7 +126,7 @@ async def branch_add(args: argparse.Namespace, settings: Settings) -> int:
         pool = system.database.pool
         branch = await tenant_admin.add_branch(
             pool, args.slug, args.branch, args.name, actor=ACTOR, instance_id=args.instance_id,
-            telegram_chat_id=clients.parse_setting("telegram_chat_id", args.telegram_chat_id or ""),
+            telegram_chat_id=args.telegram_chat_id,
             knowledge_tag=args.tag, phone=args.phone)
     print(f"added branch {branch.slug} to {args.slug}")
     return 0
@@ -171,8 +171,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--chatflow-token")
     create.add_argument("--chatflow-instance", dest="chatflow_instance_id")
     create.add_argument("--telegram-token")
-    create.add_argument("--telegram-chat-id")
-    create.add_argument("--owner-ids", help="comma-separated Telegram ids")
+    create.add_argument("--telegram-chat-id", type=lifecycle_cli.telegram_id)
+    create.add_argument("--owner-ids", type=lifecycle_cli.telegram_ids,
+                        help="comma-separated Telegram ids")
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=client_create)
 
@@ -187,7 +188,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     setter = client_cmds.add_parser("set", help="change settings: KEY=VALUE … (status=suspended too)")
     setter.add_argument("slug")
-    setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE", type=lifecycle_cli.key_value)
     setter.set_defaults(handler=client_set)
 
     policy = client_cmds.add_parser("policy", help="show or replace the escalation policy")
@@ -217,7 +218,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument("branch")
     add.add_argument("--name", required=True)
     add.add_argument("--instance-id")
-    add.add_argument("--telegram-chat-id")
+    add.add_argument("--telegram-chat-id", type=lifecycle_cli.telegram_id)
     add.add_argument("--tag", help="knowledge tag (extra RAG filter)")
     add.add_argument("--phone")
     add.set_defaults(handler=branch_add)

@@ -84,10 +84,23 @@ async def test_client_commands(cli_env, capsys, db) -> None:
     assert {t["name"] for t in json.loads(out)} >= {"payment", "medical"}
 
 
-def test_bad_arguments_exit_2(cli_env, capsys) -> None:
+@pytest.mark.parametrize(("argv", "reason"), [
+    (["client", "create"], "required: slug"),
+    (["client", "set", "salon", "notapair"], "expected KEY=VALUE"),
+    (["client", "set", "salon", "=1"], "expected KEY=VALUE"),
+    (["branch", "set", "salon", "north", "name"], "expected KEY=VALUE"),
+    (["client", "create", "s", "--name", "S", "--telegram-chat-id", "abc"], "not a Telegram id"),
+    (["client", "create", "s", "--name", "S", "--owner-ids", "1,a"], "not a Telegram id"),
+    (["branch", "add", "salon", "north", "--name", "N", "--telegram-chat-id", "chat5"],
+     "not a Telegram id"),
+])
+def test_bad_arguments_exit_2_with_the_reason(cli_env, capsys, argv, reason) -> None:
+    """What the command line's own form rejects (argparse: usage line, exit 2), before any
+    database is opened; a well-formed value the command refuses exits 1 (test_client_commands)."""
     with pytest.raises(SystemExit) as info:
-        main(["client", "create"])
+        main(argv)
     assert info.value.code == 2
+    assert reason in capsys.readouterr().err
 
 
 @pytest.fixture
