@@ -63,7 +63,7 @@ class Answerer:
             messages = build_messages(
                 request.system_prompt or DEFAULT_SYSTEM_PROMPT.format(client_name=client.name),
                 passages, [{"role": h.role, "content": h.content} for h in request.history],
-                request.question, request.language,
+                request.question, request.language, desk=request.desk,
             )
             completion = await self._llm.complete(messages)
             if completion.ok and completion.value:
@@ -72,8 +72,8 @@ class Answerer:
                 if passages or degraded or grounded(completion.value, [request.question]):
                     return Answer(completion.value, "llm", tuple(degraded))
                 log.warning("llm answer states figures nothing backs; falling back")
-                return Answer(customer_text(client, "fallback", language=request.language),
-                              "fallback", tuple(degraded))
+                return Answer(customer_text(client, "fallback", language=request.language,
+                                            desk=request.desk), "fallback", tuple(degraded))
             degraded.append(completion.error_code or "ai_error")
             log.error("llm failed; falling back", extra={"error_code": completion.error_code})
 
@@ -81,7 +81,8 @@ class Answerer:
         if best:
             return Answer(best, "knowledge", tuple(degraded))
         key = "fallback" if self._llm is not None else "no_answer"
-        return Answer(customer_text(client, key, language=request.language), key, tuple(degraded))
+        return Answer(customer_text(client, key, language=request.language, desk=request.desk),
+                      key, tuple(degraded))
 
     def _best(self, passages: list[Passage], question: str, language: str | None) -> str | None:
         """The no-LLM answer: from the passages in the customer's language first, when the

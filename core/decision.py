@@ -76,8 +76,10 @@ class TurnContext:
         return schedule_for(self.client.settings, self.branch)
 
     def text(self, key: str, **values: str) -> str:
-        """A customer text in the customer's language."""
-        return customer_text(self.client, key, language=self.language, **values)
+        """A customer text in the customer's language (without an offer of a person when there is
+        no desk to take it)."""
+        return customer_text(self.client, key, language=self.language, desk=self.desk_enabled,
+                             **values)
 
     def desk_text(self, key: str) -> str:
         """"A manager will answer" (`escalated`, `pending_notice`); outside working hours its
@@ -179,6 +181,7 @@ class Decider:
             knowledge_tag=ctx.branch.knowledge_tag if ctx.branch else None,
             language=ctx.language,
             query_vector=turn.vector,
+            desk=ctx.desk_enabled,
         ))
         return Decision(Act.ANSWER, intent, reply=answer.text, answer_source=answer.source,
                         degraded=(*turn.degraded, *answer.degraded))

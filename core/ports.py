@@ -277,6 +277,7 @@ class AnswerRequest:
     knowledge_tag: str | None
     query_vector: Sequence[float] | None = None  # the question's embedding, when known already
     language: str | None = None  # the customer's (core.language): the answer's language
+    desk: bool = True  # a person can be reached (core.models.has_desk): texts may offer one
 
 
 class LanguageModel(Protocol):

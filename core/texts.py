@@ -40,7 +40,20 @@ CUSTOMER_DEFAULTS: dict[str, str] = {
     "flood_notice": "Вы прислали много сообщений подряд: я всё сохранил, прочитаю по порядку и "
                     "отвечу. Пожалуйста, подождите немного; если можно, напишите вопрос одним "
                     "сообщением.",
+    # A client (or branch) with no Telegram desk: the same texts without the offer of a person
+    # that nobody would take ("позовите менеджера" gets `no_desk`).
+    "bot_identity_no_desk": "Да, я виртуальный помощник ({client_name}): отвечаю на вопросы об "
+                            "услугах, ценах и записи.",
+    "fallback_no_desk": "Извините, не могу сейчас ответить на этот вопрос. Пожалуйста, позвоните "
+                        "нам или напишите позже.",
+    "no_answer_no_desk": "К сожалению, у меня нет точного ответа на этот вопрос. Пожалуйста, "
+                         "позвоните нам или спросите иначе.",
+    "media_received_no_desk": "Спасибо, получил ваше вложение. Напишите, пожалуйста, вопрос "
+                              "текстом.",
+    "voice_received_no_desk": "Спасибо! Голосовые сообщения я пока не слушаю. Напишите, "
+                              "пожалуйста, вопрос текстом.",
 }
+NO_DESK = "_no_desk"  # the suffix of a text's form for a client with no desk
 CUSTOMER_TEXTS: dict[str, dict[str, str]] = {
     RUSSIAN: CUSTOMER_DEFAULTS, KAZAKH: KAZAKH_TEXTS, ENGLISH: ENGLISH_TEXTS}
 # Placeholders a template may use besides {client_name}.
@@ -48,13 +61,20 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {"escalated_closed": ("when",),
                                             "pending_notice_closed": ("when",)}
 
 
-def customer_text(client: Client, key: str, *, language: str | None = None, **values: str) -> str:
+def customer_text(client: Client, key: str, *, language: str | None = None, desk: bool = True,
+                  **values: str) -> str:
     """The text `key` in the customer's language: the client's template for that language, else
     ours. Client templates come as {language: {key: text}}; the flat {key: text} form (from before
-    languages) is the Russian one."""
+    languages) is the Russian one. Without a desk (`desk=False`), the key's `_no_desk` form
+    where it has one; a client's own template of the plain key still goes before our `_no_desk`
+    form (the client wrote it for its own set-up)."""
     language = language if language in CUSTOMER_TEXTS else DEFAULT_LANGUAGE
-    default = CUSTOMER_TEXTS[language].get(key) or CUSTOMER_DEFAULTS[key]
-    template = _client_template(client.settings.templates, language, key) or default
+    keys = (key,) if desk or key + NO_DESK not in CUSTOMER_DEFAULTS else (key + NO_DESK, key)
+    default = next(text for k in keys
+                   if (text := CUSTOMER_TEXTS[language].get(k) or CUSTOMER_DEFAULTS.get(k)))
+    template = next((own for k in keys
+                     if (own := _client_template(client.settings.templates, language, k))),
+                    None) or default
     try:
         return template.format(client_name=client.name, **values)
     except (KeyError, IndexError, ValueError):

@@ -33,6 +33,15 @@ KAZAKH_TEXTS: dict[str, str] = {
     "flood_notice": "Сіз қатарынан көп хабарлама жібердіңіз: бәрін сақтадым, ретімен оқып, "
                     "жауап беремін. Сәл күте тұрыңыз; мүмкін болса, сұрағыңызды бір "
                     "хабарламамен жазыңыз.",
+    "bot_identity_no_desk": "Иә, мен виртуалды көмекшімін ({client_name}): қызметтер, бағалар "
+                            "және жазылу туралы сұрақтарға жауап беремін.",
+    "fallback_no_desk": "Кешіріңіз, қазір бұл сұраққа жауап бере алмаймын. Бізге қоңырау "
+                        "шалыңыз немесе кейінірек жазыңыз.",
+    "no_answer_no_desk": "Өкінішке қарай, бұл сұраққа нақты жауабым жоқ. Бізге қоңырау шалыңыз "
+                         "немесе басқаша сұраңыз.",
+    "media_received_no_desk": "Рахмет, файлыңызды алдым. Сұрағыңызды мәтінмен жазыңыз.",
+    "voice_received_no_desk": "Рахмет! Дауыстық хабарламаларды әзірге тыңдай алмаймын. "
+                              "Сұрағыңызды мәтінмен жазыңыз.",
 }
 
 ENGLISH_TEXTS: dict[str, str] = {
@@ -63,4 +72,14 @@ ENGLISH_TEXTS: dict[str, str] = {
     "flood_notice": "You've sent a lot of messages in a row: I've kept them all and will read "
                     "them in order and reply. Please wait a little; if you can, put your "
                     "question in one message.",
+    "bot_identity_no_desk": "Yes, I'm a virtual assistant ({client_name}): I answer questions "
+                            "about services, prices and booking.",
+    "fallback_no_desk": "Sorry, I can't answer this question right now. Please call us or "
+                        "write later.",
+    "no_answer_no_desk": "Sorry, I don't have an exact answer to this question. Please call us "
+                         "or ask in other words.",
+    "media_received_no_desk": "Thanks, I got your attachment. Please write your question as "
+                              "text.",
+    "voice_received_no_desk": "Thanks! I can't listen to voice messages yet. Please write your "
+                              "question as text.",
 }

@@ -9,7 +9,7 @@ import pytest
 
 from core.language import detect_language, turn_language
 from core.models import Client, ClientSettings
-from core.texts import CUSTOMER_DEFAULTS, CUSTOMER_TEXTS, check_templates, customer_text
+from core.texts import CUSTOMER_DEFAULTS, CUSTOMER_TEXTS, NO_DESK, check_templates, customer_text
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -72,6 +72,32 @@ def test_templates_per_language_and_the_flat_form_is_russian() -> None:
         CUSTOMER_TEXTS["en"]["greeting"].format(client_name="Салон Айгерим")
     assert customer_text(client, "muted", language="kk") == CUSTOMER_TEXTS["kk"]["muted"]
     assert customer_text(client, "muted", language="xx") == CUSTOMER_DEFAULTS["muted"]
+
+
+def test_without_a_desk_no_text_offers_a_person() -> None:
+    """The texts that offer "write «менеджер»" have a form without the offer, for a client (or
+    branch) with no Telegram desk: nobody would take the request."""
+    offering = [key.removesuffix(NO_DESK) for key in CUSTOMER_DEFAULTS if key.endswith(NO_DESK)]
+    assert set(offering) == {"bot_identity", "fallback", "no_answer", "media_received",
+                             "voice_received"}
+    plain = _client({})
+    for language in CUSTOMER_TEXTS:
+        for key in offering:
+            offer = customer_text(plain, key, language=language).lower()
+            none = customer_text(plain, key, language=language, desk=False).lower()
+            assert any(word in offer for word in ("менеджер", "manager")), (language, key)
+            assert not any(word in none for word in ("менеджер", "manager", "адам")), \
+                (language, key)
+
+
+def test_without_a_desk_the_client_s_own_text_goes_before_ours() -> None:
+    own = _client({"no_answer": "Не знаю, звоните: 8 700 000 00 00"})
+    assert customer_text(own, "no_answer", desk=False) == "Не знаю, звоните: 8 700 000 00 00"
+    both = _client({"no_answer": "С менеджером", "no_answer_no_desk": "Без менеджера"})
+    assert customer_text(both, "no_answer", desk=False) == "Без менеджера"
+    assert customer_text(both, "no_answer") == "С менеджером"
+    # a key with no `_no_desk` form is the same either way
+    assert customer_text(_client({}), "thanks", desk=False) == CUSTOMER_DEFAULTS["thanks"]
 
 
 def test_a_broken_stored_template_falls_back_to_ours_in_the_same_language() -> None:

@@ -76,9 +76,9 @@ def chat(url: str, **kwargs: object) -> OpenAIChat:
 
 
 def request(question: str, *, language: str | None = None, prompt: str | None = None,
-            history: Sequence[HistoryLine] = HISTORY) -> AnswerRequest:
+            history: Sequence[HistoryLine] = HISTORY, desk: bool = True) -> AnswerRequest:
     return AnswerRequest(client=CLIENT, system_prompt=prompt, question=question,
-                         history=history, knowledge_tag=None, language=language)
+                         history=history, knowledge_tag=None, language=language, desk=desk)
 
 
 def assert_snapshot(name: str, sent: dict) -> None:
@@ -96,6 +96,8 @@ def assert_snapshot(name: str, sent: dict) -> None:
              prompt="Ты администратор салона «Шафран» в Алматы. Пиши тепло и коротко.")),
     ("prompt_nothing_found_default_prompt", [],
      request("У вас есть солярий?", history=[])),
+    ("prompt_nothing_found_no_desk", [],  # no desk: a call is offered, not a manager
+     request("У вас есть солярий?", history=[], desk=False)),
 ])
 async def test_the_exact_prompt_of_representative_turns(openai, name, passages, turn) -> None:
     fake, url = openai
@@ -165,12 +167,15 @@ async def test_an_ungrounded_answer_without_passages_becomes_the_fallback(openai
     fake, url = openai
     llm = chat(url)
     invented = await Answerer(FixedKnowledge([]), llm).answer(request("Сколько стоит солярий?"))
+    deskless = await Answerer(FixedKnowledge([]), llm).answer(
+        request("Сколько стоит солярий?", desk=False))
     fake.reply = "Уточню этот вопрос: напишите «менеджер», и вам ответит человек."
     modest = await Answerer(FixedKnowledge([]), llm).answer(request("Сколько стоит солярий?"))
     fake.reply = "Маникюр с гель-лаком стоит 8 900 ₸."
     backed = await Answerer(FixedKnowledge([PRICES]), llm).answer(request("Цена маникюра?"))
     await llm.aclose()
     assert (invented.source, invented.text) == ("fallback", CUSTOMER_DEFAULTS["fallback"])
+    assert (deskless.source, deskless.text) == ("fallback", CUSTOMER_DEFAULTS["fallback_no_desk"])
     assert modest.source == "llm" and "менеджер" in modest.text
     assert (backed.source, backed.text) == ("llm", "Маникюр с гель-лаком стоит 8 900 ₸.")
 

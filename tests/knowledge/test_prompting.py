@@ -46,6 +46,13 @@ def test_missing_passages_are_stated() -> None:
     assert len(messages) == 2
 
 
+def test_without_a_desk_the_model_offers_a_call_not_a_manager() -> None:
+    with_desk = build_messages("", [], [], "Есть солярий?")[0]["content"]
+    without = build_messages("", [], [], "Есть солярий?", desk=False)[0]["content"]
+    assert "«менеджер»" in with_desk and "позвонить" not in with_desk
+    assert "«менеджер»" not in without and "позвонить в компанию" in without
+
+
 def test_a_customer_cannot_make_the_prompt_long() -> None:
     """Pasted pages in the history and the question: each history line is cut, the history
     keeps its newest lines within its budget, the question is capped."""

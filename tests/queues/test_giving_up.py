@@ -46,11 +46,12 @@ async def test_a_turn_that_keeps_failing_answers_with_the_fallback_once(
     assert (event["status"], event["attempts"]) == ("failed", MAX_TURN_ATTEMPTS)
     assert "the classifier is broken" in event["last_error"]
     assert await db.fetchval("SELECT count(*) FROM turn_queue") == 0
+    fallback = CUSTOMER_DEFAULTS["fallback_no_desk"]  # the client has no desk to offer
     history = await db.fetch("SELECT role, content FROM messages ORDER BY id")
     assert [(r["role"], r["content"]) for r in history] == [
-        ("user", "сколько стоит?"), ("assistant", CUSTOMER_DEFAULTS["fallback"])]
+        ("user", "сколько стоит?"), ("assistant", fallback)]
     replies = await db.fetch("SELECT payload FROM outbox WHERE channel = 'whatsapp'")
-    assert [r["payload"]["text"] for r in replies] == [CUSTOMER_DEFAULTS["fallback"]]
+    assert [r["payload"]["text"] for r in replies] == [fallback]
 
 
 class Unreachable:

@@ -155,6 +155,13 @@ async def test_without_a_desk_the_customer_is_told_and_the_bot_stays(db, demo) -
     assert await db.fetchval("SELECT action FROM audit_log") == "escalation_without_desk"
     again = await processor.process(conv, [incoming("сколько стоит маникюр?", provider_message_id="n2")])
     assert again.act == "answer"
+    # nor does the bot offer a person it cannot reach: the texts' forms without the offer
+    assert again.reply == CUSTOMER_TEXTS["ru"]["no_answer_no_desk"]
+    bot = await processor.process(conv, [incoming("вы бот?", provider_message_id="n3")])
+    assert bot.reply == CUSTOMER_TEXTS["ru"]["bot_identity_no_desk"].format(client_name=demo.name)
+    photo = await processor.process(conv, [incoming("", "image", {"url": "https://x/y.jpg"},
+                                                    provider_message_id="n4")])
+    assert photo.reply == CUSTOMER_TEXTS["ru"]["media_received_no_desk"]
 
 
 async def test_a_muted_customer_asking_for_a_person_reaches_one(turn, db) -> None:
