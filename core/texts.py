@@ -70,8 +70,7 @@ def customer_text(client: Client, key: str, *, language: str | None = None, desk
     form (the client wrote it for its own set-up)."""
     language = language if language in CUSTOMER_TEXTS else DEFAULT_LANGUAGE
     keys = (key,) if desk or key + NO_DESK not in CUSTOMER_DEFAULTS else (key + NO_DESK, key)
-    default = next(text for k in keys
-                   if (text := CUSTOMER_TEXTS[language].get(k) or CUSTOMER_DEFAULTS.get(k)))
+    default = CUSTOMER_TEXTS[language].get(keys[0]) or CUSTOMER_DEFAULTS[keys[0]]
     template = next((own for k in keys
                      if (own := _client_template(client.settings.templates, language, k))),
                     None) or default
