@@ -151,6 +151,7 @@ class Conversation:
     rating_handover_id: UUID | None = None
     rating_due_until: datetime | None = None
     flood_notice_at: datetime | None = None  # the "please wait" note of this flood (core.flood)
+    instance_id: str | None = None  # the provider number the customer last wrote on
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,8 @@ async def ask(tx: Tx, tenants: Tenants, handover: Handover) -> bool:
     now = await tx.now()
     await tx.messages.add(conversation.id, Role.ASSISTANT, text, metadata={"act": "rating_request"})
     await tx.outbox.enqueue(client.id, CustomerText(
-        conversation.id, customer.remote_jid, text, branch_id=conversation.branch_id),
+        conversation.id, customer.remote_jid, text, instance_id=conversation.instance_id,
+        branch_id=conversation.branch_id),
         f"rating:{handover.id}:question")
     await tx.handovers.update(handover.id, rating_asked_at=now)
     await tx.conversations.update(conversation.id, rating_handover_id=handover.id,

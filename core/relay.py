@@ -78,14 +78,15 @@ class Relay:
             item: CustomerText | CustomerMedia
             if message.media is None:
                 item = CustomerText(conv.id, customer.remote_jid, message.text,
-                                    branch_id=conv.branch_id,
+                                    instance_id=conv.instance_id, branch_id=conv.branch_id,
                                     on_failed=_not_delivered(conv.id, message.text),
                                     purpose=Purpose.RELAY,
                                     handover_id=handover.id if handover else None)
             else:
                 item = CustomerMedia(
                     conv.id, customer.remote_jid, message.media.media_type, message.media.url,
-                    caption=message.text or " ", branch_id=conv.branch_id,
+                    caption=message.text or " ", instance_id=conv.instance_id,
+                    branch_id=conv.branch_id,
                     on_failed=_not_delivered(conv.id, message.text or message.media.media_type),
                     handover_id=handover.id if handover else None)
             if not await tx.outbox.enqueue(conv.client_id, item, key):

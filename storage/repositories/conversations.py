@@ -24,7 +24,7 @@ _UPDATABLE = {"state", "bot_muted_until", "no_count", "telegram_topic_id", "tele
 _CONVERSATION_FIELDS = ("id", "client_id", "user_id", "branch_id", "channel", "state",
                         "bot_muted_until", "no_count", "telegram_topic_id", "telegram_chat_id",
                         "pending_notice_at", "last_message_at", "language", "rating_handover_id",
-                        "rating_due_until", "flood_notice_at")
+                        "rating_due_until", "flood_notice_at", "instance_id")
 
 
 def conversation_from_row(row: asyncpg.Record, prefix: str = "") -> Conversation:

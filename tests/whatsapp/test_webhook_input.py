@@ -216,6 +216,39 @@ async def test_branch_does_not_change_while_a_manager_has_the_request(client, db
     assert await db.fetchval("SELECT branch_id FROM conversations") == north.id
 
 
+async def test_a_manager_s_reply_leaves_on_the_number_the_customer_last_wrote_on(
+        client, db, demo, chatflow) -> None:
+    """PRODUCT.md §2: replies go out through the instance the message came in on: the bot's
+    and, later, a manager's. Here the client has a second number that is no branch's, and then
+    a customer with an open request writes on a branch's number (the request stays where it is)."""
+    from core.desk import Actor, Desk
+    from core.relay import ManagerMessage, Relay
+    from storage.repositories import clients
+    from storage.store import PgStore
+
+    async def manager_says(conversation, key: str) -> str:
+        store = PgStore(db)
+        outcome = await Relay(store, Desk(store)).manager_to_customer(ManagerMessage(
+            conversation_id=conversation, source_key=key, manager=Actor(501, "Айдана"),
+            text="Здравствуйте, это менеджер"))
+        assert outcome.relayed
+        return await db.fetchval("SELECT payload->>'instance_id' FROM outbox WHERE "
+                                 "idempotency_key = $1", f"tg-relay:{conversation}:{key}")
+
+    await post(client, text_payload("позовите менеджера", "IN-1"), instance_id="inst-second")
+    await wait_for(lambda: db.fetchval("SELECT state = 'pending' FROM conversations"))
+    conversation = await db.fetchval("SELECT id FROM conversations")
+    assert await db.fetchval("SELECT instance_id FROM conversations") == "inst-second"
+    assert chatflow.delivered()[0]["instance_id"] == "inst-second"  # the bot's "passed on"
+    assert await manager_says(conversation, "m-1") == "inst-second"  # not inst-demo_salon
+
+    await clients.add_branch(db, demo.id, "south", "Юг", instance_id="inst-south")
+    await post(client, text_payload("алло, вы где", "IN-2"), instance_id="inst-south")
+    await wait_for(lambda: db.fetchval("SELECT instance_id = 'inst-south' FROM conversations"))
+    assert await db.fetchval("SELECT branch_id FROM conversations") is None  # the request stays
+    assert await manager_says(conversation, "m-2") == "inst-south"
+
+
 async def test_the_clients_own_number_is_not_taken_for_its_only_branch(client, db, demo, chatflow) -> None:
     """The client answers on inst-demo_salon; its one branch has another number. A message
     without an instance (the main number's webhook URL) or with the client's own instance stays
