@@ -149,11 +149,28 @@ async def update_settings(db: Executor, client_id: UUID, values: dict[str, Any])
         raise ValueError(f"unknown setting: {', '.join(sorted(unknown))}")
     if not values:
         return
+    if "chatflow_instance_id" in values:
+        await db.execute(_FORGET_CLIENT_NUMBER, client_id, values["chatflow_instance_id"])
     assignments = ", ".join(f"{key} = ${i}" for i, key in enumerate(values, start=2))
     await db.execute(
         f"UPDATE client_settings SET {assignments}, updated_at = now() WHERE client_id = $1",
         client_id, *values.values(),
     )
+
+
+# A number replaced in the settings is gone: conversations whose customer last wrote on it
+# (`conversations.instance_id`, where their replies go) fall back to their branch's or the
+# client's number until the customer writes again. $1: the client / the branch; $2: the new number.
+_FORGET_CLIENT_NUMBER = """
+    UPDATE conversations c SET instance_id = NULL, updated_at = now()
+      FROM client_settings s
+     WHERE s.client_id = $1 AND c.client_id = $1 AND c.instance_id = s.chatflow_instance_id
+       AND s.chatflow_instance_id IS DISTINCT FROM $2"""
+_FORGET_BRANCH_NUMBER = """
+    UPDATE conversations c SET instance_id = NULL, updated_at = now()
+      FROM branches b
+     WHERE b.id = $1 AND c.client_id = b.client_id AND c.instance_id = b.instance_id
+       AND b.instance_id IS DISTINCT FROM $2"""
 
 
 async def set_status(db: Executor, client_id: UUID, status: str) -> None:
@@ -221,6 +238,8 @@ async def update_branch(db: Executor, branch_id: UUID, values: dict[str, Any]) -
         raise ValueError(f"unknown branch field: {', '.join(sorted(unknown))}")
     if not values:
         return
+    if "instance_id" in values:
+        await db.execute(_FORGET_BRANCH_NUMBER, branch_id, values["instance_id"])
     assignments = ", ".join(f"{BRANCH_COLUMNS[key]} = ${i}" for i, key in enumerate(values, 2))
     await db.execute(f"UPDATE branches SET {assignments} WHERE id = $1", branch_id, *values.values())
 

@@ -242,11 +242,23 @@ async def test_a_manager_s_reply_leaves_on_the_number_the_customer_last_wrote_on
     assert chatflow.delivered()[0]["instance_id"] == "inst-second"  # the bot's "passed on"
     assert await manager_says(conversation, "m-1") == "inst-second"  # not inst-demo_salon
 
-    await clients.add_branch(db, demo.id, "south", "Юг", instance_id="inst-south")
+    south = await clients.add_branch(db, demo.id, "south", "Юг", instance_id="inst-south")
     await post(client, text_payload("алло, вы где", "IN-2"), instance_id="inst-south")
     await wait_for(lambda: db.fetchval("SELECT instance_id = 'inst-south' FROM conversations"))
     assert await db.fetchval("SELECT branch_id FROM conversations") is None  # the request stays
     assert await manager_says(conversation, "m-2") == "inst-south"
+
+    # the operator replaces the branch's number: the old one is gone, so the reply falls back
+    # (no instance in the message: the sender takes the conversation's branch's, else the
+    # client's own number)
+    await clients.update_branch(db, south.id, {"instance_id": "inst-south-2"})
+    assert await db.fetchval("SELECT instance_id FROM conversations") is None
+    assert await manager_says(conversation, "m-3") is None
+    # the same for the client's own number
+    await post(client, text_payload("я тут", "IN-3"), instance_id="inst-demo_salon")
+    await wait_for(lambda: db.fetchval("SELECT instance_id = 'inst-demo_salon' FROM conversations"))
+    await clients.update_settings(db, demo.id, {"chatflow_instance_id": "inst-new"})
+    assert await db.fetchval("SELECT instance_id FROM conversations") is None
 
 
 async def test_the_clients_own_number_is_not_taken_for_its_only_branch(client, db, demo, chatflow) -> None:
